@@ -1,0 +1,44 @@
+# Two commands for a fresh machine: `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Debian tools the hotline uses: prompts are spoken by espeak-ng and converted by sox.
+DEBIAN_TOOLS := espeak-ng sox
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help install system-tools test demo bench clean
+
+help:
+	@echo "make demo   install into $(VENV), create the demo database and start the hotline"
+	@echo "make test   install and run the whole test suite"
+	@echo "make bench  run the benchmarks under bench/"
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+install: system-tools $(STAMP)
+
+system-tools:
+	@missing=""; for tool in $(DEBIAN_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+test: install
+	$(BIN)/python -m pytest
+
+demo: install
+	$(BIN)/hotline db upgrade
+	$(BIN)/hotline demo-data
+	$(BIN)/hotline demo
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis

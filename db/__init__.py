@@ -1,0 +1,1 @@
+"""SQLAlchemy models, sessions and migrations. Nothing here knows of Flask."""

@@ -1,0 +1,216 @@
+"""Demo data: providers with workers and certificates, three accounts, a few callers.
+
+Deterministic (seeded), so a demo and a bug report describe the same database.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.base import utcnow
+from db.models import (
+    Caller,
+    CallerAddress,
+    Certificate,
+    Dispatch,
+    DispatchStatus,
+    District,
+    Language,
+    PhoneKind,
+    Priority,
+    Provider,
+    ProviderStatus,
+    RequestChannel,
+    RequestStatus,
+    Role,
+    ServiceCategory,
+    Training,
+    User,
+    Worker,
+)
+from db.reference import ensure_reference_data
+from db.service_requests import change_status, open_request
+from db.users import create_user, verify_password
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    username: str
+    password: str
+    role: Role
+    display_name: str
+    sip_extension: str
+
+
+DEMO_ACCOUNTS = (
+    DemoAccount("operator", "operator-demo-2026", Role.OPERATOR, "话务员 小陈", "1001"),
+    DemoAccount("supervisor", "supervisor-demo-2026", Role.SUPERVISOR, "班长 李姐", "1002"),
+    DemoAccount("admin", "admin-demo-2026", Role.ADMIN, "管理员 王工", "1003"),
+)
+
+PROVIDER_COUNT = 48
+
+_NAME_HEADS = ("万绿", "客都", "东江", "新丰江", "槎城", "康禾", "桂山", "龙源", "恒信", "安心",
+               "福满", "贴心", "乐家", "惠民", "好帮手", "金牌", "暖阳", "顺心", "和美", "佳宜")
+_NAME_TAILS = {
+    "household": "家政服务有限公司",
+    "repair": "家电维修服务部",
+    "elderly_care": "养老护理服务中心",
+    "medical": "陪诊护理服务有限公司",
+    "shopping_guide": "社区生活服务店",
+    "housing": "房产经纪有限公司",
+    "recruitment": "人力资源服务有限公司",
+    "legal": "律师事务所",
+    "daily_life": "便民服务社",
+    "other": "综合服务有限公司",
+}
+# How common each category is among providers: most are housekeeping and care.
+_CATEGORY_WEIGHTS = {
+    "household": 10, "repair": 6, "elderly_care": 6, "medical": 3, "shopping_guide": 2,
+    "housing": 2, "recruitment": 2, "legal": 2, "daily_life": 3, "other": 1,
+}
+_CERTIFICATES = {
+    "household": ("家政服务员证", "健康证"),
+    "repair": ("低压电工作业证", "家用电子产品维修工证"),
+    "elderly_care": ("养老护理员证", "健康证"),
+    "medical": ("医疗护理员证", "健康证"),
+    "recruitment": ("人力资源管理师证",),
+    "legal": ("律师执业证",),
+}
+_SURNAMES = "陈李张黄刘林何罗叶钟邱曾谢赖温廖古"
+_GIVEN = ("秀英", "桂芳", "丽华", "建国", "志强", "美玲", "春梅", "伟明", "玉兰", "国栋", "淑珍", "海燕")
+_COURSES = ("家政服务职业道德", "母婴护理", "老年人照护", "家居清洁规范", "安全用电", "急救常识")
+
+_DEMO_CALLERS = (
+    # phone, name, language, district code, address
+    ("13800138000", "陈伯", Language.MANDARIN, "yuancheng", "源城区 新江路 18 号 3 栋 502"),
+    ("13902620001", "黄姨", Language.CANTONESE, "dongyuan", "东源县 仙塘镇 蝴蝶岭 6 号"),
+    ("07623660360", "古叔", Language.HAKKA, "heping", "和平县 阳明镇 东山路 21 号"),
+    ("15876230002", "林小姐", None, "longchuan", "龙川县 老隆镇 滨江路 9 号"),
+)
+
+
+class DemoDataRefused(RuntimeError):
+    pass
+
+
+def load_demo_data(session: Session, tz: ZoneInfo, production: bool = False) -> dict[str, int]:
+    """Fill an empty database; a second run changes nothing."""
+    if production:
+        raise DemoDataRefused("demo data and its known passwords are refused in production")
+    ensure_reference_data(session)
+    if session.scalar(select(func.count(Provider.id))):
+        return {"providers": 0, "users": 0, "callers": 0}
+    rng = random.Random(20261126)
+    categories = {c.code: c for c in session.scalars(select(ServiceCategory))}
+    districts = {d.code: d for d in session.scalars(select(District))}
+    providers = [_provider(rng, i, categories, districts) for i in range(PROVIDER_COUNT)]
+    session.add_all(providers)
+    session.flush()
+    users = [
+        create_user(session, a.username, a.password, a.role, a.display_name, a.sip_extension)
+        for a in DEMO_ACCOUNTS
+        if session.scalar(select(User.id).where(User.username == a.username)) is None
+    ]
+    callers = _callers(session, tz, categories, districts, providers, users[0] if users else None)
+    return {"providers": len(providers), "users": len(users), "callers": callers}
+
+
+def demo_passwords_in_use(session: Session) -> list[str]:
+    """Accounts that still accept a published demo password (refused in production)."""
+    found = []
+    for account in DEMO_ACCOUNTS:
+        user = session.scalar(select(User).where(User.username == account.username))
+        if user is not None and verify_password(user, account.password):
+            found.append(account.username)
+    return found
+
+
+def _provider(rng: random.Random, index: int, categories, districts) -> Provider:
+    codes = list(_CATEGORY_WEIGHTS)
+    main = codes[index % len(codes)] if index < len(codes) else rng.choices(codes, weights=list(_CATEGORY_WEIGHTS.values()))[0]
+    served = {main} | set(rng.sample(codes, rng.choice((0, 0, 1, 2))))
+    district_codes = [code for code in districts if code != "other"]
+    home = district_codes[index % len(district_codes)]
+    covered = {home} | set(rng.sample(district_codes, rng.choice((0, 1, 2, 5))))
+    suspended = index in (7, 31)
+    rated = rng.random() < 0.8
+    provider = Provider(
+        name=f"河源市{_NAME_HEADS[index % len(_NAME_HEADS)]}{_NAME_TAILS[main]}" + (f"({districts[home].name_zh}分部)" if index >= len(_NAME_HEADS) else ""),
+        licence_number="91441600" + "".join(rng.choices("0123456789ABCDEFGHJKLMNPQRTUWXY", k=10)),
+        contact_name=rng.choice(_SURNAMES) + rng.choice(_GIVEN),
+        phone=f"0762{rng.randint(2000000, 3999999)}" if rng.random() < 0.5 else f"13{rng.randint(100000000, 999999999)}",
+        address=f"{districts[home].name_zh} {rng.choice(('建设大道', '河源大道', '文明路', '中山街', '永福路'))} {rng.randint(1, 300)} 号",
+        district=districts[home],
+        grade=rng.choice((None, 1, 2, 3, 3, 4, 4, 5)),
+        rating_avg=round(rng.uniform(3.2, 5.0), 2) if rated else None,
+        rating_count=rng.randint(3, 120) if rated else 0,
+        capacity=rng.choice((3, 5, 8, 10, 15, 20)),
+        status=ProviderStatus.SUSPENDED if suspended else ProviderStatus.ACTIVE,
+        suspended_reason="服务质量投诉核查中" if suspended else None,
+        categories=[categories[code] for code in sorted(served)],
+        districts=[districts[code] for code in sorted(covered)],
+    )
+    for w in range(rng.randint(2, 5)):
+        provider.workers.append(_worker(rng, main, w))
+    return provider
+
+
+def _worker(rng: random.Random, category: str, index: int) -> Worker:
+    worker = Worker(
+        name=rng.choice(_SURNAMES) + rng.choice(_GIVEN),
+        phone=f"1{rng.choice('35789')}{rng.randint(100000000, 999999999)}",
+        gender=rng.choice(("女", "女", "女", "男")),
+        birth_year=rng.randint(1962, 2000),
+    )
+    today = dt.date(2026, 11, 1)
+    for kind in _CERTIFICATES.get(category, ("健康证",)):
+        issued = today - dt.timedelta(days=rng.randint(30, 1500))
+        worker.certificates.append(Certificate(
+            kind=kind,
+            number=f"{rng.randint(10**11, 10**12 - 1)}",
+            issued_on=issued,
+            # Some certificates have lapsed: supervisors must see them.
+            expires_on=issued + dt.timedelta(days=rng.choice((365, 730, 1095, 1825))),
+        ))
+    for course in rng.sample(_COURSES, rng.randint(0, 3)):
+        worker.trainings.append(Training(course=course, completed_on=today - dt.timedelta(days=rng.randint(10, 900)), hours=rng.choice((8, 16, 24, 40))))
+    return worker
+
+
+def _callers(session: Session, tz: ZoneInfo, categories, districts, providers, operator: User | None) -> int:
+    now = utcnow()
+    active = [p for p in providers if p.status is ProviderStatus.ACTIVE]
+    for index, (phone, name, language, district, address) in enumerate(_DEMO_CALLERS):
+        caller = Caller(
+            phone=phone,
+            phone_kind=PhoneKind.LANDLINE if phone.startswith("0") else PhoneKind.MOBILE,
+            name=name,
+            language=language,
+            first_call_at=now - dt.timedelta(days=60 - index),
+            last_call_at=now - dt.timedelta(days=3 + index),
+        )
+        caller.addresses.append(CallerAddress(district=districts[district], address=address, label="家", is_default=True))
+        session.add(caller)
+        session.flush()
+        category = categories[("household", "elderly_care", "repair", "medical")[index]]
+        request = open_request(
+            session, caller, category, RequestChannel.PHONE, tz,
+            user=operator, now=now - dt.timedelta(days=2, hours=index),
+            district=districts[district], address=address,
+            description=("每周两次家居保洁", "老人日间照料", "空调不制冷,需上门检修", "陪同到市人民医院复诊")[index],
+            priority=Priority.URGENT if index == 2 else Priority.NORMAL,
+        )
+        if index in (0, 1):
+            provider = next(p for p in active if category in p.categories)
+            session.add(Dispatch(request=request, provider=provider, status=DispatchStatus.ACCEPTED,
+                                 offered_by_id=operator.id if operator else None,
+                                 offered_at=now - dt.timedelta(days=2), responded_at=now - dt.timedelta(days=2)))
+            change_status(session, request, RequestStatus.DISPATCHED, user=operator, now=now - dt.timedelta(days=2))
+    session.flush()
+    return len(_DEMO_CALLERS)

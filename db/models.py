@@ -1,0 +1,641 @@
+"""The hotline's data: callers and their calls, requests (工单), providers and surveys.
+
+Times are aware UTC (UTCDateTime); the console shows them in Asia/Shanghai.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any, Optional
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from db.base import Base, UTCDateTime, str_enum, utcnow
+
+
+# --- enumerations ---------------------------------------------------------------------
+
+
+class Language(str, enum.Enum):
+    """IVR languages, by ISO 639-3 code (also espeak-ng's voice names)."""
+
+    MANDARIN = "cmn"
+    CANTONESE = "yue"
+    HAKKA = "hak"
+
+
+class Role(str, enum.Enum):
+    OPERATOR = "operator"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class PhoneKind(str, enum.Enum):
+    MOBILE = "mobile"
+    LANDLINE = "landline"
+    OTHER = "other"
+
+
+class CallDirection(str, enum.Enum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class CallOutcome(str, enum.Enum):
+    IN_PROGRESS = "in_progress"
+    ANSWERED = "answered"
+    ABANDONED_IN_IVR = "abandoned_in_ivr"
+    ABANDONED_IN_QUEUE = "abandoned_in_queue"
+    CALLBACK_REQUESTED = "callback_requested"
+    VOICEMAIL = "voicemail"
+    AFTER_HOURS = "after_hours"
+    FAILED = "failed"
+
+
+class IvrOutcome(str, enum.Enum):
+    IN_PROGRESS = "in_progress"
+    ROUTED = "routed"  # back to the dialplan with a queue chosen
+    TO_OPERATOR = "to_operator"  # operator asked for, or too many invalid keys
+    VOICEMAIL = "voicemail"
+    CALLBACK = "callback"
+    COMPLETED = "completed"  # a self-service call that ended by itself (status read back)
+    ABANDONED = "abandoned"
+    ERROR = "error"  # our fault: the caller was sent to the operator fallback
+
+
+class Priority(str, enum.Enum):
+    NORMAL = "normal"
+    URGENT = "urgent"
+    EMERGENCY = "emergency"
+
+
+class RequestChannel(str, enum.Enum):
+    PHONE = "phone"
+    CALLBACK = "callback"
+    VOICEMAIL = "voicemail"
+    WEB = "web"
+
+
+class RequestStatus(str, enum.Enum):
+    NEW = "new"
+    DISPATCHED = "dispatched"
+    IN_SERVICE = "in_service"
+    COMPLETED = "completed"
+    SURVEYED = "surveyed"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+# The lifecycle new → dispatched → in_service → completed → surveyed → closed; any open
+# request may be cancelled, and a dispatch that fell through sends it back to new.
+REQUEST_TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
+    RequestStatus.NEW: frozenset({RequestStatus.DISPATCHED, RequestStatus.CANCELLED}),
+    RequestStatus.DISPATCHED: frozenset({RequestStatus.IN_SERVICE, RequestStatus.NEW, RequestStatus.CANCELLED}),
+    RequestStatus.IN_SERVICE: frozenset({RequestStatus.COMPLETED, RequestStatus.CANCELLED}),
+    RequestStatus.COMPLETED: frozenset({RequestStatus.SURVEYED, RequestStatus.CLOSED}),
+    RequestStatus.SURVEYED: frozenset({RequestStatus.CLOSED}),
+    RequestStatus.CLOSED: frozenset(),
+    RequestStatus.CANCELLED: frozenset(),
+}
+OPEN_REQUEST_STATUSES = frozenset({RequestStatus.NEW, RequestStatus.DISPATCHED, RequestStatus.IN_SERVICE})
+
+
+class ProviderStatus(str, enum.Enum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class DispatchStatus(str, enum.Enum):
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+
+
+class SurveyStatus(str, enum.Enum):
+    SCHEDULED = "scheduled"
+    DIALLING = "dialling"
+    COMPLETED = "completed"
+    FAILED = "failed"  # attempts exhausted
+    CANCELLED = "cancelled"
+
+
+class AttemptOutcome(str, enum.Enum):
+    ANSWERED = "answered"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    CONGESTION = "congestion"
+    FAILED = "failed"
+    NO_INPUT = "no_input"  # answered, but no key was pressed
+
+
+class ComplaintStatus(str, enum.Enum):
+    OPEN = "open"
+    ASSIGNED = "assigned"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class CallbackReason(str, enum.Enum):
+    QUEUE_CALLBACK = "queue_callback"
+    AFTER_HOURS = "after_hours"
+    VOICEMAIL = "voicemail"
+    SURVEY_FOLLOW_UP = "survey_follow_up"
+    OTHER = "other"
+
+
+class TaskStatus(str, enum.Enum):
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class SmsStatus(str, enum.Enum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"  # retries exhausted; shown to operators
+
+
+# --- reference data -------------------------------------------------------------------
+
+
+class ServiceCategory(Base):
+    """The platform's ten service categories (家庭服务 … 其他服务)."""
+
+    __tablename__ = "service_categories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(32))
+    name_en: Mapped[str] = mapped_column(String(64))
+    sort_order: Mapped[int] = mapped_column(default=0)
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class District(Base):
+    """Heyuan's six districts and counties, plus "other" for callers outside them."""
+
+    __tablename__ = "districts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(32))
+    name_en: Mapped[str] = mapped_column(String(64))
+    sort_order: Mapped[int] = mapped_column(default=0)
+
+
+# --- people ---------------------------------------------------------------------------
+
+
+class User(Base):
+    """Operators, supervisors and admins of the console."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[Role] = mapped_column(str_enum(Role, "role"))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    sip_extension: Mapped[Optional[str]] = mapped_column(String(32), unique=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+
+class Caller(Base):
+    __tablename__ = "callers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Normalised: 11-digit mobile, or landline with its area code (0762xxxxxxx).
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    phone_kind: Mapped[PhoneKind] = mapped_column(str_enum(PhoneKind, "phone_kind"))
+    name: Mapped[Optional[str]] = mapped_column(String(64))
+    language: Mapped[Optional[Language]] = mapped_column(str_enum(Language, "language"))
+    do_not_call: Mapped[bool] = mapped_column(default=False)
+    first_call_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    last_call_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    notes: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    addresses: Mapped[list[CallerAddress]] = relationship(back_populates="caller", cascade="all, delete-orphan")
+
+
+class CallerAddress(Base):
+    __tablename__ = "caller_addresses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    caller_id: Mapped[int] = mapped_column(ForeignKey("callers.id", ondelete="CASCADE"), index=True)
+    district_id: Mapped[Optional[int]] = mapped_column(ForeignKey("districts.id"))
+    address: Mapped[str] = mapped_column(String(255))
+    label: Mapped[Optional[str]] = mapped_column(String(32))  # 家, 父母家 ...
+    is_default: Mapped[bool] = mapped_column(default=False)
+
+    caller: Mapped[Caller] = relationship(back_populates="addresses")
+    district: Mapped[Optional[District]] = relationship()
+
+
+# --- calls and the IVR ----------------------------------------------------------------
+
+
+class Call(Base):
+    """One inbound or outbound call, keyed by Asterisk's uniqueid."""
+
+    __tablename__ = "calls"
+    __table_args__ = (Index("ix_calls_caller_started", "caller_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uniqueid: Mapped[str] = mapped_column(String(64), unique=True)
+    linkedid: Mapped[Optional[str]] = mapped_column(String(64), index=True)
+    direction: Mapped[CallDirection] = mapped_column(str_enum(CallDirection, "call_direction"))
+    did: Mapped[Optional[str]] = mapped_column(String(32))
+    caller_id: Mapped[Optional[int]] = mapped_column(ForeignKey("callers.id"))
+    # As Asterisk delivered it, before normalisation (may be "anonymous").
+    caller_number: Mapped[Optional[str]] = mapped_column(String(40))
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    answered_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    ended_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    ivr_language: Mapped[Optional[Language]] = mapped_column(str_enum(Language, "language"))
+    # Nodes the caller went through, e.g. "welcome>main>services".
+    ivr_path: Mapped[Optional[str]] = mapped_column(String(255))
+    queue: Mapped[Optional[str]] = mapped_column(String(64))
+    queue_entered_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    queue_wait_seconds: Mapped[Optional[int]]
+    agent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    agent_extension: Mapped[Optional[str]] = mapped_column(String(32))
+    outcome: Mapped[CallOutcome] = mapped_column(str_enum(CallOutcome, "call_outcome"), default=CallOutcome.IN_PROGRESS)
+    hangup_cause: Mapped[Optional[int]]
+    recording_file: Mapped[Optional[str]] = mapped_column(String(255))
+
+    caller: Mapped[Optional[Caller]] = relationship()
+    agent: Mapped[Optional[User]] = relationship()
+    ivr_sessions: Mapped[list[IvrSession]] = relationship(back_populates="call")
+
+
+class IvrSession(Base):
+    """One pass of a caller through an IVR script (a FastAGI connection)."""
+
+    __tablename__ = "ivr_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    script: Mapped[str] = mapped_column(String(32))
+    language: Mapped[Optional[Language]] = mapped_column(str_enum(Language, "language"))
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    end_node: Mapped[Optional[str]] = mapped_column(String(64))
+    outcome: Mapped[IvrOutcome] = mapped_column(str_enum(IvrOutcome, "ivr_outcome"), default=IvrOutcome.IN_PROGRESS)
+    # What the IVR handed back to the dialplan: HOTLINE_* channel variables.
+    result: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+
+    call: Mapped[Call] = relationship(back_populates="ivr_sessions")
+    steps: Mapped[list[IvrStep]] = relationship(
+        back_populates="session", order_by="IvrStep.seq", cascade="all, delete-orphan"
+    )
+
+
+class IvrStep(Base):
+    __tablename__ = "ivr_steps"
+    __table_args__ = (UniqueConstraint("session_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("ivr_sessions.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int]
+    node: Mapped[str] = mapped_column(String(64))
+    prompt: Mapped[Optional[str]] = mapped_column(String(64))
+    # The key pressed ("1", "*", "#"), "timeout", or "hangup".
+    key: Mapped[Optional[str]] = mapped_column(String(16))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    session: Mapped[IvrSession] = relationship(back_populates="steps")
+
+
+# --- requests (工单) and their dispatch -------------------------------------------------
+
+
+class ServiceRequest(Base):
+    __tablename__ = "service_requests"
+    __table_args__ = (
+        Index("ix_service_requests_caller_status", "caller_id", "status"),
+        CheckConstraint("window_end IS NULL OR window_start IS NULL OR window_end > window_start", name="window_order"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Readable and quoted on the phone: HY20261126-0042.
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    caller_id: Mapped[int] = mapped_column(ForeignKey("callers.id"))
+    category_id: Mapped[int] = mapped_column(ForeignKey("service_categories.id"))
+    district_id: Mapped[Optional[int]] = mapped_column(ForeignKey("districts.id"))
+    address: Mapped[Optional[str]] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    window_start: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    window_end: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    priority: Mapped[Priority] = mapped_column(str_enum(Priority, "priority"), default=Priority.NORMAL)
+    channel: Mapped[RequestChannel] = mapped_column(str_enum(RequestChannel, "request_channel"))
+    status: Mapped[RequestStatus] = mapped_column(
+        str_enum(RequestStatus, "request_status"), default=RequestStatus.NEW, index=True
+    )
+    call_id: Mapped[Optional[int]] = mapped_column(ForeignKey("calls.id"))
+    voicemail_file: Mapped[Optional[str]] = mapped_column(String(255))
+    created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    caller: Mapped[Caller] = relationship()
+    category: Mapped[ServiceCategory] = relationship()
+    district: Mapped[Optional[District]] = relationship()
+    history: Mapped[list[RequestStatusChange]] = relationship(
+        back_populates="request", order_by="RequestStatusChange.at", cascade="all, delete-orphan"
+    )
+    dispatches: Mapped[list[Dispatch]] = relationship(back_populates="request", order_by="Dispatch.offered_at")
+
+
+class RequestStatusChange(Base):
+    __tablename__ = "request_status_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("service_requests.id", ondelete="CASCADE"), index=True)
+    from_status: Mapped[Optional[RequestStatus]] = mapped_column(str_enum(RequestStatus, "from_status"))
+    to_status: Mapped[RequestStatus] = mapped_column(str_enum(RequestStatus, "to_status"))
+    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))  # None: the system
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    note: Mapped[Optional[str]] = mapped_column(Text)
+
+    request: Mapped[ServiceRequest] = relationship(back_populates="history")
+    user: Mapped[Optional[User]] = relationship()
+
+
+provider_categories = Table(
+    "provider_categories",
+    Base.metadata,
+    Column("provider_id", ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True),
+    Column("category_id", ForeignKey("service_categories.id"), primary_key=True),
+)
+
+provider_districts = Table(
+    "provider_districts",
+    Base.metadata,
+    Column("provider_id", ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True),
+    Column("district_id", ForeignKey("districts.id"), primary_key=True),
+)
+
+
+class Provider(Base):
+    """A registered household-services company (家政企业) and its credit file."""
+
+    __tablename__ = "providers"
+    __table_args__ = (
+        CheckConstraint("grade IS NULL OR grade BETWEEN 1 AND 5", name="grade_range"),
+        CheckConstraint("capacity >= 0", name="capacity_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    licence_number: Mapped[str] = mapped_column(String(32), unique=True)  # 统一社会信用代码
+    contact_name: Mapped[Optional[str]] = mapped_column(String(64))
+    phone: Mapped[str] = mapped_column(String(20))
+    address: Mapped[Optional[str]] = mapped_column(String(255))
+    district_id: Mapped[Optional[int]] = mapped_column(ForeignKey("districts.id"))
+    # 分类定级: one to five stars; None until graded.
+    grade: Mapped[Optional[int]]
+    # Rolled up from survey ratings of the last 90 days.
+    rating_avg: Mapped[Optional[float]] = mapped_column(Numeric(3, 2, asdecimal=False))
+    rating_count: Mapped[int] = mapped_column(default=0)
+    # How many requests it can have in service at once.
+    capacity: Mapped[int] = mapped_column(default=5)
+    status: Mapped[ProviderStatus] = mapped_column(str_enum(ProviderStatus, "provider_status"), default=ProviderStatus.ACTIVE)
+    suspended_reason: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    district: Mapped[Optional[District]] = relationship()
+    categories: Mapped[list[ServiceCategory]] = relationship(secondary=provider_categories)
+    districts: Mapped[list[District]] = relationship(secondary=provider_districts)
+    workers: Mapped[list[Worker]] = relationship(back_populates="provider")
+
+
+class Worker(Base):
+    """A household-services worker (从业人员) registered with a provider."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    phone: Mapped[Optional[str]] = mapped_column(String(20))
+    gender: Mapped[Optional[str]] = mapped_column(String(8))
+    birth_year: Mapped[Optional[int]]
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    provider: Mapped[Provider] = relationship(back_populates="workers")
+    trainings: Mapped[list[Training]] = relationship(back_populates="worker", cascade="all, delete-orphan")
+    certificates: Mapped[list[Certificate]] = relationship(back_populates="worker", cascade="all, delete-orphan")
+
+
+class Training(Base):
+    __tablename__ = "trainings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id", ondelete="CASCADE"), index=True)
+    course: Mapped[str] = mapped_column(String(128))
+    completed_on: Mapped[dt.date] = mapped_column(Date)
+    hours: Mapped[Optional[int]]
+
+    worker: Mapped[Worker] = relationship(back_populates="trainings")
+
+
+class Certificate(Base):
+    __tablename__ = "certificates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(64))  # 育婴员, 养老护理员, 健康证 ...
+    number: Mapped[str] = mapped_column(String(64))
+    issued_on: Mapped[dt.date] = mapped_column(Date)
+    expires_on: Mapped[Optional[dt.date]] = mapped_column(Date, index=True)
+
+    worker: Mapped[Worker] = relationship(back_populates="certificates")
+
+
+class Dispatch(Base):
+    """A request offered to a provider (and possibly a named worker)."""
+
+    __tablename__ = "dispatches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("service_requests.id"), index=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id"), index=True)
+    worker_id: Mapped[Optional[int]] = mapped_column(ForeignKey("workers.id"))
+    status: Mapped[DispatchStatus] = mapped_column(str_enum(DispatchStatus, "dispatch_status"), default=DispatchStatus.OFFERED)
+    offered_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    offered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    responded_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    # Why the suggestion ranked where it did, as shown to the operator.
+    rank_reason: Mapped[Optional[str]] = mapped_column(Text)
+    note: Mapped[Optional[str]] = mapped_column(Text)
+
+    request: Mapped[ServiceRequest] = relationship(back_populates="dispatches")
+    provider: Mapped[Provider] = relationship()
+    worker: Mapped[Optional[Worker]] = relationship()
+
+
+# --- surveys, complaints, callbacks, SMS ------------------------------------------------
+
+
+class Survey(Base):
+    """A callback satisfaction survey of one completed request."""
+
+    __tablename__ = "surveys"
+    __table_args__ = (
+        Index("ix_surveys_status_due", "status", "due_at"),
+        CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="rating_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("service_requests.id"), unique=True)
+    caller_id: Mapped[int] = mapped_column(ForeignKey("callers.id"), index=True)
+    provider_id: Mapped[Optional[int]] = mapped_column(ForeignKey("providers.id"), index=True)
+    language: Mapped[Language] = mapped_column(str_enum(Language, "language"))
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    status: Mapped[SurveyStatus] = mapped_column(str_enum(SurveyStatus, "survey_status"), default=SurveyStatus.SCHEDULED)
+    attempt_count: Mapped[int] = mapped_column(default=0)
+    # Which dialer holds it, and since when: a stale claim is taken back.
+    claimed_by: Mapped[Optional[str]] = mapped_column(String(64))
+    claimed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    rating: Mapped[Optional[int]]
+    comment_recording: Mapped[Optional[str]] = mapped_column(String(255))
+    completed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    request: Mapped[ServiceRequest] = relationship()
+    caller: Mapped[Caller] = relationship()
+    provider: Mapped[Optional[Provider]] = relationship()
+    attempts: Mapped[list[SurveyAttempt]] = relationship(
+        back_populates="survey", order_by="SurveyAttempt.started_at", cascade="all, delete-orphan"
+    )
+
+
+class SurveyAttempt(Base):
+    __tablename__ = "survey_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    outcome: Mapped[Optional[AttemptOutcome]] = mapped_column(str_enum(AttemptOutcome, "attempt_outcome"))
+    # AMI OriginateResponse Reason: 0 failed, 1 no answer, 3 ringing timeout, 4 answered, 5 busy, 8 congestion.
+    originate_reason: Mapped[Optional[int]]
+    action_id: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
+    call_id: Mapped[Optional[int]] = mapped_column(ForeignKey("calls.id"))
+
+    survey: Mapped[Survey] = relationship(back_populates="attempts")
+
+
+class Complaint(Base):
+    __tablename__ = "complaints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    caller_id: Mapped[Optional[int]] = mapped_column(ForeignKey("callers.id"), index=True)
+    request_id: Mapped[Optional[int]] = mapped_column(ForeignKey("service_requests.id"))
+    provider_id: Mapped[Optional[int]] = mapped_column(ForeignKey("providers.id"), index=True)
+    call_id: Mapped[Optional[int]] = mapped_column(ForeignKey("calls.id"))
+    description: Mapped[str] = mapped_column(Text)
+    status: Mapped[ComplaintStatus] = mapped_column(str_enum(ComplaintStatus, "complaint_status"), default=ComplaintStatus.OPEN)
+    assigned_to_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    resolution: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+    caller: Mapped[Optional[Caller]] = relationship()
+    provider: Mapped[Optional[Provider]] = relationship()
+    request: Mapped[Optional[ServiceRequest]] = relationship()
+
+
+class CallbackTask(Base):
+    """Someone to call back: from the queue's callback option, after hours, or a survey."""
+
+    __tablename__ = "callback_tasks"
+    __table_args__ = (Index("ix_callback_tasks_status_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    caller_id: Mapped[Optional[int]] = mapped_column(ForeignKey("callers.id"))
+    phone: Mapped[str] = mapped_column(String(20))
+    language: Mapped[Optional[Language]] = mapped_column(str_enum(Language, "language"))
+    reason: Mapped[CallbackReason] = mapped_column(str_enum(CallbackReason, "callback_reason"))
+    call_id: Mapped[Optional[int]] = mapped_column(ForeignKey("calls.id"))
+    request_id: Mapped[Optional[int]] = mapped_column(ForeignKey("service_requests.id"))
+    survey_id: Mapped[Optional[int]] = mapped_column(ForeignKey("surveys.id"))
+    category_id: Mapped[Optional[int]] = mapped_column(ForeignKey("service_categories.id"))
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    status: Mapped[TaskStatus] = mapped_column(str_enum(TaskStatus, "task_status"), default=TaskStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    assigned_to_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    done_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+    caller: Mapped[Optional[Caller]] = relationship()
+
+
+class SmsMessage(Base):
+    """The SMS outbox: every message is kept, sent or not, so none is silently lost."""
+
+    __tablename__ = "sms_outbox"
+    __table_args__ = (Index("ix_sms_outbox_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    to_number: Mapped[str] = mapped_column(String(20))
+    body: Mapped[str] = mapped_column(Text)
+    purpose: Mapped[str] = mapped_column(String(32))  # dispatch_provider, dispatch_caller ...
+    request_id: Mapped[Optional[int]] = mapped_column(ForeignKey("service_requests.id"))
+    status: Mapped[SmsStatus] = mapped_column(str_enum(SmsStatus, "sms_status"), default=SmsStatus.QUEUED)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    last_error: Mapped[Optional[str]] = mapped_column(Text)
+    provider_sid: Mapped[Optional[str]] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+
+class AuditEntry(Base):
+    """Who changed what: every change to a request, provider or user."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_entity", "entity_type", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))  # None: the system
+    action: Mapped[str] = mapped_column(String(32))  # create, update, status, login ...
+    entity_type: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[Optional[int]]
+    details: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+
+
+class DailyCounter(Base):
+    """Per-day sequences behind readable numbers (HY20261126-0042)."""
+
+    __tablename__ = "daily_counters"
+
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,47 @@
+"""Readable request numbers, HY + local date + per-day sequence: HY20261126-0042."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from db.models import DailyCounter
+
+REQUEST_PREFIX = "HY"
+
+
+def next_in_sequence(session: Session, name: str, day: dt.date) -> int:
+    """Atomically take the next value of a per-day counter (one statement, no race)."""
+    dialect = session.get_bind().dialect.name
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    statement = (
+        insert(DailyCounter)
+        .values(name=name, day=day, value=1)
+        .on_conflict_do_update(
+            index_elements=[DailyCounter.name, DailyCounter.day],
+            set_={"value": DailyCounter.value + 1},
+        )
+        .returning(DailyCounter.value)
+    )
+    return session.execute(statement).scalar_one()
+
+
+def next_request_number(session: Session, local_now: dt.datetime) -> str:
+    day = local_now.date()
+    value = next_in_sequence(session, "request", day)
+    return f"{REQUEST_PREFIX}{day:%Y%m%d}-{value:04d}"
+
+
+def parse_request_number(text: str) -> str | None:
+    """Accept what a caller keys in (digits only: 202611260042) or an operator types."""
+    cleaned = text.strip().upper().replace(" ", "")
+    if cleaned.startswith(REQUEST_PREFIX):
+        cleaned = cleaned[len(REQUEST_PREFIX):]
+    cleaned = cleaned.replace("-", "")
+    if len(cleaned) < 9 or not cleaned.isdigit():
+        return None
+    return f"{REQUEST_PREFIX}{cleaned[:8]}-{int(cleaned[8:]):04d}"
+
+
+

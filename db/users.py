@@ -1,0 +1,50 @@
+"""Console accounts: creation and password checks."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from db.audit import record
+from db.models import Role, User
+
+MIN_PASSWORD_LENGTH = 8
+
+
+class UserError(ValueError):
+    pass
+
+
+def create_user(
+    session: Session,
+    username: str,
+    password: str,
+    role: Role,
+    display_name: str | None = None,
+    sip_extension: str | None = None,
+    created_by: User | None = None,
+) -> User:
+    username = username.strip()
+    if not username or len(username) > 64 or not username.isprintable() or " " in username:
+        raise UserError("a username is 1 to 64 printable characters without spaces")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise UserError(f"user {username} already exists")
+    if sip_extension and session.scalar(select(User.id).where(User.sip_extension == sip_extension)):
+        raise UserError(f"SIP extension {sip_extension} belongs to another user")
+    user = User(
+        username=username,
+        display_name=display_name or username,
+        role=Role(role),
+        password_hash=generate_password_hash(password),
+        sip_extension=sip_extension or None,
+    )
+    session.add(user)
+    session.flush()
+    record(session, created_by, "create", user, {"username": username, "role": user.role.value})
+    return user
+
+
+def verify_password(user: User, password: str) -> bool:
+    return user.active and check_password_hash(user.password_hash, password)

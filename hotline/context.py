@@ -1,0 +1,35 @@
+"""What every command needs: settings, an engine, a session factory; built on first use."""
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from config import Settings, load_settings
+from db.session import make_engine, make_session_factory
+
+
+class AppContext:
+    def __init__(self, settings: Settings | None = None):
+        self._settings = settings
+
+    @cached_property
+    def settings(self) -> Settings:
+        settings = self._settings or load_settings()
+        logging.basicConfig(
+            level=settings.app.log_level,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        # Alembic narrates every connection at INFO; only its warnings matter here.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        return settings
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.database.url, echo=self.settings.database.echo)
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return make_session_factory(self.engine)

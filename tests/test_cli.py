@@ -1,0 +1,61 @@
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from hotline.cli import cli
+from hotline.context import AppContext
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def run(runner, settings, *args, input=None):
+    return runner.invoke(cli, list(args), obj=AppContext(settings), input=input, catch_exceptions=False)
+
+
+def test_help_lists_only_working_commands(runner, settings):
+    result = run(runner, settings, "--help")
+    assert result.exit_code == 0
+    commands = set(re.findall(r"^  ([\w-]+)\s", result.output.split("Commands:")[1], re.M))
+    assert commands == {"db", "demo", "demo-data", "user"} | EXTRA_COMMANDS
+
+
+EXTRA_COMMANDS: set[str] = set()
+
+
+def test_commands_refuse_an_unmigrated_database(runner, settings):
+    result = run(runner, settings, "demo-data")
+    assert result.exit_code == 1
+    assert "hotline db upgrade" in result.output
+
+
+def test_upgrade_demo_data_and_demo(runner, settings):
+    assert "is at revision" in run(runner, settings, "db", "upgrade").output
+    assert "added 48 providers, 3 accounts" in run(runner, settings, "demo-data").output
+    assert "nothing added" in run(runner, settings, "demo-data").output
+    banner = run(runner, settings, "demo").output
+    assert "operator-demo-2026" in banner and "supervisor" in banner and "admin" in banner
+
+
+def test_user_create(runner, settings):
+    run(runner, settings, "db", "upgrade")
+    result = run(runner, settings, "user", "create", "xiaoli", "--role", "operator", "--extension", "1010", "--password", "longenough")
+    assert result.exit_code == 0, result.output
+    again = run(runner, settings, "user", "create", "xiaoli", "--role", "operator", "--password", "longenough")
+    assert again.exit_code == 1 and "already exists" in again.output
+    short = run(runner, settings, "user", "create", "xiaowang", "--role", "admin", "--password", "short")
+    assert short.exit_code == 1 and "at least 8 characters" in short.output
+
+
+def test_bad_configuration_exits_with_the_message(monkeypatch, capsys):
+    import hotline.cli
+
+    monkeypatch.setenv("HOTLINE_IVR_PORT", "99999")
+    monkeypatch.setattr("sys.argv", ["hotline", "demo"])
+    with pytest.raises(SystemExit) as exit_info:
+        hotline.cli.main()
+    assert exit_info.value.code == 2
+    assert "setting ivr.port (from HOTLINE_IVR_PORT) is '99999'" in capsys.readouterr().err
