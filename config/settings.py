@@ -187,6 +187,15 @@ SCHEMA: dict[str, Kind] = {
     "phone.hotline_number": Kind("digits only", _digits),
     "ivr.host": HOST,
     "ivr.port": PORT,
+    "ivr.backlog": integer(16, 65535),
+    "ivr.max_connections": integer(1, 100000),
+    "ivr.header_timeout": number(0.1, 60),
+    "ivr.command_timeout": number(1, 3600),
+    "ivr.shutdown_grace": number(0, 3600),
+    "ivr.menu_file": TEXT,
+    "ivr.sounds_dir": TEXT,
+    "ivr.prompt_override_dir": TEXT,
+    "ivr.voicemail_dir": TEXT,
 }
 
 # Settings whose shipped default must never run in production.

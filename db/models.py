@@ -342,7 +342,8 @@ class ServiceRequest(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     # Readable and quoted on the phone: HY20261126-0042.
     number: Mapped[str] = mapped_column(String(20), unique=True)
-    caller_id: Mapped[int] = mapped_column(ForeignKey("callers.id"))
+    # None only for a voicemail left from a withheld number.
+    caller_id: Mapped[Optional[int]] = mapped_column(ForeignKey("callers.id"))
     category_id: Mapped[int] = mapped_column(ForeignKey("service_categories.id"))
     district_id: Mapped[Optional[int]] = mapped_column(ForeignKey("districts.id"))
     address: Mapped[Optional[str]] = mapped_column(String(255))
@@ -360,7 +361,7 @@ class ServiceRequest(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    caller: Mapped[Caller] = relationship()
+    caller: Mapped[Optional[Caller]] = relationship()
     category: Mapped[ServiceCategory] = relationship()
     district: Mapped[Optional[District]] = relationship()
     history: Mapped[list[RequestStatusChange]] = relationship(

@@ -28,7 +28,7 @@ class TransitionError(ValueError):
 
 def open_request(
     session: Session,
-    caller: Caller,
+    caller: Caller | None,
     category: ServiceCategory,
     channel: RequestChannel,
     tz: ZoneInfo,

@@ -15,7 +15,10 @@ from db.models import Role
 from db.reference import ensure_reference_data
 from db.session import transaction
 from db.users import UserError, create_user
+from db.base import utcnow
 from hotline.context import AppContext
+from ivr.menu import load_menu
+from hotline.ivr_commands import call_command, ivr_command, prompts_group, serve_until_signalled, start_ivr_server
 
 pass_app = click.make_pass_decorator(AppContext)
 
@@ -46,7 +49,7 @@ def db_upgrade(app: AppContext) -> None:
 @pass_app
 def demo_data(app: AppContext) -> None:
     """Load demo providers, workers, callers and the three demo accounts."""
-    _require_schema(app)
+    require_schema(app)
     try:
         with transaction(app.sessions) as session:
             counts = load_demo_data(session, app.settings.tz, production=app.settings.production)
@@ -72,7 +75,7 @@ def user() -> None:
 @pass_app
 def user_create(app: AppContext, username: str, role: str, display_name: str | None, extension: str | None, password: str) -> None:
     """Create a console account."""
-    _require_schema(app)
+    require_schema(app)
     try:
         with transaction(app.sessions) as session:
             create_user(session, username, password, Role(role), display_name, extension)
@@ -82,25 +85,52 @@ def user_create(app: AppContext, username: str, role: str, display_name: str | N
 
 
 @cli.command()
+@click.option("--once", is_flag=True, hidden=True, help="Start, print the banner and stop (for tests).")
 @pass_app
-def demo(app: AppContext) -> None:
-    """Show what the demo installed and how to use it."""
-    _require_schema(app)
-    click.echo(demo_banner(app))
+def demo(app: AppContext, once: bool) -> None:
+    """Start everything that works on this machine and say how to use it."""
+    require_schema(app)
+    server = start_ivr_server(app)
+    click.echo(demo_banner(app, server))
+    if once:
+        server.stop(grace=0)
+        return
+    serve_until_signalled(server, grace=5.0)
 
 
-def demo_banner(app: AppContext) -> str:
+def demo_banner(app: AppContext, server) -> str:
+    host, port = server.address
+    hours = load_menu().hours
+    local = utcnow().astimezone(app.settings.tz)
+    is_open = hours.is_open(local)
+    hotline = sys.argv[0] if sys.argv[0].endswith("hotline") else "hotline"
     lines = [
         "",
         "Heyuan household-services hotline — demo",
-        f"  database: {app.engine.url.render_as_string(hide_password=True)}",
-        "  demo logins (console: coming with the agent console):",
+        f"  database:  {app.engine.url.render_as_string(hide_password=True)}",
+        f"  FastAGI IVR listening on {host}:{port} (prompts in {app.settings.ivr.sounds_dir})",
+        "",
+        f"  It is {local:%H:%M} in Heyuan: the line is {'OPEN' if is_open else 'CLOSED (after hours)'}; "
+        f"business hours {hours.open:%H:%M}-{hours.close:%H:%M}.",
+        "",
+        "  Place a simulated call from another terminal (the Asterisk emulator plays the caller):",
+        "   during business hours",
+        f"    {hotline} call --from 13912345678 --keys '2 1 3'      # Cantonese, family services, medical escort",
+        f"    {hotline} call --from 13800138000 --keys '3'          # returning caller: status of his open request",
+        f"    {hotline} call --from 07623660360 --keys '5'          # Hakka caller: emergency, priority queue",
+        f"    {hotline} call --from anonymous --keys '- - -'        # no keys at all: operator after three timeouts",
+        "   after hours",
+        f"    {hotline} call --from 13912345678 --keys '2 1 #@9000' # leave a voicemail: it becomes a request",
+        f"    {hotline} call --from 13800138000 --keys '2'          # book a callback for the next business day",
+        "",
+        "  Demo logins (for the agent console, when it lands):",
     ]
     lines += [f"    {a.role.value:<10} {a.username:<10} password {a.password}" for a in DEMO_ACCOUNTS]
+    lines += ["", "  Ctrl-C stops the demo."]
     return "\n".join(lines)
 
 
-def _require_schema(app: AppContext) -> None:
+def require_schema(app: AppContext) -> None:
     if migrate.current_revision(app.engine) != migrate.head_revision():
         raise click.ClickException("the database is not at the newest schema: run `hotline db upgrade` first")
     if app.settings.production:
@@ -110,6 +140,11 @@ def _require_schema(app: AppContext) -> None:
             raise click.ClickException(
                 f"production refuses to run while these accounts still have their demo password: {', '.join(weak)}"
             )
+
+
+cli.add_command(ivr_command)
+cli.add_command(call_command)
+cli.add_command(prompts_group)
 
 
 def main() -> None:

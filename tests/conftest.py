@@ -1,6 +1,7 @@
 """Shared fixtures: settings on a temporary folder, migrated SQLite and PostgreSQL engines."""
 from __future__ import annotations
 
+import socket
 import uuid
 from pathlib import Path
 
@@ -17,10 +18,20 @@ from db.session import make_engine, make_session_factory, transaction
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.fixture
 def settings(tmp_path: Path):
     database = tmp_path / "hotline.sqlite3"
-    return load_settings(environ={}, overrides={"database.url": f"sqlite:///{database}", "app.data_dir": str(tmp_path)})
+    return load_settings(environ={}, overrides={
+        "database.url": f"sqlite:///{database}", "app.data_dir": str(tmp_path), "ivr.port": free_port(),
+        "ivr.sounds_dir": str(tmp_path / "sounds"), "ivr.prompt_override_dir": str(tmp_path / "override"),
+        "ivr.voicemail_dir": str(tmp_path / "voicemail"),
+    })
 
 
 def _postgres_schema_engine() -> tuple[Engine, Engine, str]:
@@ -96,3 +107,117 @@ def session(engine: Engine):
     db_session.close()
     outer.rollback()
     connection.close()
+
+
+# --- the IVR over real FastAGI connections ---------------------------------------------
+
+import datetime as dt
+import shutil
+import threading
+import time
+
+from config import load_settings as _load_settings
+from db.demo_data import load_demo_data
+
+# 10:00 on a Friday in Heyuan: the line is open.
+OPEN_TIME = dt.datetime(2026, 11, 27, 2, 0, tzinfo=dt.timezone.utc)
+# 22:30 the same day: after hours.
+CLOSED_TIME = dt.datetime(2026, 11, 27, 14, 30, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture(scope="session")
+def demo_database_template(tmp_path_factory):
+    """A migrated SQLite database with the demo data, copied by each test that needs one."""
+    path = tmp_path_factory.mktemp("template") / "hotline.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    settings = _load_settings(environ={})
+    with transaction(make_session_factory(engine)) as session:
+        load_demo_data(session, settings.tz)
+    engine.dispose()
+    return path
+
+
+class Clock:
+    """A settable clock for the IVR (business hours, timestamps)."""
+
+    def __init__(self, now: dt.datetime):
+        self.now = now
+        self._lock = threading.Lock()
+
+    def __call__(self) -> dt.datetime:
+        with self._lock:
+            return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock(OPEN_TIME)
+
+
+@pytest.fixture
+def ivr_db(tmp_path, demo_database_template):
+    path = tmp_path / "hotline.sqlite3"
+    shutil.copy(demo_database_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def ivr_services(ivr_db, clock, tmp_path):
+    from ivr.services import IvrServices
+
+    settings = _load_settings(environ={}, overrides={
+        "database.url": str(ivr_db.url), "ivr.sounds_dir": str(tmp_path / "sounds"),
+        "ivr.voicemail_dir": str(tmp_path / "voicemail"),
+    })
+    return IvrServices.from_settings(settings, make_session_factory(ivr_db), clock=clock)
+
+
+@pytest.fixture
+def ivr_server(ivr_services):
+    from ivr.handlers import handler_table
+    from ivr.server import FastAGIServer
+
+    server = FastAGIServer(handler_table(ivr_services), ivr_services.fallback_variables(), port=0,
+                           header_timeout=1.0, command_timeout=10.0).start()
+    yield server
+    server.stop(grace=2.0)
+
+
+@pytest.fixture
+def dial(ivr_server):
+    """dial("2 1 3", caller=...) -> Transcript, over a real TCP FastAGI connection."""
+    from emulator.agi_channel import CallSpec, parse_keys
+    from emulator.fastagi_client import place_call
+
+    host, port = ivr_server.address
+
+    def _dial(keys: str = "", caller: str = "13912345678", **spec):
+        transcript = place_call(CallSpec(caller=caller, host=host, port=port, events=parse_keys(keys), **spec))
+        # The caller may have left before the server finished its bookkeeping.
+        deadline = time.monotonic() + 5
+        while ivr_server.live_calls and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return transcript
+
+    return _dial
+
+
+@pytest.fixture
+def ivr_sessions(ivr_db):
+    """The IVR sessions recorded so far, newest last, with their steps and call."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from db.models import IvrSession
+
+    factory = make_session_factory(ivr_db)
+
+    def _read():
+        with factory() as session:
+            query = select(IvrSession).options(selectinload(IvrSession.steps), selectinload(IvrSession.call)).order_by(IvrSession.id)
+            return session.scalars(query).all()
+
+    return _read

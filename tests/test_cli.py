@@ -23,7 +23,7 @@ def test_help_lists_only_working_commands(runner, settings):
     assert commands == {"db", "demo", "demo-data", "user"} | EXTRA_COMMANDS
 
 
-EXTRA_COMMANDS: set[str] = set()
+EXTRA_COMMANDS = {"ivr", "call", "prompts"}
 
 
 def test_commands_refuse_an_unmigrated_database(runner, settings):
@@ -36,8 +36,10 @@ def test_upgrade_demo_data_and_demo(runner, settings):
     assert "is at revision" in run(runner, settings, "db", "upgrade").output
     assert "added 48 providers, 3 accounts" in run(runner, settings, "demo-data").output
     assert "nothing added" in run(runner, settings, "demo-data").output
-    banner = run(runner, settings, "demo").output
+    banner = run(runner, settings, "demo", "--once").output
     assert "operator-demo-2026" in banner and "supervisor" in banner and "admin" in banner
+    assert "FastAGI IVR listening on 127.0.0.1:" in banner
+    assert "call --from 13912345678 --keys '2 1 3'" in banner
 
 
 def test_user_create(runner, settings):

@@ -182,7 +182,7 @@ def upgrade() -> None:
     op.create_table('service_requests',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('number', sa.String(length=20), nullable=False),
-    sa.Column('caller_id', sa.Integer(), nullable=False),
+    sa.Column('caller_id', sa.Integer(), nullable=True),
     sa.Column('category_id', sa.Integer(), nullable=False),
     sa.Column('district_id', sa.Integer(), nullable=True),
     sa.Column('address', sa.String(length=255), nullable=True),

@@ -1,0 +1,158 @@
+"""`hotline ivr`, `hotline call`, `hotline prompts build`."""
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+
+from db.models import Provider
+from emulator.agi_channel import CallSpec, Transcript, parse_keys
+from emulator.fastagi_client import place_call
+from hotline.context import AppContext
+from ivr.engine import provider_prompt
+from ivr.handlers import handler_table
+from ivr.menu import MenuError
+from ivr.prompt_build import PromptBuildError, build_prompts, tasks_for
+from ivr.prompts import LANGUAGES, load_manifest
+from ivr.server import FastAGIServer
+from ivr.services import IvrServices
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+def start_ivr_server(app: AppContext, port: int | None = None) -> FastAGIServer:
+    settings = app.settings
+    try:
+        services = IvrServices.from_settings(settings, app.sessions)
+    except MenuError as exc:
+        raise click.ClickException(f"IVR menu: {exc}") from None
+    return FastAGIServer(
+        handler_table(services),
+        services.fallback_variables(),
+        settings.ivr.host,
+        settings.ivr.port if port is None else port,
+        header_timeout=settings.ivr.header_timeout,
+        command_timeout=settings.ivr.command_timeout,
+        backlog=settings.ivr.backlog,
+        max_connections=settings.ivr.max_connections,
+    ).start()
+
+
+def serve_until_signalled(server: FastAGIServer, grace: float) -> None:
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+    click.echo(f"stopping: no new calls; {server.live_calls} live call(s) get up to {grace:.0f} s")
+    cut = server.stop(grace)
+    click.echo(f"stopped ({cut} call(s) cut)")
+
+
+@click.command("ivr")
+@click.option("--port", type=int, help="Override ivr.port (0: any free port).")
+@pass_app
+def ivr_command(app: AppContext, port: int | None) -> None:
+    """Serve the FastAGI IVR until SIGTERM (live calls may finish)."""
+    from hotline.cli import require_schema
+
+    require_schema(app)
+    server = start_ivr_server(app, port)
+    host, bound = server.address
+    click.echo(f"FastAGI IVR listening on {host}:{bound} (dialplan: AGI(agi://{host}:{bound}/ivr))")
+    serve_until_signalled(server, app.settings.ivr.shutdown_grace)
+
+
+@click.command("call")
+@click.option("--from", "caller", default="13800138000", show_default=True, help="Caller ID ('anonymous' for none).")
+@click.option("--keys", default="", help="What the caller does: '2 1' keys, '-' no key, 'h' hang up, '2@800' barge in after 800 ms.")
+@click.option("--to", "did", help="The number dialled (default: phone.hotline_number).")
+@click.option("--host", help="FastAGI host (default: ivr.host).")
+@click.option("--port", type=int, help="FastAGI port (default: ivr.port).")
+@click.option("--hangup-style", type=click.Choice(["sighup", "eof"]), default="sighup", show_default=True,
+              help="How Asterisk tells of a hangup: a HANGUP line, or closing the connection.")
+@pass_app
+def call_command(app: AppContext, caller: str, keys: str, did: str | None, host: str | None, port: int | None, hangup_style: str) -> None:
+    """Place a simulated call through the running IVR and print what the caller heard."""
+    settings = app.settings
+    try:
+        events = parse_keys(keys)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--keys") from None
+    spec = CallSpec(caller=caller, did=did or settings.phone.hotline_number, host=host or settings.ivr.host,
+                    port=port or settings.ivr.port, events=events, hangup_style=hangup_style)
+    transcript = place_call(spec)
+    if transcript.agi_status == "FAILURE":
+        raise click.ClickException(
+            f"no FastAGI server at {spec.host}:{spec.port} (AGISTATUS=FAILURE: Asterisk's dialplan would go "
+            "straight to the operator queue). Start one with `hotline ivr`."
+        )
+    click.echo(render_transcript(transcript))
+
+
+def render_transcript(transcript: Transcript) -> str:
+    manifest = load_manifest()
+    lines = []
+    for ms, kind, detail in transcript.events:
+        stamp = f"{ms / 1000:7.1f}s"
+        if kind == "heard":
+            folder, _, key = detail.rpartition("/")[0].rpartition("/")[2], None, detail.rpartition("/")[2]
+            language = folder.removeprefix("zh_")
+            name = detail.split(f"/{folder}/", 1)[-1]
+            text = manifest.text(name, language) if name in manifest and language in LANGUAGES else name
+            lines.append(f"{stamp}  heard  [{language}] {text}")
+        elif kind == "key":
+            lines.append(f"{stamp}  key    {detail}")
+        elif kind == "hangup":
+            lines.append(f"{stamp}  hangup by the {detail}")
+        elif kind == "record":
+            lines.append(f"{stamp}  record {detail}")
+    variables = transcript.variables
+    if transcript.agi_status == "HANGUP":
+        ending = "the caller hung up in the IVR"
+    elif variables.get("HOTLINE_NEXT") == "queue":
+        ending = (f"to queue {variables.get('HOTLINE_QUEUE')} (intent {variables.get('HOTLINE_INTENT')}, "
+                  f"category {variables.get('HOTLINE_CATEGORY') or '-'}, priority {variables.get('HOTLINE_PRIORITY')}, "
+                  f"language {variables.get('HOTLINE_LANG')})")
+    elif variables.get("HOTLINE_NEXT") == "hangup":
+        ending = "the IVR finished the call (voicemail or callback booked)"
+    else:
+        ending = "back to the dialplan without a route: its fallback queues the caller for an operator"
+    lines.append(f"ended: {ending}; AGISTATUS={transcript.agi_status}")
+    if variables:
+        lines.append("variables: " + " ".join(f"{k}={v}" for k, v in variables.items()))
+    return "\n".join(lines)
+
+
+@click.group("prompts")
+def prompts_group() -> None:
+    """IVR prompt audio."""
+
+
+@prompts_group.command("build")
+@click.option("--force", is_flag=True, help="Rebuild files that are up to date.")
+@click.option("--names/--no-names", default=True, show_default=True, help="Also speak the providers' names (needs the database).")
+@pass_app
+def prompts_build(app: AppContext, force: bool, names: bool) -> None:
+    """Speak every prompt in Mandarin, Cantonese and Hakka (espeak-ng, sox → 8 kHz mono)."""
+    settings = app.settings
+    name_texts = _provider_names(app) if names else {}
+    tasks = tasks_for(load_manifest(), name_texts)
+    out_dir, override_dir = Path(settings.ivr.sounds_dir), Path(settings.ivr.prompt_override_dir)
+    try:
+        with click.progressbar(length=len(tasks), label="building prompts", show_pos=True) as bar:
+            report = build_prompts(tasks, out_dir, override_dir, force=force, on_done=lambda _task: bar.update(1))
+    except PromptBuildError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{out_dir}: {len(report.built)} spoken, {len(report.overridden)} from recordings, "
+               f"{len(report.skipped)} up to date")
+
+
+def _provider_names(app: AppContext) -> dict[str, str]:
+    from hotline.cli import require_schema
+
+    require_schema(app)
+    with app.sessions() as session:
+        return {provider_prompt(p.id): p.name for p in session.scalars(select(Provider))}

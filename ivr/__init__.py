@@ -1,0 +1,1 @@
+"""The IVR: FastAGI server, menu engine, AGI adapter and renderers."""

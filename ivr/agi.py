@@ -1,0 +1,247 @@
+"""AGI over a FastAGI socket, through pyst2's AGI class with its defects contained.
+
+pyst2 0.5.1 (../shared/library-notes.md) as shipped:
+- installs a SIGHUP handler in __init__: ValueError in any thread but the main one;
+- wants text-mode files and echoes every command and reply to stderr;
+- reads a `HANGUP` line that Asterisk sends ahead of a reply as a reply, and dies with
+  ValueError; raises AGIAppError for `200 result=-1` and AGIUnknownError for `511`;
+- loops forever when the connection closes inside a multi-line `520` reply;
+- quotes arguments without escaping embedded double quotes (and leaves file names of
+  STREAM FILE unquoted), so a space or a quote in a value silently cuts it short.
+HotlineAGI keeps pyst2's command methods and replaces the parts above. Every way the
+caller can be gone (HANGUP line, result=-1 where it means hangup, 511, EOF, a reset
+socket) becomes one exception: CallerGone.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import time
+
+from asterisk import agi as pyst2_agi
+
+log = logging.getLogger(__name__)
+
+MAX_LINE = 8192
+MAX_HEADER_LINES = 128
+HANGUP_LINE = "HANGUP"
+
+
+class CallerGone(Exception):
+    """The caller hung up or Asterisk went away: stop talking, do the bookkeeping."""
+
+
+class AGIProtocolError(pyst2_agi.AGIError):
+    """Asterisk said something that is not AGI: the call goes to the operator fallback."""
+
+
+class HeaderError(Exception):
+    """The connection did not send a complete, well-formed AGI header in time."""
+
+
+class SocketLines:
+    """Line-oriented UTF-8 text I/O over a socket: the file objects pyst2 expects.
+
+    Reads never hang past `timeout` (CallerGone), lines are bounded, and bytes that are
+    not UTF-8 are replaced rather than fatal.
+    """
+
+    def __init__(self, sock: socket.socket, timeout: float):
+        self.sock = sock
+        self.timeout = timeout
+        self._buffer = bytearray()
+        self._eof = False
+
+    def readline(self, deadline: float | None = None) -> str:
+        """One line without its end; '' at end of stream."""
+        while True:
+            end = self._buffer.find(b"\n")
+            if end >= 0:
+                raw = bytes(self._buffer[:end])
+                del self._buffer[: end + 1]
+                return raw.rstrip(b"\r").decode("utf-8", errors="replace") + "\n"
+            if self._eof:
+                return ""
+            if len(self._buffer) > MAX_LINE:
+                raise AGIProtocolError(f"line longer than {MAX_LINE} bytes")
+            self._fill(deadline)
+
+    def _fill(self, deadline: float | None) -> None:
+        wait = self.timeout if deadline is None else deadline - time.monotonic()
+        if wait <= 0:
+            raise socket.timeout("deadline passed")
+        self.sock.settimeout(wait)
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            self._eof = True
+        self._buffer += chunk
+
+    def write(self, text: str) -> None:
+        self.sock.sendall(text.encode("utf-8"))
+
+    def flush(self) -> None:
+        """Writes are unbuffered; pyst2 calls flush after each command."""
+
+
+class _Discard:
+    """Where pyst2's debugging echo goes."""
+
+    def write(self, _text: str) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+def read_header(lines: SocketLines, timeout: float) -> dict[str, str]:
+    """The agi_* lines up to the blank line, within `timeout` seconds in total.
+
+    A slow sender gets the same deadline as a silent one: a port probe costs one socket
+    for at most `timeout`.
+    """
+    deadline = time.monotonic() + timeout
+    env: dict[str, str] = {}
+    for _ in range(MAX_HEADER_LINES):
+        line = lines.readline(deadline)
+        if line == "":
+            raise HeaderError("connection closed before the end of the AGI header")
+        line = line.rstrip("\n")
+        if line == "":
+            if "agi_network_script" not in env and "agi_request" not in env:
+                raise HeaderError("AGI header without agi_network_script or agi_request")
+            return env
+        key, sep, value = line.partition(":")
+        if not sep or not key.startswith("agi_"):
+            raise HeaderError(f"not an AGI header line: {line[:80]!r}")
+        env[key.strip()] = value.strip()
+    raise HeaderError(f"AGI header longer than {MAX_HEADER_LINES} lines")
+
+
+_CODE = re.compile(r"^(\d{3})([ -])(.*)$")
+
+
+class HotlineAGI(pyst2_agi.AGI):
+    """pyst2's AGI with its defects contained (see the module docstring)."""
+
+    # Commands whose `result=-1` means the channel hung up, not that something was missing.
+    _HANGUP_ON_MINUS_ONE = ("WAIT FOR DIGIT", "GET DATA", "RECORD FILE", "ANSWER")
+
+    def __init__(self, lines: SocketLines, env: dict[str, str]):
+        # pyst2's __init__ would install a SIGHUP handler (fails off the main thread),
+        # echo to stderr and read the header without a deadline: set its fields instead.
+        self.stdin = lines
+        self.stdout = lines
+        self.stderr = _Discard()
+        self._got_sighup = False
+        self.env = env
+        self.hung_up = False
+        self._last_command = ""
+
+    def _quote(self, value) -> str:
+        text = str(value).replace("\r", " ").replace("\n", " ")
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    def execute(self, command, *args):
+        if self.hung_up:
+            raise CallerGone("caller already gone")
+        return super().execute(command, *args)
+
+    def send_command(self, command, *args) -> None:
+        line = " ".join([command.strip(), *map(str, args)]).strip()
+        self._last_command = command.strip().upper()
+        try:
+            self.stdout.write(line + "\n")
+        except OSError as exc:
+            raise CallerGone(f"cannot send to Asterisk: {exc}") from exc
+
+    def get_result(self, stdin=None):
+        line = self._reply_line()
+        match = _CODE.match(line)
+        if match is None:
+            raise AGIProtocolError(f"not an AGI reply: {line[:80]!r}")
+        code, more, text = int(match.group(1)), match.group(2), match.group(3)
+        if code == 200:
+            return self._parse_200(text)
+        if code == 511:
+            self.hung_up = True
+            raise CallerGone("511: command not permitted on a dead channel")
+        if code == 510:
+            raise pyst2_agi.AGIInvalidCommand(text)
+        if code == 520:
+            raise pyst2_agi.AGIUsageError(self._usage(line, more))
+        raise pyst2_agi.AGIUnknownError(code, text)
+
+    def _reply_line(self) -> str:
+        try:
+            line = self.stdin.readline()
+            while line.rstrip("\n") == HANGUP_LINE:
+                # Asterisk announces the hangup ahead of the reply; the reply still follows.
+                self.hung_up = True
+                line = self.stdin.readline()
+        except (OSError, socket.timeout) as exc:
+            raise CallerGone(f"connection to Asterisk lost: {exc}") from exc
+        if line == "":
+            raise CallerGone("Asterisk closed the connection")
+        return line.rstrip("\n")
+
+    def _parse_200(self, text: str) -> dict:
+        result = {"result": ("", "")}
+        for key, value, data in pyst2_agi.re_kv.findall(text):
+            result[key] = (value, data)
+        if result["result"][0] == "-1" and self._last_command.startswith(self._HANGUP_ON_MINUS_ONE):
+            self.hung_up = True
+        if result["result"][1] == "hangup":
+            self.hung_up = True
+        if self.hung_up:
+            raise CallerGone(f"caller hung up during {self._last_command}")
+        return result
+
+    def _usage(self, first: str, more: str) -> str:
+        usage = [first]
+        while more == "-":
+            line = self._reply_line()
+            usage.append(line)
+            match = _CODE.match(line)
+            if match and match.group(1) == "520":
+                more = match.group(2)
+        return "\n".join(usage)
+
+    # pyst2 methods that lose arguments or misread results ---------------------------------
+
+    def stream_file(self, filename, escape_digits="", sample_offset=0) -> str:
+        """The key that interrupted playback, or ''.
+
+        result=-1 means the file could not be played or the caller left.
+        """
+        escape = self._quote("".join(map(str, escape_digits)))
+        response = self.execute("STREAM FILE", self._quote(filename), escape, sample_offset)
+        result = response["result"][0]
+        if result == "-1":
+            # NOOP runs on a dead channel too: after a hangup its reply comes behind a
+            # HANGUP line (CallerGone); otherwise the file is missing and the call goes on.
+            self.execute("NOOP")
+            log.warning("could not play %s on %s", filename, self.env.get("agi_channel"))
+            return ""
+        return self._digit(result)
+
+    def wait_for_digit(self, timeout=pyst2_agi.DEFAULT_TIMEOUT) -> str:
+        return self._digit(self.execute("WAIT FOR DIGIT", int(timeout))["result"][0])
+
+    def record_file(self, filename, format="wav", escape_digits="#", timeout=pyst2_agi.DEFAULT_RECORD,
+                    offset=0, beep="beep", silence=0) -> int:
+        """Record until a key, silence or timeout; returns the samples written."""
+        args = [self._quote(filename), format, self._quote(escape_digits), int(timeout), int(offset), beep]
+        if silence:
+            args.append(f"s={int(silence)}")
+        response = self.execute("RECORD FILE", *args)
+        return int(response.get("endpos", ("0", ""))[0] or 0)
+
+    @staticmethod
+    def _digit(result: str) -> str:
+        if result in ("0", ""):
+            return ""
+        try:
+            return chr(int(result))
+        except (ValueError, OverflowError) as exc:
+            raise AGIProtocolError(f"result {result!r} is not a key") from exc

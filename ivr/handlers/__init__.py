@@ -1,0 +1,16 @@
+"""AGI scripts, by the name Asterisk asks for: AGI(agi://host:port/<name>)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ivr.handlers import menu_call
+
+if TYPE_CHECKING:
+    from ivr.services import IvrServices
+    from ivr.server import Handler
+
+
+def handler_table(services: "IvrServices") -> dict[str, "Handler"]:
+    return {
+        "ivr": lambda agi, request: menu_call.handle(agi, request, services),
+    }

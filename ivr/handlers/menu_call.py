@@ -1,0 +1,85 @@
+"""The `ivr` script: a caller's walk through the menu, from greeting to queue."""
+from __future__ import annotations
+
+import logging
+
+from db.models import IvrOutcome
+from db.phones import try_normalise
+from ivr import call_log
+from ivr.agi import CallerGone, HotlineAGI
+from ivr.agi_renderer import AgiRenderer
+from ivr.call_log import IvrCallRecord, StepRecord
+from ivr.engine import CallStart, Finish, LookupStatus, StatusResult, describe
+from ivr.server import AgiRequest
+from ivr.services import IvrServices
+
+log = logging.getLogger(__name__)
+
+
+def handle(agi: HotlineAGI, request: AgiRequest, services: IvrServices) -> None:
+    env = request.env
+    now = services.clock()
+    phone = try_normalise(env.get("agi_callerid"), services.area_code)
+    known = call_log.caller_language(services.sessions, phone)
+    business_open = services.menu.hours.is_open(now.astimezone(services.tz))
+    state, action = services.engine.start(CallStart(known, business_open, phone is not None))
+    record = IvrCallRecord(
+        uniqueid=env.get("agi_uniqueid") or f"nouid-{id(agi)}",
+        linkedid=env.get("agi_linkedid"),
+        did=env.get("agi_dnid") or env.get("agi_extension"),
+        caller_number=env.get("agi_callerid"),
+        phone=phone,
+        script=request.script,
+        started_at=now,
+        language=state.language,
+        business_open=business_open,
+    )
+    renderer = AgiRenderer(agi, services.sounds_dir, services.voicemail_dir)
+    try:
+        while not isinstance(action, Finish):
+            if isinstance(action, LookupStatus):
+                event = StatusResult(call_log.request_status(services.sessions, phone, action.number, action.max_results))
+            else:
+                event = renderer.perform(action)
+            record.steps.append(StepRecord(action.node, _first_prompt(action), describe(event), services.clock()))
+            state, action = services.engine.step(state, event)
+        _finish(renderer, action, state, record, services)
+    except CallerGone:
+        record.outcome = IvrOutcome.ABANDONED
+        record.steps.append(StepRecord(state.node, None, "hangup", services.clock()))
+    except Exception:
+        record.outcome = IvrOutcome.ERROR
+        raise
+    finally:
+        record.end_node = state.node if record.outcome is not IvrOutcome.IN_PROGRESS else action.node
+        record.language, record.language_chosen, record.path = state.language, state.language_chosen, list(state.path)
+        record.ended_at = services.clock()
+        call_log.save_call(services.sessions, record, services.tz)
+
+
+def _finish(renderer: AgiRenderer, action: Finish, state, record: IvrCallRecord, services: IvrServices) -> None:
+    record.outcome, record.end_node = action.outcome, action.node
+    record.voicemail = action.voicemail
+    if action.callback:
+        local = services.clock().astimezone(services.tz)
+        record.callback_due = services.menu.hours.next_opening(local)
+    variables = {"HOTLINE_CALL_ID": record.uniqueid, "HOTLINE_LANG": state.language,
+                 "CHANNEL(language)": f"zh_{state.language}"}
+    if action.route is not None:
+        record.queue = action.route.queue
+        variables.update(HOTLINE_NEXT="queue", HOTLINE_QUEUE=action.route.queue,
+                         HOTLINE_CATEGORY=action.route.category or "", HOTLINE_PRIORITY=action.route.priority,
+                         HOTLINE_INTENT=action.route.intent)
+    else:
+        variables["HOTLINE_NEXT"] = "hangup"
+    record.result = {k: v for k, v in variables.items() if k.startswith("HOTLINE_")}
+    try:
+        renderer.finish(action, variables)
+    except CallerGone:
+        # Gone during the goodbye: what was booked (voicemail, callback, route) stands.
+        record.steps.append(StepRecord(action.node, None, "hangup", services.clock()))
+
+
+def _first_prompt(action) -> str | None:
+    prompts = getattr(action, "prompts", ())
+    return prompts[0].key if prompts else None

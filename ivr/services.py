@@ -1,0 +1,48 @@
+"""What the IVR's handlers share: database, menu engine, clock, paths."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from config import Settings
+from db.base import utcnow
+from ivr.engine import Engine
+from ivr.menu import Menu, load_menu
+
+
+@dataclass
+class IvrServices:
+    sessions: sessionmaker[Session]
+    menu: Menu
+    tz: ZoneInfo
+    area_code: str
+    sounds_dir: str
+    voicemail_dir: str
+    clock: Callable[[], dt.datetime] = field(default=utcnow)
+
+    def __post_init__(self):
+        self.engine = Engine(self.menu)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, sessions: sessionmaker[Session], **overrides) -> "IvrServices":
+        menu_file = settings.ivr.menu_file
+        return cls(
+            sessions=sessions,
+            menu=load_menu(Path(menu_file)) if menu_file else load_menu(),
+            tz=settings.tz,
+            area_code=settings.phone.area_code,
+            sounds_dir=str(Path(settings.ivr.sounds_dir).resolve()),
+            voicemail_dir=str(Path(settings.ivr.voicemail_dir).resolve()),
+            **overrides,
+        )
+
+    def fallback_variables(self) -> dict[str, str]:
+        """What a failed handler leaves for the dialplan: straight to the operator queue."""
+        route = self.menu.node(self.menu.fallback)
+        return {"HOTLINE_NEXT": "queue", "HOTLINE_QUEUE": route.queue, "HOTLINE_INTENT": "operator",
+                "HOTLINE_PRIORITY": "normal", "HOTLINE_FALLBACK": "1"}
