@@ -239,7 +239,7 @@ class Engine:
     def _enter_callback(self, state: CallState, node: Node) -> tuple[CallState, Action]:
         if not state.has_number:
             state = replace(state, pending=state.pending + tuple(PromptRef(k, state.language) for k in node.no_number_prompts))
-            return self._enter(state, node.no_number or self.menu.fallback)
+            return self._enter(state, node.no_number or self._fallback(state, node))
         return replace(state, pending=()), Finish(node.name, IvrOutcome.CALLBACK, self._prompts(state, node.prompts), callback=True)
 
     # events at a node --------------------------------------------------------------------
@@ -252,7 +252,7 @@ class Engine:
             if event.digit in (REPEAT_KEY, BACK_KEY):
                 return self._enter(state, node.name)
             if event.digit == self.menu.operator_key:
-                return self._enter(state, self.menu.fallback)
+                return self._enter(state, self._fallback(state, node))
             return self._fail(state, node, "invalid")
         state = replace(state, tries=state.tries + 1, failures=state.failures + 1)
         if state.failures >= self.menu.max_failures:
@@ -276,7 +276,7 @@ class Engine:
                 return self._enter(replace(state, back=state.back[:-1]), state.back[-1])
             return self._enter(state, node.name)
         if digit == self.menu.operator_key:
-            return self._enter(state, self.menu.fallback_for(node))
+            return self._enter(state, self._fallback(state, node))
         if digit in node.keys:
             return self._enter(replace(state, back=state.back + (node.name,)), node.keys[digit])
         return self._fail(state, node, "invalid")
@@ -293,7 +293,7 @@ class Engine:
             return self._fail(state, node, "status_not_found")
         if isinstance(event, Digits):
             if event.text == self.menu.operator_key:
-                return self._enter(state, self.menu.fallback_for(node))
+                return self._enter(state, self._fallback(state, node))
             if event.text == BACK_KEY or REPEAT_KEY in event.text:
                 return self._enter(state, node.name)
             number = parse_request_number(event.text)
@@ -316,7 +316,10 @@ class Engine:
         return self._enter(replace(state, pending=state.pending + (PromptRef(prompt, state.language),)), node.name)
 
     def _to_fallback(self, state: CallState, node: Node) -> tuple[CallState, Action]:
-        return self._enter(replace(state, pending=()), self.menu.fallback_for(node))
+        return self._enter(replace(state, pending=()), self._fallback(state, node))
+
+    def _fallback(self, state: CallState, node: Node) -> str:
+        return self.menu.fallback_for(node, state.business_open)
 
     def _read_back(self, state: CallState, requests: tuple[RequestInfo, ...]) -> tuple[PromptRef, ...]:
         language = state.language

@@ -118,6 +118,7 @@ class Menu:
     default_language: str
     max_failures: int
     fallback: str
+    after_hours_fallback: str
     operator_key: str
     key_timeout_ms: int
     max_depth: int
@@ -126,8 +127,11 @@ class Menu:
     def node(self, name: str) -> Node:
         return self.nodes[name]
 
-    def fallback_for(self, node: Node) -> str:
-        return node.fallback or self.fallback
+    def fallback_for(self, node: Node, business_open: bool = True) -> str:
+        """Where failures and the operator key lead from this node."""
+        if node.fallback:
+            return node.fallback
+        return self.fallback if business_open else self.after_hours_fallback
 
 
 def load_menu(path: Path = MENU_FILE, manifest: PromptManifest | None = None) -> Menu:
@@ -152,6 +156,7 @@ def build_menu(document: dict[str, Any], manifest: PromptManifest) -> Menu:
         default_language=_text(settings, "default_language", "[menu]"),
         max_failures=_int(settings, "max_failures", "[menu]", 1, 10),
         fallback=_text(settings, "fallback", "[menu]"),
+        after_hours_fallback=_text(settings, "after_hours_fallback", "[menu]"),
         operator_key=_text(settings, "operator_key", "[menu]"),
         key_timeout_ms=_int(settings, "key_timeout_ms", "[menu]", 1000, 60000),
         max_depth=_int(settings, "max_depth", "[menu]", 1, 5),
@@ -243,7 +248,8 @@ def _hours(raw: dict[str, Any]) -> BusinessHours:
 
 def _validate(menu: Menu, manifest: PromptManifest) -> None:
     nodes = menu.nodes
-    for label, name in (("start", menu.start), ("returning_start", menu.returning_start), ("main", menu.main), ("fallback", menu.fallback)):
+    for label, name in (("start", menu.start), ("returning_start", menu.returning_start), ("main", menu.main),
+                        ("fallback", menu.fallback), ("after_hours_fallback", menu.after_hours_fallback)):
         if name not in nodes:
             raise MenuError(f"[menu]: {label} names unknown node '{name}'")
     if menu.default_language not in LANGUAGES:
@@ -254,6 +260,8 @@ def _validate(menu: Menu, manifest: PromptManifest) -> None:
         raise MenuError("[menu]: operator_key must be a digit")
     if nodes[menu.fallback].kind != "route":
         raise MenuError(f"[menu]: fallback '{menu.fallback}' must be a route node")
+    if nodes[menu.after_hours_fallback].kind not in ("route", "voicemail"):
+        raise MenuError(f"[menu]: after_hours_fallback '{menu.after_hours_fallback}' must be a route or voicemail node")
     for missing in (p for p in ENGINE_PROMPTS if p not in manifest):
         raise MenuError(f"prompt manifest: the engine needs prompt '{missing}'")
     for node in nodes.values():
@@ -294,7 +302,7 @@ def _validate_node(menu: Menu, node: Node, manifest: PromptManifest) -> None:
 
 def _validate_reachable(menu: Menu) -> None:
     seen: set[str] = set()
-    todo = deque([menu.start, menu.returning_start, menu.fallback])
+    todo = deque([menu.start, menu.returning_start, menu.fallback, menu.after_hours_fallback])
     while todo:
         name = todo.popleft()
         if name in seen:
@@ -302,8 +310,8 @@ def _validate_reachable(menu: Menu) -> None:
         seen.add(name)
         node = menu.nodes[name]
         todo.extend(target for _, target in node.targets())
-        if node.kind in ("menu", "request_entry", "status"):
-            todo.append(menu.fallback_for(node))
+        if node.kind in ("menu", "request_entry", "status", "language"):
+            todo += [menu.fallback_for(node, True), menu.fallback_for(node, False)]
     for name in menu.nodes:
         if name not in seen:
             raise MenuError(f"node '{name}' is unreachable from the start nodes")

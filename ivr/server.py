@@ -33,7 +33,10 @@ Handler = Callable[[HotlineAGI, AgiRequest], None]
 
 def parse_script(env: Mapping[str, str]) -> tuple[str, dict[str, list[str]]]:
     """("ivr", {"mode": ["basic"]}) from agi_network_script, or from agi_request's path."""
-    raw = env.get("agi_network_script") or urlsplit(env.get("agi_request", "")).path
+    raw = env.get("agi_network_script")
+    if not raw:
+        request = urlsplit(env.get("agi_request", ""))
+        raw = request.path + ("?" + request.query if request.query else "")
     parts = urlsplit("/" + raw.lstrip("/"))
     return parts.path.strip("/"), parse_qs(parts.query)
 

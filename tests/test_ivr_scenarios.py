@@ -236,6 +236,15 @@ def test_after_hours_failures_go_to_voicemail_not_a_dead_queue(dial, clock):
     assert "zh_cmn/voicemail_intro" in prompt_names(transcript)
 
 
+@pytest.mark.parametrize("keys", ["0", "7 7 7", "1 0"])
+def test_after_hours_the_operator_key_and_failures_lead_to_voicemail(dial, clock, keys):
+    """Even at the language menu, before the hours are checked: nobody staffs the queue."""
+    clock.now = CLOSED_TIME
+    transcript = dial(keys + " #@3000", caller="13733337777")
+    assert "zh_cmn/voicemail_intro" in prompt_names(transcript)
+    assert "HOTLINE_QUEUE" not in transcript.variables
+
+
 def test_holiday_is_after_hours(dial, clock):
     clock.now = dt.datetime(2026, 10, 1, 3, 0, tzinfo=dt.timezone.utc)  # National Day, 11:00
     assert prompt_names(dial("1 0"))[7] == "zh_cmn/after_hours"

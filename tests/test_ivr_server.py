@@ -1,0 +1,226 @@
+"""The FastAGI server: probes, fallbacks, limits, and a graceful stop."""
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from conftest import free_port
+from db.models import IvrOutcome
+from emulator.agi_channel import CallSpec, parse_keys
+from emulator.fastagi_client import place_call
+from ivr.server import FastAGIServer, parse_script
+
+FALLBACK = {"HOTLINE_NEXT": "queue", "HOTLINE_QUEUE": "general", "HOTLINE_INTENT": "operator"}
+
+
+def wait_until(condition, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture
+def bare_server():
+    servers = []
+
+    def _start(handlers, **options):
+        server = FastAGIServer(handlers, FALLBACK, port=0, **{"header_timeout": 0.5, **options}).start()
+        servers.append(server)
+        return server
+
+    yield _start
+    for server in servers:
+        server.stop(grace=1.0)
+
+
+def test_parse_script():
+    assert parse_script({"agi_network_script": "ivr?mode=basic&x=1"}) == ("ivr", {"mode": ["basic"], "x": ["1"]})
+    assert parse_script({"agi_request": "agi://127.0.0.1:4573/survey?id=7"}) == ("survey", {"id": ["7"]})
+    assert parse_script({"agi_network_script": "/ivr/"})[0] == "ivr"
+
+
+def test_a_silent_port_probe_costs_one_socket_for_the_header_timeout(bare_server):
+    server = bare_server({})
+    probe = socket.create_connection(server.address)
+    assert wait_until(lambda: server.live_calls == 1)
+    started = time.monotonic()
+    probe.settimeout(5)
+    assert probe.recv(1) == b""  # closed by the server
+    assert 0.4 < time.monotonic() - started < 1.5
+    assert wait_until(lambda: server.live_calls == 0)
+    probe.close()
+
+
+def test_many_probes_and_garbage_leave_no_threads_or_sockets(bare_server):
+    server = bare_server({})
+    threads, fds = threading.active_count(), open_fds()
+    clients = [socket.create_connection(server.address) for _ in range(40)]
+    for client in clients[:20]:
+        client.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    for client in clients[20:30]:
+        client.sendall(b"agi_network: yes\n")  # truncated header, then silence
+    for client in clients:
+        client.settimeout(5)
+        assert client.recv(100) == b""
+        client.close()
+    assert wait_until(lambda: server.live_calls == 0)
+    assert wait_until(lambda: threading.active_count() <= threads)
+    assert open_fds() <= fds
+
+
+def test_listen_backlog_is_at_least_1024(bare_server):
+    server = bare_server({})
+    port = server.address[1]
+    somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
+    listing = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True)
+    if listing.returncode != 0 or not listing.stdout.strip():
+        pytest.skip("ss (iproute2) is not available to read the listen queue")
+    backlog = int(listing.stdout.split()[2])  # Send-Q of a listening socket: its backlog
+    assert backlog == min(1024, somaxconn)
+    assert backlog >= 1024 or somaxconn < 1024
+
+
+def test_a_failing_handler_sends_the_call_to_the_operator(bare_server, caplog):
+    def broken(agi, request):
+        agi.wait_for_digit(100)
+        raise RuntimeError("the handler has a bug")
+
+    server = bare_server({"ivr": broken})
+    with caplog.at_level(logging.ERROR, logger="ivr.server"):
+        transcript = place_call(CallSpec(port=server.address[1], events=parse_keys("-")))
+    assert transcript.variables == FALLBACK
+    assert "the handler has a bug" in caplog.text and "Traceback" in caplog.text
+
+
+def test_an_unknown_script_goes_to_the_operator(bare_server, caplog):
+    server = bare_server({"ivr": lambda agi, request: None})
+    with caplog.at_level(logging.ERROR, logger="ivr.server"):
+        transcript = place_call(CallSpec(port=server.address[1], script="surveyy"))
+    assert transcript.variables == FALLBACK
+    assert "no handler for AGI script 'surveyy'" in caplog.text
+
+
+def test_connections_over_the_limit_are_refused_at_once(bare_server):
+    release = threading.Event()
+
+    def slow(agi, request):
+        release.wait(5)
+
+    server = bare_server({"ivr": slow}, max_connections=2)
+    host, port = server.address
+    held = [threading.Thread(target=place_call, args=(CallSpec(port=port),)) for _ in range(2)]
+    for thread in held:
+        thread.start()
+    assert wait_until(lambda: server.live_calls == 2)
+    started = time.monotonic()
+    refused = place_call(CallSpec(port=port))
+    assert refused.variables == {} and time.monotonic() - started < 1.0
+    release.set()
+    for thread in held:
+        thread.join()
+
+
+def test_ivr_handler_error_is_recorded_and_falls_back(ivr_server, ivr_services, dial, ivr_sessions, monkeypatch):
+    def database_down(*args, **kwargs):
+        raise ConnectionError("database went away")
+
+    monkeypatch.setattr("ivr.call_log.request_status", database_down)
+    transcript = dial("1 3")
+    assert transcript.variables["HOTLINE_INTENT"] == "operator"
+    assert transcript.variables["HOTLINE_FALLBACK"] == "1"
+    assert ivr_sessions()[-1].outcome is IvrOutcome.ERROR
+
+
+def test_calls_release_their_threads_and_sockets(ivr_server, dial):
+    dial("1 0")  # warm up: imports, pools
+    threads, fds = threading.active_count(), open_fds()
+    for keys in ("1 0", "2 h", "3 1 1", "- - -", "1 9 9 9"):
+        dial(keys)
+    assert wait_until(lambda: threading.active_count() <= threads)
+    assert open_fds() <= fds + 2  # the SQLite pool may keep a connection
+
+
+def test_stop_lets_live_calls_finish_then_cuts_the_rest(ivr_server, ivr_services, ivr_sessions):
+    host, port = ivr_server.address
+    results = {}
+
+    def slow_call(name, keys):
+        spec = CallSpec(caller="13766667777", port=port, events=parse_keys(keys))
+        results[name] = place_call(spec, prompt_ms=lambda path: 400, pace=1.0)
+
+    caller = threading.Thread(target=slow_call, args=("finishes", "1 1 1"))
+    caller.start()
+    assert wait_until(lambda: ivr_server.live_calls == 1)
+    stopper = threading.Thread(target=ivr_server.stop, kwargs={"grace": 20.0})
+    stopper.start()
+    assert wait_until(lambda: ivr_server.stopping.is_set())
+    time.sleep(0.3)
+    assert place_call(CallSpec(port=port)).agi_status == "FAILURE"  # no new calls
+    caller.join(20)
+    stopper.join(20)
+    assert results["finishes"].variables["HOTLINE_CATEGORY"] == "household"  # it finished
+
+
+def test_stop_cuts_calls_that_outlast_the_grace(ivr_server, ivr_sessions):
+    host, port = ivr_server.address
+    thread = threading.Thread(target=place_call, args=(CallSpec(port=port, events=parse_keys("1 1 1")),),
+                              kwargs={"prompt_ms": lambda path: 1000, "pace": 1.0})
+    thread.start()
+    assert wait_until(lambda: ivr_server.live_calls == 1)
+    assert ivr_server.stop(grace=0.2) == 1
+    thread.join(10)
+    assert ivr_sessions()[-1].outcome is IvrOutcome.ABANDONED
+
+
+def test_hotline_ivr_process_stops_on_sigterm(tmp_path, demo_database_template):
+    """The real command: serves, SIGTERM, a live call finishes, exit 0."""
+    import shutil
+
+    database = tmp_path / "hotline.sqlite3"
+    shutil.copy(demo_database_template, database)
+    port = free_port()
+    env = {**os.environ, "HOTLINE_DATABASE_URL": f"sqlite:///{database}", "HOTLINE_IVR_PORT": str(port),
+           "HOTLINE_IVR_SOUNDS_DIR": str(tmp_path / "sounds"), "HOTLINE_IVR_SHUTDOWN_GRACE": "15"}
+    env.pop("HOTLINE_CONFIG", None)
+    process = subprocess.Popen([sys.executable, "-m", "hotline", "ivr"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert wait_until(lambda: _accepts(port), timeout=15), "hotline ivr did not start"
+        results = []
+        caller = threading.Thread(target=lambda: results.append(
+            # '0' reaches the operator in business hours, voicemail (ended by '#') after.
+            place_call(CallSpec(caller="13500001111", port=port, events=parse_keys("0 #@300")), prompt_ms=lambda p: 300, pace=1.0)))
+        caller.start()
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        caller.join(20)
+        output, _ = process.communicate(timeout=20)
+        assert process.returncode == 0
+        assert results[0].variables.get("HOTLINE_INTENT") == "operator" or results[0].variables.get("HOTLINE_NEXT") == "hangup"
+        assert "stopping: no new calls" in output and "stopped (0 call(s) cut)" in output
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
