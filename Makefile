@@ -35,6 +35,7 @@ test: install
 demo: install
 	$(BIN)/hotline db upgrade
 	$(BIN)/hotline demo-data
+	$(BIN)/hotline prompts build
 	$(BIN)/hotline demo
 
 bench: install

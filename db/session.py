@@ -23,6 +23,10 @@ def _sqlite_engine(url, echo: bool, **kwargs) -> Engine:
     # Threads of the IVR server share the engine; SQLite serialises writers, so wait for
     # the lock instead of failing a caller's step with "database is locked".
     connect_args = {"check_same_thread": False, "timeout": 15}
+    if url.database and url.database != ":memory:":
+        # Readers do not block each other in WAL mode: let many call threads read at once.
+        kwargs.setdefault("pool_size", 20)
+        kwargs.setdefault("max_overflow", 80)
     engine = create_engine(url, echo=echo, connect_args=connect_args, **kwargs)
 
     @event.listens_for(engine, "connect")

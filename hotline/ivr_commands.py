@@ -17,7 +17,7 @@ from ivr.handlers import handler_table
 from ivr.menu import MenuError
 from ivr.prompt_build import PromptBuildError, build_prompts, tasks_for
 from ivr.prompts import LANGUAGES, load_manifest
-from ivr.server import FastAGIServer
+from ivr.server import FastAGIServer, tune_interpreter
 from ivr.services import IvrServices
 
 pass_app = click.make_pass_decorator(AppContext)
@@ -29,7 +29,7 @@ def start_ivr_server(app: AppContext, port: int | None = None) -> FastAGIServer:
         services = IvrServices.from_settings(settings, app.sessions)
     except MenuError as exc:
         raise click.ClickException(f"IVR menu: {exc}") from None
-    return FastAGIServer(
+    server = FastAGIServer(
         handler_table(services),
         services.fallback_variables(),
         settings.ivr.host,
@@ -38,7 +38,10 @@ def start_ivr_server(app: AppContext, port: int | None = None) -> FastAGIServer:
         command_timeout=settings.ivr.command_timeout,
         backlog=settings.ivr.backlog,
         max_connections=settings.ivr.max_connections,
-    ).start()
+    )
+    server.on_stopped.append(services.close)
+    tune_interpreter()
+    return server.start()
 
 
 def serve_until_signalled(server: FastAGIServer, grace: float) -> None:
@@ -98,9 +101,7 @@ def render_transcript(transcript: Transcript) -> str:
     for ms, kind, detail in transcript.events:
         stamp = f"{ms / 1000:7.1f}s"
         if kind == "heard":
-            folder, _, key = detail.rpartition("/")[0].rpartition("/")[2], None, detail.rpartition("/")[2]
-            language = folder.removeprefix("zh_")
-            name = detail.split(f"/{folder}/", 1)[-1]
+            language, name = _prompt_of(detail)
             text = manifest.text(name, language) if name in manifest and language in LANGUAGES else name
             lines.append(f"{stamp}  heard  [{language}] {text}")
         elif kind == "key":
@@ -124,6 +125,15 @@ def render_transcript(transcript: Transcript) -> str:
     if variables:
         lines.append("variables: " + " ".join(f"{k}={v}" for k, v in variables.items()))
     return "\n".join(lines)
+
+
+def _prompt_of(path: str) -> tuple[str, str]:
+    """("yue", "names/provider_5") from .../zh_yue/names/provider_5."""
+    parts = path.split("/")
+    folders = [i for i, part in enumerate(parts) if part.startswith("zh_")]
+    if not folders:
+        return "?", path
+    return parts[folders[-1]].removeprefix("zh_"), "/".join(parts[folders[-1] + 1:])
 
 
 @click.group("prompts")

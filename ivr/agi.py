@@ -52,6 +52,7 @@ class SocketLines:
         self.timeout = timeout
         self._buffer = bytearray()
         self._eof = False
+        self._current_timeout: float | None = None
 
     def readline(self, deadline: float | None = None) -> str:
         """One line without its end; '' at end of stream."""
@@ -71,8 +72,10 @@ class SocketLines:
         wait = self.timeout if deadline is None else deadline - time.monotonic()
         if wait <= 0:
             raise socket.timeout("deadline passed")
-        self.sock.settimeout(wait)
-        chunk = self.sock.recv(65536)
+        if wait != self._current_timeout:
+            self.sock.settimeout(wait)
+            self._current_timeout = wait
+        chunk = self.sock.recv(4096)
         if not chunk:
             self._eof = True
         self._buffer += chunk

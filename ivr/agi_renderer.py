@@ -32,12 +32,12 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 class AgiRenderer:
     def __init__(self, agi: HotlineAGI, sounds_dir: str, voicemail_dir: str):
         self.agi = agi
-        self.sounds_dir = PurePosixPath(sounds_dir)
+        self.sounds_dir = str(PurePosixPath(sounds_dir))
         self.voicemail_dir = PurePosixPath(voicemail_dir)
 
     def prompt_path(self, prompt: PromptRef) -> str:
         # Absolute paths: a language menu plays each option in a different language.
-        return str(self.sounds_dir / language_folder(prompt.language) / prompt.key)
+        return f"{self.sounds_dir}/{language_folder(prompt.language)}/{prompt.key}"
 
     def perform(self, action: Action) -> Event:
         if isinstance(action, Listen):

@@ -1,17 +1,23 @@
 """What the IVR reads and writes in the database.
 
 A call's writes — caller, call row, IVR session and steps, a voicemail request or a
-callback task — go in one transaction when the IVR is done with the call. During the
+callback task — are handed to the call-log writer when the IVR is done with the call,
+and written in one transaction with the others that finished meanwhile. During the
 call only short read-only look-ups run, so no write lock is held while a caller listens
 (SQLite has one writer for the whole hotline).
 """
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+import json
+import logging
+import queue
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import (
@@ -28,6 +34,7 @@ from db.models import (
     IvrSession,
     IvrStep,
     Language,
+    PhoneKind,
     RequestChannel,
     ServiceCategory,
     ServiceRequest,
@@ -36,6 +43,8 @@ from db.phones import Phone
 from db.service_requests import open_request
 from db.session import transaction
 from ivr.engine import RequestInfo
+
+log = logging.getLogger(__name__)
 
 # The call row's outcome once the IVR lets go (None: the queue and the AMI link decide).
 _CALL_OUTCOME = {
@@ -76,12 +85,31 @@ class IvrCallRecord:
     voicemail: str | None = None
     callback_due: dt.datetime | None = None
 
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["outcome"] = self.outcome.value
+        data["phone"] = [self.phone.number, self.phone.kind.value] if self.phone else None
+        return json.loads(json.dumps(data, default=lambda value: value.isoformat()))
+
+    @classmethod
+    def from_json(cls, data: dict) -> "IvrCallRecord":
+        times = ("started_at", "ended_at", "callback_due")
+        data = {**data, **{k: dt.datetime.fromisoformat(data[k]) for k in times if data.get(k)}}
+        data["outcome"] = IvrOutcome(data["outcome"])
+        data["phone"] = Phone(data["phone"][0], PhoneKind(data["phone"][1])) if data.get("phone") else None
+        data["steps"] = [StepRecord(**{**step, "at": dt.datetime.fromisoformat(step["at"])}) for step in data["steps"]]
+        return cls(**data)
+
+
+_LANGUAGE_OF = select(Caller.__table__.c.language).where(Caller.__table__.c.phone == bindparam("phone"))
+
 
 def caller_language(sessions: sessionmaker[Session], phone: Phone | None) -> str | None:
     if phone is None:
         return None
-    with sessions() as session:
-        language = session.scalar(select(Caller.language).where(Caller.phone == phone.number))
+    # Core on a pooled connection: this runs once for every call that reaches the IVR.
+    with sessions.kw["bind"].connect() as connection:
+        language = connection.execute(_LANGUAGE_OF, {"phone": phone.number}).scalar()
     return language.value if language else None
 
 
@@ -117,73 +145,190 @@ def _current_providers(session: Session, request_ids: list[int]) -> dict[int, in
     return {row.request_id: row.provider_id for row in rows}  # the latest offer wins
 
 
-def save_call(sessions: sessionmaker[Session], record: IvrCallRecord, tz) -> None:
-    """Write everything the IVR learnt about the call, in one transaction."""
-    try:
-        with transaction(sessions) as session:
-            _save(session, record, tz)
-    except IntegrityError:
-        # Another process (the AMI link, a second AGI) created the caller or call row
-        # first: the second attempt finds and updates it.
-        with transaction(sessions) as session:
-            _save(session, record, tz)
+def save_calls(session: Session, records: list[IvrCallRecord], tz) -> None:
+    """Write a batch of finished calls in the session's transaction, with bulk statements."""
+    if not records:
+        return
+    dialect = session.get_bind().dialect.name
+    upsert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    caller_ids = _upsert_callers(session, upsert, records)
+    call_ids = _upsert_calls(session, upsert, records, caller_ids)
+    _insert_sessions(session, records, call_ids)
+    for record in records:
+        if record.outcome is IvrOutcome.VOICEMAIL and record.voicemail or record.callback_due is not None:
+            _book_follow_up(session, record, tz, caller_ids, call_ids)
 
 
-def _save(session: Session, record: IvrCallRecord, tz) -> None:
-    caller = _caller(session, record)
-    call = session.scalar(select(Call).where(Call.uniqueid == record.uniqueid))
-    if call is None:
-        call = Call(
-            uniqueid=record.uniqueid,
-            linkedid=record.linkedid,
-            direction=CallDirection.INBOUND,
-            did=record.did,
-            caller_number=record.caller_number,
-            started_at=record.started_at,
-        )
-        session.add(call)
-    call.caller = caller or call.caller
-    call.ivr_language = Language(record.language)
-    call.ivr_path = ">".join(filter(None, [call.ivr_path, *record.path]))[-255:]
-    if record.queue:
-        call.queue = record.queue
-    if record.outcome in _CALL_OUTCOME:
-        call.outcome = _CALL_OUTCOME[record.outcome]
-        call.ended_at = call.ended_at or record.ended_at
-    ivr_session = IvrSession(
-        call=call,
-        script=record.script,
-        language=Language(record.language),
-        started_at=record.started_at,
-        ended_at=record.ended_at,
-        end_node=record.end_node,
-        outcome=record.outcome,
-        result=record.result or None,
-        steps=[IvrStep(seq=n, node=s.node, prompt=s.prompt, key=s.key, at=s.at) for n, s in enumerate(record.steps)],
-    )
-    session.add(ivr_session)
-    session.flush()
+def _upsert_callers(session: Session, upsert, records: list[IvrCallRecord]) -> dict[str, int]:
+    latest: dict[str, IvrCallRecord] = {}
+    chosen: dict[str, Language] = {}
+    for record in records:
+        if record.phone is not None:
+            latest[record.phone.number] = record  # the last call of a batch wins
+            if record.language_chosen:
+                chosen[record.phone.number] = Language(record.language)
+    if not latest:
+        return {}
+    table = Caller.__table__
+    rows = [{"phone": number, "phone_kind": r.phone.kind, "first_call_at": r.started_at, "last_call_at": r.started_at,
+             "do_not_call": False, "created_at": r.started_at} for number, r in latest.items()]
+    statement = upsert(table)
+    found = session.execute(statement.on_conflict_do_update(
+        index_elements=[table.c.phone], set_={"last_call_at": statement.excluded.last_call_at},
+    ).returning(table.c.phone, table.c.id, sort_by_parameter_order=True), rows).all()
+    if chosen:
+        session.execute(
+            update(table).where(table.c.phone == bindparam("number")).values(language=bindparam("chosen")),
+            [{"number": number, "chosen": language} for number, language in chosen.items()],
+            execution_options={"synchronize_session": False})
+    return {phone: caller_id for phone, caller_id in found}
+
+
+def _upsert_calls(session: Session, upsert, records: list[IvrCallRecord], caller_ids: dict[str, int]) -> dict[str, int]:
+    table = Call.__table__
+    rows = {}
+    for record in records:
+        outcome = _CALL_OUTCOME.get(record.outcome)
+        rows[record.uniqueid] = {
+            "uniqueid": record.uniqueid, "linkedid": record.linkedid, "direction": CallDirection.INBOUND,
+            "did": record.did, "caller_number": (record.caller_number or "")[:40] or None,
+            "caller_id": caller_ids.get(record.phone.number) if record.phone else None,
+            "started_at": record.started_at, "ivr_language": Language(record.language),
+            "ivr_path": ">".join(record.path)[-255:] or None, "queue": record.queue,
+            "outcome": outcome or CallOutcome.IN_PROGRESS,
+            "ended_at": record.ended_at if outcome else None,
+        }
+    statement = upsert(table)
+    new = statement.excluded
+    # A call seen before (a second AGI, the AMI link) keeps what it had and gains this pass.
+    found = session.execute(statement.on_conflict_do_update(index_elements=[table.c.uniqueid], set_={
+        "caller_id": func.coalesce(new.caller_id, table.c.caller_id),
+        "ivr_language": new.ivr_language,
+        "ivr_path": func.substr(func.coalesce(table.c.ivr_path + ">", "") + func.coalesce(new.ivr_path, ""), 1, 255),
+        "queue": func.coalesce(new.queue, table.c.queue),
+        "outcome": case((new.outcome != CallOutcome.IN_PROGRESS.value, new.outcome), else_=table.c.outcome),
+        "ended_at": func.coalesce(table.c.ended_at, new.ended_at),
+    }).returning(table.c.uniqueid, table.c.id, sort_by_parameter_order=True), list(rows.values())).all()
+    return {uniqueid: call_id for uniqueid, call_id in found}
+
+
+def _insert_sessions(session: Session, records: list[IvrCallRecord], call_ids: dict[str, int]) -> None:
+    table = IvrSession.__table__
+    rows = [{"call_id": call_ids[r.uniqueid], "script": r.script, "language": Language(r.language),
+             "started_at": r.started_at, "ended_at": r.ended_at, "end_node": r.end_node, "outcome": r.outcome,
+             "result": r.result or None} for r in records]
+    ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
+    steps = [{"session_id": session_id, "seq": n, "node": step.node, "prompt": step.prompt, "key": step.key, "at": step.at}
+             for session_id, record in zip(ids, records) for n, step in enumerate(record.steps)]
+    if steps:
+        session.execute(insert(IvrStep.__table__), steps)
+
+
+def _book_follow_up(session: Session, record: IvrCallRecord, tz, caller_ids: dict[str, int], call_ids: dict[str, int]) -> None:
+    caller = session.get(Caller, caller_ids[record.phone.number]) if record.phone else None
+    call_id = call_ids[record.uniqueid]
     if record.outcome is IvrOutcome.VOICEMAIL and record.voicemail:
         other = session.scalar(select(ServiceCategory).where(ServiceCategory.code == "other"))
         open_request(session, caller, other, RequestChannel.VOICEMAIL, tz, now=record.ended_at,
-                     call_id=call.id, voicemail_file=record.voicemail,
+                     call_id=call_id, voicemail_file=record.voicemail,
                      description="来电留言,请收听录音后补充需求")
     if record.callback_due is not None and record.phone is not None:
         session.add(CallbackTask(
             caller=caller, phone=record.phone.number, language=Language(record.language),
             reason=CallbackReason.AFTER_HOURS if not record.business_open else CallbackReason.QUEUE_CALLBACK,
-            call_id=call.id, due_at=record.callback_due,
+            call_id=call_id, due_at=record.callback_due,
         ))
+    session.flush()
 
 
-def _caller(session: Session, record: IvrCallRecord) -> Caller | None:
-    if record.phone is None:
-        return None
-    caller = session.scalar(select(Caller).where(Caller.phone == record.phone.number))
-    if caller is None:
-        caller = Caller(phone=record.phone.number, phone_kind=record.phone.kind, first_call_at=record.started_at)
-        session.add(caller)
-    caller.last_call_at = record.started_at
-    if record.language_chosen:
-        caller.language = Language(record.language)
-    return caller
+# --- the writer -----------------------------------------------------------------------------
+
+
+class CallLogWriter:
+    """The one thread that writes finished calls: handlers hand a record over and return.
+
+    Whatever has queued up while a batch was being written goes in the next transaction
+    (group commit), so SQLite's single write lock is never fought over by call threads.
+    A batch that fails is retried record by record; a record that still fails is kept
+    in a spool file and written when the writer next starts: nothing accepted is lost.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], tz, spool: Path, max_batch: int = 500):
+        self.sessions = sessions
+        self.tz = tz
+        self.spool = spool
+        self.max_batch = max_batch
+        self._queue: queue.Queue[IvrCallRecord | None] = queue.Queue()
+        self._pending = 0
+        self._idle = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "CallLogWriter":
+        self._replay_spool()
+        self._thread = threading.Thread(target=self._run, name="call-log-writer", daemon=True)
+        self._thread.start()
+        return self
+
+    def submit(self, record: IvrCallRecord) -> None:
+        with self._idle:
+            self._pending += 1
+        self._queue.put(record)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything submitted so far is written (or spooled)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stopping = None in batch
+            records = [record for record in batch if record is not None]
+            self._write(records)
+            with self._idle:
+                self._pending -= len(records)
+                self._idle.notify_all()
+            if stopping:
+                return
+
+    def _write(self, records: list[IvrCallRecord]) -> None:
+        try:
+            with transaction(self.sessions) as session:
+                save_calls(session, records, self.tz)
+            return
+        except Exception:
+            log.exception("writing %d IVR call records failed; retrying one by one", len(records))
+        for record in records:
+            try:
+                with transaction(self.sessions) as session:
+                    save_calls(session, [record], self.tz)
+            except Exception:
+                log.exception("IVR call %s could not be written; kept in %s", record.uniqueid, self.spool)
+                self._to_spool(record)
+
+    def _to_spool(self, record: IvrCallRecord) -> None:
+        self.spool.parent.mkdir(parents=True, exist_ok=True)
+        with self.spool.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
+
+    def _replay_spool(self) -> None:
+        if not self.spool.exists():
+            return
+        lines = self.spool.read_text(encoding="utf-8").splitlines()
+        records = [IvrCallRecord.from_json(json.loads(line)) for line in lines if line.strip()]
+        replayed = self.spool.with_suffix(".replaying")
+        self.spool.replace(replayed)
+        self._write(records)  # what fails again goes back to the spool
+        replayed.unlink()
+        log.warning("replayed %d spooled IVR call records", len(records))

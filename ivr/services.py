@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
 from db.base import utcnow
+from ivr.call_log import CallLogWriter
 from ivr.engine import Engine
 from ivr.menu import Menu, load_menu
 
@@ -23,10 +24,16 @@ class IvrServices:
     area_code: str
     sounds_dir: str
     voicemail_dir: str
+    spool: Path
     clock: Callable[[], dt.datetime] = field(default=utcnow)
 
     def __post_init__(self):
         self.engine = Engine(self.menu)
+        self.call_log = CallLogWriter(self.sessions, self.tz, self.spool).start()
+
+    def close(self) -> None:
+        """Write what the call-log writer still holds; call after the server has stopped."""
+        self.call_log.stop()
 
     @classmethod
     def from_settings(cls, settings: Settings, sessions: sessionmaker[Session], **overrides) -> "IvrServices":
@@ -38,6 +45,7 @@ class IvrServices:
             area_code=settings.phone.area_code,
             sounds_dir=str(Path(settings.ivr.sounds_dir).resolve()),
             voicemail_dir=str(Path(settings.ivr.voicemail_dir).resolve()),
+            spool=settings.data_path("spool", "ivr-calls.jsonl"),
             **overrides,
         )
 

@@ -169,10 +169,12 @@ def ivr_services(ivr_db, clock, tmp_path):
     from ivr.services import IvrServices
 
     settings = _load_settings(environ={}, overrides={
-        "database.url": str(ivr_db.url), "ivr.sounds_dir": str(tmp_path / "sounds"),
+        "database.url": str(ivr_db.url), "app.data_dir": str(tmp_path), "ivr.sounds_dir": str(tmp_path / "sounds"),
         "ivr.voicemail_dir": str(tmp_path / "voicemail"),
     })
-    return IvrServices.from_settings(settings, make_session_factory(ivr_db), clock=clock)
+    services = IvrServices.from_settings(settings, make_session_factory(ivr_db), clock=clock)
+    yield services
+    services.close()
 
 
 @pytest.fixture
@@ -181,13 +183,15 @@ def ivr_server(ivr_services):
     from ivr.server import FastAGIServer
 
     server = FastAGIServer(handler_table(ivr_services), ivr_services.fallback_variables(), port=0,
-                           header_timeout=1.0, command_timeout=10.0).start()
+                           header_timeout=1.0, command_timeout=10.0)
+    server.on_stopped.append(ivr_services.call_log.flush)
+    server.start()
     yield server
     server.stop(grace=2.0)
 
 
 @pytest.fixture
-def dial(ivr_server):
+def dial(ivr_server, ivr_services):
     """dial("2 1 3", caller=...) -> Transcript, over a real TCP FastAGI connection."""
     from emulator.agi_channel import CallSpec, parse_keys
     from emulator.fastagi_client import place_call
@@ -200,6 +204,7 @@ def dial(ivr_server):
         deadline = time.monotonic() + 5
         while ivr_server.live_calls and time.monotonic() < deadline:
             time.sleep(0.005)
+        ivr_services.call_log.flush()
         return transcript
 
     return _dial

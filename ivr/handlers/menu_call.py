@@ -54,7 +54,7 @@ def handle(agi: HotlineAGI, request: AgiRequest, services: IvrServices) -> None:
         record.end_node = state.node if record.outcome is not IvrOutcome.IN_PROGRESS else action.node
         record.language, record.language_chosen, record.path = state.language, state.language_chosen, list(state.path)
         record.ended_at = services.clock()
-        call_log.save_call(services.sessions, record, services.tz)
+        services.call_log.submit(record)
 
 
 def _finish(renderer: AgiRenderer, action: Finish, state, record: IvrCallRecord, services: IvrServices) -> None:

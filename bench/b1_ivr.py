@@ -1,0 +1,288 @@
+"""B1: concurrent simulated calls walking the IVR, beside a null FastAGI server.
+
+Both servers run in their own process with the same threading model, and are driven
+by the same asyncio load generator (the Asterisk emulator), one after the other, in the
+same run:
+- ours: the real IVR (menu engine, pyst2 adapter, SQLite bookkeeping);
+- null: reads the header and sends the same AGI commands our IVR sends for the same
+  walk, reading each reply, with no logic and no database.
+
+Phase A (throughput): many calls, as fast as possible, 50 at a time: sessions/s,
+server CPU per call. Phase B (held): 1,000 calls live at once, prompts playing in real
+time: per-command turnaround (the latency a server adds) p50/p99.
+Targets: ours/null CPU per call ≤ 1.5; p99 added latency ≤ 5 ms with 1,000 calls live.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+WALK = "2 1 3"  # Cantonese, family services, medical escort: the common path
+CPU_TARGET = 1.5
+P99_TARGET_MS = 5.0
+
+
+# --- the servers (run as child processes) ---------------------------------------------------
+
+
+def serve_ours(port: int, database: str) -> None:
+    from config import load_settings
+    from db.session import make_engine, make_session_factory
+    from ivr.handlers import handler_table
+    from ivr.server import FastAGIServer, tune_interpreter
+    from ivr.services import IvrServices
+
+    tune_interpreter()  # as `hotline ivr` does
+    settings = load_settings(environ={}, overrides={"database.url": database})
+    open_hours = dt.datetime(2026, 11, 27, 2, 0, tzinfo=dt.timezone.utc)
+    services = IvrServices.from_settings(settings, make_session_factory(make_engine(database)), clock=lambda: open_hours)
+    server = FastAGIServer(handler_table(services), services.fallback_variables(), port=port,
+                           backlog=4096, max_connections=5000, command_timeout=60).start()
+    _wait_for_sigterm()
+    server.stop(grace=5)
+
+
+def serve_null(port: int, commands_file: str) -> None:
+    """A FastAGI server with no logic: header in, the recorded commands out, one by one."""
+    commands = [line + "\n" for line in Path(commands_file).read_text().splitlines()]
+    listener = socket.create_server(("127.0.0.1", port), backlog=4096)
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            reader = conn.makefile("rb")
+            while reader.readline() not in (b"\n", b""):
+                pass
+            for command in commands:
+                conn.sendall(command.encode())
+                if not reader.readline():
+                    break
+            reader.close()
+
+    def accept() -> None:
+        while True:
+            conn, _ = listener.accept()
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    _wait_for_sigterm()
+
+
+def _wait_for_sigterm() -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print("ready", flush=True)
+    stop.wait()
+
+
+# --- the driver -----------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class ServerProcess:
+    def __init__(self, *args: str):
+        self.port = _free_port()
+        self.process = subprocess.Popen([sys.executable, "-m", "bench.b1_ivr", *args, "--port", str(self.port)],
+                                        stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout.readline().strip() == "ready"
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.process.pid)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(30)
+        self.process.stdout.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def _calls(port: int, count: int, concurrency: int, pace: float, prompt_ms, ramp_s: float = 0.0):
+    from emulator.agi_channel import CallSpec, parse_keys
+    from emulator.fastagi_client import place_call_async
+
+    latencies: list[float] = []
+    gate = asyncio.Semaphore(concurrency)
+    results = []
+
+    async def one(index: int):
+        if ramp_s:
+            await asyncio.sleep(ramp_s * index / count)
+        async with gate:
+            spec = CallSpec(caller=f"139{index:08d}", port=port, events=parse_keys(WALK))
+            results.append(await place_call_async(spec, prompt_ms=prompt_ms, pace=pace, latencies=latencies))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(count)))
+    return time.perf_counter() - started, latencies, results
+
+
+def measure(server: ServerProcess, count: int, concurrency: int, pace: float, prompt_ms, ramp_s: float = 0.0) -> dict:
+    cpu_before = server.cpu()
+    elapsed, latencies, results = asyncio.run(_calls(server.port, count, concurrency, pace, prompt_ms, ramp_s))
+    cpu = server.cpu() - cpu_before
+    completed = sum(1 for r in results if r.agi_status == "SUCCESS" and r.variables.get("HOTLINE_NEXT", "queue"))
+    latencies.sort()
+    return {
+        "calls": count,
+        "completed": completed,
+        "seconds": round(elapsed, 3),
+        "sessions_per_s": round(count / elapsed, 1),
+        "server_cpu_s": round(cpu, 3),
+        "cpu_ms_per_call": round(1000 * cpu / count, 3),
+        "commands": len(latencies),
+        "p50_ms": round(1000 * latencies[len(latencies) // 2], 3),
+        "p99_ms": round(1000 * latencies[int(len(latencies) * 0.99)], 3),
+    }
+
+
+def record_commands(database: str) -> list[str]:
+    """The exact AGI commands our IVR sends for WALK: the null server replays them."""
+    from emulator.agi_channel import AsteriskChannel, CallSpec, parse_keys
+
+    server = ServerProcess("serve-ours", "--database", database)
+    commands: list[str] = []
+    original = AsteriskChannel.on_command
+
+    def recording(self, line):
+        commands.append(line.rstrip("\n"))
+        return original(self, line)
+
+    AsteriskChannel.on_command = recording
+    try:
+        from emulator.fastagi_client import place_call
+
+        transcript = place_call(CallSpec(caller="13900000000", port=server.port, events=parse_keys(WALK)))
+        assert transcript.variables.get("HOTLINE_CATEGORY") == "medical", transcript
+    finally:
+        AsteriskChannel.on_command = original
+        server.stop()
+    return commands
+
+
+def make_database(folder: Path) -> str:
+    from config import load_settings
+    from db import migrate
+    from db.demo_data import load_demo_data
+    from db.session import make_engine, make_session_factory, transaction
+
+    url = f"sqlite:///{folder / 'bench.sqlite3'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    with transaction(make_session_factory(engine)) as session:
+        load_demo_data(session, load_settings(environ={}).tz)
+    engine.dispose()
+    return url
+
+
+def run(throughput_calls: int = 2000, held_calls: int = 1000) -> dict:
+    folder = Path(tempfile.mkdtemp(prefix="hotline-b1-"))
+    try:
+        template = make_database(folder)
+        commands_file = folder / "commands.txt"
+        commands = record_commands(template)
+        commands_file.write_text("\n".join(commands) + "\n")
+        results: dict = {"walk": WALK, "agi_commands_per_call": len(commands), "cpus": os.cpu_count()}
+        instant = lambda path: 0  # noqa: E731  prompts take no time: pure server work
+        for name, args in (("null", ("serve-null", "--commands", str(commands_file))),
+                           ("ours", ("serve-ours", "--database", _fresh_copy(template, folder, "a")))):
+            server = ServerProcess(*args)
+            try:
+                measure(server, 100, 20, 0.0, instant)  # warm-up
+                results[f"throughput_{name}"] = measure(server, throughput_calls, 50, 0.0, instant)
+            finally:
+                server.stop()
+        for name, args in (("null", ("serve-null", "--commands", str(commands_file))),
+                           ("ours", ("serve-ours", "--database", _fresh_copy(template, folder, "b")))):
+            server = ServerProcess(*args)
+            try:
+                # Every call live at once: prompts of 400 ms played in real time, keys
+                # 600 ms after each menu; calls start over the first 2 s.
+                results[f"held_{name}"] = measure(server, held_calls, held_calls, 1.0, lambda path: 400, ramp_s=2.0)
+            finally:
+                server.stop()
+        ours, null = results["throughput_ours"], results["throughput_null"]
+        results["cpu_ratio"] = round(ours["cpu_ms_per_call"] / null["cpu_ms_per_call"], 2)
+        held_ours, held_null = results["held_ours"], results["held_null"]
+        results["added_p50_ms"] = round(held_ours["p50_ms"] - held_null["p50_ms"], 3)
+        results["added_p99_ms"] = round(held_ours["p99_ms"] - held_null["p99_ms"], 3)
+        results["cpu_target_met"] = results["cpu_ratio"] <= CPU_TARGET
+        results["latency_target_met"] = held_ours["p99_ms"] <= P99_TARGET_MS
+        return results
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _fresh_copy(url: str, folder: Path, tag: str) -> str:
+    source = Path(url.removeprefix("sqlite:///"))
+    target = folder / f"run-{tag}.sqlite3"
+    shutil.copy(source, target)
+    return f"sqlite:///{target}"
+
+
+def report(results: dict) -> str:
+    def row(name, r):
+        return (f"| {name} | {r['calls']} | {r['sessions_per_s']} | {r['cpu_ms_per_call']} | "
+                f"{r['p50_ms']} | {r['p99_ms']} |")
+
+    return "\n".join([
+        f"B1 — IVR walk '{WALK}' ({results['agi_commands_per_call']} AGI commands a call), {results['cpus']} CPUs",
+        "",
+        "| run | calls | sessions/s | server CPU ms/call | p50 ms/command | p99 ms/command |",
+        "| --- | --- | --- | --- | --- | --- |",
+        row("throughput, null server", results["throughput_null"]),
+        row("throughput, our IVR", results["throughput_ours"]),
+        row("1,000 live, null server", results["held_null"]),
+        row("1,000 live, our IVR", results["held_ours"]),
+        "",
+        f"CPU per call, ours/null: {results['cpu_ratio']}× (target ≤ {CPU_TARGET}×: "
+        f"{'met' if results['cpu_target_met'] else 'NOT met'})",
+        f"1,000 live calls: our p99 {results['held_ours']['p99_ms']} ms per command, "
+        f"{results['added_p99_ms']:+} ms beside null (target p99 ≤ {P99_TARGET_MS} ms: "
+        f"{'met' if results['latency_target_met'] else 'NOT met'})",
+    ])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="bench.b1_ivr")
+    parser.add_argument("mode", choices=["serve-ours", "serve-null", "run"], nargs="?", default="run")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--database")
+    parser.add_argument("--commands")
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--held", type=int, default=1000)
+    args = parser.parse_args(argv)
+    if args.mode == "serve-ours":
+        serve_ours(args.port, args.database)
+    elif args.mode == "serve-null":
+        serve_null(args.port, args.commands)
+    else:
+        results = run(args.calls, args.held)
+        print(report(results))
+        out = Path("bench/results")
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "b1.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,11 @@
+"""The benchmarks still run (tiny sizes; no timing is asserted: figures live in bench/)."""
+from bench import b1_ivr
+
+
+def test_b1_runs_both_servers_and_reports():
+    results = b1_ivr.run(throughput_calls=30, held_calls=20)
+    for run in ("throughput_null", "throughput_ours", "held_null", "held_ours"):
+        assert results[run]["completed"] == results[run]["calls"]
+        assert results[run]["commands"] >= results[run]["calls"] * results["agi_commands_per_call"] - results[run]["calls"]
+    report = b1_ivr.report(results)
+    assert "CPU per call, ours/null" in report and "1,000 live calls" in report

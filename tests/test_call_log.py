@@ -1,0 +1,108 @@
+"""The IVR's call log: bulk writes on both databases, repeat passes, and the spool."""
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from db.models import (
+    Call, CallbackTask, Caller, CallOutcome, IvrOutcome, IvrSession, IvrStep, Language, PhoneKind,
+    RequestChannel, ServiceRequest,
+)
+from db.phones import Phone
+from db.session import make_session_factory
+from ivr.call_log import CallLogWriter, IvrCallRecord, StepRecord, save_calls
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+T0 = dt.datetime(2026, 11, 27, 2, 0, tzinfo=dt.timezone.utc)
+
+
+def record(uniqueid, phone="13811112222", **fields):
+    defaults = dict(
+        uniqueid=uniqueid, linkedid=uniqueid, did="4008300762", caller_number=phone,
+        phone=Phone(phone, PhoneKind.MOBILE) if phone else None, script="ivr", started_at=T0,
+        language="yue", language_chosen=True, ended_at=T0 + dt.timedelta(seconds=30),
+        outcome=IvrOutcome.ROUTED, end_node="medical", path=["welcome", "main", "family_services", "medical"],
+        steps=[StepRecord("welcome", "welcome", "2", T0), StepRecord("main", "main_menu", "1", T0)],
+        result={"HOTLINE_QUEUE": "general"}, queue="general",
+    )
+    return IvrCallRecord(**{**defaults, **fields})
+
+
+def test_a_batch_is_written_whole(session):
+    records = [
+        record("u1"),
+        record("u2", language_chosen=False, language="cmn", outcome=IvrOutcome.ABANDONED, queue=None),  # same caller again
+        record("u3", phone=None, outcome=IvrOutcome.VOICEMAIL, voicemail="/var/voicemail/u3.wav", queue=None),
+        record("u4", phone="07623660360", outcome=IvrOutcome.CALLBACK, callback_due=T0 + dt.timedelta(hours=10),
+               business_open=False, queue=None),
+    ]
+    save_calls(session, records, SHANGHAI)
+    caller = session.scalar(select(Caller).where(Caller.phone == "13811112222"))
+    assert caller.language is Language.CANTONESE  # chosen on u1; u2 defaulted and does not overwrite
+    calls = {c.uniqueid: c for c in session.scalars(select(Call))}
+    assert calls["u1"].caller_id == caller.id and calls["u1"].queue == "general"
+    assert calls["u2"].outcome is CallOutcome.ABANDONED_IN_IVR
+    assert calls["u3"].caller_id is None and calls["u3"].outcome is CallOutcome.VOICEMAIL
+    assert session.scalar(select(func.count(IvrSession.id))) == 4
+    assert session.scalar(select(func.count(IvrStep.id))) == 8
+    voicemail = session.scalar(select(ServiceRequest).where(ServiceRequest.channel == RequestChannel.VOICEMAIL))
+    assert voicemail.caller_id is None and voicemail.voicemail_file == "/var/voicemail/u3.wav"
+    task = session.scalar(select(CallbackTask))
+    assert task.phone == "07623660360" and task.due_at == T0 + dt.timedelta(hours=10)
+
+
+def test_a_second_pass_on_the_same_call_adds_to_it(session):
+    save_calls(session, [record("same", path=["welcome", "main"], outcome=IvrOutcome.TO_OPERATOR)], SHANGHAI)
+    save_calls(session, [record("same", path=["status"], outcome=IvrOutcome.ABANDONED, queue=None)], SHANGHAI)
+    call = session.scalar(select(Call).where(Call.uniqueid == "same"))
+    session.refresh(call)
+    assert call.ivr_path == "welcome>main>status"
+    assert call.queue == "general"
+    assert call.outcome is CallOutcome.ABANDONED_IN_IVR
+    assert session.scalar(select(func.count(IvrSession.id)).where(IvrSession.call_id == call.id)) == 2
+
+
+def test_records_survive_json():
+    original = record("j1", callback_due=T0, voicemail="/x.wav")
+    assert IvrCallRecord.from_json(original.to_json()) == original
+
+
+def test_a_record_that_cannot_be_written_is_spooled_and_replayed(tmp_path, ivr_db, monkeypatch):
+    import ivr.call_log
+
+    factory = make_session_factory(ivr_db)
+    spool = tmp_path / "spool" / "ivr-calls.jsonl"
+    real = ivr.call_log.save_calls
+
+    def database_down_for_u9(session, records, tz):
+        if any(r.uniqueid == "u9" for r in records):
+            raise ConnectionError("database unreachable")
+        return real(session, records, tz)
+
+    monkeypatch.setattr(ivr.call_log, "save_calls", database_down_for_u9)
+    writer = CallLogWriter(factory, SHANGHAI, spool).start()
+    for uniqueid in ("u8", "u9", "u10"):
+        writer.submit(record(uniqueid))
+    assert writer.flush()
+    writer.stop()
+    assert spool.exists() and '"u9"' in spool.read_text()
+    with factory() as session:
+        assert set(session.scalars(select(Call.uniqueid).where(Call.uniqueid.like("u%")))) == {"u8", "u10"}
+
+    monkeypatch.setattr(ivr.call_log, "save_calls", real)  # the database is back
+    CallLogWriter(factory, SHANGHAI, spool).start().stop()
+    assert not spool.exists()
+    with factory() as session:
+        assert session.scalar(select(func.count(Call.id)).where(Call.uniqueid == "u9")) == 1
+
+
+def test_many_records_are_written_in_few_transactions(ivr_db, tmp_path):
+    factory = make_session_factory(ivr_db)
+    writer = CallLogWriter(factory, SHANGHAI, tmp_path / "spool.jsonl").start()
+    for n in range(400):
+        writer.submit(record(f"bulk-{n}", phone=f"139{n:08d}"))
+    assert writer.flush()
+    writer.stop()
+    with factory() as session:
+        assert session.scalar(select(func.count(IvrSession.id)).join(Call).where(Call.uniqueid.like("bulk-%"))) == 400
