@@ -117,7 +117,8 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-async def _calls(port: int, count: int, concurrency: int, pace: float, prompt_ms, ramp_s: float = 0.0):
+async def _calls(port: int, count: int, concurrency: int, pace: float, prompt_ms, ramp_s: float = 0.0,
+                 prefix: str = "139"):
     from emulator.agi_channel import CallSpec, parse_keys
     from emulator.fastagi_client import place_call_async
 
@@ -129,7 +130,8 @@ async def _calls(port: int, count: int, concurrency: int, pace: float, prompt_ms
         if ramp_s:
             await asyncio.sleep(ramp_s * index / count)
         async with gate:
-            spec = CallSpec(caller=f"139{index:08d}", port=port, events=parse_keys(WALK))
+            # New callers every time: a returning caller would take a shorter walk.
+            spec = CallSpec(caller=f"{prefix}{index:08d}", port=port, events=parse_keys(WALK))
             results.append(await place_call_async(spec, prompt_ms=prompt_ms, pace=pace, latencies=latencies))
 
     started = time.perf_counter()
@@ -137,9 +139,10 @@ async def _calls(port: int, count: int, concurrency: int, pace: float, prompt_ms
     return time.perf_counter() - started, latencies, results
 
 
-def measure(server: ServerProcess, count: int, concurrency: int, pace: float, prompt_ms, ramp_s: float = 0.0) -> dict:
+def measure(server: ServerProcess, count: int, concurrency: int, pace: float, prompt_ms, ramp_s: float = 0.0,
+            prefix: str = "139") -> dict:
     cpu_before = server.cpu()
-    elapsed, latencies, results = asyncio.run(_calls(server.port, count, concurrency, pace, prompt_ms, ramp_s))
+    elapsed, latencies, results = asyncio.run(_calls(server.port, count, concurrency, pace, prompt_ms, ramp_s, prefix))
     cpu = server.cpu() - cpu_before
     completed = sum(1 for r in results if r.agi_status == "SUCCESS" and r.variables.get("HOTLINE_NEXT", "queue"))
     latencies.sort()
@@ -208,7 +211,7 @@ def run(throughput_calls: int = 2000, held_calls: int = 1000) -> dict:
                            ("ours", ("serve-ours", "--database", _fresh_copy(template, folder, "a")))):
             server = ServerProcess(*args)
             try:
-                measure(server, 100, 20, 0.0, instant)  # warm-up
+                measure(server, 100, 20, 0.0, instant, prefix="138")  # warm-up
                 results[f"throughput_{name}"] = measure(server, throughput_calls, 50, 0.0, instant)
             finally:
                 server.stop()
