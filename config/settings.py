@@ -196,10 +196,22 @@ SCHEMA: dict[str, Kind] = {
     "ivr.sounds_dir": TEXT,
     "ivr.prompt_override_dir": TEXT,
     "ivr.voicemail_dir": TEXT,
+    "asterisk.fastagi_url": TEXT,
+    "asterisk.queue_prefix": Kind("a short prefix of letters, digits and dashes", lambda raw: raw if _text(raw).replace("-", "").isalnum() else _fail()),
+    "asterisk.callback_offer_after": integer(15, 3600),
+    "asterisk.ring_seconds": integer(5, 120),
+    "asterisk.wrapup_seconds": integer(0, 600),
+    "asterisk.recordings_dir": TEXT,
+    "asterisk.moh_dir": TEXT,
+    "asterisk.trunk_host": HOST,
+    "asterisk.trunk_username": TEXT,
+    "asterisk.trunk_password": SECRET,
+    "asterisk.ami_username": TEXT,
+    "asterisk.ami_secret": SECRET,
 }
 
 # Settings whose shipped default must never run in production.
-PRODUCTION_SECRETS = ("app.secret_key",)
+PRODUCTION_SECRETS = ("app.secret_key", "asterisk.trunk_password", "asterisk.ami_secret")
 
 
 class Section(Mapping[str, Any]):

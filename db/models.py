@@ -586,6 +586,10 @@ class CallbackTask(Base):
     request_id: Mapped[Optional[int]] = mapped_column(ForeignKey("service_requests.id"))
     survey_id: Mapped[Optional[int]] = mapped_column(ForeignKey("surveys.id"))
     category_id: Mapped[Optional[int]] = mapped_column(ForeignKey("service_categories.id"))
+    # For a caller who left a queue asking to be called back: the place they gave up,
+    # which a placeholder keeps so the callback comes when they would have been served.
+    queue: Mapped[Optional[str]] = mapped_column(String(64))
+    queue_position: Mapped[Optional[int]]
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     status: Mapped[TaskStatus] = mapped_column(str_enum(TaskStatus, "task_status"), default=TaskStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)

@@ -103,6 +103,8 @@ class CallSpec:
     channel_type: str = "PJSIP"
     uniqueid: str = ""
     extra_header: dict[str, str] = field(default_factory=dict)
+    # Channel variables already set when the AGI starts (e.g. by Queue(): QUEUEPOSITION).
+    variables: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -155,7 +157,7 @@ class AsteriskChannel:
         self._hangup_announced = False
         self.uniqueid = spec.uniqueid or f"{int(time.time())}.{next(_uniqueids)}"
         self.variables = {"CALLERID(num)": spec.caller, "CALLERID(name)": spec.caller_name,
-                          "CHANNEL(language)": "en", "UNIQUEID": self.uniqueid}
+                          "CHANNEL(language)": "en", "UNIQUEID": self.uniqueid, **spec.variables}
 
     # what Asterisk sends first ------------------------------------------------------------
 

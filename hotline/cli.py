@@ -18,7 +18,14 @@ from db.users import UserError, create_user
 from db.base import utcnow
 from hotline.context import AppContext
 from ivr.menu import load_menu
-from hotline.ivr_commands import call_command, ivr_command, prompts_group, serve_until_signalled, start_ivr_server
+from hotline.ivr_commands import (
+    asterisk_config_command,
+    call_command,
+    ivr_command,
+    prompts_group,
+    serve_until_signalled,
+    start_ivr_server,
+)
 
 pass_app = click.make_pass_decorator(AppContext)
 
@@ -145,6 +152,7 @@ def require_schema(app: AppContext) -> None:
 cli.add_command(ivr_command)
 cli.add_command(call_command)
 cli.add_command(prompts_group)
+cli.add_command(asterisk_config_command)
 
 
 def main() -> None:

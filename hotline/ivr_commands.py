@@ -14,7 +14,7 @@ from emulator.fastagi_client import place_call
 from hotline.context import AppContext
 from ivr.engine import provider_prompt
 from ivr.handlers import handler_table
-from ivr.menu import MenuError
+from ivr.menu import MenuError, load_menu
 from ivr.prompt_build import PromptBuildError, build_prompts, tasks_for
 from ivr.prompts import LANGUAGES, load_manifest
 from ivr.server import FastAGIServer, tune_interpreter
@@ -166,3 +166,30 @@ def _provider_names(app: AppContext) -> dict[str, str]:
     require_schema(app)
     with app.sessions() as session:
         return {provider_prompt(p.id): p.name for p in session.scalars(select(Provider))}
+
+
+@click.command("asterisk-config")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder to write the files to (then copy them into /etc/asterisk).")
+@click.option("--show-sip-passwords", is_flag=True, help="Print each softphone's SIP password.")
+@pass_app
+def asterisk_config_command(app: AppContext, out_dir: Path, show_sip_passwords: bool) -> None:
+    """Render Asterisk's configuration (dialplan, queues, PJSIP, AMI, hold music)."""
+    from hotline import asterisk_config
+    from hotline.cli import require_schema
+
+    require_schema(app)
+    settings = app.settings
+    try:
+        services_menu = load_menu(Path(settings.ivr.menu_file)) if settings.ivr.menu_file else load_menu()
+    except MenuError as exc:
+        raise click.ClickException(f"IVR menu: {exc}") from None
+    with app.sessions() as session:
+        phones = asterisk_config.soft_phones(session, settings.app.secret_key)
+    for path in asterisk_config.write(asterisk_config.render(settings, services_menu, phones), out_dir):
+        click.echo(f"wrote {path}")
+    click.echo(f"{len(phones)} softphone(s); queues: "
+               + ", ".join(q.asterisk_name for q in asterisk_config.menu_queues(services_menu, settings.asterisk.queue_prefix)))
+    if show_sip_passwords:
+        for phone in phones:
+            click.echo(f"  {phone.extension}  {phone.display_name}  password {phone.password}")

@@ -59,6 +59,10 @@ class AgiRenderer:
             self.agi.set_variable(name, value)
         self._play(action.prompts, "")
 
+    def perform_play(self, prompts) -> None:
+        """Play prompts to the end (for scripts that are not menu walks)."""
+        self._play(prompts, "")
+
     def _play(self, prompts, escape: str) -> str:
         for prompt in prompts:
             key = self.agi.stream_file(self.prompt_path(prompt), escape)

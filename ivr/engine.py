@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from db.models import IvrOutcome
 from db.numbering import parse_request_number
 from ivr.menu import BACK_KEY, REPEAT_KEY, Menu, Node
+from ivr.prompts import LANGUAGES
 
 # --- what the engine asks for -----------------------------------------------------------
 
@@ -168,6 +169,10 @@ class CallStart:
     known_language: str | None
     business_open: bool
     has_number: bool
+    # The dialplan may send a caller straight to a node (`ivr?start=voicemail&lang=yue`),
+    # e.g. when a queue has nobody to answer.
+    start_node: str | None = None
+    language: str | None = None
 
 
 # --- the engine -------------------------------------------------------------------------
@@ -179,9 +184,13 @@ class Engine:
 
     def start(self, call: CallStart) -> tuple[CallState, Action]:
         menu = self.menu
+        language = call.language if call.language in LANGUAGES else call.known_language
+        first = menu.returning_start if call.known_language else menu.start
+        if call.start_node in menu.nodes:
+            first = call.start_node
         state = CallState(
-            node=menu.returning_start if call.known_language else menu.start,
-            language=call.known_language or menu.default_language,
+            node=first,
+            language=language or menu.default_language,
             language_chosen=call.known_language is not None,
             business_open=call.business_open,
             has_number=call.has_number,
@@ -208,7 +217,7 @@ class Engine:
     def _enter_language(self, state: CallState, node: Node) -> tuple[CallState, Action]:
         prompts = list(self._prompts(state, node.prompts))
         for key, language in node.options.items():
-            prompts += [PromptRef(node.option_prompt, language), PromptRef(f"digit_{key}", language)]
+            prompts += [PromptRef(node.option_prompt, language), PromptRef(f"digits/{key}", language)]
         return replace(state, pending=()), Listen(node.name, tuple(prompts), self.menu.key_timeout_ms)
 
     def _enter_announce(self, state: CallState, node: Node) -> tuple[CallState, Action]:
@@ -327,7 +336,7 @@ class Engine:
         for request in requests:
             digits = "".join(ch for ch in request.number if ch.isdigit())
             prompts.append(PromptRef("status_number", language))
-            prompts += [PromptRef(f"digit_{d}", language) for d in digits]
+            prompts += [PromptRef(f"digits/{d}", language) for d in digits]
             prompts += [PromptRef("status_is", language), PromptRef(f"status_{request.status}", language)]
             if request.provider_id is not None:
                 prompts += [PromptRef("status_provider", language), PromptRef(provider_prompt(request.provider_id), language)]

@@ -25,7 +25,7 @@ QUEUE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 # Prompts the engine itself composes (read-backs, errors): the manifest must have them.
 ENGINE_PROMPTS = (
     "invalid", "no_input", "status_number", "status_is", "status_provider", "status_none",
-    "status_not_found", *(f"digit_{d}" for d in DIGITS),
+    "status_not_found", *(f"digits/{d}" for d in DIGITS),
     *(f"status_{s}" for s in ("new", "dispatched", "in_service", "completed", "surveyed", "closed", "cancelled")),
 )
 

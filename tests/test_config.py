@@ -97,7 +97,10 @@ def test_production_refuses_the_shipped_secret_key():
         load_settings(environ={"HOTLINE_APP_ENV": "production"})
     with pytest.raises(ConfigError, match="at least 16 characters"):
         load_settings(environ={"HOTLINE_APP_ENV": "production", "HOTLINE_APP_SECRET_KEY": "short"})
-    settings = load_settings(environ={"HOTLINE_APP_ENV": "production", "HOTLINE_APP_SECRET_KEY": "x" * 32})
+    with pytest.raises(ConfigError, match="asterisk.trunk_password still has its shipped default"):
+        load_settings(environ={"HOTLINE_APP_ENV": "production", "HOTLINE_APP_SECRET_KEY": "x" * 32})
+    settings = load_settings(environ={"HOTLINE_APP_ENV": "production", "HOTLINE_APP_SECRET_KEY": "x" * 32,
+                                      "HOTLINE_ASTERISK_TRUNK_PASSWORD": "t" * 20, "HOTLINE_ASTERISK_AMI_SECRET": "a" * 20})
     assert settings.production
 
 

@@ -20,8 +20,13 @@ CATEGORY_KEYS = {
 
 
 def prompt_names(transcript):
-    """zh_yue/main_menu style names of what the caller heard."""
-    return ["/".join(path.split("/")[-2:]) for path in transcript.heard]
+    """zh_yue/main_menu, zh_cmn/digits/4 style names of what the caller heard."""
+    names = []
+    for path in transcript.heard:
+        parts = path.split("/")
+        folder = max(i for i, part in enumerate(parts) if part.startswith("zh_"))
+        names.append("/".join(parts[folder:]))
+    return names
 
 
 def known_caller(ivr_db, phone: str, language: str) -> None:
@@ -36,9 +41,9 @@ def test_greeting_offers_each_language_in_its_own_language(dial):
     heard = prompt_names(dial("1 0"))
     assert heard[:7] == [
         "zh_cmn/welcome",
-        "zh_cmn/language_option", "zh_cmn/digit_1",
-        "zh_yue/language_option", "zh_yue/digit_2",
-        "zh_hak/language_option", "zh_hak/digit_3",
+        "zh_cmn/language_option", "zh_cmn/digits/1",
+        "zh_yue/language_option", "zh_yue/digits/2",
+        "zh_hak/language_option", "zh_hak/digits/3",
     ]
 
 
@@ -68,7 +73,7 @@ def test_returning_caller_is_greeted_in_their_language_and_may_press_9(dial, ivr
     heard = prompt_names(dial("9 1 0", caller="13722223333"))
     assert heard[:2] == [f"zh_{language}/welcome_back", f"zh_{language}/main_menu"]
     # The language menu again: greeting in the current language, options in their own.
-    assert heard[2:5] == [f"zh_{language}/welcome", "zh_cmn/language_option", "zh_cmn/digit_1"]
+    assert heard[2:5] == [f"zh_{language}/welcome", "zh_cmn/language_option", "zh_cmn/digits/1"]
     assert heard[-2:] == ["zh_cmn/main_menu", "zh_cmn/to_operator"]
 
 
@@ -103,12 +108,12 @@ def test_status_of_own_open_request_is_read_back(dial, language, ivr_db):
         session.scalar(select(Caller).where(Caller.phone == "13800138000")).language = Language(language)
     transcript = dial("3 0", caller="13800138000")
     heard = prompt_names(transcript)
-    digits = [f"zh_{language}/digit_{d}" for d in number if d.isdigit()]
+    digits = [f"zh_{language}/digits/{d}" for d in number if d.isdigit()]
     start = heard.index(f"zh_{language}/status_number")
     assert heard[start + 1:start + 1 + len(digits)] == digits
     assert heard[start + 1 + len(digits):start + 5 + len(digits)] == [
         f"zh_{language}/status_is", f"zh_{language}/status_dispatched",
-        f"zh_{language}/status_provider", "names/provider_" + str(provider_id),
+        f"zh_{language}/status_provider", f"zh_{language}/names/provider_{provider_id}",
     ]
     assert transcript.variables["HOTLINE_INTENT"] == "operator"
 
@@ -289,3 +294,13 @@ def test_hangup_anywhere_is_saved_as_abandoned_at_that_node(dial, ivr_server, iv
     assert session_row.steps[-1].key == "hangup"
     assert session_row.call.outcome is CallOutcome.ABANDONED_IN_IVR
     assert ivr_server.live_calls == 0
+
+
+def test_the_dialplan_can_start_the_ivr_at_voicemail_in_a_language(dial):
+    """What a queue with nobody to answer does: `ivr?start=voicemail&lang=hak`."""
+    transcript = dial("#@4000", caller="13799990000", script="ivr?start=voicemail&lang=hak")
+    assert prompt_names(transcript) == ["zh_hak/voicemail_intro", "zh_hak/voicemail_thanks"]
+
+
+def test_an_unknown_start_node_is_ignored(dial):
+    assert prompt_names(dial("0", caller="13799990001", script="ivr?start=nowhere"))[0] == "zh_cmn/welcome"

@@ -83,7 +83,7 @@ def test_menus_deeper_than_two_levels_are_refused(document, manifest):
 
 @pytest.mark.parametrize(("removed", "message"), [
     ('yue = "你好,歡迎致電河源市家政服務熱線。"\n', "prompt welcome: no yue text"),
-    ('hak_reading = "làng"\n', "prompt digit_0: no hak_reading"),  # Hakka needs it for the synthesiser
+    ('hak_reading = "làng"\n', "prompt digits/0: no hak_reading"),  # Hakka needs it for the synthesiser
 ])
 def test_a_prompt_missing_in_one_language_is_refused(tmp_path, removed, message):
     text = (MENU_FILE.parent / "prompts.toml").read_text(encoding="utf-8")

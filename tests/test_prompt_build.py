@@ -25,14 +25,14 @@ def asterisk_format(path):
 @pytest.fixture
 def small_tasks():
     manifest = load_manifest()
-    return [t for t in tasks_for(manifest) if t.key in ("welcome", "digit_7")]
+    return [t for t in tasks_for(manifest) if t.key in ("welcome", "digits/7")]
 
 
 def test_builds_one_folder_per_language_in_asterisk_format(tmp_path, small_tasks):
     report = build_prompts(small_tasks, tmp_path / "out", tmp_path / "override")
     assert len(report.built) == 6
     for language in LANGUAGES:
-        for key in ("welcome", "digit_7"):
+        for key in ("welcome", "digits/7"):
             rate, channels, width, frames = asterisk_format(tmp_path / "out" / f"zh_{language}" / f"{key}.wav")
             assert (rate, channels, width) == (8000, 1, 2)
             assert frames > 800  # more than a tenth of a second of speech
@@ -47,7 +47,7 @@ def test_up_to_date_files_are_skipped_and_changes_rebuilt(tmp_path, small_tasks)
                for t in small_tasks]
     third = build_prompts(changed, out, override)
     assert third.built == ["zh_yue/welcome"]
-    (out / "zh_cmn" / "digit_7.wav").unlink()
+    (out / "zh_cmn" / "digits" / "7.wav").unlink()
     assert build_prompts(small_tasks, out, override).built != []
 
 

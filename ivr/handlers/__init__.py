@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ivr.handlers import menu_call
+from ivr.handlers import menu_call, queue_callback
 
 if TYPE_CHECKING:
     from ivr.services import IvrServices
@@ -13,4 +13,5 @@ if TYPE_CHECKING:
 def handler_table(services: "IvrServices") -> dict[str, "Handler"]:
     return {
         "ivr": lambda agi, request: menu_call.handle(agi, request, services),
+        "queue_callback": lambda agi, request: queue_callback.handle(agi, request, services),
     }

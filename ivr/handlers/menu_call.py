@@ -22,7 +22,9 @@ def handle(agi: HotlineAGI, request: AgiRequest, services: IvrServices) -> None:
     phone = try_normalise(env.get("agi_callerid"), services.area_code)
     known = call_log.caller_language(services.sessions, phone)
     business_open = services.menu.hours.is_open(now.astimezone(services.tz))
-    state, action = services.engine.start(CallStart(known, business_open, phone is not None))
+    start = CallStart(known, business_open, phone is not None,
+                      start_node=_arg(request, "start"), language=_arg(request, "lang"))
+    state, action = services.engine.start(start)
     record = IvrCallRecord(
         uniqueid=env.get("agi_uniqueid") or f"nouid-{id(agi)}",
         linkedid=env.get("agi_linkedid"),
@@ -78,6 +80,11 @@ def _finish(renderer: AgiRenderer, action: Finish, state, record: IvrCallRecord,
     except CallerGone:
         # Gone during the goodbye: what was booked (voicemail, callback, route) stands.
         record.steps.append(StepRecord(action.node, None, "hangup", services.clock()))
+
+
+def _arg(request: AgiRequest, name: str) -> str | None:
+    values = request.args.get(name)
+    return values[0] if values else None
 
 
 def _first_prompt(action) -> str | None:

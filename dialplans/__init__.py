@@ -1,0 +1,1 @@
+"""Asterisk configuration templates, rendered by `hotline asterisk-config`."""

@@ -1,0 +1,113 @@
+"""`hotline asterisk-config`: Asterisk's configuration from our settings, menu and users.
+
+Queue names come from the IVR menu, the operator queue from its fallback, softphones
+from the console accounts that have a SIP extension: one source for each fact.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from config import Settings
+from db.models import Priority, User
+from ivr.menu import Menu
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "dialplans"
+FILES = ("extensions.conf", "queues.conf", "pjsip.conf", "manager.conf", "musiconhold.conf")
+# Carried on AMI channel events to the console's screen pop (manager.conf channelvars).
+SCREEN_POP_VARIABLES = ("HOTLINE_CALL_ID", "HOTLINE_LANG", "HOTLINE_CATEGORY", "HOTLINE_PRIORITY",
+                        "HOTLINE_QUEUE", "HOTLINE_INTENT")
+# Set by the AMI link when it originates a callback placeholder (extensions.conf).
+ORIGINATE_VARIABLES = ("HOTLINE_CALLBACK_POSITION", "HOTLINE_CALLBACK_NUMBER")
+_PRIORITY = {Priority.NORMAL.value: 0, Priority.URGENT.value: 5, Priority.EMERGENCY.value: 10}
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    asterisk_name: str
+    priority: int  # QUEUE_PRIO of callers entering it
+
+    @property
+    def strategy(self) -> str:
+        # Urgent calls ring every free operator at once; the rest are shared out in turn.
+        return "ringall" if self.priority else "rrmemory"
+
+    @property
+    def weight(self) -> int:
+        return self.priority
+
+
+@dataclass(frozen=True)
+class SoftPhone:
+    extension: str
+    display_name: str
+    role: str
+    password: str
+
+
+def menu_queues(menu: Menu, prefix: str) -> list[QueueSpec]:
+    priorities: dict[str, int] = {}
+    for node in menu.nodes.values():
+        if node.kind == "route":
+            priorities[node.queue] = max(priorities.get(node.queue, 0), _PRIORITY[node.priority])
+    return [QueueSpec(name, prefix + name, priority) for name, priority in sorted(priorities.items())]
+
+
+def sip_password(secret_key: str, extension: str) -> str:
+    """A softphone's password, derived from the app's secret: nothing more to store."""
+    return hmac.new(secret_key.encode(), f"sip:{extension}".encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def soft_phones(session: Session, secret_key: str) -> list[SoftPhone]:
+    users = session.scalars(select(User).where(User.sip_extension.is_not(None), User.active).order_by(User.sip_extension))
+    return [SoftPhone(u.sip_extension, u.display_name, u.role.value, sip_password(secret_key, u.sip_extension)) for u in users]
+
+
+def render(settings: Settings, menu: Menu, phones: list[SoftPhone]) -> dict[str, str]:
+    asterisk = settings.asterisk
+    context = {
+        "fastagi_url": asterisk.fastagi_url or f"agi://{settings.ivr.host}:{settings.ivr.port}",
+        "recordings_dir": asterisk.recordings_dir,
+        "did": settings.phone.hotline_number,
+        "timezone": settings.app.timezone,
+        "default_language": menu.default_language,
+        "queues": menu_queues(menu, asterisk.queue_prefix),
+        "queue_prefix": asterisk.queue_prefix,
+        "operator_queue": menu.node(menu.fallback).queue,
+        "no_answer_node": menu.after_hours_fallback,
+        "ring_seconds": asterisk.ring_seconds,
+        "wrapup_seconds": asterisk.wrapup_seconds,
+        "callback_offer_after": asterisk.callback_offer_after,
+        "moh_dir": asterisk.moh_dir,
+        "trunk_host": asterisk.trunk_host,
+        "trunk_username": asterisk.trunk_username,
+        "trunk_password": asterisk.trunk_password,
+        "ami_username": asterisk.ami_username,
+        "ami_secret": asterisk.ami_secret,
+        "channelvars": ",".join(SCREEN_POP_VARIABLES),
+        "phones": phones,
+    }
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+    )
+    return {name: environment.get_template(name + ".j2").render(context) for name in FILES}
+
+
+def write(files: dict[str, str], out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in files.items():
+        path = out / name
+        path.write_text(text, encoding="utf-8")
+        # pjsip.conf and manager.conf hold secrets.
+        path.chmod(0o640 if name in ("pjsip.conf", "manager.conf") else 0o644)
+        written.append(path)
+    return written

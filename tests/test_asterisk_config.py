@@ -1,0 +1,132 @@
+"""Asterisk's configuration, rendered from our settings: linted, and consistent with the IVR."""
+import re
+import shutil
+import subprocess
+
+import pytest
+from click.testing import CliRunner
+
+from hotline import asterisk_config
+from hotline.cli import cli
+from hotline.context import AppContext
+from ivr.handlers import handler_table
+from ivr.menu import load_menu
+from ivr.prompts import load_manifest
+
+
+@pytest.fixture
+def rendered(settings, tmp_path):
+    runner = CliRunner()
+    app = AppContext(settings)
+    runner.invoke(cli, ["db", "upgrade"], obj=app, catch_exceptions=False)
+    runner.invoke(cli, ["demo-data"], obj=app, catch_exceptions=False)
+    result = runner.invoke(cli, ["asterisk-config", "--out", str(tmp_path / "asterisk"), "--show-sip-passwords"],
+                           obj=app, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "asterisk"
+    return {path.name: path.read_text(encoding="utf-8") for path in folder.iterdir()}, result.output
+
+
+def context_of(text: str, name: str) -> str:
+    match = re.search(rf"^\[{re.escape(name)}\]\n(.*?)(?=^\[|\Z)", text, re.M | re.S)
+    assert match, f"no context [{name}]"
+    return match.group(1)
+
+
+def test_all_files_are_written(rendered):
+    files, output = rendered
+    assert set(files) == set(asterisk_config.FILES)
+    assert "3 softphone(s); queues: hotline-general, hotline-priority" in output
+    assert re.search(r"1001\s+话务员 小陈\s+password [0-9a-f]{24}", output)
+
+
+@pytest.mark.skipif(shutil.which("asterisklint") is None and not shutil.which(".venv/bin/asterisklint"),
+                    reason="asterisklint-jjs is not installed (it is in the dev extras)")
+def test_asterisklint_finds_nothing(rendered, tmp_path):
+    files, _ = rendered
+    path = tmp_path / "extensions.conf"
+    path.write_text(files["extensions.conf"], encoding="utf-8")
+    linter = shutil.which("asterisklint") or ".venv/bin/asterisklint"
+    result = subprocess.run([linter, "dialplan-check", "--asterisk-version", "22", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_asterisklint_would_catch_a_broken_goto(rendered, tmp_path):
+    """The lint step itself can fail: a Goto to a context that does not exist."""
+    files, _ = rendered
+    path = tmp_path / "extensions.conf"
+    path.write_text(files["extensions.conf"].replace("Goto(hotline-queue,general,1)", "Goto(hotline-queu,general,1)"), encoding="utf-8")
+    linter = shutil.which("asterisklint") or ".venv/bin/asterisklint"
+    result = subprocess.run([linter, "dialplan-check", "--asterisk-version", "22", str(path)], capture_output=True, text=True)
+    assert result.returncode == 1
+
+
+def test_every_menu_queue_exists_in_queues_conf_and_the_dialplan(rendered):
+    files, _ = rendered
+    menu = load_menu()
+    queues = {node.queue for node in menu.nodes.values() if node.kind == "route"}
+    queue_context = context_of(files["extensions.conf"], "hotline-queue")
+    for queue in queues:
+        assert f"[hotline-{queue}]" in files["queues.conf"]
+        assert f"exten => {queue},1," in queue_context
+        assert f"Queue(hotline-{queue}," in queue_context
+    assert "QUEUE_PRIO=10" in context_of(files["extensions.conf"], "hotline-queue").split("exten => priority")[1]
+
+
+def test_every_agi_script_of_the_dialplan_has_a_handler(rendered, ivr_services):
+    files, _ = rendered
+    scripts = set(re.findall(r"AGI\(\$\{HOTLINE_FASTAGI\}/([a-z_]+)", files["extensions.conf"]))
+    assert scripts == {"ivr", "queue_callback"}
+    assert scripts <= set(handler_table(ivr_services))
+    for start in re.findall(r"ivr\?start=([a-z_]+)", files["extensions.conf"]):
+        assert start in load_menu().nodes
+
+
+def test_every_context_named_anywhere_exists(rendered):
+    files, _ = rendered
+    defined = set(re.findall(r"^\[([\w-]+)\]", files["extensions.conf"], re.M))
+    referenced = set(re.findall(r"Goto(?:If)?\([^)]*?\b(hotline-[\w-]+),", files["extensions.conf"]))
+    referenced |= set(re.findall(r"^context = ([\w-]+)", files["queues.conf"], re.M))
+    referenced |= set(re.findall(r"^context = ([\w-]+)", files["pjsip.conf"], re.M))
+    assert referenced and referenced <= defined
+
+
+def test_every_variable_the_dialplan_reads_is_set_somewhere(rendered, dial):
+    files, _ = rendered
+    dialplan = files["extensions.conf"]
+    read = set(re.findall(r"\$\{(HOTLINE_\w+)\}", dialplan))
+    set_in_dialplan = set(re.findall(r"Set\(_{0,2}(HOTLINE_\w+)=", dialplan))
+    globals_ = set(re.findall(r"^(HOTLINE_\w+)=", context_of(dialplan, "globals"), re.M))
+    by_ivr = set(dial("2 1 3", caller="13755550000").variables) | set(dial("0", caller="13755550001").variables)
+    by_queue_callback = {"HOTLINE_CALLBACK_BOOKED", "HOTLINE_CALLBACK_ID"}
+    unset = read - set_in_dialplan - globals_ - by_ivr - by_queue_callback - set(asterisk_config.ORIGINATE_VARIABLES)
+    assert unset == set()
+    channelvars = re.search(r"^channelvars = (.*)$", files["manager.conf"], re.M).group(1).split(",")
+    assert set(channelvars) <= by_ivr
+
+
+def test_sounds_asterisk_plays_exist_in_every_language(rendered):
+    """app_queue's announcements and say.c's Chinese numbers come from our prompts."""
+    files, _ = rendered
+    manifest = load_manifest()
+    needed = set(re.findall(r"^periodic-announce = (\S+)", files["queues.conf"], re.M))
+    needed |= {"queue-thereare", "queue-callswaiting", "queue-youarenext", "queue-holdtime", "queue-minutes",
+               "queue-seconds", "queue-thankyou", "queue-less-than"}
+    needed |= {f"digits/{n}" for n in [*range(10), *range(10, 100, 10)]} | {"digits/hundred", "digits/thousand", "digits/wan", "digits/yi"}
+    assert needed <= set(manifest.prompts)
+
+
+def test_ami_account_has_least_privilege(rendered):
+    files, _ = rendered
+    read = re.search(r"^read = (.*)$", files["manager.conf"], re.M).group(1).split(",")
+    assert "agi" not in read and "all" not in read
+    assert "bindaddr = 127.0.0.1" in files["manager.conf"]
+
+
+def test_trunk_and_softphones(rendered):
+    files, _ = rendered
+    pjsip = files["pjsip.conf"]
+    assert "server_uri = sip:sip.carrier.example" in pjsip
+    for extension in ("1001", "1002", "1003"):
+        assert f"[{extension}](operator-phone)" in pjsip
+    assert "context = hotline-agents" in pjsip
