@@ -1,0 +1,258 @@
+"""The emulator's AMI side: a manager interface that behaves as ../shared/asterisk-facts.md says.
+
+Banner `Asterisk Call Manager/11.0.0`; Login with `Events: off` or an event mask;
+responses carrying the ActionID; list actions (QueueStatus, CoreShowChannels) as
+`EventList: start` … `EventList: Complete`; Originate answered at once and then by an
+OriginateResponse event matched by ActionID; Ping, queue member actions, Logoff.
+Tests can broadcast events, close every connection (FIN), or hang (stop reading and
+writing with the sockets left open), as a real peer sometimes does.
+"""
+from __future__ import annotations
+
+import itertools
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+BANNER = "Asterisk Call Manager/11.0.0\r\n"
+# Originate: how a dialled number answers. Reason codes as Asterisk reports them.
+REASON_ANSWERED, REASON_FAILED, REASON_NO_ANSWER, REASON_BUSY, REASON_CONGESTION = 4, 0, 1, 5, 8
+
+
+def message(**headers) -> str:
+    return "".join(f"{key}: {value}\r\n" for key, value in headers.items()) + "\r\n"
+
+
+@dataclass
+class _Session:
+    sock: socket.socket
+    logged_in: bool = False
+    events: bool = True
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def send(self, text: str) -> None:
+        with self.lock:
+            try:
+                self.sock.sendall(text.encode("utf-8"))
+            except OSError:
+                pass
+
+
+class AmiServer:
+    def __init__(self, username: str = "hotline", secret: str = "development-ami-secret",
+                 originate_outcome: Callable[[str], int] | None = None, originate_delay: float = 0.05):
+        self.username, self.secret = username, secret
+        self.originate_outcome = originate_outcome or (lambda channel: REASON_ANSWERED)
+        self.originate_delay = originate_delay
+        self.sessions: list[_Session] = []
+        self.actions: list[dict[str, str]] = []  # every action received, for tests
+        self.queue_members: dict[str, dict[str, dict[str, str]]] = {}
+        self.channels: dict[str, dict[str, str]] = {}
+        self._hung = threading.Event()
+        self._frozen: set[int] = set()
+        self._frozen_sessions: list[_Session] = []
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self._stopping = threading.Event()
+        self._ids = itertools.count(1)
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._listener.getsockname()[1]
+
+    def start(self) -> "AmiServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+        with self._lock:
+            self.sessions += self._frozen_sessions
+            self._frozen_sessions = []
+        self.close_all()
+        self._listener.close()
+
+    # what tests do to the peer ------------------------------------------------------------
+
+    def emit(self, name: str, **headers) -> None:
+        """Send an event to every logged-in session that takes events."""
+        text = message(Event=name, **headers)
+        for session in self._live():
+            if session.logged_in and session.events and not self._hung.is_set():
+                session.send(text)
+
+    def close_all(self) -> None:
+        """Close every connection: the client sees a FIN."""
+        with self._lock:
+            sessions, self.sessions = self.sessions, []
+        for session in sessions:
+            try:
+                session.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            session.sock.close()
+
+    def hang(self) -> None:
+        """Stop answering on open connections, without closing them (a hung peer)."""
+        self._hung.set()
+        with self._lock:
+            self._frozen |= {id(session) for session in self.sessions}
+            self._frozen_sessions += self.sessions
+            self.sessions = []
+
+    def resume(self) -> None:
+        """New connections are served again; the hung ones stay hung."""
+        self._hung.clear()
+
+    def logged_in_sessions(self) -> int:
+        return sum(1 for session in self._live() if session.logged_in)
+
+    # serving ---------------------------------------------------------------------------------
+
+    def _live(self) -> list[_Session]:
+        with self._lock:
+            return list(self.sessions)
+
+    def _accept(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                sock, _ = self._listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            session = _Session(sock)
+            with self._lock:
+                self.sessions.append(session)
+            threading.Thread(target=self._serve, args=(session,), daemon=True).start()
+
+    def _serve(self, session: _Session) -> None:
+        if self._hung.is_set():
+            with self._lock:
+                self._frozen.add(id(session))
+                self._frozen_sessions.append(session)
+        else:
+            session.send(BANNER)
+        buffer = b""
+        while True:
+            try:
+                chunk = session.sock.recv(65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            buffer += chunk
+            while b"\r\n\r\n" in buffer:
+                raw, buffer = buffer.split(b"\r\n\r\n", 1)
+                if id(session) in self._frozen:
+                    continue  # a hung peer reads nothing and says nothing
+                self._handle(session, _parse(raw.decode("utf-8", errors="replace")))
+
+    def _handle(self, session: _Session, action: dict[str, str]) -> None:
+        self.actions.append(action)
+        name = action.get("Action", "").lower()
+        action_id = action.get("ActionID", "")
+        if name == "login":
+            if action.get("Username") == self.username and action.get("Secret") == self.secret:
+                session.logged_in = True
+                session.events = action.get("Events", "on").lower() not in ("off", "no", "false")
+                session.send(message(Response="Success", ActionID=action_id, Message="Authentication accepted"))
+                self.emit("FullyBooted", Privilege="system,all", Status="Fully Booted")
+            else:
+                session.send(message(Response="Error", ActionID=action_id, Message="Authentication failed"))
+            return
+        if not session.logged_in:
+            session.send(message(Response="Error", ActionID=action_id, Message="Permission denied"))
+            return
+        handler = getattr(self, f"_action_{name}", None)
+        if handler is None:
+            session.send(message(Response="Error", ActionID=action_id, Message="Invalid/unknown command"))
+            return
+        handler(session, action, action_id)
+
+    def _action_ping(self, session, action, action_id):
+        session.send(message(Response="Success", ActionID=action_id, Ping="Pong", Timestamp=f"{time.time():.6f}"))
+
+    def _action_events(self, session, action, action_id):
+        session.events = action.get("EventMask", "on").lower() not in ("off", "no", "false")
+        session.send(message(Response="Success", ActionID=action_id, Events="On" if session.events else "Off"))
+
+    def _action_logoff(self, session, action, action_id):
+        session.send(message(Response="Goodbye", ActionID=action_id, Message="Thanks for all the fish."))
+        session.sock.close()
+
+    def _action_originate(self, session, action, action_id):
+        if action.get("Async", "").lower() not in ("true", "yes", "1"):
+            # A synchronous Originate blocks the session until the call is answered.
+            time.sleep(self.originate_delay)
+        session.send(message(Response="Success", ActionID=action_id, Message="Originate successfully queued"))
+        reason = self.originate_outcome(action.get("Channel", ""))
+        uniqueid = f"{int(time.time())}.{next(self._ids)}"
+
+        def later():
+            time.sleep(self.originate_delay)
+            self.emit("OriginateResponse", ActionID=action_id,
+                      Response="Success" if reason == REASON_ANSWERED else "Failure",
+                      Channel=action.get("Channel", ""), Context=action.get("Context", ""),
+                      Exten=action.get("Exten", ""), Reason=str(reason), Uniqueid=uniqueid,
+                      CallerIDNum=action.get("CallerID", "<unknown>"), CallerIDName="<unknown>")
+
+        threading.Thread(target=later, daemon=True).start()
+
+    def _action_queueadd(self, session, action, action_id):
+        queue, interface = action.get("Queue", ""), action.get("Interface", "")
+        self.queue_members.setdefault(queue, {})[interface] = {"Paused": "1" if action.get("Paused") == "true" else "0",
+                                                               "PausedReason": ""}
+        session.send(message(Response="Success", ActionID=action_id, Message="Added interface to queue"))
+
+    def _action_queueremove(self, session, action, action_id):
+        removed = self.queue_members.get(action.get("Queue", ""), {}).pop(action.get("Interface", ""), None)
+        if removed is None:
+            session.send(message(Response="Error", ActionID=action_id, Message="Unable to remove interface: Not there"))
+        else:
+            session.send(message(Response="Success", ActionID=action_id, Message="Removed interface from queue"))
+
+    def _action_queuepause(self, session, action, action_id):
+        paused = action.get("Paused", "false").lower() == "true"
+        found = False
+        for queue, members in self.queue_members.items():
+            if action.get("Queue") in (None, "", queue) and action.get("Interface") in members:
+                members[action["Interface"]] = {"Paused": "1" if paused else "0", "PausedReason": action.get("Reason", "")}
+                found = True
+        if found:
+            session.send(message(Response="Success", ActionID=action_id, Message="Interface paused successfully"))
+        else:
+            session.send(message(Response="Error", ActionID=action_id, Message="Interface not found"))
+
+    def _action_queuestatus(self, session, action, action_id):
+        session.send(message(Response="Success", ActionID=action_id, EventList="start", Message="Queue status will follow"))
+        count = 0
+        for queue, members in sorted(self.queue_members.items()):
+            session.send(message(Event="QueueParams", Queue=queue, ActionID=action_id))
+            count += 1
+            for interface, state in members.items():
+                session.send(message(Event="QueueMember", Queue=queue, Name=interface, Interface=interface,
+                                     Paused=state["Paused"], PausedReason=state["PausedReason"], ActionID=action_id))
+                count += 1
+        session.send(message(Event="QueueStatusComplete", ActionID=action_id, EventList="Complete", ListItems=str(count)))
+
+    def _action_coreshowchannels(self, session, action, action_id):
+        session.send(message(Response="Success", ActionID=action_id, EventList="start", Message="Channels will follow"))
+        for uniqueid, channel in sorted(self.channels.items()):
+            session.send(message(Event="CoreShowChannel", ActionID=action_id, Uniqueid=uniqueid, **channel))
+        session.send(message(Event="CoreShowChannelsComplete", ActionID=action_id, EventList="Complete",
+                             ListItems=str(len(self.channels))))
+
+
+def _parse(raw: str) -> dict[str, str]:
+    action: dict[str, str] = {}
+    for line in raw.split("\r\n"):
+        key, sep, value = line.partition(":")
+        if sep:
+            action[key.strip()] = value.strip()
+    return action

@@ -1,0 +1,295 @@
+"""The AMI link: asterisk-ami's client with its defects contained.
+
+asterisk-ami 0.1.7 (../shared/library-notes.md, and its source) as shipped:
+- uses one `timeout` for connecting, for replies and as the socket's read timeout: after
+  3 s without traffic the reader thread dies and every later action returns None;
+  with timeout=None, disconnect() blocks forever (close() does not wake a blocked recv);
+- runs every listener on its one reader thread; a listener that raises hits a NameError
+  and kills the reader, and a slow one stalls every event;
+- AutoReconnect never notices a peer that hangs without FIN;
+- sends with socket.send (a large action may go out in part), writes field values as
+  they are (a CR/LF in a value injects AMI headers), and shares its ActionID counter
+  between threads without a lock;
+- its FutureResponse calls the deprecated Condition.notifyAll() while holding its lock:
+  if that raises (a warning turned error, a newer Python), the lock is never released
+  and the next `.response` blocks forever, whatever the timeout.
+AmiLink keeps the client's parsing and replaces the rest: its own reply futures, blocking reads
+whose liveness our own Ping watchdog proves, a shutdown that wakes the reader, a
+reader that only puts events on a bounded queue and survives any bad packet, one
+supervisor that reconnects with backoff and tells listeners to resync.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import socket
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+from asterisk.ami import AMIClient, SimpleAction
+
+log = logging.getLogger(__name__)
+
+
+class AmiError(Exception):
+    """Asterisk answered an action with an error, or never answered."""
+
+
+class AmiLoginError(AmiError):
+    pass
+
+
+@dataclass(frozen=True)
+class AmiEvent:
+    name: str
+    headers: dict[str, str]
+
+    def get(self, key: str, default: str = "") -> str:
+        return self.headers.get(key, default)
+
+
+class _Reply:
+    """A response to wait for: an Event, not the library's lock-leaking FutureResponse."""
+
+    def __init__(self, timeout: float):
+        self._timeout = timeout
+        self._done = threading.Event()
+        self._response = None
+
+    def set(self, response) -> None:
+        self._response = response
+        self._done.set()
+
+    @property
+    def response(self):
+        self._done.wait(self._timeout)
+        return self._response
+
+
+class _Client(AMIClient):
+    """The library's client with safe I/O; the reader only hands packets to `deliver`."""
+
+    def __init__(self, host: str, port: int, deliver: Callable[[object], None], reply_timeout: float, connect_timeout: float):
+        super().__init__(address=host, port=port, timeout=reply_timeout)
+        self._deliver = deliver
+        self._connect_timeout = connect_timeout
+        self._send_lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self.banner_seen = threading.Event()
+
+    def next_action_id(self) -> str:
+        return f"hotline-{next(self._ids)}"
+
+    def send_action(self, action, callback=None) -> _Reply:
+        action_id = action.keys.setdefault("ActionID", self.next_action_id())
+        reply = _Reply(self._timeout)
+        self._futures[action_id] = reply
+        self.send(action)
+        return reply
+
+    def fire_recv_reponse(self, response) -> None:  # (sic) the library's name
+        reply = self._futures.pop(response.keys.get("ActionID"), None)
+        if reply is not None:
+            reply.set(response)
+
+    def connect(self) -> None:
+        self._socket = socket.create_connection((self._address, self._port), timeout=self._connect_timeout)
+        # Reads block: the watchdog's Ping, not a read timeout, proves the peer alive.
+        self._socket.settimeout(None)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        self.finished = threading.Event()
+        self._thread = threading.Thread(target=self.listen, name="ami-reader", daemon=True)
+        self._thread.start()
+
+    def send(self, pack) -> None:
+        if self._socket is None:
+            raise OSError("not connected")
+        with self._send_lock:
+            self._socket.sendall((str(pack) + "\r\n").encode(self.encoding))
+
+    def disconnect(self) -> None:
+        if self.finished is not None:
+            self.finished.set()
+        if self._socket is not None:
+            try:
+                self._socket.shutdown(socket.SHUT_RDWR)  # wakes the reader out of recv
+            except OSError:
+                pass
+            self._socket.close()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(2.0)
+
+    def listen(self) -> None:
+        packs = self._next_pack()
+        try:
+            banner = next(packs)
+            if not self.asterisk_start_regex.match(banner):
+                log.error("not an Asterisk manager: %r", banner[:80])
+                return
+            self.banner_seen.set()
+            for pack in packs:
+                try:
+                    self.fire_recv_pack(pack)
+                except Exception:
+                    log.exception("dropped an AMI packet that could not be handled: %r", pack[:200])
+        except Exception as exc:  # reset, shutdown: the supervisor reconnects
+            log.info("AMI reader stopped: %s", exc)
+        finally:
+            self.finished.set()
+
+    def fire_recv_event(self, event) -> None:
+        self._deliver(event)
+
+
+class AmiLink:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str,
+        secret: str,
+        *,
+        event_mask: str = "on",
+        max_events: int = 100_000,
+        reply_timeout: float = 2.0,
+        ping_interval: float = 1.0,
+        reconnect_delay: float = 0.2,
+        reconnect_max_delay: float = 2.0,
+    ):
+        self.host, self.port, self.username, self.secret = host, port, username, secret
+        self.event_mask = event_mask
+        self.events: queue.Queue[AmiEvent] = queue.Queue(maxsize=max_events)
+        self.reply_timeout = reply_timeout
+        self.ping_interval = ping_interval
+        self.reconnect_delay, self.reconnect_max_delay = reconnect_delay, reconnect_max_delay
+        self.connected = threading.Event()
+        self.dropped_events = 0
+        self.reconnects = 0
+        self.last_error: str | None = None
+        # Called (on the supervisor thread) after every login: time to resync state.
+        self.on_connected: list[Callable[["AmiLink"], None]] = []
+        self._client: _Client | None = None
+        self._stop = threading.Event()
+        self._supervisor: threading.Thread | None = None
+
+    # lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> "AmiLink":
+        self._supervisor = threading.Thread(target=self._supervise, name="ami-supervisor", daemon=True)
+        self._supervisor.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        client = self._client
+        if client is not None:
+            if self.connected.is_set():
+                try:
+                    client.send(SimpleAction("Logoff", ActionID="logoff"))
+                except OSError:
+                    pass
+            client.disconnect()
+        if self._supervisor is not None:
+            self._supervisor.join(5.0)
+        self.connected.clear()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self.connected.wait(timeout)
+
+    # actions -----------------------------------------------------------------------------------
+
+    def action(self, name: str, **fields: str) -> dict[str, str]:
+        """Send an action and wait for its response; AmiError if refused or unanswered."""
+        client = self._client
+        if client is None or not self.connected.is_set():
+            raise AmiError(f"{name}: not connected to Asterisk")
+        for key, value in fields.items():
+            if any(ch in f"{key}{value}" for ch in "\r\n"):
+                raise AmiError(f"{name}: line break in {key} would inject AMI headers")
+        try:
+            future = client.send_action(SimpleAction(name, **{k: str(v) for k, v in fields.items()}))
+        except OSError as exc:
+            raise AmiError(f"{name}: {exc}") from exc
+        response = future.response  # waits up to reply_timeout
+        if response is None:
+            raise AmiError(f"{name}: no response within {self.reply_timeout} s")
+        if response.is_error():
+            raise AmiError(f"{name}: {response.keys.get('Message', 'error')}")
+        return dict(response.keys)
+
+    def originate(self, channel: str, context: str, exten: str, *, priority: int = 1,
+                  variables: dict[str, str] | None = None, **fields: str) -> str:
+        """Originate asynchronously; returns the ActionID its OriginateResponse event will carry."""
+        action_id = self._client.next_action_id() if self._client else "none"
+        extra = {"Variable": ",".join(f"{k}={v}" for k, v in (variables or {}).items())} if variables else {}
+        self.action("Originate", ActionID=action_id, Channel=channel, Context=context, Exten=exten,
+                    Priority=str(priority), Async="true", **extra, **fields)
+        return action_id
+
+    # the supervisor ------------------------------------------------------------------------------
+
+    def _supervise(self) -> None:
+        delay = self.reconnect_delay
+        while not self._stop.is_set():
+            try:
+                self._connect()
+                delay = self.reconnect_delay
+                self._watch()
+            except AmiLoginError as exc:
+                self.last_error = str(exc)
+                log.error("%s", exc)
+            except (OSError, AmiError) as exc:
+                self.last_error = str(exc)
+                log.warning("AMI link to %s:%s down: %s", self.host, self.port, exc)
+            finally:
+                self.connected.clear()
+                if self._client is not None:
+                    self._client.disconnect()
+            if self._stop.wait(delay):
+                return
+            delay = min(delay * 2, self.reconnect_max_delay)
+            self.reconnects += 1
+
+    def _connect(self) -> None:
+        client = _Client(self.host, self.port, self._enqueue, self.reply_timeout, connect_timeout=2.0)
+        self._client = client
+        client.connect()
+        if not client.banner_seen.wait(self.reply_timeout):
+            raise AmiError("no AMI banner")
+        future = client.send_action(SimpleAction("Login", Username=self.username, Secret=self.secret, Events=self.event_mask))
+        response = future.response
+        if response is None:
+            raise AmiError("no answer to Login")
+        if response.is_error():
+            raise AmiLoginError(f"AMI login as {self.username} refused: {response.keys.get('Message', '')}")
+        self.connected.set()
+        self.last_error = None
+        for callback in self.on_connected:
+            try:
+                callback(self)
+            except Exception:
+                log.exception("AMI resync after login failed")
+
+    def _watch(self) -> None:
+        """Ping while connected; a peer that stops answering is dropped (even without FIN)."""
+        client = self._client
+        while not self._stop.is_set() and not client.finished.is_set():
+            if self._stop.wait(self.ping_interval):
+                return
+            if client.send_action(SimpleAction("Ping")).response is None and not client.finished.is_set():
+                raise AmiError(f"no answer to Ping within {self.reply_timeout} s: peer hung")
+        if not self._stop.is_set():
+            raise AmiError("connection closed by Asterisk")
+
+    # the reader's only job -------------------------------------------------------------------------
+
+    def _enqueue(self, event) -> None:
+        try:
+            self.events.put_nowait(AmiEvent(event.name, dict(event.keys)))
+        except queue.Full:
+            # Never block the reader: count it; the consumer resyncs from Asterisk.
+            self.dropped_events += 1
+        except Exception:
+            log.exception("could not queue AMI event")
