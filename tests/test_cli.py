@@ -61,3 +61,24 @@ def test_bad_configuration_exits_with_the_message(monkeypatch, capsys):
         hotline.cli.main()
     assert exit_info.value.code == 2
     assert "setting ivr.port (from HOTLINE_IVR_PORT) is '99999'" in capsys.readouterr().err
+
+
+def test_production_refuses_demo_passwords_and_demo_data(runner, settings, tmp_path):
+    from config import load_settings
+
+    run(runner, settings, "db", "upgrade")
+    run(runner, settings, "demo-data")
+    production = load_settings(environ={}, overrides={
+        "database.url": settings.database.url, "app.env": "production", "app.secret_key": "p" * 32,
+        "asterisk.trunk_password": "t" * 20, "asterisk.ami_secret": "a" * 20, "ivr.port": settings.ivr.port,
+    })
+    refused = run(runner, production, "demo", "--once")
+    assert refused.exit_code == 1
+    assert "demo password: operator, supervisor, admin" in refused.output
+    assert "demo password" in run(runner, production, "demo-data").output
+    empty = load_settings(environ={}, overrides={
+        "database.url": f"sqlite:///{tmp_path / 'empty.sqlite3'}", "app.env": "production", "app.secret_key": "p" * 32,
+        "asterisk.trunk_password": "t" * 20, "asterisk.ami_secret": "a" * 20,
+    })
+    run(runner, empty, "db", "upgrade")
+    assert "demo data and its known passwords are refused in production" in run(runner, empty, "demo-data").output
