@@ -86,6 +86,12 @@ class AmiServer:
             if session.logged_in and session.events and not self._hung.is_set():
                 session.send(text)
 
+    def send_raw(self, text: str) -> None:
+        """Send bytes as they are (a recorded trace) to every logged-in session."""
+        for session in self._live():
+            if session.logged_in:
+                session.send(text)
+
     def close_all(self) -> None:
         """Close every connection: the client sees a FIN."""
         with self._lock:

@@ -1,0 +1,216 @@
+"""Call state from AMI events: each call row gets its times, queue wait, agent and outcome.
+
+A call is keyed by its Linkedid (the first channel's Uniqueid, which is also the
+uniqueid the IVR keys its call row by). The tracker keeps what it learnt of each live
+call in memory and writes changed calls in batches. It is idempotent: first-seen times
+keep their first value and everything else is the last value seen, so the same events
+replayed give the same rows. It writes only what AMI knows, and takes the outcome only
+from a call still in progress (the IVR's voicemail or callback stands).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+from dataclasses import dataclass, field, fields
+
+from sqlalchemy import case, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.base import utcnow
+from db.models import Call, CallDirection, CallOutcome, User
+from db.session import transaction
+from ivr.ami import AmiEvent
+
+log = logging.getLogger(__name__)
+
+# Fields that keep the first value seen; all others take the last.
+FIRST_SEEN = ("started_at", "queue_entered_at", "answered_at")
+
+
+@dataclass
+class CallFacts:
+    uniqueid: str
+    direction: CallDirection = CallDirection.INBOUND
+    caller_number: str | None = None
+    did: str | None = None
+    started_at: dt.datetime | None = None
+    queue: str | None = None
+    queue_entered_at: dt.datetime | None = None
+    queue_wait_seconds: int | None = None
+    answered_at: dt.datetime | None = None
+    agent_extension: str | None = None
+    ended_at: dt.datetime | None = None
+    hangup_cause: int | None = None
+    recording_file: str | None = None
+    abandoned_in_queue: bool = False
+    ended: bool = False
+
+    def learn(self, **values) -> None:
+        for name, value in values.items():
+            if value is None or (name in FIRST_SEEN and getattr(self, name) is not None):
+                continue
+            setattr(self, name, value)
+
+    @property
+    def outcome(self) -> CallOutcome:
+        if self.answered_at is not None:
+            return CallOutcome.ANSWERED
+        if not self.ended:
+            return CallOutcome.IN_PROGRESS
+        if self.abandoned_in_queue or self.queue_entered_at is not None:
+            return CallOutcome.ABANDONED_IN_QUEUE
+        return CallOutcome.ABANDONED_IN_IVR
+
+
+class CallTracker:
+    def __init__(self, sessions: sessionmaker[Session], queue_prefix: str = "hotline-"):
+        self.sessions = sessions
+        self.queue_prefix = queue_prefix
+        self.calls: dict[str, CallFacts] = {}
+        self._changed: set[str] = set()
+        self._channel_call: dict[str, str] = {}  # Uniqueid of any channel -> Linkedid
+
+    # consuming --------------------------------------------------------------------------------
+
+    def drain(self, events: "queue.Queue[AmiEvent]", max_batch: int = 5000, wait: float = 0.1) -> int:
+        """Apply what is queued (up to max_batch) and write it; returns how many events."""
+        batch = []
+        try:
+            batch.append(events.get(timeout=wait))
+            while len(batch) < max_batch:
+                batch.append(events.get_nowait())
+        except queue.Empty:
+            pass
+        for event in batch:
+            self.apply(event)
+        self.flush()
+        return len(batch)
+
+    def apply(self, event: AmiEvent) -> None:
+        handler = getattr(self, "_on_" + event.name.lower(), None)
+        if handler is None:
+            return
+        try:
+            handler(event)
+        except (ValueError, KeyError) as exc:
+            log.warning("ignored a malformed %s event: %s", event.name, exc)
+
+    def flush(self) -> None:
+        if not self._changed:
+            return
+        changed = [self.calls[uniqueid] for uniqueid in sorted(self._changed)]
+        with transaction(self.sessions) as session:
+            self._write(session, changed)
+        self._changed.clear()
+        for facts in changed:
+            if facts.ended:  # written for good: forget it
+                self.calls.pop(facts.uniqueid, None)
+                self._channel_call = {k: v for k, v in self._channel_call.items() if v != facts.uniqueid}
+
+    # events ------------------------------------------------------------------------------------
+
+    def _call(self, event: AmiEvent) -> CallFacts | None:
+        linkedid = event.get("Linkedid") or self._channel_call.get(event.get("Uniqueid"))
+        if not linkedid:
+            return None
+        self._channel_call[event.get("Uniqueid") or linkedid] = linkedid
+        self._changed.add(linkedid)
+        return self.calls.setdefault(linkedid, CallFacts(linkedid))
+
+    def _on_newchannel(self, event: AmiEvent) -> None:
+        facts = self._call(event)
+        if facts is None or event.get("Uniqueid") != event.get("Linkedid"):
+            return  # only the call's first channel says where it came from
+        outbound = event.get("Context", "").startswith(("hotline-outbound", "hotline-callback"))
+        facts.learn(started_at=_time(event), caller_number=_number(event.get("CallerIDNum")),
+                    did=event.get("Exten") or None, direction=CallDirection.OUTBOUND if outbound else CallDirection.INBOUND)
+
+    def _on_newcallerid(self, event: AmiEvent) -> None:
+        # Originated Local channels learn their caller ID only now (asterisk-facts.md).
+        facts = self._call(event)
+        if facts is not None and event.get("Uniqueid") == event.get("Linkedid"):
+            facts.learn(caller_number=_number(event.get("CallerIDNum")))
+
+    def _on_varset(self, event: AmiEvent) -> None:
+        if event.get("Variable") in ("HOTLINE_RECORDING", "__HOTLINE_RECORDING"):
+            facts = self._call(event)
+            if facts is not None:
+                facts.learn(recording_file=event.get("Value") or None)
+
+    def _on_queuecallerjoin(self, event: AmiEvent) -> None:
+        facts = self._call(event)
+        if facts is not None:
+            facts.learn(queue=event.get("Queue").removeprefix(self.queue_prefix), queue_entered_at=_time(event))
+
+    def _on_queuecallerabandon(self, event: AmiEvent) -> None:
+        facts = self._call(event)
+        if facts is not None:
+            facts.abandoned_in_queue = True
+            facts.learn(queue_wait_seconds=_int(event.get("HoldTime")))
+
+    def _on_agentconnect(self, event: AmiEvent) -> None:
+        facts = self._call(event)
+        if facts is not None:
+            facts.learn(answered_at=_time(event), queue_wait_seconds=_int(event.get("HoldTime")),
+                        agent_extension=_extension(event.get("Interface") or event.get("DestChannel")))
+
+    def _on_hangup(self, event: AmiEvent) -> None:
+        facts = self._call(event)
+        if facts is not None and event.get("Uniqueid") == event.get("Linkedid"):
+            facts.ended = True
+            facts.learn(ended_at=_time(event), hangup_cause=_int(event.get("Cause")))
+
+    # writing -----------------------------------------------------------------------------------
+
+    def _write(self, session: Session, calls: list[CallFacts]) -> None:
+        table = Call.__table__
+        extensions = {f.agent_extension for f in calls if f.agent_extension}
+        agents = {}
+        if extensions:
+            found = session.execute(select(User.sip_extension, User.id).where(User.sip_extension.in_(extensions)))
+            agents = {extension: user_id for extension, user_id in found}
+        rows = []
+        for facts in calls:
+            row = {f.name: getattr(facts, f.name) for f in fields(CallFacts) if f.name not in ("abandoned_in_queue", "ended")}
+            row["started_at"] = row["started_at"] or facts.ended_at or utcnow()
+            row["outcome"] = facts.outcome
+            row["agent_id"] = agents.get(facts.agent_extension)
+            rows.append(row)
+        insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[session.get_bind().dialect.name]
+        statement = insert(table)
+        new = statement.excluded
+        keep_first = {name: func.coalesce(table.c[name], new[name]) for name in FIRST_SEEN}
+        take_last = {name: func.coalesce(new[name], table.c[name]) for name in (
+            "caller_number", "did", "queue", "queue_wait_seconds", "agent_extension", "agent_id",
+            "ended_at", "hangup_cause", "recording_file")}
+        # The IVR's verdict (voicemail, callback) stands; AMI settles calls still open.
+        outcome = case((table.c.outcome.in_([CallOutcome.IN_PROGRESS.value, CallOutcome.ABANDONED_IN_IVR.value]),
+                        case((new.outcome == CallOutcome.IN_PROGRESS.value, table.c.outcome), else_=new.outcome)),
+                       else_=table.c.outcome)
+        session.execute(statement.on_conflict_do_update(index_elements=[table.c.uniqueid],
+                                                        set_={**keep_first, **take_last, "outcome": outcome}), rows)
+
+
+def _time(event: AmiEvent) -> dt.datetime:
+    stamp = event.get("Timestamp")
+    try:
+        return dt.datetime.fromtimestamp(float(stamp), dt.timezone.utc)
+    except ValueError:
+        return utcnow()
+
+
+def _int(text: str) -> int | None:
+    return int(text) if text.lstrip("-").isdigit() else None
+
+
+def _number(text: str) -> str | None:
+    return None if not text or text.startswith("<") else text[:40]
+
+
+def _extension(interface: str) -> str | None:
+    """PJSIP/1001 or PJSIP/1001-0000002a -> 1001."""
+    if not interface or "/" not in interface:
+        return None
+    return interface.split("/", 1)[1].split("-", 1)[0][:32] or None

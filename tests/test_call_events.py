@@ -1,0 +1,159 @@
+"""Call state from AMI events: recorded traces replayed through the real AMI link."""
+import datetime as dt
+import queue
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from db.models import Call, CallOutcome, IvrOutcome, PhoneKind, User
+from db.phones import Phone
+from db.session import make_session_factory
+from emulator.ami_server import AmiServer
+from ivr.ami import AmiEvent, AmiLink
+from ivr.call_events import CallTracker
+from ivr.call_log import IvrCallRecord, save_calls
+
+TRACES = Path(__file__).parent / "fixtures" / "ami"
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+
+
+def at(stamp: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(stamp, dt.timezone.utc)
+
+
+@pytest.fixture
+def link():
+    server = AmiServer().start()
+    ami = AmiLink("127.0.0.1", server.port, "hotline", "development-ami-secret", ping_interval=30).start()
+    assert ami.wait_connected(3)
+    yield server, ami
+    ami.stop()
+    server.stop()
+
+
+def replay(server, ami, tracker, name: str) -> None:
+    """Send a recorded trace from the AMI peer and let the tracker consume what arrives."""
+    text = (TRACES / name).read_text(encoding="utf-8").replace("\n", "\r\n")
+    expected = text.count("Event: ")
+    server.send_raw(text)
+    seen, deadline = 0, time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            event = ami.events.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        if event.name == "FullyBooted":
+            continue
+        tracker.apply(event)
+        seen += 1
+        if seen == expected:
+            break
+    assert seen == expected
+    tracker.flush()
+
+
+def call_row(engine, uniqueid):
+    with make_session_factory(engine)() as session:
+        call = session.scalar(select(Call).where(Call.uniqueid == uniqueid))
+        return {column: getattr(call, column) for column in (
+            "direction", "caller_number", "did", "started_at", "queue", "queue_entered_at", "queue_wait_seconds",
+            "answered_at", "agent_extension", "agent_id", "ended_at", "hangup_cause", "recording_file", "outcome")}
+
+
+def test_an_answered_call_gets_every_time_and_its_agent(link, ivr_db):
+    server, ami = link
+    tracker = CallTracker(make_session_factory(ivr_db))
+    replay(server, ami, tracker, "answered_call.trace")
+    row = call_row(ivr_db, "1795740000.1")
+    with make_session_factory(ivr_db)() as session:
+        operator = session.scalar(select(User.id).where(User.sip_extension == "1001"))
+    assert row == {
+        "direction": row["direction"], "caller_number": "13912345678", "did": "4008300762",
+        "started_at": at(1795740000.0001), "queue": "general", "queue_entered_at": at(1795740020.0),
+        "queue_wait_seconds": 12, "answered_at": at(1795740032.0), "agent_extension": "1001", "agent_id": operator,
+        "ended_at": at(1795740127.0003), "hangup_cause": 16,
+        "recording_file": "/var/spool/asterisk/monitor/hotline/20261127/1795740000.1.wav",
+        "outcome": CallOutcome.ANSWERED,
+    }
+    assert row["direction"].value == "inbound"
+    assert tracker.calls == {}  # ended calls are written and forgotten
+
+
+def test_replaying_the_same_events_gives_the_same_rows(link, ivr_db):
+    server, ami = link
+    tracker = CallTracker(make_session_factory(ivr_db))
+    replay(server, ami, tracker, "answered_call.trace")
+    first = call_row(ivr_db, "1795740000.1")
+    replay(server, ami, tracker, "answered_call.trace")
+    replay(server, ami, CallTracker(make_session_factory(ivr_db)), "answered_call.trace")
+    assert call_row(ivr_db, "1795740000.1") == first
+    with make_session_factory(ivr_db)() as session:
+        assert len(session.scalars(select(Call).where(Call.uniqueid == "1795740000.1")).all()) == 1
+
+
+def test_a_caller_who_gives_up_in_the_queue(link, ivr_db):
+    server, ami = link
+    replay(server, ami, CallTracker(make_session_factory(ivr_db)), "abandoned_in_queue.trace")
+    row = call_row(ivr_db, "1795741000.3")
+    assert (row["outcome"], row["queue"], row["queue_wait_seconds"], row["answered_at"]) == (
+        CallOutcome.ABANDONED_IN_QUEUE, "priority", 40, None)
+
+
+def test_the_ivr_verdict_stands_and_both_writers_meet_on_one_row(link, ivr_db):
+    """The IVR wrote a voicemail for this call; AMI's view of the same call adds times only."""
+    server, ami = link
+    factory = make_session_factory(ivr_db)
+    record = IvrCallRecord(
+        uniqueid="1795741000.3", linkedid="1795741000.3", did="4008300762", caller_number="07623660360",
+        phone=Phone("07623660360", PhoneKind.LANDLINE), script="ivr", started_at=at(1795741000.5),
+        language="hak", outcome=IvrOutcome.VOICEMAIL, ended_at=at(1795741090.0), path=["welcome", "voicemail"],
+    )
+    with factory.begin() as session:
+        save_calls(session, [record], SHANGHAI)
+    replay(server, ami, CallTracker(factory), "abandoned_in_queue.trace")
+    row = call_row(ivr_db, "1795741000.3")
+    assert row["outcome"] is CallOutcome.VOICEMAIL
+    assert row["started_at"] == at(1795741000.5)  # first seen wins
+    assert row["hangup_cause"] == 16
+
+
+def test_malformed_events_are_ignored(ivr_db):
+    tracker = CallTracker(make_session_factory(ivr_db))
+    for event in (
+        AmiEvent("Newchannel", {"Uniqueid": "9.9"}),  # no Linkedid, unknown channel
+        AmiEvent("AgentConnect", {"Linkedid": "9.8", "Uniqueid": "9.8", "HoldTime": "soon", "Timestamp": "yesterday"}),
+        AmiEvent("Hangup", {"Linkedid": "9.8", "Uniqueid": "9.8", "Cause": "?"}),
+        AmiEvent("SomethingNew", {"Linkedid": "9.8"}),
+    ):
+        tracker.apply(event)
+    tracker.flush()
+    row = call_row(ivr_db, "9.8")
+    assert row["outcome"] is CallOutcome.ANSWERED and row["queue_wait_seconds"] is None and row["hangup_cause"] is None
+
+
+def trace_events(name: str) -> list[AmiEvent]:
+    """The trace parsed by the same library parser the link uses."""
+    from asterisk.ami import Event
+
+    text = (TRACES / name).read_text(encoding="utf-8").replace("\n", "\r\n")
+    return [AmiEvent(e.name, dict(e.keys)) for e in (Event.read(pack) for pack in text.split("\r\n\r\n") if pack.strip())]
+
+
+def test_the_tracker_on_both_databases(engine):
+    from sqlalchemy import delete
+
+    factory = make_session_factory(engine)
+    for _ in range(2):  # and replayed
+        tracker = CallTracker(factory)
+        for event in trace_events("answered_call.trace"):
+            tracker.apply(event)
+        tracker.flush()
+    try:
+        row = call_row(engine, "1795740000.1")
+        assert (row["outcome"], row["queue_wait_seconds"], row["agent_extension"]) == (CallOutcome.ANSWERED, 12, "1001")
+        assert row["answered_at"] == at(1795740032.0)
+    finally:
+        with factory.begin() as session:
+            session.execute(delete(Call).where(Call.uniqueid == "1795740000.1"))
