@@ -2,10 +2,11 @@
 import json
 from pathlib import Path
 
-from bench import b1_ivr
+from bench import b1_ivr, b2_ami
 
-results = b1_ivr.run()
-print(b1_ivr.report(results))
 out = Path("bench/results")
 out.mkdir(parents=True, exist_ok=True)
-(out / "b1.json").write_text(json.dumps(results, indent=1))
+for name, module in (("b1", b1_ivr), ("b2", b2_ami)):
+    results = module.run()
+    print(module.report(results), end="\n\n")
+    (out / f"{name}.json").write_text(json.dumps(results, indent=1))

@@ -206,6 +206,8 @@ SCHEMA: dict[str, Kind] = {
     "asterisk.trunk_host": HOST,
     "asterisk.trunk_username": TEXT,
     "asterisk.trunk_password": SECRET,
+    "asterisk.ami_host": HOST,
+    "asterisk.ami_port": PORT,
     "asterisk.ami_username": TEXT,
     "asterisk.ami_secret": SECRET,
 }

@@ -19,6 +19,7 @@ from db.base import utcnow
 from hotline.context import AppContext
 from ivr.menu import load_menu
 from hotline.ivr_commands import (
+    ami_command,
     asterisk_config_command,
     call_command,
     ivr_command,
@@ -153,6 +154,7 @@ cli.add_command(ivr_command)
 cli.add_command(call_command)
 cli.add_command(prompts_group)
 cli.add_command(asterisk_config_command)
+cli.add_command(ami_command)
 
 
 def main() -> None:

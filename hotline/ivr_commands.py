@@ -193,3 +193,20 @@ def asterisk_config_command(app: AppContext, out_dir: Path, show_sip_passwords: 
     if show_sip_passwords:
         for phone in phones:
             click.echo(f"  {phone.extension}  {phone.display_name}  password {phone.password}")
+
+
+@click.command("ami")
+@pass_app
+def ami_command(app: AppContext) -> None:
+    """Follow every call through Asterisk's manager interface until SIGTERM."""
+    from hotline.cli import require_schema
+    from ivr.ami_service import AmiService
+
+    require_schema(app)
+    settings = app.settings
+    service = AmiService.from_settings(settings, app.sessions, settings.asterisk.ami_host, settings.asterisk.ami_port)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: service.stop())
+    click.echo(f"AMI link to {settings.asterisk.ami_host}:{settings.asterisk.ami_port} as {settings.asterisk.ami_username}")
+    service.run()
+    click.echo("AMI link stopped")

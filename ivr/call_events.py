@@ -14,7 +14,7 @@ import logging
 import queue
 from dataclasses import dataclass, field, fields
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -71,6 +71,7 @@ class CallTracker:
         self.calls: dict[str, CallFacts] = {}
         self._changed: set[str] = set()
         self._channel_call: dict[str, str] = {}  # Uniqueid of any channel -> Linkedid
+        self._listed: set[str] | None = None  # during a resync: the calls Asterisk listed
 
     # consuming --------------------------------------------------------------------------------
 
@@ -108,6 +109,35 @@ class CallTracker:
             if facts.ended:  # written for good: forget it
                 self.calls.pop(facts.uniqueid, None)
                 self._channel_call = {k: v for k, v in self._channel_call.items() if v != facts.uniqueid}
+
+    # resync after a reconnect -------------------------------------------------------------------
+
+    def begin_resync(self) -> None:
+        """CoreShowChannels is about to list every live channel (answering this link's action)."""
+        self._listed = set()
+
+    def _on_coreshowchannel(self, event: AmiEvent) -> None:
+        facts = self._call(event)
+        if facts is None:
+            return
+        self._listed.add(facts.uniqueid)
+        if event.get("Uniqueid") == event.get("Linkedid"):
+            # Started while we were away: Duration (h:mm:ss) says since when.
+            seconds = _duration(event.get("Duration"))
+            started = utcnow() - dt.timedelta(seconds=seconds) if seconds is not None else None
+            facts.learn(started_at=started, caller_number=_number(event.get("CallerIDNum")))
+
+    def _on_coreshowchannelscomplete(self, event: AmiEvent) -> None:
+        """Calls we thought live but Asterisk no longer has ended while the link was down."""
+        listed = self._listed
+        if listed is None:
+            return
+        for uniqueid, facts in self.calls.items():
+            if uniqueid not in listed and not facts.ended:
+                facts.ended = True
+                facts.learn(ended_at=_time(event))
+                self._changed.add(uniqueid)
+        self._listed = None
 
     # events ------------------------------------------------------------------------------------
 
@@ -186,7 +216,9 @@ class CallTracker:
             "caller_number", "did", "queue", "queue_wait_seconds", "agent_extension", "agent_id",
             "ended_at", "hangup_cause", "recording_file")}
         # The IVR's verdict (voicemail, callback) stands; AMI settles calls still open.
-        outcome = case((table.c.outcome.in_([CallOutcome.IN_PROGRESS.value, CallOutcome.ABANDONED_IN_IVR.value]),
+        # (Explicit comparisons: an IN list cannot be bound in an executemany.)
+        still_open = or_(table.c.outcome == CallOutcome.IN_PROGRESS.value, table.c.outcome == CallOutcome.ABANDONED_IN_IVR.value)
+        outcome = case((still_open,
                         case((new.outcome == CallOutcome.IN_PROGRESS.value, table.c.outcome), else_=new.outcome)),
                        else_=table.c.outcome)
         session.execute(statement.on_conflict_do_update(index_elements=[table.c.uniqueid],
@@ -199,6 +231,16 @@ def _time(event: AmiEvent) -> dt.datetime:
         return dt.datetime.fromtimestamp(float(stamp), dt.timezone.utc)
     except ValueError:
         return utcnow()
+
+
+def _duration(text: str) -> int | None:
+    parts = text.split(":")
+    if not all(part.isdigit() for part in parts) or not 1 <= len(parts) <= 3:
+        return None
+    seconds = 0
+    for part in parts:
+        seconds = seconds * 60 + int(part)
+    return seconds
 
 
 def _int(text: str) -> int | None:

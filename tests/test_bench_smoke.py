@@ -10,3 +10,11 @@ def test_b1_runs_both_servers_and_reports():
         assert results[run]["commands"] == results[run]["calls"] * results["agi_commands_per_call"]
     report = b1_ivr.report(results)
     assert "CPU per call, ours/null" in report and "1,000 live calls" in report
+
+
+def test_b2_runs_and_writes_every_call():
+    from bench import b2_ami
+
+    results = b2_ami.run(calls=200)
+    assert results["events"] == 2000
+    assert "events/s" in b2_ami.report(results)

@@ -157,3 +157,13 @@ def test_the_tracker_on_both_databases(engine):
     finally:
         with factory.begin() as session:
             session.execute(delete(Call).where(Call.uniqueid == "1795740000.1"))
+
+
+def test_many_calls_in_one_batch(ivr_db):
+    """Several calls written by one executemany (a bound IN list would fail here)."""
+    tracker = CallTracker(make_session_factory(ivr_db))
+    for uid in ("7.1", "7.2", "7.3"):
+        tracker.apply(AmiEvent("Newchannel", {"Uniqueid": uid, "Linkedid": uid, "CallerIDNum": "13912345678"}))
+        tracker.apply(AmiEvent("Hangup", {"Uniqueid": uid, "Linkedid": uid, "Cause": "16"}))
+    tracker.flush()
+    assert {call_row(ivr_db, uid)["outcome"] for uid in ("7.1", "7.2", "7.3")} == {CallOutcome.ABANDONED_IN_IVR}
