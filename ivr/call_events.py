@@ -212,6 +212,8 @@ class CallTracker:
         statement = insert(table)
         new = statement.excluded
         keep_first = {name: func.coalesce(table.c[name], new[name]) for name in FIRST_SEEN}
+        # Two writers meet on this row (the IVR too): a call started at the earliest time either saw.
+        keep_first["started_at"] = case((new.started_at < table.c.started_at, new.started_at), else_=table.c.started_at)
         take_last = {name: func.coalesce(new[name], table.c[name]) for name in (
             "caller_number", "did", "queue", "queue_wait_seconds", "agent_extension", "agent_id",
             "ended_at", "hangup_cause", "recording_file")}
