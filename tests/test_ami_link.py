@@ -9,17 +9,10 @@ from asterisk.ami import AMIClient, SimpleAction
 
 from emulator.ami_server import REASON_ANSWERED, REASON_BUSY, AmiServer
 from ivr.ami import AmiError, AmiLink
+from conftest import wait_until
 
 SECRET = "development-ami-secret"
 
-
-def wait_until(condition, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 def next_event(link, name, timeout=3.0):

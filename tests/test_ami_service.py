@@ -11,16 +11,13 @@ from db.session import make_session_factory
 from emulator.ami_server import AmiServer, message
 from ivr.ami import AmiLink
 from ivr.ami_service import AmiService
+from conftest import wait_until
 from ivr.call_events import CallTracker
 
 
-def wait_until(condition, timeout=8.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
+def wait_until_long(condition):
+    return wait_until(condition, timeout=8.0, step=0.05)
+
 
 
 def row(engine, uniqueid):
@@ -55,7 +52,7 @@ def start_call(server, uniqueid):
 def test_link_cut_mid_call_reconnects_and_resyncs(service, ivr_db, cut):
     server, ami = service
     start_call(server, "100.1")
-    assert wait_until(lambda: row(ivr_db, "100.1") is not None)
+    assert wait_until_long(lambda: row(ivr_db, "100.1") is not None)
     assert row(ivr_db, "100.1").outcome is CallOutcome.IN_PROGRESS
     cut_at = time.monotonic()
     if cut == "close":
@@ -67,9 +64,9 @@ def test_link_cut_mid_call_reconnects_and_resyncs(service, ivr_db, cut):
     del server.channels["100.1"]
     server.channels["200.2"] = {"Linkedid": "200.2", "Channel": "PJSIP/hotline-trunk-2", "CallerIDNum": "07623660360",
                                 "Duration": "0:00:07"}
-    assert wait_until(lambda: ami.link.reconnects >= 1 and ami.link.connected.is_set())
+    assert wait_until_long(lambda: ami.link.reconnects >= 1 and ami.link.connected.is_set())
     assert time.monotonic() - cut_at < 5
-    assert wait_until(lambda: row(ivr_db, "100.1").ended_at is not None and row(ivr_db, "200.2") is not None)
+    assert wait_until_long(lambda: row(ivr_db, "100.1").ended_at is not None and row(ivr_db, "200.2") is not None)
     ended = row(ivr_db, "100.1")
     assert ended.outcome is CallOutcome.ABANDONED_IN_QUEUE  # it never reached an operator
     began = row(ivr_db, "200.2")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from conftest import free_port
+from conftest import free_port, wait_until
 from db.models import IvrOutcome
 from emulator.agi_channel import CallSpec, parse_keys
 from emulator.fastagi_client import place_call
@@ -20,14 +20,6 @@ from ivr.server import FastAGIServer, parse_script
 
 FALLBACK = {"HOTLINE_NEXT": "queue", "HOTLINE_QUEUE": "general", "HOTLINE_INTENT": "operator"}
 
-
-def wait_until(condition, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
 
 
 def open_fds() -> int:
