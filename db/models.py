@@ -168,6 +168,22 @@ class TaskStatus(str, enum.Enum):
     CANCELLED = "cancelled"
 
 
+class OperatorState(str, enum.Enum):
+    LOGGED_IN = "logged_in"
+    AVAILABLE = "available"
+    PAUSED = "paused"
+    ON_CALL = "on_call"
+    WRAP_UP = "wrap_up"
+    LOGGED_OUT = "logged_out"
+
+
+class PauseReason(str, enum.Enum):
+    BREAK = "break"
+    MEAL = "meal"
+    TRAINING = "training"
+    AFTER_CALL_WORK = "after_call_work"
+
+
 class SmsStatus(str, enum.Enum):
     QUEUED = "queued"
     SENDING = "sending"
@@ -619,6 +635,22 @@ class SmsMessage(Base):
     provider_sid: Mapped[Optional[str]] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+
+class OperatorStateChange(Base):
+    """An operator's day for supervisors: logins, pauses with reasons, calls, wrap-ups."""
+
+    __tablename__ = "operator_state_changes"
+    # The same event replayed records nothing new.
+    __table_args__ = (UniqueConstraint("user_id", "state", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    state: Mapped[OperatorState] = mapped_column(str_enum(OperatorState, "operator_state"))
+    reason: Mapped[Optional[PauseReason]] = mapped_column(str_enum(PauseReason, "pause_reason"))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # Where it was learnt: "console" (an operator's action) or "ami" (a call's events).
+    source: Mapped[str] = mapped_column(String(16))
 
 
 class AuditEntry(Base):

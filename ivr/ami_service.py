@@ -30,7 +30,7 @@ class AmiService:
     def from_settings(cls, settings: Settings, sessions: sessionmaker[Session], host: str, port: int) -> "AmiService":
         link = AmiLink(host, port, settings.asterisk.ami_username, settings.asterisk.ami_secret,
                        event_mask="call,agent,dialplan")
-        return cls(link, CallTracker(sessions, settings.asterisk.queue_prefix))
+        return cls(link, CallTracker(sessions, settings.asterisk.queue_prefix, settings.asterisk.wrapup_seconds))
 
     def run(self) -> None:
         self.link.start()

@@ -19,9 +19,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.base import utcnow
-from db.models import Call, CallDirection, CallOutcome, User
+from db.models import Call, CallDirection, CallOutcome, OperatorState, User
 from db.session import transaction
 from ivr.ami import AmiEvent
+from ivr.operator_desk import record_state
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +66,12 @@ class CallFacts:
 
 
 class CallTracker:
-    def __init__(self, sessions: sessionmaker[Session], queue_prefix: str = "hotline-"):
+    def __init__(self, sessions: sessionmaker[Session], queue_prefix: str = "hotline-", wrapup_seconds: int = 15):
         self.sessions = sessions
         self.queue_prefix = queue_prefix
+        self.wrapup_seconds = wrapup_seconds
+        # (extension, state, time): operators' calls and wrap-ups, written with the calls.
+        self._operator_states: list[tuple[str, OperatorState, dt.datetime]] = []
         self.calls: dict[str, CallFacts] = {}
         self._changed: set[str] = set()
         self._channel_call: dict[str, str] = {}  # Uniqueid of any channel -> Linkedid
@@ -99,12 +103,15 @@ class CallTracker:
             log.warning("ignored a malformed %s event: %s", event.name, exc)
 
     def flush(self) -> None:
-        if not self._changed:
+        if not self._changed and not self._operator_states:
             return
-        changed = [self.calls[uniqueid] for uniqueid in sorted(self._changed)]
+        changed = [self.calls[uniqueid] for uniqueid in sorted(self._changed) if uniqueid in self.calls]
         with transaction(self.sessions) as session:
-            self._write(session, changed)
+            if changed:
+                self._write(session, changed)
+            self._write_operator_states(session)
         self._changed.clear()
+        self._operator_states.clear()
         for facts in changed:
             if facts.ended:  # written for good: forget it
                 self.calls.pop(facts.uniqueid, None)
@@ -182,9 +189,19 @@ class CallTracker:
 
     def _on_agentconnect(self, event: AmiEvent) -> None:
         facts = self._call(event)
+        extension = _extension(event.get("Interface") or event.get("DestChannel"))
         if facts is not None:
-            facts.learn(answered_at=_time(event), queue_wait_seconds=_int(event.get("HoldTime")),
-                        agent_extension=_extension(event.get("Interface") or event.get("DestChannel")))
+            facts.learn(answered_at=_time(event), queue_wait_seconds=_int(event.get("HoldTime")), agent_extension=extension)
+        if extension:
+            self._operator_states.append((extension, OperatorState.ON_CALL, _time(event)))
+
+    def _on_agentcomplete(self, event: AmiEvent) -> None:
+        """The call ended: the queue gives the operator wrap-up time, then offers calls again."""
+        extension = _extension(event.get("Interface") or event.get("DestChannel"))
+        if extension:
+            ended = _time(event)
+            self._operator_states.append((extension, OperatorState.WRAP_UP, ended))
+            self._operator_states.append((extension, OperatorState.AVAILABLE, ended + dt.timedelta(seconds=self.wrapup_seconds)))
 
     def _on_hangup(self, event: AmiEvent) -> None:
         facts = self._call(event)
@@ -193,6 +210,16 @@ class CallTracker:
             facts.learn(ended_at=_time(event), hangup_cause=_int(event.get("Cause")))
 
     # writing -----------------------------------------------------------------------------------
+
+    def _write_operator_states(self, session: Session) -> None:
+        if not self._operator_states:
+            return
+        extensions = {extension for extension, _, _ in self._operator_states}
+        users = {ext: uid for ext, uid in session.execute(
+            select(User.sip_extension, User.id).where(User.sip_extension.in_(extensions)))}
+        for extension, state, at in self._operator_states:
+            if extension in users:
+                record_state(session, users[extension], state, at, "ami")
 
     def _write(self, session: Session, calls: list[CallFacts]) -> None:
         table = Call.__table__

@@ -1,0 +1,80 @@
+"""Operators' states: logging in and out of the queues, pausing with a reason.
+
+Each change is made in Asterisk first (QueueAdd, QueuePause, QueueRemove over AMI)
+and recorded only once Asterisk accepted it, so the supervisors' record never claims
+a state the queues do not have. Calls and wrap-ups are recorded from AMI events by
+the call tracker (record_state, source "ami").
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.base import utcnow
+from db.models import OperatorState, OperatorStateChange, PauseReason, User
+from db.session import transaction
+from ivr.ami import AmiError, AmiLink
+
+
+class DeskError(ValueError):
+    pass
+
+
+def record_state(session: Session, user_id: int, state: OperatorState, at: dt.datetime,
+                 source: str, reason: PauseReason | None = None) -> None:
+    """Record a state change; the same change at the same time twice is recorded once."""
+    table = OperatorStateChange.__table__
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[session.get_bind().dialect.name]
+    session.execute(insert(table).values(user_id=user_id, state=state, reason=reason, at=at, source=source)
+                    .on_conflict_do_nothing(index_elements=[table.c.user_id, table.c.state, table.c.at]))
+
+
+class OperatorDesk:
+    def __init__(self, link: AmiLink, sessions: sessionmaker[Session], queues: list[str]):
+        self.link = link
+        self.sessions = sessions
+        self.queues = queues  # Asterisk queue names: hotline-general, hotline-priority
+
+    def login(self, user: User) -> None:
+        interface = self._interface(user)
+        for queue in self.queues:
+            try:
+                self.link.action("QueueAdd", Queue=queue, Interface=interface, MemberName=user.display_name, Paused="false")
+            except AmiError as exc:
+                if "Already there" not in str(exc):
+                    raise
+        self._record(user, OperatorState.LOGGED_IN)
+        self._record(user, OperatorState.AVAILABLE)
+
+    def pause(self, user: User, reason: str) -> None:
+        try:
+            why = PauseReason(reason)
+        except ValueError:
+            raise DeskError(f"a pause needs one of the reasons: {', '.join(r.value for r in PauseReason)}") from None
+        self.link.action("QueuePause", Interface=self._interface(user), Paused="true", Reason=why.value)
+        self._record(user, OperatorState.PAUSED, why)
+
+    def unpause(self, user: User) -> None:
+        self.link.action("QueuePause", Interface=self._interface(user), Paused="false")
+        self._record(user, OperatorState.AVAILABLE)
+
+    def logout(self, user: User) -> None:
+        for queue in self.queues:
+            try:
+                self.link.action("QueueRemove", Queue=queue, Interface=self._interface(user))
+            except AmiError as exc:
+                if "Not there" not in str(exc):
+                    raise
+        self._record(user, OperatorState.LOGGED_OUT)
+
+    @staticmethod
+    def _interface(user: User) -> str:
+        if not user.sip_extension:
+            raise DeskError(f"{user.username} has no SIP extension: give the account one to take calls")
+        return f"PJSIP/{user.sip_extension}"
+
+    def _record(self, user: User, state: OperatorState, reason: PauseReason | None = None) -> None:
+        with transaction(self.sessions) as session:
+            record_state(session, user.id, state, utcnow(), "console", reason)
