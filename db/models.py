@@ -10,7 +10,6 @@ from typing import Any, Optional
 
 from sqlalchemy import (
     JSON,
-    Boolean,
     CheckConstraint,
     Column,
     Date,

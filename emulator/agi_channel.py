@@ -287,9 +287,7 @@ class AsteriskChannel:
         key = self._play(args[0], args[1])
         return [f"200 result={ord(key) if key else 0} endpos={8 * self.prompt_ms(args[0])}"]
 
-    def _cmd_control_stream_file(self, args):
-        key = self._play(args[0], args[1])
-        return [f"200 result={ord(key) if key else 0} endpos={8 * self.prompt_ms(args[0])}"]
+    _cmd_control_stream_file = _cmd_stream_file
 
     def _cmd_wait_for_digit(self, args):
         try:

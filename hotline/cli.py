@@ -10,12 +10,12 @@ import click
 
 from config import ConfigError
 from db import migrate
-from db.demo_data import DEMO_ACCOUNTS, DemoDataRefused, demo_passwords_in_use, load_demo_data
+from db.base import utcnow
+from db.demo_data import DEMO_ACCOUNTS, DemoDataRefused, load_demo_data
 from db.models import Role
 from db.reference import ensure_reference_data
 from db.session import transaction
 from db.users import UserError, create_user
-from db.base import utcnow
 from hotline.context import AppContext
 from ivr.menu import load_menu
 from hotline.ivr_commands import (
@@ -57,7 +57,7 @@ def db_upgrade(app: AppContext) -> None:
 @pass_app
 def demo_data(app: AppContext) -> None:
     """Load demo providers, workers, callers and the three demo accounts."""
-    require_schema(app)
+    app.require_schema()
     try:
         with transaction(app.sessions) as session:
             counts = load_demo_data(session, app.settings.tz, production=app.settings.production)
@@ -83,7 +83,7 @@ def user() -> None:
 @pass_app
 def user_create(app: AppContext, username: str, role: str, display_name: str | None, extension: str | None, password: str) -> None:
     """Create a console account."""
-    require_schema(app)
+    app.require_schema()
     try:
         with transaction(app.sessions) as session:
             create_user(session, username, password, Role(role), display_name, extension)
@@ -97,7 +97,7 @@ def user_create(app: AppContext, username: str, role: str, display_name: str | N
 @pass_app
 def demo(app: AppContext, once: bool) -> None:
     """Start everything that works on this machine and say how to use it."""
-    require_schema(app)
+    app.require_schema()
     server = start_ivr_server(app)
     click.echo(demo_banner(app, server))
     if once:
@@ -136,18 +136,6 @@ def demo_banner(app: AppContext, server) -> str:
     lines += [f"    {a.role.value:<10} {a.username:<10} password {a.password}" for a in DEMO_ACCOUNTS]
     lines += ["", "  Ctrl-C stops the demo."]
     return "\n".join(lines)
-
-
-def require_schema(app: AppContext) -> None:
-    if migrate.current_revision(app.engine) != migrate.head_revision():
-        raise click.ClickException("the database is not at the newest schema: run `hotline db upgrade` first")
-    if app.settings.production:
-        with transaction(app.sessions) as session:
-            weak = demo_passwords_in_use(session)
-        if weak:
-            raise click.ClickException(
-                f"production refuses to run while these accounts still have their demo password: {', '.join(weak)}"
-            )
 
 
 cli.add_command(ivr_command)

@@ -4,11 +4,14 @@ from __future__ import annotations
 import logging
 from functools import cached_property
 
+import click
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings, load_settings
-from db.session import make_engine, make_session_factory
+from db import migrate
+from db.demo_data import demo_passwords_in_use
+from db.session import make_engine, make_session_factory, transaction
 
 
 class AppContext:
@@ -33,3 +36,15 @@ class AppContext:
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
         return make_session_factory(self.engine)
+
+    def require_schema(self) -> None:
+        """Stop a command on an old schema, or in production with demo passwords still set."""
+        if migrate.current_revision(self.engine) != migrate.head_revision():
+            raise click.ClickException("the database is not at the newest schema: run `hotline db upgrade` first")
+        if self.settings.production:
+            with transaction(self.sessions) as session:
+                weak = demo_passwords_in_use(session)
+            if weak:
+                raise click.ClickException(
+                    f"production refuses to run while these accounts still have their demo password: {', '.join(weak)}"
+                )

@@ -14,7 +14,7 @@ from emulator.fastagi_client import place_call
 from hotline.context import AppContext
 from ivr.engine import provider_prompt
 from ivr.handlers import handler_table
-from ivr.menu import MenuError, load_menu
+from ivr.menu import MenuError, configured_menu
 from ivr.prompt_build import PromptBuildError, build_prompts, tasks_for
 from ivr.prompts import LANGUAGES, load_manifest
 from ivr.server import FastAGIServer, tune_interpreter
@@ -59,9 +59,7 @@ def serve_until_signalled(server: FastAGIServer, grace: float) -> None:
 @pass_app
 def ivr_command(app: AppContext, port: int | None) -> None:
     """Serve the FastAGI IVR until SIGTERM (live calls may finish)."""
-    from hotline.cli import require_schema
-
-    require_schema(app)
+    app.require_schema()
     server = start_ivr_server(app, port)
     host, bound = server.address
     click.echo(f"FastAGI IVR listening on {host}:{bound} (dialplan: AGI(agi://{host}:{bound}/ivr))")
@@ -161,9 +159,7 @@ def prompts_build(app: AppContext, force: bool, names: bool) -> None:
 
 
 def _provider_names(app: AppContext) -> dict[str, str]:
-    from hotline.cli import require_schema
-
-    require_schema(app)
+    app.require_schema()
     with app.sessions() as session:
         return {provider_prompt(p.id): p.name for p in session.scalars(select(Provider))}
 
@@ -176,12 +172,10 @@ def _provider_names(app: AppContext) -> dict[str, str]:
 def asterisk_config_command(app: AppContext, out_dir: Path, show_sip_passwords: bool) -> None:
     """Render Asterisk's configuration (dialplan, queues, PJSIP, AMI, hold music)."""
     from hotline import asterisk_config
-    from hotline.cli import require_schema
-
-    require_schema(app)
+    app.require_schema()
     settings = app.settings
     try:
-        services_menu = load_menu(Path(settings.ivr.menu_file)) if settings.ivr.menu_file else load_menu()
+        services_menu = configured_menu(settings.ivr.menu_file)
     except MenuError as exc:
         raise click.ClickException(f"IVR menu: {exc}") from None
     with app.sessions() as session:
@@ -199,10 +193,9 @@ def asterisk_config_command(app: AppContext, out_dir: Path, show_sip_passwords: 
 @pass_app
 def ami_command(app: AppContext) -> None:
     """Follow every call through Asterisk's manager interface until SIGTERM."""
-    from hotline.cli import require_schema
     from ivr.ami_service import AmiService
 
-    require_schema(app)
+    app.require_schema()
     settings = app.settings
     service = AmiService.from_settings(settings, app.sessions, settings.asterisk.ami_host, settings.asterisk.ami_port)
     for signum in (signal.SIGTERM, signal.SIGINT):

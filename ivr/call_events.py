@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import queue
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite

@@ -144,6 +144,11 @@ def load_menu(path: Path = MENU_FILE, manifest: PromptManifest | None = None) ->
     return build_menu(document, manifest or load_manifest())
 
 
+def configured_menu(menu_file: str) -> Menu:
+    """The menu named by the ivr.menu_file setting, or the shipped one when it is empty."""
+    return load_menu(Path(menu_file)) if menu_file else load_menu()
+
+
 def build_menu(document: dict[str, Any], manifest: PromptManifest) -> Menu:
     settings = _table(document, "menu")
     raw_nodes = _table(document, "nodes")

@@ -6,6 +6,7 @@ Files whose source has not changed are skipped (a fingerprint per file in .finge
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -132,13 +133,9 @@ def _fingerprint(task: PromptTask, recording: Path | None) -> str:
     return digest.hexdigest()
 
 
-_version_cache: list[str] = []
-
-
+@functools.cache
 def _espeak_version() -> str:
-    if not _version_cache:
-        _version_cache.append(subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True).stdout.strip())
-    return _version_cache[0]
+    return subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True).stdout.strip()
 
 
 def _synthesise(task: PromptTask, target: Path) -> None:

@@ -13,7 +13,7 @@ from config import Settings
 from db.base import utcnow
 from ivr.call_log import CallLogWriter
 from ivr.engine import Engine
-from ivr.menu import Menu, load_menu
+from ivr.menu import Menu, configured_menu
 
 
 @dataclass
@@ -37,10 +37,9 @@ class IvrServices:
 
     @classmethod
     def from_settings(cls, settings: Settings, sessions: sessionmaker[Session], **overrides) -> "IvrServices":
-        menu_file = settings.ivr.menu_file
         return cls(
             sessions=sessions,
-            menu=load_menu(Path(menu_file)) if menu_file else load_menu(),
+            menu=configured_menu(settings.ivr.menu_file),
             tz=settings.tz,
             area_code=settings.phone.area_code,
             sounds_dir=str(Path(settings.ivr.sounds_dir).resolve()),

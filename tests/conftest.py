@@ -1,7 +1,10 @@
 """Shared fixtures: settings on a temporary folder, migrated SQLite and PostgreSQL engines."""
 from __future__ import annotations
 
+import datetime as dt
+import shutil
 import socket
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -13,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from config import load_settings
 from db import migrate
+from db.demo_data import load_demo_data
 from db.reference import ensure_reference_data
 from db.session import make_engine, make_session_factory, transaction
 
@@ -122,14 +126,6 @@ def session(engine: Engine):
 
 # --- the IVR over real FastAGI connections ---------------------------------------------
 
-import datetime as dt
-import shutil
-import threading
-import time
-
-from config import load_settings as _load_settings
-from db.demo_data import load_demo_data
-
 # 10:00 on a Friday in Heyuan: the line is open.
 OPEN_TIME = dt.datetime(2026, 11, 27, 2, 0, tzinfo=dt.timezone.utc)
 # 22:30 the same day: after hours.
@@ -142,7 +138,7 @@ def demo_database_template(tmp_path_factory):
     path = tmp_path_factory.mktemp("template") / "hotline.sqlite3"
     engine = make_engine(f"sqlite:///{path}")
     migrate.upgrade(engine)
-    settings = _load_settings(environ={})
+    settings = load_settings(environ={})
     with transaction(make_session_factory(engine)) as session:
         load_demo_data(session, settings.tz)
     engine.dispose()
@@ -179,7 +175,7 @@ def ivr_db(tmp_path, demo_database_template):
 def ivr_services(ivr_db, clock, tmp_path):
     from ivr.services import IvrServices
 
-    settings = _load_settings(environ={}, overrides={
+    settings = load_settings(environ={}, overrides={
         "database.url": str(ivr_db.url), "app.data_dir": str(tmp_path), "ivr.sounds_dir": str(tmp_path / "sounds"),
         "ivr.voicemail_dir": str(tmp_path / "voicemail"),
     })

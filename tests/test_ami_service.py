@@ -78,7 +78,7 @@ def test_link_cut_mid_call_reconnects_and_resyncs(service, ivr_db, cut):
 
 def test_a_flood_of_100k_events_is_consumed_without_dropping(service, ivr_db):
     server, ami = service
-    calls, per_call = 10_000, 10
+    calls = 10_000  # of ten events each
     deepest = [0]
 
     def watch():

@@ -2,7 +2,6 @@
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import func, select
 
 from db.models import (

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from conftest import free_port, wait_until
 from db.models import IvrOutcome

@@ -53,14 +53,14 @@ def handle(agi: HotlineAGI, request: AgiRequest, services: IvrServices) -> None:
         record.outcome = IvrOutcome.ERROR
         raise
     finally:
-        record.end_node = state.node if record.outcome is not IvrOutcome.IN_PROGRESS else action.node
+        record.end_node = state.node
         record.language, record.language_chosen, record.path = state.language, state.language_chosen, list(state.path)
         record.ended_at = services.clock()
         services.call_log.submit(record)
 
 
 def _finish(renderer: AgiRenderer, action: Finish, state, record: IvrCallRecord, services: IvrServices) -> None:
-    record.outcome, record.end_node = action.outcome, action.node
+    record.outcome = action.outcome
     record.voicemail = action.voicemail
     if action.callback:
         local = services.clock().astimezone(services.tz)
