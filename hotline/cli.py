@@ -17,7 +17,7 @@ from db.reference import ensure_reference_data
 from db.session import transaction
 from db.users import UserError, create_user
 from hotline.context import AppContext
-from ivr.menu import load_menu
+from ivr.menu import configured_menu
 from hotline.ivr_commands import (
     ami_command,
     asterisk_config_command,
@@ -108,7 +108,7 @@ def demo(app: AppContext, once: bool) -> None:
 
 def demo_banner(app: AppContext, server) -> str:
     host, port = server.address
-    hours = load_menu().hours
+    hours = configured_menu(app.settings.ivr.menu_file).hours
     local = utcnow().astimezone(app.settings.tz)
     is_open = hours.is_open(local)
     hotline = sys.argv[0] if sys.argv[0].endswith("hotline") else "hotline"

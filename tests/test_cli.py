@@ -82,3 +82,17 @@ def test_production_refuses_demo_passwords_and_demo_data(runner, settings, tmp_p
     })
     run(runner, empty, "db", "upgrade")
     assert "demo data and its known passwords are refused in production" in run(runner, empty, "demo-data").output
+
+
+def test_demo_banner_reports_the_configured_menu_hours(runner, settings, tmp_path):
+    from config import load_settings
+    from ivr.menu import MENU_FILE
+
+    menu = tmp_path / "menu.toml"
+    menu.write_text(MENU_FILE.read_text(encoding="utf-8").replace('open = "08:00"', 'open = "06:30"'), encoding="utf-8")
+    custom = load_settings(environ={}, overrides={
+        "database.url": settings.database.url, "ivr.port": settings.ivr.port, "ivr.menu_file": str(menu),
+        "ivr.sounds_dir": settings.ivr.sounds_dir, "app.data_dir": settings.app.data_dir,
+    })
+    run(runner, custom, "db", "upgrade")
+    assert "business hours 06:30-20:00" in run(runner, custom, "demo", "--once").output
