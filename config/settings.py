@@ -147,6 +147,10 @@ def _digits(raw: Any) -> str:
     return raw if _text(raw).isdigit() else _fail()
 
 
+def _name_prefix(raw: Any) -> str:
+    return raw if _text(raw).replace("-", "").isalnum() and len(raw) <= 16 else _fail()
+
+
 def _weekdays(raw: Any) -> tuple[int, ...]:
     items = _string_list(raw) if isinstance(raw, str) else raw
     return tuple(_integer(1, 7)(item) for item in items)
@@ -197,7 +201,7 @@ SCHEMA: dict[str, Kind] = {
     "ivr.prompt_override_dir": TEXT,
     "ivr.voicemail_dir": TEXT,
     "asterisk.fastagi_url": TEXT,
-    "asterisk.queue_prefix": Kind("a short prefix of letters, digits and dashes", lambda raw: raw if _text(raw).replace("-", "").isalnum() else _fail()),
+    "asterisk.queue_prefix": Kind("a short prefix of letters, digits and dashes", _name_prefix),
     "asterisk.callback_offer_after": integer(15, 3600),
     "asterisk.ring_seconds": integer(5, 120),
     "asterisk.wrapup_seconds": integer(0, 600),
