@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian tools the hotline uses: prompts are spoken by espeak-ng and converted by sox.
-DEBIAN_TOOLS := espeak-ng sox
+# Debian tools the hotline uses, as command:package. Prompts are spoken by espeak-ng and
+# converted by sox; the console's browser test drives Debian's Chromium.
+DEBIAN_TOOLS := espeak-ng:espeak-ng sox:sox chromium:chromium chromedriver:chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help install system-tools test demo bench clean
@@ -23,7 +24,8 @@ $(STAMP): setup.cfg pyproject.toml
 install: system-tools $(STAMP)
 
 system-tools:
-	@missing=""; for tool in $(DEBIAN_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	@missing=""; for pair in $(DEBIAN_TOOLS); do \
+	  command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \

@@ -151,6 +151,11 @@ def _name_prefix(raw: Any) -> str:
     return raw if _text(raw).replace("-", "").isalnum() and len(raw) <= 16 else _fail()
 
 
+def _redis_url(raw: Any) -> str:
+    text = _text(raw)
+    return text if text == "" or text.startswith(("redis://", "rediss://", "unix://")) else _fail()
+
+
 def _weekdays(raw: Any) -> tuple[int, ...]:
     items = _string_list(raw) if isinstance(raw, str) else raw
     return tuple(_integer(1, 7)(item) for item in items)
@@ -214,6 +219,21 @@ SCHEMA: dict[str, Kind] = {
     "asterisk.ami_port": PORT,
     "asterisk.ami_username": TEXT,
     "asterisk.ami_secret": SECRET,
+    "console.host": HOST,
+    "console.port": PORT,
+    "console.workers": integer(1, 64),
+    "console.redis_url": Kind("empty, or a redis:// URL", _redis_url),
+    "console.session_hours": integer(1, 24),
+    "console.login_max_failures": integer(1, 100),
+    "console.login_lockout_minutes": integer(1, 1440),
+    "console.duplicate_hours": integer(1, 720),
+    "console.dispatch_answer_minutes": integer(1, 1440),
+    "sms.account_sid": TEXT,
+    "sms.auth_token": TEXT,
+    "sms.from_number": TEXT,
+    "sms.signature": TEXT,
+    "sms.max_attempts": integer(1, 20),
+    "sms.retry_seconds": integer(1, 86400),
 }
 
 # Settings whose shipped default must never run in production.

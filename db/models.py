@@ -496,6 +496,8 @@ class Dispatch(Base):
     """A request offered to a provider (and possibly a named worker)."""
 
     __tablename__ = "dispatches"
+    # A provider's load (offers and accepted work in hand) is counted for every ranking.
+    __table_args__ = (Index("ix_dispatches_provider_status", "provider_id", "status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[int] = mapped_column(ForeignKey("service_requests.id"), index=True)
@@ -568,6 +570,7 @@ class SurveyAttempt(Base):
 
 class Complaint(Base):
     __tablename__ = "complaints"
+    __table_args__ = (Index("ix_complaints_provider_created", "provider_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     caller_id: Mapped[Optional[int]] = mapped_column(ForeignKey("callers.id"), index=True)
@@ -610,10 +613,13 @@ class CallbackTask(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     assigned_to_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
     note: Mapped[Optional[str]] = mapped_column(Text)
+    # The Originate (placeholder or console dial) whose OriginateResponse settles this try.
+    originate_action_id: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     done_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
 
     caller: Mapped[Optional[Caller]] = relationship()
+    assigned_to: Mapped[Optional[User]] = relationship()
 
 
 class SmsMessage(Base):
@@ -650,6 +656,22 @@ class OperatorStateChange(Base):
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     # Where it was learnt: "console" (an operator's action) or "ami" (a call's events).
     source: Mapped[str] = mapped_column(String(16))
+
+
+class LoginAttempt(Base):
+    """Sign-ins to the console, kept to throttle guessing (per account and per address)."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        Index("ix_login_attempts_username_at", "username", "at"),
+        Index("ix_login_attempts_address_at", "address", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(64))
+    succeeded: Mapped[bool]
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class AuditEntry(Base):

@@ -4,11 +4,13 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.audit import record
 from db.base import utcnow
 from db.models import (
+    OPEN_REQUEST_STATUSES,
     REQUEST_TRANSITIONS,
     Caller,
     Priority,
@@ -20,6 +22,7 @@ from db.models import (
     User,
 )
 from db.numbering import next_request_number
+from db.phones import Phone
 
 
 class TransitionError(ValueError):
@@ -76,3 +79,28 @@ def change_status(
     request.updated_at = now
     session.flush()
     return change
+
+
+def caller_for_phone(session: Session, phone: Phone, name: str | None = None, now: dt.datetime | None = None) -> Caller:
+    """The caller with this number, created on first contact; a name given fills a blank one."""
+    caller = session.scalar(select(Caller).where(Caller.phone == phone.number))
+    if caller is None:
+        caller = Caller(phone=phone.number, phone_kind=phone.kind, first_call_at=now or utcnow())
+        session.add(caller)
+    if name and not caller.name:
+        caller.name = name
+    session.flush()
+    return caller
+
+
+def likely_duplicate(session: Session, caller: Caller, category_id: int, hours: int,
+                     now: dt.datetime | None = None, ignore_id: int | None = None) -> ServiceRequest | None:
+    """An open request from the same caller in the same category, made within `hours`."""
+    since = (now or utcnow()) - dt.timedelta(hours=hours)
+    query = (select(ServiceRequest)
+             .where(ServiceRequest.caller_id == caller.id, ServiceRequest.category_id == category_id,
+                    ServiceRequest.status.in_(OPEN_REQUEST_STATUSES), ServiceRequest.created_at >= since)
+             .order_by(ServiceRequest.created_at.desc()).limit(1))
+    if ignore_id is not None:
+        query = query.where(ServiceRequest.id != ignore_id)
+    return session.scalar(query)

@@ -22,7 +22,12 @@ REASON_ANSWERED, REASON_FAILED, REASON_NO_ANSWER, REASON_BUSY, REASON_CONGESTION
 
 
 def message(**headers) -> str:
-    return "".join(f"{key}: {value}\r\n" for key, value in headers.items()) + "\r\n"
+    """An AMI packet; a list value repeats its header (ChanVariable: A=1, ChanVariable: B=2)."""
+    lines = []
+    for key, value in headers.items():
+        for item in value if isinstance(value, list) else [value]:
+            lines.append(f"{key}: {item}\r\n")
+    return "".join(lines) + "\r\n"
 
 
 @dataclass

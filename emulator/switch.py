@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from emulator.agi_channel import CallSpec, Transcript
 from emulator.ami_server import AmiServer
 from emulator.fastagi_client import place_call
+from hotline.asterisk_config import SCREEN_POP_VARIABLES
 
 _channels = itertools.count(1)
 
@@ -59,16 +60,19 @@ class Switch:
         for name in ("HOTLINE_LANG", "HOTLINE_QUEUE", "HOTLINE_CATEGORY"):
             if name in variables:
                 emit("VarSet", Variable=name, Value=variables[name])
+        # manager.conf's channelvars: the IVR's choices ride on the caller's channel events.
+        chan_vars = {"ChanVariable": [f"{name}={variables.get(name, '')}" for name in SCREEN_POP_VARIABLES]}
         queue = variables.get("HOTLINE_QUEUE") if variables.get("HOTLINE_NEXT") == "queue" else None
         agent = None
         if transcript.agi_status == "SUCCESS" and queue:
             asterisk_queue = self.queue_prefix + queue
-            emit("QueueCallerJoin", after=ivr_seconds, Queue=asterisk_queue, Position="1", Count="1")
+            emit("QueueCallerJoin", after=ivr_seconds, Queue=asterisk_queue, Position="1", Count="1", **chan_vars)
             members = [i for i, state in self.ami.queue_members.get(asterisk_queue, {}).items() if state["Paused"] == "0"]
             if answer and members:
                 agent = members[0]
                 agent_channel = f"{agent}-{next(_channels):08x}"
-                emit("AgentCalled", after=1, Queue=asterisk_queue, Interface=agent, MemberName=agent, DestChannel=agent_channel)
+                emit("AgentCalled", after=1, Queue=asterisk_queue, Interface=agent, MemberName=agent, DestChannel=agent_channel,
+                     CallerIDNum=spec.caller or "<unknown>", **chan_vars)
                 emit("AgentConnect", after=self.ring_seconds, Queue=asterisk_queue, Interface=agent, MemberName=agent,
                      DestChannel=agent_channel, HoldTime=str(int(1 + self.ring_seconds)), RingTime=str(int(self.ring_seconds)))
                 emit("QueueCallerLeave", Queue=asterisk_queue, Position="1", Count="0")

@@ -193,11 +193,16 @@ def asterisk_config_command(app: AppContext, out_dir: Path, show_sip_passwords: 
 @pass_app
 def ami_command(app: AppContext) -> None:
     """Follow every call through Asterisk's manager interface until SIGTERM."""
+    from hotline.pop_bus import bus_from_settings
     from ivr.ami_service import AmiService
 
     app.require_schema()
     settings = app.settings
-    service = AmiService.from_settings(settings, app.sessions, settings.asterisk.ami_host, settings.asterisk.ami_port)
+    if not settings.console.redis_url:
+        click.echo("console.redis_url is empty: screen pops cannot reach console processes (set it to Redis)", err=True)
+    service = AmiService.from_settings(settings, app.sessions, settings.asterisk.ami_host, settings.asterisk.ami_port,
+                                       pop_bus=bus_from_settings(settings),
+                                       default_language=configured_menu(settings.ivr.menu_file).default_language)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: service.stop())
     click.echo(f"AMI link to {settings.asterisk.ami_host}:{settings.asterisk.ami_port} as {settings.asterisk.ami_username}")

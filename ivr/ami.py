@@ -47,7 +47,14 @@ class AmiEvent:
     headers: dict[str, str]
 
     def get(self, key: str, default: str = "") -> str:
-        return self.headers.get(key, default)
+        value = self.headers.get(key, default)
+        return value if isinstance(value, str) else default
+
+    @property
+    def variables(self) -> dict[str, str]:
+        """The channel's `ChanVariable: NAME=value` headers (manager.conf channelvars)."""
+        found = self.headers.get("ChanVariable")
+        return dict(found) if isinstance(found, dict) else {}
 
 
 class _Reply:
@@ -276,8 +283,9 @@ class AmiLink:
         """Ping while connected; a peer that stops answering is dropped (even without FIN)."""
         client = self._client
         while not self._stop.is_set() and not client.finished.is_set():
-            if self._stop.wait(self.ping_interval):
-                return
+            # Wakes at once when the reader ends (FIN, reset), not at the next Ping.
+            if client.finished.wait(self.ping_interval) or self._stop.is_set():
+                break
             if client.send_action(SimpleAction("Ping")).response is None and not client.finished.is_set():
                 raise AmiError(f"no answer to Ping within {self.reply_timeout} s: peer hung")
         if not self._stop.is_set():

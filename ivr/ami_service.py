@@ -8,29 +8,43 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
 from ivr.ami import AmiError, AmiLink
 from ivr.call_events import CallTracker
+from ivr.callback_placer import CallbackPlacer
+from ivr.screen_pop import ScreenPopPublisher
 
 log = logging.getLogger(__name__)
 
 
 class AmiService:
-    def __init__(self, link: AmiLink, tracker: CallTracker):
+    # Seconds between looks for callbacks to place (they are also placed after a login).
+    PLACE_INTERVAL = 2.0
+
+    def __init__(self, link: AmiLink, tracker: CallTracker, placer: CallbackPlacer | None = None, pop_bus=None):
         self.link = link
         self.tracker = tracker
+        self.placer = placer
+        if placer is not None:
+            tracker.listeners.append(placer)
+        if pop_bus is not None:
+            tracker.listeners.append(ScreenPopPublisher(pop_bus, tracker.queue_prefix))
+        self._next_placing = 0.0
         self._stop = threading.Event()
         self._resync_wanted = threading.Event()
         link.on_connected.append(lambda _link: self._resync_wanted.set())
 
     @classmethod
-    def from_settings(cls, settings: Settings, sessions: sessionmaker[Session], host: str, port: int) -> "AmiService":
+    def from_settings(cls, settings: Settings, sessions: sessionmaker[Session], host: str, port: int,
+                      pop_bus=None, default_language: str = "cmn") -> "AmiService":
         link = AmiLink(host, port, settings.asterisk.ami_username, settings.asterisk.ami_secret,
                        event_mask="call,agent,dialplan")
-        return cls(link, CallTracker(sessions, settings.asterisk.queue_prefix, settings.asterisk.wrapup_seconds))
+        tracker = CallTracker(sessions, settings.asterisk.queue_prefix, settings.asterisk.wrapup_seconds)
+        return cls(link, tracker, CallbackPlacer(link, sessions, default_language), pop_bus)
 
     def run(self) -> None:
         self.link.start()
@@ -41,6 +55,7 @@ class AmiService:
                         self._resync_wanted.clear()
                         self._resync()
                     self.tracker.drain(self.link.events)
+                    self._place_callbacks()
                 except Exception:
                     # Applied events stay in memory and are written with the next batch.
                     log.exception("writing call state failed; retrying with the next batch")
@@ -52,6 +67,12 @@ class AmiService:
     def stop(self) -> None:
         self._stop.set()
 
+    def _place_callbacks(self) -> None:
+        if self.placer is None or not self.link.connected.is_set() or time.monotonic() < self._next_placing:
+            return
+        self._next_placing = time.monotonic() + self.PLACE_INTERVAL
+        self.placer.place_due()
+
     def _resync(self) -> None:
         # Events already queued belong to before the listing: apply them first.
         while self.tracker.drain(self.link.events, wait=0):
@@ -59,6 +80,8 @@ class AmiService:
         self.tracker.begin_resync()
         try:
             self.link.action("CoreShowChannels")
+            self.tracker.begin_queue_resync()
+            self.link.action("QueueStatus")
         except AmiError as exc:
             log.warning("resync after reconnect failed: %s", exc)
             self._resync_wanted.set()

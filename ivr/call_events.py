@@ -19,13 +19,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.base import utcnow
-from db.models import Call, CallDirection, CallOutcome, OperatorState, User
+from db.models import Call, CallDirection, CallOutcome, OperatorState, PauseReason, User
 from db.session import transaction
 from ivr.ami import AmiEvent
-from ivr.operator_desk import record_state
+from ivr.operator_desk import latest_states, record_state
 
 log = logging.getLogger(__name__)
 
+PAUSE_REASONS = {reason.value for reason in PauseReason}
 # Fields that keep the first value seen; all others take the last.
 FIRST_SEEN = ("started_at", "queue_entered_at", "answered_at")
 
@@ -76,6 +77,9 @@ class CallTracker:
         self._changed: set[str] = set()
         self._channel_call: dict[str, str] = {}  # Uniqueid of any channel -> Linkedid
         self._listed: set[str] | None = None  # during a resync: the calls Asterisk listed
+        # Others that act on events (screen pops, callback placeholders): told of every
+        # event, and after every write.
+        self.listeners: list = []
 
     # consuming --------------------------------------------------------------------------------
 
@@ -95,14 +99,26 @@ class CallTracker:
 
     def apply(self, event: AmiEvent) -> None:
         handler = getattr(self, "_on_" + event.name.lower(), None)
-        if handler is None:
-            return
         try:
-            handler(event)
-        except (ValueError, KeyError) as exc:
+            if handler is not None:
+                handler(event)
+        except (ValueError, KeyError, AttributeError) as exc:
             log.warning("ignored a malformed %s event: %s", event.name, exc)
+        for listener in self.listeners:
+            try:
+                listener.on_event(event)
+            except Exception:
+                log.exception("%s failed on a %s event", type(listener).__name__, event.name)
 
     def flush(self) -> None:
+        self._write_changes()
+        for listener in self.listeners:
+            try:
+                listener.after_flush()
+            except Exception:
+                log.exception("%s failed after a write", type(listener).__name__)
+
+    def _write_changes(self) -> None:
         if not self._changed and not self._operator_states:
             return
         changed = [self.calls[uniqueid] for uniqueid in sorted(self._changed) if uniqueid in self.calls]
@@ -132,7 +148,7 @@ class CallTracker:
             # Started while we were away: Duration (h:mm:ss) says since when.
             seconds = _duration(event.get("Duration"))
             started = utcnow() - dt.timedelta(seconds=seconds) if seconds is not None else None
-            facts.learn(started_at=started, caller_number=_number(event.get("CallerIDNum")))
+            facts.learn(started_at=started, caller_number=number_or_none(event.get("CallerIDNum")))
 
     def _on_coreshowchannelscomplete(self, event: AmiEvent) -> None:
         """Calls we thought live but Asterisk no longer has ended while the link was down."""
@@ -145,6 +161,42 @@ class CallTracker:
                 facts.learn(ended_at=_time(event))
                 self._changed.add(uniqueid)
         self._listed = None
+
+    def begin_queue_resync(self) -> None:
+        """QueueStatus is about to list every queue member: operators' states are re-read."""
+        self._members = {}
+
+    def _on_queuemember(self, event: AmiEvent) -> None:
+        members = getattr(self, "_members", None)
+        extension = extension_of(event.get("StateInterface") or event.get("Interface") or event.get("Location"))
+        if members is None or not extension:
+            return
+        if event.get("Paused") == "1":
+            reason = event.get("PausedReason")
+            state = (OperatorState.PAUSED, PauseReason(reason) if reason in PAUSE_REASONS else None)
+        elif event.get("InCall") == "1":
+            state = (OperatorState.ON_CALL, None)
+        else:
+            state = (OperatorState.AVAILABLE, None)
+        # A member of several queues: paused in one is paused.
+        if extension not in members or state[0] == OperatorState.PAUSED:
+            members[extension] = state
+
+    def _on_queuestatuscomplete(self, event: AmiEvent) -> None:
+        members, self._members = getattr(self, "_members", None), None
+        if members is None:
+            return
+        with transaction(self.sessions) as session:
+            operators = session.execute(select(User.id, User.sip_extension).where(User.sip_extension.is_not(None)))
+            latest = latest_states(session)
+            now = utcnow()
+            for user_id, extension in operators:
+                state, reason = members.get(extension, (OperatorState.LOGGED_OUT, None))
+                known = latest.get(user_id)
+                if known is None and state == OperatorState.LOGGED_OUT:
+                    continue  # never logged in: nothing to correct
+                if known != (state, reason):
+                    record_state(session, user_id, state, now, "ami", reason)
 
     # events ------------------------------------------------------------------------------------
 
@@ -161,14 +213,14 @@ class CallTracker:
         if facts is None or event.get("Uniqueid") != event.get("Linkedid"):
             return  # only the call's first channel says where it came from
         outbound = event.get("Context", "").startswith(("hotline-outbound", "hotline-callback"))
-        facts.learn(started_at=_time(event), caller_number=_number(event.get("CallerIDNum")),
+        facts.learn(started_at=_time(event), caller_number=number_or_none(event.get("CallerIDNum")),
                     did=event.get("Exten") or None, direction=CallDirection.OUTBOUND if outbound else CallDirection.INBOUND)
 
     def _on_newcallerid(self, event: AmiEvent) -> None:
         # Originated Local channels learn their caller ID only now (asterisk-facts.md).
         facts = self._call(event)
         if facts is not None and event.get("Uniqueid") == event.get("Linkedid"):
-            facts.learn(caller_number=_number(event.get("CallerIDNum")))
+            facts.learn(caller_number=number_or_none(event.get("CallerIDNum")))
 
     def _on_varset(self, event: AmiEvent) -> None:
         if event.get("Variable") in ("HOTLINE_RECORDING", "__HOTLINE_RECORDING"):
@@ -189,7 +241,7 @@ class CallTracker:
 
     def _on_agentconnect(self, event: AmiEvent) -> None:
         facts = self._call(event)
-        extension = _extension(event.get("Interface") or event.get("DestChannel"))
+        extension = extension_of(event.get("Interface") or event.get("DestChannel"))
         if facts is not None:
             facts.learn(answered_at=_time(event), queue_wait_seconds=_int(event.get("HoldTime")), agent_extension=extension)
         if extension:
@@ -197,7 +249,7 @@ class CallTracker:
 
     def _on_agentcomplete(self, event: AmiEvent) -> None:
         """The call ended: the queue gives the operator wrap-up time, then offers calls again."""
-        extension = _extension(event.get("Interface") or event.get("DestChannel"))
+        extension = extension_of(event.get("Interface") or event.get("DestChannel"))
         if extension:
             ended = _time(event)
             self._operator_states.append((extension, OperatorState.WRAP_UP, ended))
@@ -276,11 +328,11 @@ def _int(text: str) -> int | None:
     return int(text) if text.lstrip("-").isdigit() else None
 
 
-def _number(text: str) -> str | None:
+def number_or_none(text: str) -> str | None:
     return None if not text or text.startswith("<") else text[:40]
 
 
-def _extension(interface: str) -> str | None:
+def extension_of(interface: str) -> str | None:
     """PJSIP/1001 or PJSIP/1001-0000002a -> 1001."""
     if not interface or "/" not in interface:
         return None

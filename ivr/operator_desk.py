@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,6 +30,18 @@ def record_state(session: Session, user_id: int, state: OperatorState, at: dt.da
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[session.get_bind().dialect.name]
     session.execute(insert(table).values(user_id=user_id, state=state, reason=reason, at=at, source=source)
                     .on_conflict_do_nothing(index_elements=[table.c.user_id, table.c.state, table.c.at]))
+
+
+def latest_states(session: Session) -> dict[int, tuple[OperatorState, PauseReason | None]]:
+    """Each operator's last recorded state (and pause reason)."""
+    change = OperatorStateChange
+    newest = (select(change.user_id, func.max(change.at).label("at")).group_by(change.user_id).subquery())
+    rows = session.execute(select(change.user_id, change.state, change.reason, change.id)
+                           .join(newest, (newest.c.user_id == change.user_id) & (newest.c.at == change.at))
+                           .order_by(change.id))
+    # Two states at one instant (wrap-up then available is never so; login then available is):
+    # the later row wins.
+    return {user_id: (state, reason) for user_id, state, reason, _ in rows}
 
 
 class OperatorDesk:

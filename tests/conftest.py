@@ -233,3 +233,70 @@ def ivr_sessions(ivr_db):
             return session.scalars(query).all()
 
     return _read
+
+
+# --- the agent console --------------------------------------------------------------------
+
+
+@pytest.fixture
+def console_services(ivr_db, tmp_path):
+    """The console's services on a copy of the demo database, with an in-process pop bus."""
+    from agent_console.services import ConsoleServices
+    from hotline.pop_bus import InProcessBus
+
+    settings = load_settings(environ={}, overrides={"database.url": str(ivr_db.url), "app.data_dir": str(tmp_path)})
+    services = ConsoleServices(settings, make_session_factory(ivr_db), InProcessBus())
+    yield services
+    services.close()
+
+
+@pytest.fixture
+def app(console_services):
+    from agent_console import create_app
+
+    return create_app({"TESTING": True}, services=console_services)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class AuthActions:
+    """Sign in as one of the demo accounts, through the real form (CSRF and all)."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def csrf_token(self, path: str = "/login") -> str:
+        import re
+
+        page = self._client.get(path).get_data(as_text=True)
+        found = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) or re.search(
+            r'name="csrf_token" value="([^"]+)"', page)
+        assert found, f"no CSRF token on {path}"
+        return found.group(1)
+
+    def login(self, username: str = "operator", password: str | None = None):
+        from db.demo_data import DEMO_ACCOUNTS
+
+        password = password or next(a.password for a in DEMO_ACCOUNTS if a.username == username)
+        return self._client.post("/login", data={"username": username, "password": password,
+                                                 "csrf_token": self.csrf_token()})
+
+    def post(self, path: str, data: dict | None = None, page: str = "/"):
+        """POST like the page would: with the CSRF token its forms carry."""
+        return self._client.post(path, data={**(data or {}), "csrf_token": self.csrf_token(page)})
+
+    def logout(self):
+        return self.post("/logout")
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)

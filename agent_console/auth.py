@@ -1,0 +1,174 @@
+"""Sign-in, roles and throttling.
+
+Every view declares who may use it with @roles(...) or @public; a test walks the URL
+map and fails on any view that declares neither.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import LoginManager, current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from agent_console.database import get_db, services
+from db.audit import record
+from db.base import utcnow
+from db.models import LoginAttempt, Role, User
+from db.users import verify_password
+
+bp = Blueprint("auth", __name__)
+login_manager = LoginManager()
+
+OPERATORS = (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)  # everyone at a workstation
+SUPERVISORS = (Role.SUPERVISOR, Role.ADMIN)
+ADMINS = (Role.ADMIN,)
+
+
+class ConsoleUser:
+    """The signed-in account as Flask-Login sees it (a detached copy, no lazy loads)."""
+
+    def __init__(self, user: User):
+        self.id = user.id
+        self.username = user.username
+        self.display_name = user.display_name
+        self.role = user.role
+        self.sip_extension = user.sip_extension
+        self.is_active = user.active
+        self.is_authenticated = True
+        self.is_anonymous = False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    def has(self, *allowed: Role) -> bool:
+        return self.role in allowed
+
+    def row(self) -> User:
+        """The account's row in this request's session (for audit and foreign keys)."""
+        return get_db().get(User, self.id)
+
+
+def roles(*allowed: Role):
+    def decorate(view):
+        @functools.wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            if current_user.role not in allowed:
+                abort(403)
+            return view(*args, **kwargs)
+        wrapped.hotline_roles = frozenset(allowed)
+        return wrapped
+    return decorate
+
+
+def public(view):
+    view.hotline_roles = None  # declared open to anyone
+    return view
+
+
+def init_app(app) -> None:
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("请先登录。")
+    login_manager.session_protection = "strong"
+    app.view_functions["static"].hotline_roles = None  # CSS and JS, no data
+
+
+@login_manager.user_loader
+def load_user(user_id: str):
+    if not user_id.isdigit():
+        return None
+    user = get_db().get(User, int(user_id))
+    # A password change or deactivation ends other sessions: the stamp must still match.
+    if user is None or not user.active or session.get("pw") != user.password_hash[-12:]:
+        return None
+    return ConsoleUser(user)
+
+
+class LoginForm(FlaskForm):
+    username = StringField(_l("用户名"), validators=[DataRequired(), Length(max=64)])
+    password = PasswordField(_l("密码"), validators=[DataRequired(), Length(max=256)])
+
+
+def _locked(db, username: str, address: str, now: dt.datetime) -> bool:
+    """Too many failures for this account, or from this address, since the window began."""
+    console = services().settings.console
+    since = now - dt.timedelta(minutes=console.login_lockout_minutes)
+    for column, value in ((LoginAttempt.username, username), (LoginAttempt.address, address)):
+        last_success = db.scalar(select(func.max(LoginAttempt.at)).where(column == value, LoginAttempt.succeeded))
+        start = max(since, last_success) if last_success and column is LoginAttempt.username else since
+        failures = db.scalar(select(func.count()).where(column == value, LoginAttempt.succeeded.is_(False),
+                                                        LoginAttempt.at > start))
+        if failures >= console.login_max_failures:
+            return True
+    return False
+
+
+def check_credentials(db, username: str, password: str, address: str) -> tuple[User | None, str | None]:
+    """(user, None) on success; (None, reason) otherwise. Every try is recorded."""
+    now = utcnow()
+    if _locked(db, username, address, now):
+        return None, _("登录失败次数过多，请%(minutes)d分钟后再试。", minutes=services().settings.console.login_lockout_minutes)
+    user = db.scalar(select(User).where(User.username == username))
+    ok = user is not None and verify_password(user, password)
+    db.add(LoginAttempt(username=username[:64], address=address[:64], succeeded=ok, at=now))
+    if not ok:
+        db.commit()
+        return None, _("用户名或密码不正确。")
+    user.last_login_at = now
+    record(db, user, "login", user, {"address": address})
+    db.commit()
+    return user, None
+
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("main.dashboard"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user, error = check_credentials(get_db(), form.username.data.strip(), form.password.data, client_address())
+        if user is not None:
+            session.clear()
+            session.permanent = True
+            session["pw"] = user.password_hash[-12:]
+            login_user(ConsoleUser(user))
+            return redirect(_safe_next(request.args.get("next")))
+        flash(error, "error")
+    return render_template("login.html", form=form)
+
+
+def _safe_next(target: str | None) -> str:
+    # Only a path on this site: never an open redirect.
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("main.dashboard")
+
+
+@bp.route("/logout", methods=["POST"])
+@roles(*OPERATORS)
+def logout():
+    logout_user()
+    session.clear()
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/language/<code>", methods=["POST"])
+@public
+def language(code: str):
+    from agent_console import LOCALES
+    if code in LOCALES:
+        session["lang"] = code
+    return redirect(_safe_next(request.form.get("next")))

@@ -1,0 +1,83 @@
+"""The callback list: one click rings the operator's phone, then the caller (AMI Originate)."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from agent_console.auth import OPERATORS, roles
+from agent_console.database import get_db, services
+from agent_console.forms import NoteForm
+from db.audit import record
+from db.base import utcnow
+from db.models import CallbackTask, TaskStatus
+from ivr.ami import AmiError
+
+bp = Blueprint("callbacks", __name__)
+# Seconds the operator's phone rings before the dial is given up.
+OPERATOR_RING_MS = 30_000
+
+
+@bp.route("/callbacks")
+@roles(*OPERATORS)
+def index():
+    show = request.args.get("show", "open")
+    statuses = (TaskStatus.PENDING, TaskStatus.IN_PROGRESS, TaskStatus.FAILED) if show == "open" else tuple(TaskStatus)
+    tasks = get_db().scalars(select(CallbackTask).options(selectinload(CallbackTask.caller))
+                             .where(CallbackTask.status.in_(statuses))
+                             .order_by(CallbackTask.due_at, CallbackTask.id).limit(200)).all()
+    return render_template("callbacks/index.html", tasks=tasks, show=show, plain=NoteForm(), now=utcnow())
+
+
+def _task_or_404(task_id: int) -> CallbackTask:
+    found = get_db().get(CallbackTask, task_id)
+    if found is None:
+        abort(404)
+    return found
+
+
+@bp.route("/callbacks/<int:task_id>/dial", methods=["POST"])
+@roles(*OPERATORS)
+def dial(task_id: int):
+    task = _task_or_404(task_id)
+    if not NoteForm().validate_on_submit():
+        abort(400)
+    if not current_user.sip_extension:
+        flash(_("您的账号没有分机号，无法外呼。"), "error")
+        return redirect(url_for("callbacks.index"))
+    if task.status not in (TaskStatus.PENDING, TaskStatus.FAILED):
+        flash(_("该回拨正在处理或已完成。"), "warning")
+        return redirect(url_for("callbacks.index"))
+    db = get_db()
+    try:
+        # The operator's phone rings first; when answered, the dialplan calls the caller.
+        action_id = services().ami.originate(
+            f"PJSIP/{current_user.sip_extension}", "hotline-outbound", task.phone,
+            variables={"HOTLINE_CALLBACK_ID": str(task.id)}, Timeout=str(OPERATOR_RING_MS),
+            CallerID=f'"{_("回拨")}" <{task.phone}>')
+    except AmiError as exc:
+        flash(_("外呼失败：%(error)s", error=str(exc)), "error")
+        return redirect(url_for("callbacks.index"))
+    task.status, task.attempts = TaskStatus.IN_PROGRESS, task.attempts + 1
+    task.originate_action_id, task.assigned_to_id = action_id, current_user.id
+    record(db, current_user.row(), "dial", task, {"phone": task.phone})
+    db.commit()
+    flash(_("正在呼叫您的分机 %(ext)s，接起后将接通 %(phone)s。", ext=current_user.sip_extension, phone=task.phone), "success")
+    return redirect(url_for("callbacks.index"))
+
+
+@bp.route("/callbacks/<int:task_id>/done", methods=["POST"])
+@roles(*OPERATORS)
+def done(task_id: int):
+    task = _task_or_404(task_id)
+    form = NoteForm()
+    if not form.validate_on_submit():
+        abort(400)
+    db = get_db()
+    task.status, task.done_at, task.originate_action_id = TaskStatus.DONE, utcnow(), None
+    task.note = "\n".join(filter(None, [task.note, form.note.data]))
+    record(db, current_user.row(), "done", task, {"note": form.note.data})
+    db.commit()
+    return redirect(url_for("callbacks.index"))

@@ -1,0 +1,59 @@
+"""How values read in the console: local times, and enum values in the reader's language."""
+from __future__ import annotations
+
+from flask import Flask
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+
+from agent_console.database import services
+
+LABELS = {
+    # request status
+    "new": _l("待派单"), "dispatched": _l("已派单"), "in_service": _l("服务中"), "completed": _l("已完成"),
+    "surveyed": _l("已回访"), "closed": _l("已关闭"), "cancelled": _l("已取消"),
+    # priority
+    "normal": _l("普通"), "urgent": _l("加急"), "emergency": _l("紧急"),
+    # channel
+    "phone": _l("电话"), "callback": _l("回拨"), "voicemail": _l("留言"), "web": _l("网页"),
+    # dispatch
+    "offered": _l("待接单"), "accepted": _l("已接单"), "declined": _l("已拒单"), "timed_out": _l("超时未答"),
+    # tasks, complaints, sms
+    "pending": _l("待处理"), "in_progress": _l("处理中"), "done": _l("已完成"), "failed": _l("失败"),
+    "open": _l("待处理"), "assigned": _l("已分派"), "resolved": _l("已解决"),
+    "queued": _l("待发送"), "sending": _l("发送中"), "sent": _l("已发送"),
+    # languages
+    "cmn": _l("普通话"), "yue": _l("粤语"), "hak": _l("客家话"),
+    # call outcomes
+    "answered": _l("已接听"), "abandoned_in_ivr": _l("语音导航中挂断"), "abandoned_in_queue": _l("排队中挂断"),
+    "callback_requested": _l("预约回拨"), "after_hours": _l("非工作时间"),
+    # roles, providers, callbacks
+    "operator": _l("话务员"), "supervisor": _l("班长"), "admin": _l("管理员"),
+    "active": _l("正常"), "suspended": _l("已暂停"),
+    "queue_callback": _l("排队回拨"), "survey_follow_up": _l("回访跟进"), "other": _l("其他"),
+}
+
+
+def label(value) -> str:
+    if value is None:
+        return ""
+    key = getattr(value, "value", value)
+    return str(LABELS.get(key, key))
+
+
+def local_time(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    if value is None:
+        return ""
+    return value.astimezone(services().tz).strftime(fmt)
+
+
+def named(row) -> str:
+    """A category or district in the reader's language."""
+    if row is None:
+        return ""
+    return row.name_en if str(get_locale()) == "en" else row.name_zh
+
+
+def register_filters(app: Flask) -> None:
+    app.add_template_filter(label)
+    app.add_template_filter(local_time, "localtime")
+    app.add_template_filter(named)

@@ -1,0 +1,124 @@
+"""The console's forms: every field validated, every choice from the database."""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from sqlalchemy import select as sql_select
+from wtforms.fields.choices import SelectChoice
+from wtforms import BooleanField, DateTimeLocalField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from agent_console.database import get_db, services
+from db.base import utcnow
+from db.models import District, Priority, ServiceCategory
+from db.phones import InvalidPhone, normalise
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M"
+# A service window may start a little in the past (logged late) and up to 90 days ahead.
+WINDOW_PAST = dt.timedelta(days=1)
+WINDOW_AHEAD = dt.timedelta(days=90)
+WINDOW_LONGEST = dt.timedelta(days=14)
+
+
+def category_choices(blank: bool = False):
+    rows = get_db().scalars(sql_select(ServiceCategory).where(ServiceCategory.active).order_by(ServiceCategory.sort_order))
+    from agent_console.formatting import named
+    return ([(0, "")] if blank else []) + [(c.id, named(c)) for c in rows]
+
+
+def district_choices(blank: bool = False):
+    rows = get_db().scalars(sql_select(District).order_by(District.sort_order))
+    from agent_console.formatting import named
+    return ([(0, "")] if blank else []) + [(d.id, named(d)) for d in rows]
+
+
+def select(pairs) -> list[SelectChoice]:
+    """WTForms 3.3 wants SelectChoice objects, not (value, label) pairs."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+def validate_phone(_form, field) -> None:
+    try:
+        field.data = normalise(field.data or "", services().settings.phone.area_code).number
+    except InvalidPhone:
+        raise ValidationError(_l("请输入手机号（11位）或带区号的固定电话。"))
+
+
+def _local(value: dt.datetime | None) -> dt.datetime | None:
+    return value.replace(tzinfo=services().tz).astimezone(dt.timezone.utc) if value else None
+
+
+class RequestForm(FlaskForm):
+    phone = StringField(_l("来电号码"), validators=[DataRequired(), Length(max=30), validate_phone])
+    caller_name = StringField(_l("称呼"), validators=[Optional(), Length(max=64)])
+    category = SelectField(_l("服务类别"), coerce=int, validators=[DataRequired()])
+    district = SelectField(_l("区县"), coerce=int, validators=[DataRequired()])
+    address = StringField(_l("服务地址"), validators=[DataRequired(), Length(max=255)])
+    description = TextAreaField(_l("需求描述"), validators=[Optional(), Length(max=2000)])
+    priority = SelectField(_l("优先级"), default=Priority.NORMAL.value)
+    window_start = DateTimeLocalField(_l("服务时间 从"), format=TIME_FORMAT, validators=[Optional()])
+    window_end = DateTimeLocalField(_l("至"), format=TIME_FORMAT, validators=[Optional()])
+    call = HiddenField(validators=[Optional(), Length(max=64)])
+    confirm_duplicate = BooleanField(_l("确认不是重复工单"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from agent_console.formatting import label
+        self.category.choices = select(category_choices())
+        self.district.choices = select(district_choices())
+        self.priority.choices = select((p.value, label(p.value)) for p in Priority)
+
+    def validate_window_start(self, field) -> None:
+        start = _local(field.data)
+        if start is None:
+            return
+        now = utcnow()
+        if start < now - WINDOW_PAST or start > now + WINDOW_AHEAD:
+            raise ValidationError(_l("服务时间须在昨天到90天内。"))
+
+    def validate_window_end(self, field) -> None:
+        start, end = _local(self.window_start.data), _local(field.data)
+        if end is None:
+            return
+        if start is None:
+            raise ValidationError(_l("请同时填写开始时间。"))
+        if end <= start:
+            raise ValidationError(_l("结束时间须晚于开始时间。"))
+        if end - start > WINDOW_LONGEST:
+            raise ValidationError(_l("服务时段不能超过14天。"))
+
+    @property
+    def window(self) -> tuple[dt.datetime | None, dt.datetime | None]:
+        return _local(self.window_start.data), _local(self.window_end.data)
+
+
+class StatusForm(FlaskForm):
+    to_status = SelectField(_l("新状态"), validators=[DataRequired()])
+    note = StringField(_l("备注"), validators=[Optional(), Length(max=500)])
+
+
+class NoteForm(FlaskForm):
+    """A form that is only a button (with CSRF) and an optional note."""
+
+    note = StringField(_l("备注"), validators=[Optional(), Length(max=500)])
+
+
+class ComplaintForm(FlaskForm):
+    phone = StringField(_l("投诉人电话"), validators=[Optional(), Length(max=30)])
+    request_number = StringField(_l("相关工单号"), validators=[Optional(), Length(max=20)])
+    provider = SelectField(_l("被投诉企业"), coerce=int, validators=[Optional()])
+    description = TextAreaField(_l("投诉内容"), validators=[DataRequired(), Length(max=4000)])
+
+    def validate_phone(self, field) -> None:
+        if field.data:
+            validate_phone(self, field)
+
+
+class ResolveForm(FlaskForm):
+    resolution = TextAreaField(_l("处理结果"), validators=[DataRequired(), Length(max=4000)])
+
+
+class SuspendForm(FlaskForm):
+    reason = StringField(_l("暂停原因"), validators=[DataRequired(), Length(max=500)])

@@ -1,0 +1,39 @@
+"""The operator's home: what needs doing now."""
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, url_for
+from sqlalchemy import func, select
+
+from agent_console.auth import OPERATORS, public, roles
+from agent_console.database import get_db, services
+from db.dispatching import overdue_offers
+from db.models import CallbackTask, RequestStatus, ServiceRequest, SmsMessage, SmsStatus, TaskStatus
+
+bp = Blueprint("main", __name__)
+
+
+@bp.route("/")
+@roles(*OPERATORS)
+def dashboard():
+    db = get_db()
+    counts = dict(db.execute(select(ServiceRequest.status, func.count()).group_by(ServiceRequest.status)).all())
+    waiting = db.scalars(select(ServiceRequest).where(ServiceRequest.status == RequestStatus.NEW)
+                         .order_by(ServiceRequest.priority.desc(), ServiceRequest.created_at).limit(20)).all()
+    overdue = overdue_offers(db, services().settings.console.dispatch_answer_minutes)
+    callbacks = db.scalar(select(func.count()).where(CallbackTask.status.in_((TaskStatus.PENDING, TaskStatus.FAILED))))
+    sms_stuck = db.scalar(select(func.count()).where(SmsMessage.status.in_((SmsStatus.QUEUED, SmsStatus.FAILED))))
+    return render_template("dashboard.html", counts=counts, waiting=waiting, overdue=overdue, callbacks=callbacks,
+                           sms_stuck=sms_stuck, statuses=list(RequestStatus))
+
+
+@bp.route("/health")
+@public
+def health():
+    get_db().execute(select(1))
+    return {"status": "ok"}
+
+
+@bp.route("/favicon.ico")
+@public
+def favicon():
+    return redirect(url_for("static", filename="favicon.svg"))

@@ -1,0 +1,84 @@
+"""The API described as OpenAPI 3.1; a test checks it names exactly the API's routes."""
+from __future__ import annotations
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _ok(schema: dict, description: str = "OK") -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict:
+    meaning = {400: "Bad input", 401: "Not signed in", 403: "Role not allowed", 404: "Not found",
+               409: "Likely duplicate", 422: "Invalid fields"}
+    return {str(code): _ok(_ERROR, meaning[code]) for code in codes}
+
+
+def _get(summary: str, schema: dict, params: list | None = None, errors=(401, 403)) -> dict:
+    return {"get": {"summary": summary, "parameters": params or [], "responses": {"200": _ok(schema), **_errors(*errors)}}}
+
+
+def _param(name: str, where: str = "query", kind: str = "string", required: bool = False) -> dict:
+    return {"name": name, "in": where, "required": required or where == "path", "schema": {"type": kind}}
+
+
+def document() -> dict:
+    ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
+    listing = lambda key, name: {"type": "object", "properties": {key: {"type": "array", "items": ref(name)}}}  # noqa: E731
+    paths = {
+        "/api/v1/requests": {
+            **_get("Requests, newest first", listing("requests", "Request"),
+                   [_param("status"), _param("phone"), _param("limit", kind="integer")], (400, 401, 403)),
+            "post": {"summary": "Log a new request", "requestBody": {"required": True, "content": {
+                "application/json": {"schema": ref("NewRequest")}}},
+                     "responses": {"201": _ok(ref("Request"), "Created"), **_errors(400, 401, 403, 409, 422)}},
+        },
+        "/api/v1/requests/{number}": _get("One request with its history", ref("Request"),
+                                          [_param("number", "path")], (401, 403, 404)),
+        "/api/v1/requests/{number}/suggestions": _get(
+            "Ranked providers for a request, with the reasons", {"type": "object", "properties": {
+                "suggestions": {"type": "array", "items": ref("Suggestion")}}}, [_param("number", "path")], (401, 403, 404)),
+        "/api/v1/providers": _get("Providers", listing("providers", "Provider"),
+                                  [_param("category"), _param("limit", kind="integer")]),
+        "/api/v1/providers/{provider_id}": _get("One provider", ref("Provider"),
+                                                [_param("provider_id", "path", "integer")], (401, 403, 404)),
+        "/api/v1/calls": _get("Calls, newest first (supervisors)", listing("calls", "Call"), [_param("limit", kind="integer")]),
+        "/api/v1/openapi.json": {"get": {"summary": "This document", "security": [],
+                                         "responses": {"200": _ok({"type": "object"})}}},
+    }
+    text, nullable = {"type": "string"}, {"type": ["string", "null"]}
+    schemas = {
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": text, "fields": {"type": "object"}}},
+        "NewRequest": {"type": "object", "required": ["phone", "category", "district", "address"], "properties": {
+            "phone": text, "name": text, "category": text, "district": text, "address": text, "description": text,
+            "priority": {"enum": ["normal", "urgent", "emergency"]}, "confirm_duplicate": {"type": "boolean"}}},
+        "Request": {"type": "object", "properties": {
+            "number": text, "status": text, "priority": text, "channel": text, "category": text, "district": nullable,
+            "address": nullable, "description": text, "phone": nullable, "window_start": nullable,
+            "window_end": nullable, "created_at": text, "updated_at": text,
+            "provider": {"type": ["object", "null"]}, "history": {"type": "array", "items": {"type": "object"}}}},
+        "Provider": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "name": text, "phone": text, "grade": {"type": ["integer", "null"]},
+            "rating_avg": {"type": ["number", "null"]}, "rating_count": {"type": "integer"},
+            "capacity": {"type": "integer"}, "status": text,
+            "categories": {"type": "array", "items": text}, "districts": {"type": "array", "items": text}}},
+        "Suggestion": {"type": "object", "properties": {
+            "provider_id": {"type": "integer"}, "name": text, "score": {"type": "number"},
+            "reasons": {"type": "array", "items": text}}},
+        "Call": {"type": "object", "properties": {
+            "uniqueid": text, "direction": text, "caller": nullable, "started_at": text, "answered_at": nullable,
+            "ended_at": nullable, "language": nullable, "queue": nullable,
+            "queue_wait_seconds": {"type": ["integer", "null"]}, "agent_extension": nullable, "outcome": text,
+            "hangup_cause": {"type": ["integer", "null"]}, "recording_file": nullable}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Heyuan household-services hotline API", "version": "1"},
+        "security": [{"basic": []}, {"session": []}],
+        "components": {"securitySchemes": {
+            "basic": {"type": "http", "scheme": "basic"},
+            "session": {"type": "apiKey", "in": "cookie", "name": "session",
+                        "description": "A console session; writes also need the X-CSRFToken header."}},
+            "schemas": schemas},
+        "paths": paths,
+    }

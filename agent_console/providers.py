@@ -1,0 +1,88 @@
+"""Providers and their credit files; supervisors suspend and reinstate them."""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
+
+from agent_console.auth import OPERATORS, SUPERVISORS, roles
+from agent_console.database import get_db
+from agent_console.forms import NoteForm, SuspendForm, category_choices
+from db.audit import record
+from db.base import utcnow
+from db.models import Complaint, Dispatch, Provider, ProviderStatus, Worker, provider_categories
+
+bp = Blueprint("providers", __name__)
+
+
+@bp.route("/providers")
+@roles(*OPERATORS)
+def index():
+    db = get_db()
+    query = select(Provider).options(selectinload(Provider.categories), selectinload(Provider.district)).order_by(Provider.name)
+    text = request.args.get("q", "").strip()[:64]
+    if text:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(or_(Provider.name.like(pattern, escape="\\"), Provider.phone.like(pattern, escape="\\")))
+    category = request.args.get("category", "")
+    if category.isdigit() and int(category):
+        query = query.join(provider_categories).where(provider_categories.c.category_id == int(category))
+    rows = db.scalars(query.limit(200)).all()
+    return render_template("providers/index.html", rows=rows, q=text, category=category, categories=category_choices(blank=True))
+
+
+def _provider_or_404(provider_id: int) -> Provider:
+    found = get_db().get(Provider, provider_id)
+    if found is None:
+        abort(404)
+    return found
+
+
+@bp.route("/providers/<int:provider_id>")
+@roles(*OPERATORS)
+def view(provider_id: int):
+    provider = _provider_or_404(provider_id)
+    db = get_db()
+    since = utcnow() - dt.timedelta(days=90)
+    complaints = db.scalars(select(Complaint).where(Complaint.provider_id == provider.id)
+                            .order_by(Complaint.created_at.desc()).limit(20)).all()
+    dispatches = db.scalars(select(Dispatch).where(Dispatch.provider_id == provider.id)
+                            .order_by(Dispatch.offered_at.desc()).limit(20)).all()
+    recent_complaints = db.scalar(select(func.count()).where(Complaint.provider_id == provider.id, Complaint.created_at >= since))
+    workers = db.scalars(select(Worker).options(selectinload(Worker.certificates))
+                         .where(Worker.provider_id == provider.id).order_by(Worker.name)).all()
+    return render_template("providers/view.html", provider=provider, complaints=complaints, dispatches=dispatches,
+                           recent_complaints=recent_complaints, workers=workers, today=utcnow().date(),
+                           suspend_form=SuspendForm(), plain=NoteForm())
+
+
+@bp.route("/providers/<int:provider_id>/suspend", methods=["POST"])
+@roles(*SUPERVISORS)
+def suspend(provider_id: int):
+    provider = _provider_or_404(provider_id)
+    form = SuspendForm()
+    if not form.validate_on_submit():
+        flash(_("请填写暂停原因。"), "error")
+        return redirect(url_for("providers.view", provider_id=provider_id))
+    db = get_db()
+    provider.status, provider.suspended_reason = ProviderStatus.SUSPENDED, form.reason.data
+    record(db, current_user.row(), "suspend", provider, {"reason": form.reason.data})
+    db.commit()
+    return redirect(url_for("providers.view", provider_id=provider_id))
+
+
+@bp.route("/providers/<int:provider_id>/reinstate", methods=["POST"])
+@roles(*SUPERVISORS)
+def reinstate(provider_id: int):
+    provider = _provider_or_404(provider_id)
+    if not NoteForm().validate_on_submit():
+        abort(400)
+    db = get_db()
+    provider.status, provider.suspended_reason = ProviderStatus.ACTIVE, None
+    record(db, current_user.row(), "reinstate", provider)
+    db.commit()
+    return redirect(url_for("providers.view", provider_id=provider_id))

@@ -1,0 +1,46 @@
+"""What the console's views share: settings, the database, the screen-pop bus, the AMI link."""
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from config import load_settings
+from db.session import make_engine, make_session_factory
+from hotline.pop_bus import PopBus, bus_from_settings
+from ivr.ami import AmiLink
+
+
+class ConsoleServices:
+    def __init__(self, settings, sessions: sessionmaker[Session], pop_bus: PopBus, ami: AmiLink | None = None):
+        self.settings = settings
+        self.sessions = sessions
+        self.pop_bus = pop_bus
+        self._ami = ami
+        self._ami_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings=None, pop_bus: PopBus | None = None) -> "ConsoleServices":
+        settings = settings or load_settings()
+        engine = make_engine(settings.database.url, echo=settings.database.echo)
+        return cls(settings, make_session_factory(engine), pop_bus or bus_from_settings(settings))
+
+    @property
+    def ami(self) -> AmiLink:
+        """The console's own AMI link, for originating callbacks; started on first use."""
+        with self._ami_lock:
+            if self._ami is None:
+                asterisk = self.settings.asterisk
+                self._ami = AmiLink(asterisk.ami_host, asterisk.ami_port, asterisk.ami_username, asterisk.ami_secret,
+                                    event_mask="off").start()
+                self._ami.wait_connected(2.0)
+            return self._ami
+
+    @cached_property
+    def tz(self):
+        return self.settings.tz
+
+    def close(self) -> None:
+        if self._ami is not None:
+            self._ami.stop()

@@ -1,0 +1,240 @@
+"""Dispatch: which provider to send a request to, and the offer's life after that.
+
+The ranking is one SQL query (it must stay fast with tens of thousands of providers);
+each suggestion carries the parts of its score so the operator sees why it ranks there.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, case, exists, func, literal, select
+from sqlalchemy.orm import Session
+
+from db.audit import record
+from db.base import utcnow
+from db.models import (
+    Complaint,
+    Dispatch,
+    DispatchStatus,
+    Provider,
+    ProviderStatus,
+    RequestStatus,
+    ServiceRequest,
+    User,
+    provider_categories,
+    provider_districts,
+)
+from db.service_requests import change_status
+
+# Score weights: district served matters most, then grade and the callers' ratings;
+# complaints and a full order book push a provider down.
+DISTRICT_POINTS = 40
+GRADE_POINTS = 6  # per star, up to 5
+RATING_POINTS = 10  # per point of average rating above 3, from MIN_RATINGS ratings up
+MIN_RATINGS = 3
+COMPLAINT_POINTS = 10  # per complaint in COMPLAINT_DAYS, up to three
+COMPLAINT_DAYS = 90
+FREE_CAPACITY_POINTS = 15  # for a provider with nothing in hand, less as it fills
+
+# Dispatches that occupy a provider: offered and not answered, or accepted and the
+# request still being served.
+BUSY_DISPATCH = (DispatchStatus.OFFERED, DispatchStatus.ACCEPTED)
+BUSY_REQUEST = (RequestStatus.DISPATCHED, RequestStatus.IN_SERVICE)
+
+
+class DispatchError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    provider_id: int
+    name: str
+    phone: str
+    grade: int | None
+    rating_avg: float | None
+    rating_count: int
+    load: int
+    capacity: int
+    complaints: int
+    serves_district: bool
+    score: float
+    reasons: tuple[str, ...] = field(default=())
+
+    @property
+    def reason_text(self) -> str:
+        return "；".join(self.reasons)
+
+
+def _load_subquery():
+    return (
+        select(Dispatch.provider_id, func.count().label("load"))
+        .join(ServiceRequest, ServiceRequest.id == Dispatch.request_id)
+        .where(Dispatch.status.in_(BUSY_DISPATCH), ServiceRequest.status.in_(BUSY_REQUEST))
+        .group_by(Dispatch.provider_id)
+        .subquery()
+    )
+
+
+def _complaints_subquery(since: dt.datetime):
+    return (
+        select(Complaint.provider_id, func.count().label("complaints"))
+        .where(Complaint.provider_id.is_not(None), Complaint.created_at >= since)
+        .group_by(Complaint.provider_id)
+        .subquery()
+    )
+
+
+def suggest_providers(
+    session: Session,
+    category_id: int,
+    district_id: int | None,
+    *,
+    limit: int = 5,
+    exclude: tuple[int, ...] = (),
+    now: dt.datetime | None = None,
+) -> list[Suggestion]:
+    """The best `limit` active providers for a category (and district), best first.
+
+    Suspended providers and those at capacity are left out; so are `exclude` (providers
+    that already declined or let this request's offer lapse).
+    """
+    now = now or utcnow()
+    load = _load_subquery()
+    complaints = _complaints_subquery(now - dt.timedelta(days=COMPLAINT_DAYS))
+    load_n = func.coalesce(load.c.load, 0)
+    complaints_n = func.coalesce(complaints.c.complaints, 0)
+    if district_id is None:
+        serves = literal(False)
+    else:
+        serves = exists().where(
+            provider_districts.c.provider_id == Provider.id, provider_districts.c.district_id == district_id
+        )
+    district_score = case((serves, DISTRICT_POINTS), else_=0)
+    grade_score = func.coalesce(Provider.grade, 0) * GRADE_POINTS
+    rating_score = case(
+        (Provider.rating_count >= MIN_RATINGS, (func.coalesce(Provider.rating_avg, 3.0) - 3.0) * RATING_POINTS),
+        else_=0.0,
+    )
+    complaint_score = -COMPLAINT_POINTS * case((complaints_n > 3, 3), else_=complaints_n)
+    capacity_score = FREE_CAPACITY_POINTS * (1.0 - load_n * 1.0 / Provider.capacity)
+    score = (district_score + grade_score + rating_score + complaint_score + capacity_score).label("score")
+    query = (
+        select(Provider, load_n.label("load"), complaints_n.label("complaints"), serves.label("serves"), score)
+        .join(provider_categories, and_(provider_categories.c.provider_id == Provider.id,
+                                        provider_categories.c.category_id == category_id))
+        .outerjoin(load, load.c.provider_id == Provider.id)
+        .outerjoin(complaints, complaints.c.provider_id == Provider.id)
+        .where(Provider.status == ProviderStatus.ACTIVE, Provider.capacity > load_n)
+        .order_by(score.desc(), Provider.id)
+        .limit(limit)
+    )
+    if exclude:
+        query = query.where(Provider.id.not_in(exclude))
+    return [_suggestion(*row) for row in session.execute(query)]
+
+
+def _suggestion(provider: Provider, load: int, complaints: int, serves: bool, score: float) -> Suggestion:
+    reasons = ["服务该区县 +%d" % DISTRICT_POINTS if serves else "不在服务区县 +0"]
+    reasons.append(f"{provider.grade}星级 +{provider.grade * GRADE_POINTS}" if provider.grade else "未定级 +0")
+    if provider.rating_count >= MIN_RATINGS and provider.rating_avg is not None:
+        reasons.append(f"评分{provider.rating_avg:.2f}（{provider.rating_count}次） {(provider.rating_avg - 3) * RATING_POINTS:+.0f}")
+    else:
+        reasons.append(f"评价不足{MIN_RATINGS}次 +0")
+    if complaints:
+        reasons.append(f"近{COMPLAINT_DAYS}天投诉{complaints}次 -{COMPLAINT_POINTS * min(complaints, 3)}")
+    reasons.append(f"在办{load}/{provider.capacity} +{FREE_CAPACITY_POINTS * (1 - load / provider.capacity):.0f}")
+    return Suggestion(
+        provider_id=provider.id, name=provider.name, phone=provider.phone, grade=provider.grade,
+        rating_avg=provider.rating_avg, rating_count=provider.rating_count, load=load,
+        capacity=provider.capacity, complaints=complaints, serves_district=bool(serves),
+        score=round(float(score), 1), reasons=tuple(reasons),
+    )
+
+
+def tried_providers(request: ServiceRequest) -> tuple[int, ...]:
+    """Providers that declined this request or let its offer lapse: not suggested again."""
+    return tuple(d.provider_id for d in request.dispatches
+                 if d.status in (DispatchStatus.DECLINED, DispatchStatus.TIMED_OUT))
+
+
+def current_dispatch(request: ServiceRequest) -> Dispatch | None:
+    for dispatch in reversed(request.dispatches):
+        if dispatch.status in BUSY_DISPATCH:
+            return dispatch
+    return None
+
+
+def assign(
+    session: Session,
+    request: ServiceRequest,
+    provider: Provider,
+    user: User | None,
+    *,
+    reason: str | None = None,
+    now: dt.datetime | None = None,
+) -> Dispatch:
+    """Offer the request to a provider: the request becomes dispatched."""
+    now = now or utcnow()
+    if provider.status != ProviderStatus.ACTIVE:
+        raise DispatchError(f"{provider.name} is suspended and cannot take requests")
+    if request.category not in provider.categories:
+        raise DispatchError(f"{provider.name} does not serve {request.category.name_zh}")
+    if current_dispatch(request) is not None:
+        raise DispatchError(f"request {request.number} is already with a provider")
+    change_status(session, request, RequestStatus.DISPATCHED, user=user, now=now, note=provider.name)
+    dispatch = Dispatch(request=request, provider=provider, status=DispatchStatus.OFFERED,
+                        offered_by_id=user.id if user else None, offered_at=now, rank_reason=reason)
+    session.add(dispatch)
+    session.flush()
+    record(session, user, "dispatch", request, {"provider_id": provider.id, "dispatch_id": dispatch.id})
+    return dispatch
+
+
+def respond(
+    session: Session,
+    dispatch: Dispatch,
+    accepted: bool,
+    user: User | None,
+    *,
+    note: str | None = None,
+    now: dt.datetime | None = None,
+    lapsed: bool = False,
+) -> None:
+    """Record the provider's answer. A refusal (or silence) sends the request back to new."""
+    if dispatch.status != DispatchStatus.OFFERED:
+        raise DispatchError(f"this offer was already answered ({dispatch.status.value})")
+    now = now or utcnow()
+    if accepted:
+        dispatch.status = DispatchStatus.ACCEPTED
+    else:
+        dispatch.status = DispatchStatus.TIMED_OUT if lapsed else DispatchStatus.DECLINED
+        change_status(session, dispatch.request, RequestStatus.NEW, user=user, now=now,
+                      note=f"{dispatch.provider.name}: {dispatch.status.value}")
+    dispatch.responded_at = now
+    dispatch.note = note
+    record(session, user, "dispatch_" + dispatch.status.value, dispatch.request,
+           {"provider_id": dispatch.provider_id, "dispatch_id": dispatch.id})
+    session.flush()
+
+
+def overdue_offers(session: Session, answer_minutes: int, now: dt.datetime | None = None) -> list[Dispatch]:
+    """Offers a provider has not answered in time: the operator is reminded of each."""
+    cutoff = (now or utcnow()) - dt.timedelta(minutes=answer_minutes)
+    query = (select(Dispatch).where(Dispatch.status == DispatchStatus.OFFERED, Dispatch.offered_at <= cutoff)
+             .order_by(Dispatch.offered_at))
+    return list(session.scalars(query))
+
+
+def offer_next(session: Session, dispatch: Dispatch, user: User | None, now: dt.datetime | None = None) -> Dispatch | None:
+    """The offer lapsed: record it and offer the request to the best provider not yet tried."""
+    now = now or utcnow()
+    respond(session, dispatch, False, user, now=now, lapsed=True, note="no answer")
+    request = dispatch.request
+    suggestions = suggest_providers(session, request.category_id, request.district_id, limit=1,
+                                    exclude=tried_providers(request), now=now)
+    if not suggestions:
+        return None
+    provider = session.get(Provider, suggestions[0].provider_id)
+    return assign(session, request, provider, user, reason=suggestions[0].reason_text, now=now)

@@ -1,0 +1,90 @@
+"""The SMS outbox: every message is a row first, so none is lost when sending fails.
+
+A sender (hotline/sms_gateway.py) takes due rows, sends them and records the result;
+with no gateway configured they wait here, visible in the console's outbox.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.base import utcnow
+from db.models import Dispatch, ServiceRequest, SmsMessage, SmsStatus
+from db.phones import try_normalise
+
+MAX_BODY = 500  # a long SMS is split by the carrier; beyond this it is a letter
+
+
+def queue_sms(session: Session, to_number: str, body: str, purpose: str,
+              request: ServiceRequest | None = None, now: dt.datetime | None = None) -> SmsMessage:
+    phone = try_normalise(to_number)
+    if phone is None:
+        raise ValueError(f"cannot send an SMS to {to_number!r}")
+    message = SmsMessage(to_number=phone.number, body=body[:MAX_BODY], purpose=purpose,
+                         request_id=request.id if request else None, status=SmsStatus.QUEUED,
+                         next_attempt_at=now or utcnow(), created_at=now or utcnow())
+    session.add(message)
+    session.flush()
+    return message
+
+
+def _when(request: ServiceRequest, tz: ZoneInfo) -> str:
+    if request.window_start is None:
+        return "时间待约"
+    start = request.window_start.astimezone(tz)
+    text = f"{start:%m月%d日 %H:%M}"
+    if request.window_end is not None:
+        text += f"-{request.window_end.astimezone(tz):%H:%M}"
+    return text
+
+
+def dispatch_messages(session: Session, dispatch: Dispatch, signature: str, tz: ZoneInfo,
+                      now: dt.datetime | None = None) -> list[SmsMessage]:
+    """Tell the provider what to do and the caller who is coming."""
+    request = dispatch.request
+    where = "".join(filter(None, [request.district.name_zh if request.district else "", request.address or ""]))
+    to_provider = (f"{signature}新工单{request.number}：{request.category.name_zh}，地址{where or '待确认'}，"
+                   f"{_when(request, tz)}。请尽快致电热线确认接单。")
+    messages = [queue_sms(session, dispatch.provider.phone, to_provider, "dispatch_provider", request, now)]
+    caller_phone = request.caller.phone if request.caller else None
+    if caller_phone and try_normalise(caller_phone) and try_normalise(caller_phone).kind.value == "mobile":
+        to_caller = (f"{signature}您的工单{request.number}（{request.category.name_zh}）已派给"
+                     f"{dispatch.provider.name}，联系电话{dispatch.provider.phone}。")
+        messages.append(queue_sms(session, caller_phone, to_caller, "dispatch_caller", request, now))
+    return messages
+
+
+def due_messages(session: Session, now: dt.datetime, limit: int = 50) -> list[SmsMessage]:
+    query = (select(SmsMessage)
+             .where(SmsMessage.status == SmsStatus.QUEUED, SmsMessage.next_attempt_at <= now)
+             .order_by(SmsMessage.next_attempt_at, SmsMessage.id).limit(limit))
+    return list(session.scalars(query))
+
+
+def mark_sent(message: SmsMessage, sid: str, now: dt.datetime) -> None:
+    message.status = SmsStatus.SENT
+    message.provider_sid = sid
+    message.sent_at = now
+    message.attempts += 1
+    message.last_error = None
+
+
+def mark_failed(message: SmsMessage, error: str, now: dt.datetime, max_attempts: int, retry_seconds: int) -> None:
+    """A failed attempt: retry later with a doubling delay, or give up and show it."""
+    message.attempts += 1
+    message.last_error = error[:1000]
+    if message.attempts >= max_attempts:
+        message.status = SmsStatus.FAILED
+        message.next_attempt_at = None
+    else:
+        message.next_attempt_at = now + dt.timedelta(seconds=retry_seconds * 2 ** (message.attempts - 1))
+
+
+def retry_now(message: SmsMessage, now: dt.datetime) -> None:
+    """An operator asks for a failed message to be tried again."""
+    message.status = SmsStatus.QUEUED
+    message.attempts = 0
+    message.next_attempt_at = now

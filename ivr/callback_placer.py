@@ -1,0 +1,102 @@
+"""Callbacks that keep the caller's place in the queue.
+
+A caller who pressed 1 in a queue has a pending callback task with the queue and the
+position they left. The placer originates a placeholder there:
+Local/<queue>@hotline-callback-hold/n queues at that position; when an operator takes
+it, the other half runs hotline-callback-dial and rings the caller. The task is read
+from the database, so a callback booked while the AMI link was down is placed when it
+comes back; each try is settled by its OriginateResponse, matched by ActionID.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.base import utcnow
+from db.models import CallbackReason, CallbackTask, TaskStatus
+from db.session import transaction
+from ivr.ami import AmiError, AmiEvent, AmiLink
+
+log = logging.getLogger(__name__)
+REASON_ANSWERED = "4"
+# A placeholder waits as long as a caller would; Originate's default of 30 s would drop it.
+HOLD_TIMEOUT_MS = 4 * 3600 * 1000
+MAX_ATTEMPTS = 3
+
+
+class CallbackPlacer:
+    def __init__(self, link: AmiLink, sessions: sessionmaker[Session], default_language: str = "cmn",
+                 max_attempts: int = MAX_ATTEMPTS, clock=utcnow):
+        self.link = link
+        self.sessions = sessions
+        self.default_language = default_language
+        self.max_attempts = max_attempts
+        self.clock = clock
+        self._responses: list[tuple[str, str]] = []  # (ActionID, Reason), settled after each write
+
+    def place_due(self) -> int:
+        """Originate a placeholder for every queue callback waiting; returns how many."""
+        placed = 0
+        with transaction(self.sessions) as session:
+            due = session.scalars(
+                select(CallbackTask)
+                .where(CallbackTask.reason == CallbackReason.QUEUE_CALLBACK, CallbackTask.status == TaskStatus.PENDING,
+                       CallbackTask.queue.is_not(None), CallbackTask.due_at <= self.clock())
+                .order_by(CallbackTask.due_at, CallbackTask.id).limit(50).with_for_update(skip_locked=True)
+            ).all()
+            for task in due:
+                if not self._originate(task):
+                    break  # the link is down: the rest wait for it
+                placed += 1
+        return placed
+
+    def _originate(self, task: CallbackTask) -> bool:
+        variables = {
+            "HOTLINE_CALLBACK_ID": str(task.id),
+            "HOTLINE_CALLBACK_NUMBER": task.phone,
+            "HOTLINE_CALLBACK_POSITION": str(task.queue_position or ""),
+            "HOTLINE_LANG": task.language.value if task.language else self.default_language,
+        }
+        try:
+            action_id = self.link.originate(f"Local/{task.queue}@hotline-callback-hold/n", "hotline-callback-dial", "s",
+                                            variables=variables, Timeout=str(HOLD_TIMEOUT_MS), CallerID=f'"" <{task.phone}>')
+        except AmiError as exc:
+            log.warning("callback %s not placed yet: %s", task.id, exc)
+            return False
+        task.status = TaskStatus.IN_PROGRESS
+        task.attempts += 1
+        task.originate_action_id = action_id
+        return True
+
+    # settling ------------------------------------------------------------------------------
+
+    def on_event(self, event: AmiEvent) -> None:
+        if event.name == "OriginateResponse" and event.get("ActionID"):
+            self._responses.append((event.get("ActionID"), event.get("Reason")))
+
+    def after_flush(self) -> None:
+        responses, self._responses = self._responses, []
+        if not responses:
+            return
+        with transaction(self.sessions) as session:
+            for action_id, reason in responses:
+                task = session.scalar(select(CallbackTask).where(CallbackTask.originate_action_id == action_id))
+                if task is not None and task.status == TaskStatus.IN_PROGRESS:
+                    settle(task, reason == REASON_ANSWERED, self.max_attempts, self.clock())
+
+
+def settle(task: CallbackTask, answered: bool, max_attempts: int, now: dt.datetime) -> None:
+    """An originate for this task ended: done when answered, else another try or failed."""
+    task.originate_action_id = None
+    if answered:
+        task.status = TaskStatus.DONE
+        task.done_at = now
+    elif task.attempts >= max_attempts:
+        task.status = TaskStatus.FAILED
+        task.note = ((task.note or "") + f"\n{max_attempts} tries without an answer").strip()
+    else:
+        task.status = TaskStatus.PENDING
+        task.due_at = now + dt.timedelta(minutes=5)

@@ -1,0 +1,44 @@
+"""Screen pops: when the queue offers a call to an operator's phone, tell their console.
+
+AgentCalled carries the caller's channel variables (manager.conf channelvars): the IVR's
+language, category and priority. The pop is published after the call tracker has
+written the call, so the console finds the call's row when it looks.
+"""
+from __future__ import annotations
+
+import logging
+
+from ivr.ami import AmiEvent
+from ivr.call_events import extension_of, number_or_none
+
+log = logging.getLogger(__name__)
+
+
+class ScreenPopPublisher:
+    def __init__(self, bus, queue_prefix: str = "hotline-"):
+        self.bus = bus
+        self.queue_prefix = queue_prefix
+        self._pending: list[tuple[str, dict]] = []
+
+    def on_event(self, event: AmiEvent) -> None:
+        if event.name != "AgentCalled":
+            return
+        extension = extension_of(event.get("Interface") or event.get("DestChannel"))
+        uniqueid = event.get("Linkedid") or event.get("Uniqueid")
+        if not extension or not uniqueid:
+            log.warning("AgentCalled without an operator or a call: %s", event.headers)
+            return
+        variables = event.variables
+        self._pending.append((extension, {
+            "uniqueid": variables.get("HOTLINE_CALL_ID") or uniqueid,
+            "caller": number_or_none(event.get("CallerIDNum")),
+            "language": variables.get("HOTLINE_LANG") or None,
+            "category": variables.get("HOTLINE_CATEGORY") or None,
+            "priority": variables.get("HOTLINE_PRIORITY") or None,
+            "queue": event.get("Queue").removeprefix(self.queue_prefix) or None,
+        }))
+
+    def after_flush(self) -> None:
+        pending, self._pending = self._pending, []
+        for extension, pop in pending:
+            self.bus.publish(extension, pop)

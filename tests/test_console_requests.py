@@ -1,0 +1,149 @@
+"""Operators' work in the console: log a request, dispatch it, see the SMS in the outbox."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from sqlalchemy import select
+
+from db.models import (
+    AuditEntry, Dispatch, DispatchStatus, Provider, ProviderStatus, RequestStatus, ServiceCategory, ServiceRequest,
+    SmsMessage,
+)
+
+
+def _number(response) -> str:
+    return re.search(r"HY\d{8}-\d{4}", response.headers["Location"]).group(0)
+
+
+def _categories(session_factory):
+    with session_factory() as session:
+        return {c.code: c.id for c in session.scalars(select(ServiceCategory))}
+
+
+def _new_request(auth, console_services, **overrides):
+    categories = _categories(console_services.sessions)
+    data = {"phone": "139-1234-5678", "caller_name": "王阿姨", "category": categories["household"], "district": 1,
+            "address": "源城区新风路1号", "description": "每周两次保洁", "priority": "normal", **overrides}
+    return auth.post("/requests/new", data, page="/requests/new")
+
+
+def test_sign_in_is_required_and_the_console_speaks_chinese(client, auth):
+    assert client.get("/").status_code == 302
+    assert "/login" in client.get("/requests").headers["Location"]
+    response = auth.login()
+    assert response.status_code == 302
+    page = client.get("/").get_data(as_text=True)
+    assert "工作台" in page and 'lang="zh-Hans"' in page
+
+
+def test_an_operator_logs_a_request_and_the_phone_is_normalised(client, auth, console_services):
+    auth.login()
+    response = _new_request(auth, console_services)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    number = _number(response)
+    page = client.get(f"/requests/{number}").get_data(as_text=True)
+    assert "13912345678" in page and "王阿姨" in page
+    with console_services.sessions() as session:
+        created = session.scalar(select(ServiceRequest).where(ServiceRequest.number == number))
+        assert created.status == RequestStatus.NEW and created.caller.phone == "13912345678"
+        assert session.scalar(select(AuditEntry).where(AuditEntry.entity_type == "service_requests",
+                                                       AuditEntry.entity_id == created.id, AuditEntry.action == "create"))
+
+
+def test_bad_fields_are_refused_with_a_message_and_nothing_is_saved(client, auth, console_services):
+    auth.login()
+    with console_services.sessions() as session:
+        before = len(session.scalars(select(ServiceRequest)).all())
+    response = _new_request(auth, console_services, phone="12345", address="", window_start="2026-11-28T10:00",
+                            window_end="2026-11-28T09:00")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "请输入手机号" in page and "结束时间须晚于开始时间" in page
+    with console_services.sessions() as session:
+        assert len(session.scalars(select(ServiceRequest)).all()) == before
+
+
+def test_a_likely_duplicate_is_flagged_and_needs_confirming(client, auth, console_services):
+    auth.login()
+    first = _number(_new_request(auth, console_services))
+    again = _new_request(auth, console_services)
+    assert again.status_code == 200 and first in again.get_data(as_text=True) and "可能重复" in again.get_data(as_text=True)
+    confirmed = _new_request(auth, console_services, confirm_duplicate="y")
+    assert confirmed.status_code == 302 and _number(confirmed) != first
+
+
+def test_dispatch_ranks_with_reasons_notifies_by_sms_and_records_answers(client, auth, console_services):
+    auth.login()
+    number = _number(_new_request(auth, console_services))
+    page = client.get(f"/requests/{number}").get_data(as_text=True)
+    assert "服务该区县" in page or "不在服务区县" in page
+    provider_id = int(re.search(r'name="provider_id" value="(\d+)"', page).group(1))
+    response = auth.post(f"/requests/{number}/dispatch", {"provider_id": provider_id}, page=f"/requests/{number}")
+    assert response.status_code == 302
+    with console_services.sessions() as session:
+        found = session.scalar(select(ServiceRequest).where(ServiceRequest.number == number))
+        assert found.status == RequestStatus.DISPATCHED
+        sms = session.scalars(select(SmsMessage).where(SmsMessage.request_id == found.id)).all()
+        assert {m.purpose for m in sms} == {"dispatch_provider", "dispatch_caller"}
+        assert all(number in m.body for m in sms)
+        offer = session.scalar(select(Dispatch).where(Dispatch.request_id == found.id))
+    outbox = client.get("/sms").get_data(as_text=True)
+    assert number in outbox and "未配置短信通道" in outbox
+    # The provider declines: the request is back to new and that provider is not suggested again.
+    auth.post(f"/dispatches/{offer.id}/answer", {"accepted": "0", "note": "人手不足"}, page=f"/requests/{number}")
+    page = client.get(f"/requests/{number}").get_data(as_text=True)
+    assert f'name="provider_id" value="{provider_id}"' not in page
+    with console_services.sessions() as session:
+        assert session.get(Dispatch, offer.id).status == DispatchStatus.DECLINED
+        assert session.scalar(select(ServiceRequest.status).where(ServiceRequest.number == number)) == RequestStatus.NEW
+
+
+def test_an_unanswered_offer_reminds_the_operator_and_goes_to_the_next_provider(client, auth, console_services):
+    auth.login()
+    number = _number(_new_request(auth, console_services))
+    page = client.get(f"/requests/{number}").get_data(as_text=True)
+    first = int(re.search(r'name="provider_id" value="(\d+)"', page).group(1))
+    auth.post(f"/requests/{number}/dispatch", {"provider_id": first}, page=f"/requests/{number}")
+    with console_services.sessions() as session, session.begin():
+        offer = session.scalar(select(Dispatch).join(ServiceRequest).where(ServiceRequest.number == number))
+        offer.offered_at -= dt.timedelta(minutes=console_services.settings.console.dispatch_answer_minutes + 1)
+        offer_id = offer.id
+    assert number in client.get("/").get_data(as_text=True)  # the reminder on the dashboard
+    assert "未答复" in client.get(f"/requests/{number}").get_data(as_text=True)
+    auth.post(f"/dispatches/{offer_id}/next", page=f"/requests/{number}")
+    with console_services.sessions() as session:
+        offers = session.scalars(select(Dispatch).join(ServiceRequest).where(ServiceRequest.number == number)
+                                 .order_by(Dispatch.id)).all()
+        assert [o.status for o in offers] == [DispatchStatus.TIMED_OUT, DispatchStatus.OFFERED]
+        assert offers[1].provider_id != first
+
+
+def test_a_suspended_provider_is_never_suggested(client, auth, console_services):
+    auth.login("supervisor")
+    number = _number(_new_request(auth, console_services))
+    page = client.get(f"/requests/{number}").get_data(as_text=True)
+    best = int(re.search(r'name="provider_id" value="(\d+)"', page).group(1))
+    auth.post(f"/providers/{best}/suspend", {"reason": "资质过期"}, page=f"/providers/{best}")
+    with console_services.sessions() as session:
+        assert session.get(Provider, best).status == ProviderStatus.SUSPENDED
+    page = client.get(f"/requests/{number}").get_data(as_text=True)
+    assert f'name="provider_id" value="{best}"' not in page
+
+
+def test_status_changes_follow_the_lifecycle_and_show_in_the_timeline(client, auth, console_services):
+    auth.login()
+    number = _number(_new_request(auth, console_services))
+    auth.post(f"/requests/{number}/status", {"to_status": "completed"}, page=f"/requests/{number}")
+    with console_services.sessions() as session:
+        assert session.scalar(select(ServiceRequest.status).where(ServiceRequest.number == number)) == RequestStatus.NEW
+    auth.post(f"/requests/{number}/status", {"to_status": "cancelled", "note": "来电人取消"}, page=f"/requests/{number}")
+    page = client.get(f"/requests/{number}").get_data(as_text=True)
+    assert "已取消" in page and "来电人取消" in page
+
+
+def test_english_on_request(client, auth):
+    auth.login()
+    auth.post("/language/en", {"next": "/"})
+    page = client.get("/").get_data(as_text=True)
+    assert 'lang="en"' in page

@@ -1,0 +1,165 @@
+"""Roles on every route, CSRF on every form, hostile input escaped or refused, sign-in throttled."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from agent_console.auth import ADMINS, OPERATORS, SUPERVISORS
+from db.models import AuditEntry, Complaint, Role, ServiceRequest
+
+SAMPLE_VALUES = {"number": "HY20261127-0001", "uniqueid": "1764208800.1", "dispatch_id": 1, "provider_id": 1,
+                 "task_id": 1, "complaint_id": 1, "message_id": 1, "code": "en", "filename": "console.css",
+                 "_rest": "nothing"}
+XSS = '<script>alert("x")</script>'
+SQLI = "' OR 1=1; DROP TABLE service_requests; --"
+
+
+def _routes(app):
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", lambda m: str(SAMPLE_VALUES[m.group(1)]), rule.rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield rule.endpoint, method, path, view
+
+
+def test_every_route_declares_its_roles(app):
+    undeclared = [endpoint for endpoint, _, _, view in _routes(app) if not hasattr(view, "hotline_roles")]
+    assert undeclared == []
+    public = sorted({endpoint for endpoint, _, _, view in _routes(app) if view.hotline_roles is None})
+    assert public == ["api.openapi", "api.unknown", "auth.language", "auth.login", "main.favicon", "main.health", "static"]
+
+
+@pytest.mark.parametrize("username", ["operator", "supervisor", "admin"])
+def test_every_route_refuses_the_roles_it_does_not_declare(app, client, auth, username):
+    """Signed in as each role, every route either serves it or answers 403 — as declared."""
+    auth.login(username)
+    role = Role(username)
+    app.config["WTF_CSRF_ENABLED"] = False  # this test is about roles; CSRF has its own
+    for endpoint, method, path, view in _routes(app):
+        if view.hotline_roles is None or endpoint == "calls.pop_stream" or endpoint == "auth.logout":
+            continue
+        response = client.open(path, method=method)
+        if role in view.hotline_roles:
+            assert response.status_code != 403, f"{role.value} refused {method} {path}"
+        else:
+            assert response.status_code == 403, f"{role.value} allowed {method} {path}: {response.status_code}"
+
+
+def test_signed_out_every_protected_route_asks_for_sign_in(app, client):
+    for endpoint, method, path, view in _routes(app):
+        if view.hotline_roles is None:
+            continue
+        response = client.open(path, method=method)
+        expected = (401,) if path.startswith("/api/") else (302, 400)  # 400: CSRF checked before the view
+        assert response.status_code in expected, f"{method} {path}: {response.status_code}"
+
+
+def test_roles_are_as_the_console_intends():
+    assert set(SUPERVISORS) < set(OPERATORS) and set(ADMINS) < set(SUPERVISORS)
+
+
+def test_every_post_without_a_csrf_token_is_refused(app, client, auth, console_services):
+    auth.login("admin")
+    with console_services.sessions() as session:
+        before = len(session.scalars(select(AuditEntry)).all())
+    for endpoint, method, path, view in _routes(app):
+        if method != "POST" or path.startswith("/api/"):
+            continue
+        response = client.post(path, data={"note": "x", "provider_id": "1", "accepted": "1", "to_status": "cancelled",
+                                           "reason": "x", "resolution": "x", "description": "x"})
+        assert response.status_code == 400, f"POST {path} without CSRF: {response.status_code}"
+    with console_services.sessions() as session:
+        assert len(session.scalars(select(AuditEntry)).all()) == before  # nothing changed
+
+
+def test_a_cookie_session_cannot_write_through_the_api_without_the_csrf_header(client, auth):
+    auth.login()
+    body = {"phone": "13912345678", "category": "repair", "district": "yuancheng", "address": "x"}
+    assert client.post("/api/v1/requests", json=body).status_code == 400
+    token = auth.csrf_token("/")
+    assert client.post("/api/v1/requests", json=body, headers={"X-CSRFToken": token}).status_code == 201
+
+
+def test_hostile_text_in_every_request_field_is_stored_as_text_and_shown_escaped(client, auth, console_services):
+    auth.login()
+    with console_services.sessions() as session:
+        from db.models import ServiceCategory
+        category = session.scalar(select(ServiceCategory.id).where(ServiceCategory.code == "repair"))
+    response = auth.post("/requests/new", {"phone": "13912345679", "caller_name": XSS, "category": category,
+                                           "district": 1, "address": XSS + SQLI, "description": SQLI + XSS,
+                                           "priority": "normal"}, page="/requests/new")
+    assert response.status_code == 302
+    number = re.search(r"HY\d{8}-\d{4}", response.headers["Location"]).group(0)
+    page = client.get(f"/requests/{number}").get_data(as_text=True)
+    assert XSS not in page and "&lt;script&gt;" in page
+    with console_services.sessions() as session:
+        stored = session.scalar(select(ServiceRequest).where(ServiceRequest.number == number))
+        assert stored.address == XSS + SQLI  # kept exactly, as data
+    for query in (XSS, SQLI, "%", "_", "\\"):
+        listing = client.get("/requests", query_string={"q": query, "status": SQLI, "category": SQLI, "page": SQLI})
+        assert listing.status_code == 200 and XSS not in listing.get_data(as_text=True)
+    assert client.get("/requests", query_string={"q": XSS}).get_data(as_text=True).count("&lt;script&gt;") >= 1
+
+
+def test_hostile_input_elsewhere_is_refused_or_escaped(client, auth, console_services):
+    auth.login("supervisor")
+    complaint = auth.post("/complaints/new", {"phone": XSS, "request_number": SQLI, "description": XSS},
+                          page="/complaints/new")
+    assert complaint.status_code == 200  # bad phone and unknown request number: the form again
+    assert XSS not in complaint.get_data(as_text=True)
+    created = auth.post("/complaints/new", {"description": XSS + SQLI}, page="/complaints/new")
+    assert created.status_code == 302
+    page = client.get(created.headers["Location"]).get_data(as_text=True)
+    assert XSS not in page and "&lt;script&gt;" in page
+    for path in ("/providers", "/calls", "/sms", "/callbacks"):
+        response = client.get(path, query_string={"q": XSS, "category": SQLI, "outcome": SQLI, "status": XSS, "show": XSS})
+        assert response.status_code == 200 and XSS not in response.get_data(as_text=True)
+    for path in (f"/requests/{XSS}", f"/calls/{SQLI}", f"/pop/{XSS}"):
+        response = client.get(path)
+        assert response.status_code in (200, 404) and XSS not in response.get_data(as_text=True)
+    api = client.get("/api/v1/requests", query_string={"phone": SQLI})
+    assert api.status_code == 400
+    with console_services.sessions() as session:
+        assert session.scalar(select(Complaint.description).order_by(Complaint.id.desc()).limit(1)) == XSS + SQLI
+
+
+def test_sign_in_is_throttled_per_account(client, auth, console_services):
+    limit = console_services.settings.console.login_max_failures
+    for _ in range(limit):
+        assert "不正确" in auth.login("operator", "wrong-password").get_data(as_text=True)
+    locked = auth.login("operator")  # the right password, but locked
+    assert locked.status_code == 200 and "次数过多" in locked.get_data(as_text=True)
+    # The API's Basic sign-in shares the same lock.
+    assert client.get("/api/v1/requests", auth=("operator", "operator-demo-2026")).status_code == 401
+
+
+def test_session_cookie_is_http_only_and_secure_in_production(app, client, auth):
+    cookie = auth.login().headers.get("Set-Cookie", "")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert app.config["SESSION_COOKIE_SECURE"] is False  # development
+    from agent_console import create_app
+    from config import load_settings
+
+    production = load_settings(environ={}, overrides={"app.env": "production", "app.secret_key": "x" * 32,
+                                                      "asterisk.trunk_password": "y" * 20, "asterisk.ami_secret": "z" * 20})
+    from agent_console.services import ConsoleServices
+    from hotline.pop_bus import InProcessBus
+
+    prod_app = create_app(services=ConsoleServices(production, app.extensions["hotline"].sessions, InProcessBus()))
+    assert prod_app.config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_pages_forbid_framing_and_inline_script(client):
+    headers = client.get("/login").headers
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_login_never_redirects_off_site(client, auth):
+    token = auth.csrf_token()
+    response = client.post("/login?next=//evil.example/x", data={"username": "operator", "password": "operator-demo-2026",
+                                                                 "csrf_token": token})
+    assert response.headers["Location"] == "/"
