@@ -47,7 +47,8 @@ class _Session:
 
 class AmiServer:
     def __init__(self, username: str = "hotline", secret: str = "development-ami-secret",
-                 originate_outcome: Callable[[str], int] | None = None, originate_delay: float = 0.05):
+                 originate_outcome: Callable[[str], int] | None = None, originate_delay: float = 0.05,
+                 host: str = "127.0.0.1", port: int = 0):
         self.username, self.secret = username, secret
         self.originate_outcome = originate_outcome or (lambda channel: REASON_ANSWERED)
         self.originate_delay = originate_delay
@@ -59,7 +60,9 @@ class AmiServer:
         self._frozen: set[int] = set()
         self._frozen_sessions: list[_Session] = []
         self._lock = threading.Lock()
-        self._listener = socket.create_server(("127.0.0.1", 0))
+        # Emulator-only actions (the demo's "place a call"): name -> fn(action) -> response headers.
+        self.custom_actions: dict[str, Callable[[dict[str, str]], dict[str, str]]] = {}
+        self._listener = socket.create_server((host, port))
         self._listener.settimeout(0.2)
         self._stopping = threading.Event()
         self._ids = itertools.count(1)
@@ -180,11 +183,21 @@ class AmiServer:
         if not session.logged_in:
             session.send(message(Response="Error", ActionID=action_id, Message="Permission denied"))
             return
+        custom = self.custom_actions.get(name)
+        if custom is not None:
+            threading.Thread(target=self._custom, args=(session, custom, action, action_id), daemon=True).start()
+            return
         handler = getattr(self, f"_action_{name}", None)
         if handler is None:
             session.send(message(Response="Error", ActionID=action_id, Message="Invalid/unknown command"))
             return
         handler(session, action, action_id)
+
+    def _custom(self, session, custom, action, action_id):
+        try:
+            session.send(message(Response="Success", ActionID=action_id, **custom(action)))
+        except Exception as exc:  # the emulator reports, never dies
+            session.send(message(Response="Error", ActionID=action_id, Message=str(exc).replace("\r", " ").replace("\n", " ")))
 
     def _action_ping(self, session, action, action_id):
         session.send(message(Response="Success", ActionID=action_id, Ping="Pong", Timestamp=f"{time.time():.6f}"))

@@ -1,0 +1,99 @@
+"""In real headless Chromium: an operator signs in, gets a screen pop from an emulated call,
+logs the request, dispatches it and finds the SMS in the outbox."""
+from __future__ import annotations
+
+import shutil
+import threading
+
+import pytest
+
+from agent_console import create_app
+from db.reference import CATEGORIES
+from hotline.demo_stack import ConsoleServer, EmulatedAsterisk
+from ivr.ami import AmiLink
+from ivr.ami_service import AmiService
+from ivr.call_events import CallTracker
+from ivr.callback_placer import CallbackPlacer
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                       reason="Debian's chromium and chromium-driver are not installed (make install adds them)"),
+]
+
+
+@pytest.fixture
+def stack(console_services, ivr_server):
+    settings = console_services.settings
+    asterisk = EmulatedAsterisk(ivr_server.address, settings, port=0, talk_seconds=5).start()
+    asterisk.log_in_operators(["1001"], ["hotline-general", "hotline-priority"])
+    link = AmiLink("127.0.0.1", asterisk.port, settings.asterisk.ami_username, settings.asterisk.ami_secret)
+    ami = AmiService(link, CallTracker(console_services.sessions), CallbackPlacer(link, console_services.sessions),
+                     pop_bus=console_services.pop_bus)
+    thread = threading.Thread(target=ami.run, daemon=True)
+    thread.start()
+    assert link.wait_connected(3)
+    console = ConsoleServer(create_app(services=console_services), "127.0.0.1", 0).start()
+    yield asterisk, console
+    console.stop()
+    ami.stop()
+    thread.join(10)
+    asterisk.stop()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1366,768", f"--user-data-dir={tmp_path / 'chromium'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.implicitly_wait(0)
+    yield driver
+    driver.quit()
+
+
+def test_operator_pop_request_dispatch_and_sms_in_chromium(stack, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as seen
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    asterisk, console = stack
+    wait = WebDriverWait(browser, 10)
+    browser.get(console.url + "/login")
+    browser.find_element(By.NAME, "username").send_keys("operator")
+    browser.find_element(By.NAME, "password").send_keys("operator-demo-2026")
+    browser.find_element(By.ID, "sign-in").click()
+    wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-pop-listening") == "1")
+
+    # A Cantonese caller chooses a service; the queue offers the call to extension 1001.
+    switched = asterisk.call("13912345678", "2 1 3")  # Cantonese, family services, medical escort
+    assert switched.agent == "PJSIP/1001"
+    chosen = dict((code, name) for code, name, _ in CATEGORIES)[switched.transcript.variables["HOTLINE_CATEGORY"]]
+    pop = wait.until(seen.visibility_of_element_located((By.ID, "pop")))
+    assert "13912345678" in pop.text and "粤语" in pop.text
+    browser.find_element(By.ID, "pop-new-request").click()
+
+    wait.until(seen.presence_of_element_located((By.ID, "request-form")))
+    assert browser.find_element(By.NAME, "phone").get_attribute("value") == "13912345678"
+    assert Select(browser.find_element(By.NAME, "category")).first_selected_option.text == chosen
+    Select(browser.find_element(By.NAME, "district")).select_by_visible_text("源城区")
+    browser.find_element(By.NAME, "address").send_keys("源城区大同路88号")
+    browser.find_element(By.NAME, "description").send_keys("空调不制冷")
+    browser.find_element(By.ID, "save-request").click()
+
+    number = wait.until(seen.presence_of_element_located((By.ID, "request-number"))).text
+    assert number.startswith("HY")
+    browser.find_element(By.CSS_SELECTOR, "#suggestions button.dispatch").click()
+    wait.until(seen.presence_of_element_located((By.ID, "current-dispatch")))
+
+    browser.get(console.url + "/sms")
+    outbox = browser.find_element(By.ID, "outbox").text
+    assert outbox.count(number) == 2  # to the provider and to the caller
+    assert "13912345678" in outbox
