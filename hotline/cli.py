@@ -4,7 +4,9 @@ Only commands that work are listed; each later capability adds its own.
 """
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
 import click
 
@@ -16,7 +18,9 @@ from db.models import Role
 from db.reference import ensure_reference_data
 from db.session import transaction
 from db.users import UserError, create_user
+from hotline.console_commands import console_command, sms_command
 from hotline.context import AppContext
+from hotline.demo_stack import DemoStack, start_demo_stack
 from ivr.menu import configured_menu
 from hotline.ivr_commands import (
     ami_command,
@@ -24,8 +28,6 @@ from hotline.ivr_commands import (
     call_command,
     ivr_command,
     prompts_group,
-    serve_until_signalled,
-    start_ivr_server,
 )
 
 pass_app = click.make_pass_decorator(AppContext)
@@ -98,16 +100,19 @@ def user_create(app: AppContext, username: str, role: str, display_name: str | N
 def demo(app: AppContext, once: bool) -> None:
     """Start everything that works on this machine and say how to use it."""
     app.require_schema()
-    server = start_ivr_server(app)
-    click.echo(demo_banner(app, server))
-    if once:
-        server.stop(grace=0)
-        return
-    serve_until_signalled(server, grace=5.0)
+    stack = start_demo_stack(app)
+    click.echo(demo_banner(app, stack))
+    if not once:
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        stop.wait()
+        click.echo("stopping the demo")
+    stack.stop()
 
 
-def demo_banner(app: AppContext, server) -> str:
-    host, port = server.address
+def demo_banner(app: AppContext, stack: "DemoStack") -> str:
+    host, port = stack.ivr.address
     hours = configured_menu(app.settings.ivr.menu_file).hours
     local = utcnow().astimezone(app.settings.tz)
     is_open = hours.is_open(local)
@@ -117,11 +122,17 @@ def demo_banner(app: AppContext, server) -> str:
         "Heyuan household-services hotline — demo",
         f"  database:  {app.engine.url.render_as_string(hide_password=True)}",
         f"  FastAGI IVR listening on {host}:{port} (prompts in {app.settings.ivr.sounds_dir})",
+        f"  Emulated Asterisk manager (AMI) on {app.settings.asterisk.ami_host}:{stack.asterisk.port}, followed by the AMI link;",
+        f"    operators {', '.join(stack.operators)} are logged into the queues",
+        f"  Agent console: {stack.console.url}/",
         "",
         f"  It is {local:%H:%M} in Heyuan: the line is {'OPEN' if is_open else 'CLOSED (after hours)'}; "
         f"business hours {hours.open:%H:%M}-{hours.close:%H:%M}.",
         "",
-        "  Place a simulated call from another terminal (the Asterisk emulator plays the caller):",
+        "  Place a simulated call from another terminal (the Asterisk emulator plays the caller).",
+        "  With --through-asterisk the call goes on to the queue and pops up in the console of",
+        "  the operator it is offered to (sign in as operator first):",
+        f"    {hotline} call --through-asterisk --from 13800138000 --keys '1 1 1' # Mandarin, household: pops up for operator",
         "   during business hours",
         f"    {hotline} call --from 13912345678 --keys '2 1 3'      # Cantonese, family services, medical escort",
         f"    {hotline} call --from 13800138000 --keys '3'          # returning caller: status of his open request",
@@ -131,7 +142,7 @@ def demo_banner(app: AppContext, server) -> str:
         f"    {hotline} call --from 13912345678 --keys '2 1 #@9000' # leave a voicemail: it becomes a request",
         f"    {hotline} call --from 13800138000 --keys '2'          # book a callback for the next business day",
         "",
-        "  Demo logins (for the agent console, when it lands):",
+        "  Demo logins for the agent console:",
     ]
     lines += [f"    {a.role.value:<10} {a.username:<10} password {a.password}" for a in DEMO_ACCOUNTS]
     lines += ["", "  Ctrl-C stops the demo."]
@@ -143,6 +154,8 @@ cli.add_command(call_command)
 cli.add_command(prompts_group)
 cli.add_command(asterisk_config_command)
 cli.add_command(ami_command)
+cli.add_command(console_command)
+cli.add_command(sms_command)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import dataclass, field
 
 from werkzeug.serving import make_server
 
@@ -75,3 +76,69 @@ class ConsoleServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._thread.join(5)
+
+
+@dataclass
+class DemoStack:
+    ivr: object
+    asterisk: EmulatedAsterisk
+    ami: object
+    console: ConsoleServer
+    operators: list[str]
+    sms_sender: object | None = None
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def stop(self) -> None:
+        self.console.stop()
+        if self.sms_sender is not None:
+            self.sms_sender.stop()
+        self.ami.stop()
+        for thread in self.threads:
+            thread.join(10)
+        self.asterisk.stop()
+        self.ivr.stop(grace=5.0)
+
+
+def start_demo_stack(app) -> DemoStack:
+    """IVR, emulated Asterisk, AMI link, console (and the SMS sender when configured)."""
+    import click
+    from sqlalchemy import select
+
+    from agent_console import create_app
+    from agent_console.services import ConsoleServices
+    from db.models import User
+    from hotline.asterisk_config import menu_queues
+    from hotline.ivr_commands import start_ivr_server
+    from hotline.pop_bus import InProcessBus
+    from hotline.sms_gateway import SmsSender, gateway_from_settings
+    from ivr.ami_service import AmiService
+    from ivr.menu import configured_menu
+
+    settings = app.settings
+    menu = configured_menu(settings.ivr.menu_file)
+    ivr = start_ivr_server(app)
+    try:
+        asterisk = EmulatedAsterisk(ivr.address, settings).start()
+    except OSError as exc:
+        ivr.stop(grace=0)
+        raise click.ClickException(f"cannot emulate Asterisk's manager on port {settings.asterisk.ami_port}: {exc}") from None
+    with app.sessions() as session:
+        operators = sorted(e for e in session.scalars(select(User.sip_extension).where(User.sip_extension.is_not(None),
+                                                                                       User.active)))
+    asterisk.log_in_operators(operators, [q.asterisk_name for q in menu_queues(menu, settings.asterisk.queue_prefix)])
+    bus = InProcessBus()  # one process: the AMI link hands pops straight to the console
+    ami = AmiService.from_settings(settings, app.sessions, settings.asterisk.ami_host, asterisk.port, pop_bus=bus,
+                                   default_language=menu.default_language)
+    ami_thread = threading.Thread(target=ami.run, name="ami-service", daemon=True)
+    ami_thread.start()
+    try:
+        console = ConsoleServer(create_app(services=ConsoleServices(settings, app.sessions, bus)),
+                                settings.console.host, settings.console.port).start()
+    except OSError as exc:
+        ami.stop()
+        asterisk.stop()
+        ivr.stop(grace=0)
+        raise click.ClickException(f"cannot serve the console on port {settings.console.port}: {exc}") from None
+    gateway = gateway_from_settings(settings)
+    sender = SmsSender(app.sessions, gateway, settings).start() if gateway else None
+    return DemoStack(ivr, asterisk, ami, console, operators, sender, [ami_thread])

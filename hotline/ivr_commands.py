@@ -74,14 +74,20 @@ def ivr_command(app: AppContext, port: int | None) -> None:
 @click.option("--port", type=int, help="FastAGI port (default: ivr.port).")
 @click.option("--hangup-style", type=click.Choice(["sighup", "eof"]), default="sighup", show_default=True,
               help="How Asterisk tells of a hangup: a HANGUP line, or closing the connection.")
+@click.option("--through-asterisk", is_flag=True,
+              help="Ask the demo's emulated Asterisk to place it: IVR, then queue and operator, seen on AMI.")
 @pass_app
-def call_command(app: AppContext, caller: str, keys: str, did: str | None, host: str | None, port: int | None, hangup_style: str) -> None:
+def call_command(app: AppContext, caller: str, keys: str, did: str | None, host: str | None, port: int | None,
+                 hangup_style: str, through_asterisk: bool) -> None:
     """Place a simulated call through the running IVR and print what the caller heard."""
     settings = app.settings
     try:
         events = parse_keys(keys)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--keys") from None
+    if through_asterisk:
+        click.echo(_call_through_asterisk(settings, caller, keys))
+        return
     spec = CallSpec(caller=caller, did=did or settings.phone.hotline_number, host=host or settings.ivr.host,
                     port=port or settings.ivr.port, events=events, hangup_style=hangup_style)
     transcript = place_call(spec)
@@ -91,6 +97,32 @@ def call_command(app: AppContext, caller: str, keys: str, did: str | None, host:
             "straight to the operator queue). Start one with `hotline ivr`."
         )
     click.echo(render_transcript(transcript))
+
+
+def _call_through_asterisk(settings, caller: str, keys: str) -> str:
+    import json
+
+    from hotline.demo_stack import CALL_ACTION
+    from ivr.ami import AmiError, AmiLink
+
+    asterisk = settings.asterisk
+    link = AmiLink(asterisk.ami_host, asterisk.ami_port, asterisk.ami_username, asterisk.ami_secret,
+                   event_mask="off", reply_timeout=300).start()
+    try:
+        if not link.wait_connected(3):
+            raise click.ClickException(f"no Asterisk manager at {asterisk.ami_host}:{asterisk.ami_port}: "
+                                       "start `make demo` (its emulated Asterisk) first")
+        reply = link.action(CALL_ACTION, Caller=caller, Keys=keys)
+    except AmiError as exc:
+        raise click.ClickException(f"the emulated Asterisk could not place the call: {exc}") from None
+    finally:
+        link.stop()
+    recorded = json.loads(reply.get("Transcript", "{}"))
+    transcript = Transcript([tuple(event) for event in recorded.get("events", [])], recorded.get("variables", {}),
+                            recorded.get("agi_status", "SUCCESS"))
+    route = (f"queued in {reply['Queue']}, answered by {reply['Agent']}" if reply.get("Agent")
+             else f"queued in {reply['Queue']}, nobody answered" if reply.get("Queue") else "did not reach a queue")
+    return f"{render_transcript(transcript)}\ncall {reply.get('Uniqueid')}: {route}"
 
 
 def render_transcript(transcript: Transcript) -> str:

@@ -45,7 +45,7 @@ def settings(tmp_path: Path):
     return load_settings(environ={}, overrides={
         "database.url": f"sqlite:///{database}", "app.data_dir": str(tmp_path), "ivr.port": free_port(),
         "ivr.sounds_dir": str(tmp_path / "sounds"), "ivr.prompt_override_dir": str(tmp_path / "override"),
-        "ivr.voicemail_dir": str(tmp_path / "voicemail"),
+        "ivr.voicemail_dir": str(tmp_path / "voicemail"), "asterisk.ami_port": free_port(), "console.port": free_port(),
     })
 
 

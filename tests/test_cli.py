@@ -23,7 +23,7 @@ def test_help_lists_only_working_commands(runner, settings):
     assert commands == {"db", "demo", "demo-data", "user"} | EXTRA_COMMANDS
 
 
-EXTRA_COMMANDS = {"ivr", "call", "prompts", "asterisk-config", "ami"}
+EXTRA_COMMANDS = {"ivr", "call", "prompts", "asterisk-config", "ami", "console", "sms"}
 
 
 def test_commands_refuse_an_unmigrated_database(runner, settings):
@@ -96,3 +96,51 @@ def test_demo_banner_reports_the_configured_menu_hours(runner, settings, tmp_pat
     })
     run(runner, custom, "db", "upgrade")
     assert "business hours 06:30-20:00" in run(runner, custom, "demo", "--once").output
+
+
+def test_hotline_console_serves_with_gunicorn(tmp_path, demo_database_template):
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import urllib.request
+
+    from tests.conftest import free_port, wait_until
+
+    database = tmp_path / "hotline.sqlite3"
+    shutil.copy(demo_database_template, database)
+    port = free_port()
+    env = {**os.environ, "HOTLINE_DATABASE_URL": f"sqlite:///{database}", "HOTLINE_APP_DATA_DIR": str(tmp_path),
+           "HOTLINE_CONSOLE_WORKERS": "1"}
+    env.pop("HOTLINE_CONFIG", None)
+    process = subprocess.Popen([sys.executable, "-m", "hotline", "console", "--port", str(port)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def healthy():
+        try:
+            return urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).status == 200
+        except OSError:
+            return False
+    try:
+        assert wait_until(healthy, timeout=20)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2) as page:
+            assert "坐席台登录" in page.read().decode()
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+def test_several_console_workers_need_redis(runner, settings):
+    from config import load_settings
+
+    run(runner, settings, "db", "upgrade")
+    several = load_settings(environ={}, overrides={**{k: settings.get(k) for k in ("database.url", "app.data_dir")},
+                                                   "console.workers": 4})
+    result = run(runner, several, "console")
+    assert result.exit_code == 1 and "console.redis_url" in result.output
+
+
+def test_sms_command_refuses_without_a_gateway(runner, settings):
+    run(runner, settings, "db", "upgrade")
+    result = run(runner, settings, "sms")
+    assert result.exit_code == 1 and "outbox" in result.output
