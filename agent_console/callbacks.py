@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from agent_console.auth import OPERATORS, roles
-from agent_console.database import get_db, services
+from agent_console.database import get_db, get_or_404, services
 from agent_console.forms import NoteForm
 from db.audit import record
 from db.base import utcnow
@@ -31,17 +31,11 @@ def index():
     return render_template("callbacks/index.html", tasks=tasks, show=show, plain=NoteForm(), now=utcnow())
 
 
-def _task_or_404(task_id: int) -> CallbackTask:
-    found = get_db().get(CallbackTask, task_id)
-    if found is None:
-        abort(404)
-    return found
-
 
 @bp.route("/callbacks/<int:task_id>/dial", methods=["POST"])
 @roles(*OPERATORS)
 def dial(task_id: int):
-    task = _task_or_404(task_id)
+    task = get_or_404(CallbackTask, task_id)
     if not NoteForm().validate_on_submit():
         abort(400)
     if not current_user.sip_extension:
@@ -71,7 +65,7 @@ def dial(task_id: int):
 @bp.route("/callbacks/<int:task_id>/done", methods=["POST"])
 @roles(*OPERATORS)
 def done(task_id: int):
-    task = _task_or_404(task_id)
+    task = get_or_404(CallbackTask, task_id)
     form = NoteForm()
     if not form.validate_on_submit():
         abort(400)

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from agent_console.auth import OPERATORS, SUPERVISORS, roles
-from agent_console.database import get_db
+from agent_console.database import get_db, get_or_404
 from agent_console.forms import ComplaintForm, NoteForm, ResolveForm, select as choices
 from db.audit import record
 from db.base import utcnow
@@ -55,24 +55,18 @@ def new():
     return render_template("complaints/form.html", form=form)
 
 
-def _complaint_or_404(complaint_id: int) -> Complaint:
-    found = get_db().get(Complaint, complaint_id)
-    if found is None:
-        abort(404)
-    return found
-
 
 @bp.route("/complaints/<int:complaint_id>")
 @roles(*OPERATORS)
 def view(complaint_id: int):
-    return render_template("complaints/view.html", complaint=_complaint_or_404(complaint_id),
+    return render_template("complaints/view.html", complaint=get_or_404(Complaint, complaint_id),
                            resolve_form=ResolveForm(), plain=NoteForm())
 
 
 @bp.route("/complaints/<int:complaint_id>/assign", methods=["POST"])
 @roles(*SUPERVISORS)
 def assign(complaint_id: int):
-    complaint = _complaint_or_404(complaint_id)
+    complaint = get_or_404(Complaint, complaint_id)
     if not NoteForm().validate_on_submit() or complaint.status not in (ComplaintStatus.OPEN, ComplaintStatus.ASSIGNED):
         abort(400)
     db = get_db()
@@ -85,7 +79,7 @@ def assign(complaint_id: int):
 @bp.route("/complaints/<int:complaint_id>/resolve", methods=["POST"])
 @roles(*SUPERVISORS)
 def resolve(complaint_id: int):
-    complaint = _complaint_or_404(complaint_id)
+    complaint = get_or_404(Complaint, complaint_id)
     form = ResolveForm()
     if not form.validate_on_submit():
         flash(_("请填写处理结果。"), "error")

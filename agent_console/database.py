@@ -19,3 +19,13 @@ def close_db(_error=None) -> None:
 
 def services():
     return current_app.extensions["hotline"]
+
+
+def get_or_404(model, key: int):
+    """A row by primary key, or the 404 page."""
+    from flask import abort
+
+    found = get_db().get(model, key)
+    if found is None:
+        abort(404)
+    return found

@@ -10,7 +10,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from agent_console.auth import OPERATORS, SUPERVISORS, roles
-from agent_console.database import get_db
+from agent_console.database import get_db, get_or_404
 from agent_console.forms import NoteForm, SuspendForm, category_choices
 from db.audit import record
 from db.base import utcnow
@@ -35,17 +35,11 @@ def index():
     return render_template("providers/index.html", rows=rows, q=text, category=category, categories=category_choices(blank=True))
 
 
-def _provider_or_404(provider_id: int) -> Provider:
-    found = get_db().get(Provider, provider_id)
-    if found is None:
-        abort(404)
-    return found
-
 
 @bp.route("/providers/<int:provider_id>")
 @roles(*OPERATORS)
 def view(provider_id: int):
-    provider = _provider_or_404(provider_id)
+    provider = get_or_404(Provider, provider_id)
     db = get_db()
     since = utcnow() - dt.timedelta(days=90)
     complaints = db.scalars(select(Complaint).where(Complaint.provider_id == provider.id)
@@ -63,7 +57,7 @@ def view(provider_id: int):
 @bp.route("/providers/<int:provider_id>/suspend", methods=["POST"])
 @roles(*SUPERVISORS)
 def suspend(provider_id: int):
-    provider = _provider_or_404(provider_id)
+    provider = get_or_404(Provider, provider_id)
     form = SuspendForm()
     if not form.validate_on_submit():
         flash(_("请填写暂停原因。"), "error")
@@ -78,7 +72,7 @@ def suspend(provider_id: int):
 @bp.route("/providers/<int:provider_id>/reinstate", methods=["POST"])
 @roles(*SUPERVISORS)
 def reinstate(provider_id: int):
-    provider = _provider_or_404(provider_id)
+    provider = get_or_404(Provider, provider_id)
     if not NoteForm().validate_on_submit():
         abort(400)
     db = get_db()

@@ -8,7 +8,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from agent_console.auth import OPERATORS, roles
-from agent_console.database import get_db, services
+from agent_console.database import get_db, get_or_404, services
 from agent_console.forms import NoteForm, RequestForm, StatusForm, select as choices
 from db.audit import record
 from db.base import utcnow
@@ -225,17 +225,11 @@ def dispatch_to(number: str):
     return redirect(url_for("requests.view", number=number))
 
 
-def _dispatch_or_404(dispatch_id: int) -> Dispatch:
-    found = get_db().get(Dispatch, dispatch_id)
-    if found is None:
-        abort(404)
-    return found
-
 
 @bp.route("/dispatches/<int:dispatch_id>/answer", methods=["POST"])
 @roles(*OPERATORS)
 def answer(dispatch_id: int):
-    offer = _dispatch_or_404(dispatch_id)
+    offer = get_or_404(Dispatch, dispatch_id)
     form = NoteForm()
     accepted = request.form.get("accepted")
     if not form.validate_on_submit() or accepted not in ("0", "1"):
@@ -254,7 +248,7 @@ def answer(dispatch_id: int):
 @bp.route("/dispatches/<int:dispatch_id>/next", methods=["POST"])
 @roles(*OPERATORS)
 def next_provider(dispatch_id: int):
-    offer = _dispatch_or_404(dispatch_id)
+    offer = get_or_404(Dispatch, dispatch_id)
     if not NoteForm().validate_on_submit():
         abort(400)
     db = get_db()
