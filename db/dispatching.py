@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, case, exists, func, literal, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from db.audit import record
@@ -59,31 +59,28 @@ class Suggestion:
     capacity: int
     complaints: int
     serves_district: bool
-    score: float
+    score: float  # rounded, as shown
     reasons: tuple[str, ...] = field(default=())
+    exact_score: float = 0.0
 
     @property
     def reason_text(self) -> str:
         return "；".join(self.reasons)
 
 
-def _load_subquery():
-    return (
-        select(Dispatch.provider_id, func.count().label("load"))
+def _counts(session: Session, provider_ids: list[int], since: dt.datetime) -> tuple[dict[int, int], dict[int, int]]:
+    """Work in hand and recent complaints, counted for these providers only."""
+    load = dict(session.execute(
+        select(Dispatch.provider_id, func.count())
         .join(ServiceRequest, ServiceRequest.id == Dispatch.request_id)
-        .where(Dispatch.status.in_(BUSY_DISPATCH), ServiceRequest.status.in_(BUSY_REQUEST))
-        .group_by(Dispatch.provider_id)
-        .subquery()
-    )
-
-
-def _complaints_subquery(since: dt.datetime):
-    return (
-        select(Complaint.provider_id, func.count().label("complaints"))
-        .where(Complaint.provider_id.is_not(None), Complaint.created_at >= since)
-        .group_by(Complaint.provider_id)
-        .subquery()
-    )
+        .where(Dispatch.provider_id.in_(provider_ids), Dispatch.status.in_(BUSY_DISPATCH),
+               ServiceRequest.status.in_(BUSY_REQUEST))
+        .group_by(Dispatch.provider_id)).all())
+    complaints = dict(session.execute(
+        select(Complaint.provider_id, func.count())
+        .where(Complaint.provider_id.in_(provider_ids), Complaint.created_at >= since)
+        .group_by(Complaint.provider_id)).all())
+    return load, complaints
 
 
 def suggest_providers(
@@ -99,40 +96,74 @@ def suggest_providers(
 
     Suspended providers and those at capacity are left out; so are `exclude` (providers
     that already declined or let this request's offer lapse).
+
+    Counting every provider's load and complaints for each ask is what costs, so
+    providers are read best first from the base-score index (those serving the district,
+    and the others, as two streams) a few at a time, and counted only for those read.
+    Counting only lowers a score below its static part plus the free-capacity points:
+    once the limit-th best is above what any unread provider could reach, it is exact.
     """
     now = now or utcnow()
-    load = _load_subquery()
-    complaints = _complaints_subquery(now - dt.timedelta(days=COMPLAINT_DAYS))
-    load_n = func.coalesce(load.c.load, 0)
-    complaints_n = func.coalesce(complaints.c.complaints, 0)
-    if district_id is None:
-        serves = literal(False)
-    else:
-        serves = exists().where(
-            provider_districts.c.provider_id == Provider.id, provider_districts.c.district_id == district_id
-        )
-    district_score = case((serves, DISTRICT_POINTS), else_=0)
-    grade_score = func.coalesce(Provider.grade, 0) * GRADE_POINTS
-    rating_score = case(
-        (Provider.rating_count >= MIN_RATINGS, (func.coalesce(Provider.rating_avg, 3.0) - 3.0) * RATING_POINTS),
-        else_=0.0,
-    )
-    complaint_score = -COMPLAINT_POINTS * case((complaints_n > 3, 3), else_=complaints_n)
-    capacity_score = FREE_CAPACITY_POINTS * (1.0 - load_n * 1.0 / Provider.capacity)
-    score = (district_score + grade_score + rating_score + complaint_score + capacity_score).label("score")
-    query = (
-        select(Provider, load_n.label("load"), complaints_n.label("complaints"), serves.label("serves"), score)
-        .join(provider_categories, and_(provider_categories.c.provider_id == Provider.id,
-                                        provider_categories.c.category_id == category_id))
-        .outerjoin(load, load.c.provider_id == Provider.id)
-        .outerjoin(complaints, complaints.c.provider_id == Provider.id)
-        .where(Provider.status == ProviderStatus.ACTIVE, Provider.capacity > load_n)
-        .order_by(score.desc(), Provider.id)
-        .limit(limit)
-    )
+    since = now - dt.timedelta(days=COMPLAINT_DAYS)
+    in_category = exists().where(provider_categories.c.provider_id == Provider.id,
+                                 provider_categories.c.category_id == category_id)
+    base = select(Provider).where(Provider.status == ProviderStatus.ACTIVE, in_category)
     if exclude:
-        query = query.where(Provider.id.not_in(exclude))
-    return [_suggestion(*row) for row in session.execute(query)]
+        base = base.where(Provider.id.not_in(exclude))
+    if district_id is None:
+        streams = [_Stream(base, serves=False)]
+    else:
+        in_district = exists().where(provider_districts.c.provider_id == Provider.id,
+                                     provider_districts.c.district_id == district_id)
+        streams = [_Stream(base.where(in_district), serves=True), _Stream(base.where(~in_district), serves=False)]
+    batch, ranked = max(4 * limit, 20), []
+    while True:
+        for stream in streams:
+            providers = stream.read(session, batch)
+            if not providers:
+                continue
+            load, complaints = _counts(session, [p.id for p in providers], since)
+            for provider in providers:
+                in_hand = load.get(provider.id, 0)
+                if in_hand >= provider.capacity:
+                    continue  # full: cannot take more
+                counted = complaints.get(provider.id, 0)
+                score = (stream.static(provider) - COMPLAINT_POINTS * min(counted, 3)
+                         + FREE_CAPACITY_POINTS * (1.0 - in_hand / provider.capacity))
+                ranked.append(_suggestion(provider, in_hand, counted, stream.serves, score))
+        ranked.sort(key=lambda s: (-s.exact_score, s.provider_id))
+        open_streams = [stream for stream in streams if not stream.exhausted]
+        if not open_streams:
+            break
+        ceiling = max(stream.ceiling for stream in open_streams) + FREE_CAPACITY_POINTS
+        if len(ranked) >= limit and ranked[limit - 1].exact_score > ceiling:
+            break
+        batch *= 4
+    return ranked[:limit]
+
+
+class _Stream:
+    """Providers best base score first, read in growing batches."""
+
+    def __init__(self, query, serves: bool):
+        self.query = query.order_by(Provider.base_score.desc(), Provider.id)
+        self.serves = serves
+        self.offset = 0
+        self.exhausted = False
+        self.ceiling = float("inf")  # the best static score an unread provider may have
+
+    def static(self, provider: Provider) -> float:
+        return (DISTRICT_POINTS if self.serves else 0) + float(provider.base_score)
+
+    def read(self, session: Session, batch: int) -> list[Provider]:
+        if self.exhausted:
+            return []
+        providers = list(session.scalars(self.query.offset(self.offset).limit(batch)))
+        self.offset += len(providers)
+        self.exhausted = len(providers) < batch
+        if providers:
+            self.ceiling = self.static(providers[-1])
+        return providers
 
 
 def _suggestion(provider: Provider, load: int, complaints: int, serves: bool, score: float) -> Suggestion:
@@ -149,7 +180,7 @@ def _suggestion(provider: Provider, load: int, complaints: int, serves: bool, sc
         provider_id=provider.id, name=provider.name, phone=provider.phone, grade=provider.grade,
         rating_avg=provider.rating_avg, rating_count=provider.rating_count, load=load,
         capacity=provider.capacity, complaints=complaints, serves_district=bool(serves),
-        score=round(float(score), 1), reasons=tuple(reasons),
+        score=round(float(score), 1), reasons=tuple(reasons), exact_score=float(score),
     )
 
 

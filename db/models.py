@@ -12,6 +12,7 @@ from sqlalchemy import (
     JSON,
     CheckConstraint,
     Column,
+    Computed,
     Date,
     ForeignKey,
     Index,
@@ -415,11 +416,17 @@ provider_districts = Table(
 )
 
 
+PROVIDER_BASE_SCORE = (
+    "COALESCE(grade, 0) * 6 + CASE WHEN rating_count >= 3 THEN (COALESCE(rating_avg, 3) - 3) * 10 ELSE 0 END"
+)
+
+
 class Provider(Base):
     """A registered household-services company (家政企业) and its credit file."""
 
     __tablename__ = "providers"
     __table_args__ = (
+        Index("ix_providers_status_base_score", "status", "base_score"),
         CheckConstraint("grade IS NULL OR grade BETWEEN 1 AND 5", name="grade_range"),
         CheckConstraint("capacity >= 0", name="capacity_non_negative"),
     )
@@ -436,6 +443,13 @@ class Provider(Base):
     # Rolled up from survey ratings of the last 90 days.
     rating_avg: Mapped[Optional[float]] = mapped_column(Numeric(3, 2, asdecimal=False))
     rating_count: Mapped[int] = mapped_column(default=0)
+    # The part of a dispatch score known without counting anything (grade, then rating
+    # once there are at least three), kept by the database so ranking can read providers
+    # best first from an index. The weights are db/dispatching.py's.
+    base_score: Mapped[float] = mapped_column(
+        Numeric(6, 2, asdecimal=False),
+        Computed(PROVIDER_BASE_SCORE, persisted=True),
+    )
     # How many requests it can have in service at once.
     capacity: Mapped[int] = mapped_column(default=5)
     status: Mapped[ProviderStatus] = mapped_column(str_enum(ProviderStatus, "provider_status"), default=ProviderStatus.ACTIVE)

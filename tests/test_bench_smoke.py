@@ -18,3 +18,19 @@ def test_b2_runs_and_writes_every_call():
     results = b2_ami.run(calls=200)
     assert results["events"] == 2000
     assert "events/s" in b2_ami.report(results)
+
+
+def test_b3_fills_and_measures_both_sides():
+    from bench import b3_history
+
+    results = b3_history.run(callers=2_000, calls=20_000, requests=2_000, complaints=100)
+    assert results["sqlite"]["ours"]["p99_ms"] > 0 and results["sqlite"]["hello"]["p99_ms"] > 0
+    assert "Flask hello" in b3_history.report(results)
+
+
+def test_b5_fills_and_measures_both_sides():
+    from bench import b5_dispatch
+
+    results = b5_dispatch.run(providers=2_000, requests=500, complaints=100, queries=30)
+    assert results["sqlite"]["ours"]["p99_ms"] > 0
+    assert "bare select" in b5_dispatch.report(results)

@@ -37,3 +37,29 @@ def test_drift_is_detected(empty_engine):
     finally:
         table._columns.remove(extra)
     assert any(diff[0] == "add_column" and diff[3].name == "shoe_size" for diff in differences)
+
+
+def test_the_base_score_migration_keeps_providers_categories_both_ways(tmp_path):
+    """On SQLite a batch table copy would cascade-delete provider_categories: it must not happen."""
+    from sqlalchemy import text
+
+    from db import migrate
+    from db.session import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'm.sqlite3'}")
+    migrate.upgrade(engine, "0004")
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO service_categories (id, code, name_zh, name_en, sort_order, active) "
+                                "VALUES (1, 'x', 'x', 'x', 0, 1)"))
+        connection.execute(text("INSERT INTO providers (id, name, licence_number, phone, rating_count, capacity, status, "
+                                "created_at, grade, rating_avg) VALUES (1, 'a', 'L1', '139', 5, 5, 'active', "
+                                "'2026-01-01', 3, 4.5)"))
+        connection.execute(text("INSERT INTO provider_categories VALUES (1, 1)"))
+    migrate.upgrade(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT base_score FROM providers")).scalar() == 33  # 3 stars, rating 4.5
+        assert connection.execute(text("SELECT count(*) FROM provider_categories")).scalar() == 1
+    migrate.downgrade(engine, "0004")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM provider_categories")).scalar() == 1
+    engine.dispose()
