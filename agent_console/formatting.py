@@ -29,6 +29,10 @@ LABELS = {
     # roles, providers, callbacks
     "operator": _l("话务员"), "supervisor": _l("班长"), "admin": _l("管理员"),
     "active": _l("正常"), "suspended": _l("已暂停"),
+    # operators' states and pause reasons
+    "logged_in": _l("已签入"), "available": _l("空闲"), "paused": _l("暂停"), "on_call": _l("通话中"),
+    "wrap_up": _l("话后整理"), "logged_out": _l("已签出"),
+    "break": _l("小休"), "meal": _l("用餐"), "training": _l("培训"), "after_call_work": _l("话后处理"),
     "queue_callback": _l("排队回拨"), "survey_follow_up": _l("回访跟进"), "other": _l("其他"),
 }
 

@@ -1,0 +1,67 @@
+"""The operator's own desk (sign in to the queues, pause with a reason, sign out) and
+the supervisors' view of every operator's state today."""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from agent_console.auth import OPERATORS, SUPERVISORS, roles
+from agent_console.database import get_db, services
+from agent_console.forms import NoteForm
+from db.base import utcnow
+from db.models import OperatorStateChange, PauseReason, User
+from hotline.asterisk_config import menu_queues
+from ivr.ami import AmiError
+from ivr.menu import configured_menu
+from ivr.operator_desk import DeskError, OperatorDesk, latest_states
+
+bp = Blueprint("desk", __name__)
+
+
+def _desk() -> OperatorDesk:
+    settings = services().settings
+    queues = [q.asterisk_name for q in menu_queues(configured_menu(settings.ivr.menu_file), settings.asterisk.queue_prefix)]
+    return OperatorDesk(services().ami, services().sessions, queues)
+
+
+@bp.route("/desk")
+@roles(*OPERATORS)
+def desk():
+    state = latest_states(get_db()).get(current_user.id)
+    return render_template("desk.html", state=state, reasons=list(PauseReason), plain=NoteForm())
+
+
+@bp.route("/desk/<action>", methods=["POST"])
+@roles(*OPERATORS)
+def act(action: str):
+    if action not in ("login", "pause", "unpause", "logout") or not NoteForm().validate_on_submit():
+        abort(400)
+    user = current_user.row()
+    try:
+        desk = _desk()
+        if action == "pause":
+            desk.pause(user, request.form.get("reason", ""))
+        else:
+            getattr(desk, action)(user)
+    except (AmiError, DeskError) as exc:
+        flash(_("操作未成功：%(error)s", error=str(exc)), "error")
+    return redirect(url_for("desk.desk"))
+
+
+@bp.route("/operators")
+@roles(*SUPERVISORS)
+def operators():
+    db = get_db()
+    tz = services().tz
+    today = dt.datetime.combine(utcnow().astimezone(tz).date(), dt.time(), tz)
+    people = db.scalars(select(User).where(User.active).order_by(User.sip_extension, User.username)).all()
+    changes = db.scalars(select(OperatorStateChange).where(OperatorStateChange.at >= today)
+                         .order_by(OperatorStateChange.at)).all()
+    by_user: dict[int, list[OperatorStateChange]] = {}
+    for change in changes:
+        by_user.setdefault(change.user_id, []).append(change)
+    return render_template("operators.html", people=people, latest=latest_states(db), by_user=by_user)
