@@ -234,6 +234,20 @@ SCHEMA: dict[str, Kind] = {
     "sms.signature": TEXT,
     "sms.max_attempts": integer(1, 20),
     "sms.retry_seconds": integer(1, 86400),
+    "survey.delay_minutes": integer(0, 10080),
+    "survey.quiet_from": CLOCK_TIME,
+    "survey.quiet_until": CLOCK_TIME,
+    "survey.weekdays": WEEKDAYS,
+    "survey.daily_cap_per_caller": integer(1, 10),
+    "survey.max_attempts": integer(1, 10),
+    "survey.retry_busy_minutes": integer(1, 10080),
+    "survey.retry_no_answer_minutes": integer(1, 10080),
+    "survey.retry_failed_minutes": integer(1, 10080),
+    "survey.retry_no_input_minutes": integer(1, 10080),
+    "survey.max_channels": integer(1, 1000),
+    "survey.calls_per_second": number(0.1, 100),
+    "survey.claim_timeout_minutes": integer(1, 1440),
+    "survey.ring_seconds": integer(10, 120),
 }
 
 # Settings whose shipped default must never run in production.
