@@ -23,8 +23,9 @@ FILES = ("extensions.conf", "queues.conf", "pjsip.conf", "manager.conf", "musico
 # Carried on AMI channel events to the console's screen pop (manager.conf channelvars).
 SCREEN_POP_VARIABLES = ("HOTLINE_CALL_ID", "HOTLINE_LANG", "HOTLINE_CATEGORY", "HOTLINE_PRIORITY",
                         "HOTLINE_QUEUE", "HOTLINE_INTENT")
-# Set by the AMI link when it originates a callback placeholder (extensions.conf).
-ORIGINATE_VARIABLES = ("HOTLINE_CALLBACK_POSITION", "HOTLINE_CALLBACK_NUMBER")
+# Set by the AMI link when it originates a callback placeholder, and by the survey
+# dialer when it originates a survey call (extensions.conf).
+ORIGINATE_VARIABLES = ("HOTLINE_CALLBACK_POSITION", "HOTLINE_CALLBACK_NUMBER", "HOTLINE_SURVEY_ID", "HOTLINE_LANG")
 _PRIORITY = {Priority.NORMAL.value: 0, Priority.URGENT.value: 5, Priority.EMERGENCY.value: 10}
 
 

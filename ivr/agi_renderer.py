@@ -63,6 +63,17 @@ class AgiRenderer:
         """Play prompts to the end (for scripts that are not menu walks)."""
         self._play(prompts, "")
 
+    def ask(self, prompts, timeout_ms: int) -> str:
+        """Play prompts (a key interrupts them), then wait for one key; "" if none."""
+        return self._play(prompts, ANY_KEY) or self.agi.wait_for_digit(timeout_ms)
+
+    def record(self, prompts, name: str, max_seconds: int) -> str | None:
+        """Play prompts, then record until '#', silence or max_seconds; the file, or None."""
+        self._play(prompts, "")
+        base = str(self.voicemail_dir / _UNSAFE.sub("_", name))
+        samples = self.agi.record_file(base, "wav", "#", max_seconds * 1000, 0, "beep", silence=5)
+        return base + ".wav" if samples > 0 else None
+
     def _play(self, prompts, escape: str) -> str:
         for prompt in prompts:
             key = self.agi.stream_file(self.prompt_path(prompt), escape)
@@ -88,8 +99,5 @@ class AgiRenderer:
         return Digits(digits) if digits else Timeout()
 
     def _record(self, action: RecordMessage) -> Event:
-        self._play(action.prompts, "")
-        name = _UNSAFE.sub("_", self.agi.env.get("agi_uniqueid", "unknown"))
-        base = str(self.voicemail_dir / f"voicemail-{name}")
-        samples = self.agi.record_file(base, "wav", "#", action.max_seconds * 1000, 0, "beep", silence=5)
-        return Recorded(base + ".wav" if samples > 0 else None)
+        name = "voicemail-" + self.agi.env.get("agi_uniqueid", "unknown")
+        return Recorded(self.record(action.prompts, name, action.max_seconds))

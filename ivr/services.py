@@ -14,6 +14,7 @@ from db.base import utcnow
 from ivr.call_log import CallLogWriter
 from ivr.engine import Engine
 from ivr.menu import Menu, configured_menu
+from ivr.surveys import SurveyPolicy
 
 
 @dataclass
@@ -26,6 +27,7 @@ class IvrServices:
     voicemail_dir: str
     spool: Path
     clock: Callable[[], dt.datetime] = field(default=utcnow)
+    survey_policy: SurveyPolicy | None = None
 
     def __post_init__(self):
         self.engine = Engine(self.menu)
@@ -37,9 +39,11 @@ class IvrServices:
 
     @classmethod
     def from_settings(cls, settings: Settings, sessions: sessionmaker[Session], **overrides) -> "IvrServices":
+        menu = configured_menu(settings.ivr.menu_file)
+        overrides.setdefault("survey_policy", SurveyPolicy.from_settings(settings, menu))
         return cls(
             sessions=sessions,
-            menu=configured_menu(settings.ivr.menu_file),
+            menu=menu,
             tz=settings.tz,
             area_code=settings.phone.area_code,
             sounds_dir=str(Path(settings.ivr.sounds_dir).resolve()),

@@ -76,7 +76,7 @@ def test_every_menu_queue_exists_in_queues_conf_and_the_dialplan(rendered):
 def test_every_agi_script_of_the_dialplan_has_a_handler(rendered, ivr_services):
     files, _ = rendered
     scripts = set(re.findall(r"AGI\(\$\{HOTLINE_FASTAGI\}/([a-z_]+)", files["extensions.conf"]))
-    assert scripts == {"ivr", "queue_callback"}
+    assert scripts == {"ivr", "queue_callback", "survey"}
     assert scripts <= set(handler_table(ivr_services))
     for start in re.findall(r"ivr\?start=([a-z_]+)", files["extensions.conf"]):
         assert start in load_menu().nodes

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ivr.handlers import menu_call, queue_callback
+from ivr.handlers import menu_call, queue_callback, survey
 
 if TYPE_CHECKING:
     from ivr.services import IvrServices
@@ -14,4 +14,5 @@ def handler_table(services: "IvrServices") -> dict[str, "Handler"]:
     return {
         "ivr": lambda agi, request: menu_call.handle(agi, request, services),
         "queue_callback": lambda agi, request: queue_callback.handle(agi, request, services),
+        "survey": lambda agi, request: survey.handle(agi, request, services),
     }
