@@ -246,7 +246,7 @@ SCHEMA: dict[str, Kind] = {
     "survey.retry_no_input_minutes": integer(1, 10080),
     "survey.max_channels": integer(1, 1000),
     "survey.calls_per_second": number(0.1, 100),
-    "survey.claim_timeout_minutes": integer(1, 1440),
+    "survey.claim_timeout_seconds": integer(5, 86400),
     "survey.ring_seconds": integer(10, 120),
 }
 

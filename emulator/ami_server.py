@@ -60,6 +60,9 @@ class AmiServer:
         self._frozen: set[int] = set()
         self._frozen_sessions: list[_Session] = []
         self._lock = threading.Lock()
+        # Called (on its own thread) for every answered Originate: the call then runs the
+        # dialplan, e.g. a survey call's AGI.
+        self.on_answered: Callable[[dict[str, str]], None] | None = None
         # Emulator-only actions (the demo's "place a call"): name -> fn(action) -> response headers.
         self.custom_actions: dict[str, Callable[[dict[str, str]], dict[str, str]]] = {}
         self._listener = socket.create_server((host, port))
@@ -225,6 +228,8 @@ class AmiServer:
                       Channel=action.get("Channel", ""), Context=action.get("Context", ""),
                       Exten=action.get("Exten", ""), Reason=str(reason), Uniqueid=uniqueid,
                       CallerIDNum=action.get("CallerID", "<unknown>"), CallerIDName="<unknown>")
+            if reason == REASON_ANSWERED and self.on_answered is not None:
+                self.on_answered(action)
 
         threading.Thread(target=later, daemon=True).start()
 

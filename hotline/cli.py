@@ -21,6 +21,7 @@ from db.users import UserError, create_user
 from hotline.console_commands import console_command, sms_command
 from hotline.context import AppContext
 from hotline.demo_stack import DemoStack, start_demo_stack
+from hotline.survey_commands import dialer_command
 from ivr.menu import configured_menu
 from hotline.ivr_commands import (
     ami_command,
@@ -156,6 +157,7 @@ cli.add_command(asterisk_config_command)
 cli.add_command(ami_command)
 cli.add_command(console_command)
 cli.add_command(sms_command)
+cli.add_command(dialer_command)
 
 
 def main() -> None:

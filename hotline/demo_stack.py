@@ -16,6 +16,7 @@ from werkzeug.serving import make_server
 
 from emulator.agi_channel import CallSpec, parse_keys
 from emulator.ami_server import AmiServer
+from emulator.fastagi_client import place_call
 from emulator.switch import Switch
 
 CALL_ACTION = "HotlineEmulatorCall"
@@ -29,6 +30,10 @@ class EmulatedAsterisk:
                              port=asterisk.ami_port if port is None else port)
         self.switch = Switch(self.ami, asterisk.queue_prefix, talk_seconds=talk_seconds)
         self.ami.custom_actions[CALL_ACTION.lower()] = self._call_action
+        self.ami.on_answered = self._answered
+        # How each number answers a survey call (keys); others rate 5 and leave no comment.
+        self.survey_answers: dict[str, str] = {}
+        self.survey_transcripts: list = []
 
     def start(self) -> "EmulatedAsterisk":
         self.ami.start()
@@ -50,6 +55,17 @@ class EmulatedAsterisk:
     def call(self, caller: str, keys: str):
         host, port = self.ivr_address
         return self.switch.call(CallSpec(caller=caller, host=host, port=port, events=parse_keys(keys)))
+
+    def _answered(self, action: dict[str, str]) -> None:
+        """An answered Originate runs its context; for a survey call, the survey AGI."""
+        if action.get("Context") != "hotline-survey":
+            return
+        variables = dict(item.split("=", 1) for item in action.get("Variable", "").split(",") if "=" in item)
+        phone = action.get("Channel", "").removeprefix("PJSIP/").split("@", 1)[0]
+        host, port = self.ivr_address
+        spec = CallSpec(caller=phone, host=host, port=port, script="survey", variables=variables,
+                        events=parse_keys(self.survey_answers.get(phone, "5 2")))
+        self.survey_transcripts.append(place_call(spec))
 
     def _call_action(self, action: dict[str, str]) -> dict[str, str]:
         switched = self.call(action.get("Caller", ""), action.get("Keys", ""))

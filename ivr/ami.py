@@ -227,9 +227,11 @@ class AmiLink:
         return dict(response.keys)
 
     def originate(self, channel: str, context: str, exten: str, *, priority: int = 1,
-                  variables: dict[str, str] | None = None, **fields: str) -> str:
-        """Originate asynchronously; returns the ActionID its OriginateResponse event will carry."""
-        action_id = self._client.next_action_id() if self._client else "none"
+                  variables: dict[str, str] | None = None, action_id: str | None = None, **fields: str) -> str:
+        """Originate asynchronously; returns the ActionID its OriginateResponse event will carry.
+
+        Give action_id to record the attempt under it before the call is placed."""
+        action_id = action_id or (self._client.next_action_id() if self._client else "none")
         extra = {"Variable": ",".join(f"{k}={v}" for k, v in (variables or {}).items())} if variables else {}
         self.action("Originate", ActionID=action_id, Channel=channel, Context=context, Exten=exten,
                     Priority=str(priority), Async="true", **extra, **fields)

@@ -57,6 +57,7 @@ class SurveyPolicy:
     max_attempts: int
     retry: dict[AttemptOutcome, dt.timedelta]
     max_channels: int
+    calls_per_second: float
     claim_timeout: dt.timedelta
     default_language: str
 
@@ -77,7 +78,8 @@ class SurveyPolicy:
                    AttemptOutcome.FAILED: minutes(survey.retry_failed_minutes),
                    AttemptOutcome.NO_INPUT: minutes(survey.retry_no_input_minutes)},
             max_channels=survey.max_channels,
-            claim_timeout=minutes(survey.claim_timeout_minutes),
+            calls_per_second=survey.calls_per_second,
+            claim_timeout=dt.timedelta(seconds=survey.claim_timeout_seconds),
             default_language=menu.default_language,
         )
 
@@ -151,7 +153,11 @@ def claim(session: Session, policy: SurveyPolicy, dialer: str, limit: int, now: 
     if postgres:
         session.execute(select(func.pg_advisory_xact_lock(CLAIM_LOCK_KEY)))
     in_progress = session.scalar(select(func.count()).where(Survey.status == SurveyStatus.DIALLING))
-    room = min(limit, policy.max_channels - in_progress)
+    # Calls per second, across every dialer: attempts started in the last window count.
+    window = dt.timedelta(seconds=max(1.0, 1.0 / policy.calls_per_second))
+    started = session.scalar(select(func.count()).where(SurveyAttempt.started_at > now - window))
+    per_window = max(1, int(policy.calls_per_second * window.total_seconds()))
+    room = min(limit, policy.max_channels - in_progress, per_window - started)
     if room <= 0:
         return []
     earlier = Survey.__table__.alias("earlier")

@@ -23,7 +23,7 @@ def test_help_lists_only_working_commands(runner, settings):
     assert commands == {"db", "demo", "demo-data", "user"} | EXTRA_COMMANDS
 
 
-EXTRA_COMMANDS = {"ivr", "call", "prompts", "asterisk-config", "ami", "console", "sms"}
+EXTRA_COMMANDS = {"ivr", "call", "prompts", "asterisk-config", "ami", "console", "sms", "dialer"}
 
 
 def test_commands_refuse_an_unmigrated_database(runner, settings):

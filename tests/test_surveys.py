@@ -1,6 +1,7 @@
 """Survey scheduling and claiming on a simulated clock: quiet hours, retries, caps, opt-outs."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import zoneinfo
@@ -144,6 +145,7 @@ def test_a_caller_is_called_at_most_daily_cap_times_a_day(session, policy):
 
 
 def test_survey_calls_in_progress_never_exceed_the_channel_cap(session, policy):
+    policy = dataclasses.replace(policy, calls_per_second=1000)
     for n in range(policy.max_channels + 4):
         _completed_request(session, f"1391236{n:04d}", at=FRIDAY_10)
     schedule_completed(session, policy, FRIDAY_10 + policy.delay)
@@ -173,6 +175,7 @@ def test_a_vanished_dialers_claims_are_settled_without_calling_anyone_twice(sess
 
 
 def test_a_rating_goes_to_the_providers_credit_file_and_a_low_one_is_followed_up(session, policy):
+    policy = dataclasses.replace(policy, calls_per_second=1000)
     provider = None
     ratings = [5, 4, 1]
     surveys = []
@@ -193,3 +196,17 @@ def test_a_rating_goes_to_the_providers_credit_file_and_a_low_one_is_followed_up
     assert [t.survey_id for t in follow_ups] == [surveys[2].id]
     with pytest.raises(ValueError):
         record_rating(session, surveys[0], 6, None, clock)
+
+
+def test_calls_per_second_are_capped_across_dialers(session, policy):
+    policy = dataclasses.replace(policy, calls_per_second=2, max_channels=100)
+    for n in range(6):
+        _completed_request(session, f"1391239{n:04d}", at=FRIDAY_10)
+    schedule_completed(session, policy, FRIDAY_10 + policy.delay)
+    clock = FRIDAY_10 + policy.delay
+    first = claim(session, policy, "d1", 100, clock)
+    assert len(first) == 2
+    for taken in first:
+        start_attempt(session, taken.survey_id, f"cps-{taken.survey_id}", clock)
+    assert claim(session, policy, "d2", 100, clock + dt.timedelta(milliseconds=500)) == []
+    assert len(claim(session, policy, "d2", 100, clock + dt.timedelta(milliseconds=1100))) == 2
