@@ -14,7 +14,7 @@ from agent_console.database import get_db, get_or_404
 from agent_console.forms import NoteForm, SuspendForm, category_choices
 from db.audit import record
 from db.base import utcnow
-from db.models import Complaint, Dispatch, Provider, ProviderStatus, Worker, provider_categories
+from db.models import Complaint, Dispatch, Provider, ProviderStatus, Survey, SurveyStatus, Worker, provider_categories
 
 bp = Blueprint("providers", __name__)
 
@@ -49,7 +49,10 @@ def view(provider_id: int):
     recent_complaints = db.scalar(select(func.count()).where(Complaint.provider_id == provider.id, Complaint.created_at >= since))
     workers = db.scalars(select(Worker).options(selectinload(Worker.certificates))
                          .where(Worker.provider_id == provider.id).order_by(Worker.name)).all()
+    surveys = db.scalars(select(Survey).where(Survey.provider_id == provider.id, Survey.status == SurveyStatus.COMPLETED)
+                         .order_by(Survey.completed_at.desc()).limit(20)).all()
     return render_template("providers/view.html", provider=provider, complaints=complaints, dispatches=dispatches,
+                           surveys=surveys,
                            recent_complaints=recent_complaints, workers=workers, today=utcnow().date(),
                            suspend_form=SuspendForm(), plain=NoteForm())
 

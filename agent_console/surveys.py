@@ -1,0 +1,90 @@
+"""The survey queue: each survey's attempts and result; reschedule, cancel, do-not-call."""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from agent_console.auth import OPERATORS, roles
+from agent_console.database import get_db, get_or_404, services
+from agent_console.forms import NoteForm, TIME_FORMAT
+from db.audit import record
+from db.models import Caller, Survey, SurveyStatus
+from ivr.surveys import cancel, reschedule
+
+bp = Blueprint("surveys", __name__)
+
+
+@bp.route("/surveys")
+@roles(*OPERATORS)
+def index():
+    db = get_db()
+    status = request.args.get("status", "scheduled")
+    query = (select(Survey).options(selectinload(Survey.request), selectinload(Survey.caller), selectinload(Survey.provider))
+             .order_by(Survey.due_at.desc() if status in ("completed", "failed", "cancelled") else Survey.due_at).limit(200))
+    if status in {s.value for s in SurveyStatus}:
+        query = query.where(Survey.status == SurveyStatus(status))
+    counts = dict(db.execute(select(Survey.status, func.count()).group_by(Survey.status)).all())
+    return render_template("surveys/index.html", rows=db.scalars(query).all(), status=status,
+                           statuses=list(SurveyStatus), counts=counts)
+
+
+@bp.route("/surveys/<int:survey_id>")
+@roles(*OPERATORS)
+def view(survey_id: int):
+    survey = get_or_404(Survey, survey_id)
+    return render_template("surveys/view.html", survey=survey, plain=NoteForm())
+
+
+@bp.route("/surveys/<int:survey_id>/reschedule", methods=["POST"])
+@roles(*OPERATORS)
+def reschedule_survey(survey_id: int):
+    survey = get_or_404(Survey, survey_id)
+    if not NoteForm().validate_on_submit():
+        abort(400)
+    try:
+        local = dt.datetime.strptime(request.form.get("due", ""), TIME_FORMAT).replace(tzinfo=services().tz)
+        reschedule(survey, local.astimezone(dt.timezone.utc))
+    except ValueError as exc:
+        flash(_("无法改期：%(error)s", error=str(exc)), "error")
+        return redirect(url_for("surveys.view", survey_id=survey_id))
+    record(get_db(), current_user.row(), "reschedule", survey, {"due": request.form.get("due")})
+    get_db().commit()
+    return redirect(url_for("surveys.view", survey_id=survey_id))
+
+
+@bp.route("/surveys/<int:survey_id>/cancel", methods=["POST"])
+@roles(*OPERATORS)
+def cancel_survey(survey_id: int):
+    survey = get_or_404(Survey, survey_id)
+    if not NoteForm().validate_on_submit():
+        abort(400)
+    try:
+        cancel(survey)
+    except ValueError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("surveys.view", survey_id=survey_id))
+    record(get_db(), current_user.row(), "cancel", survey)
+    get_db().commit()
+    return redirect(url_for("surveys.view", survey_id=survey_id))
+
+
+@bp.route("/callers/<int:caller_id>/do-not-call", methods=["POST"])
+@roles(*OPERATORS)
+def do_not_call(caller_id: int):
+    caller = get_or_404(Caller, caller_id)
+    if not NoteForm().validate_on_submit():
+        abort(400)
+    db = get_db()
+    caller.do_not_call = request.form.get("value", "1") == "1"
+    for survey in db.scalars(select(Survey).where(Survey.caller_id == caller.id, Survey.status == SurveyStatus.SCHEDULED)):
+        if caller.do_not_call:
+            survey.status = SurveyStatus.CANCELLED
+    record(db, current_user.row(), "do_not_call", caller, {"value": caller.do_not_call})
+    db.commit()
+    flash(_("已设为不再回访。") if caller.do_not_call else _("已恢复回访。"), "success")
+    return redirect(request.form.get("next") if (request.form.get("next") or "").startswith("/surveys/") else url_for("surveys.index"))

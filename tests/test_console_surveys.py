@@ -1,0 +1,55 @@
+"""The survey queue in the console: attempts and results, reschedule, cancel, do-not-call."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from db.base import utcnow
+from db.models import Caller, Language, ServiceRequest, Survey, SurveyAttempt, SurveyStatus, AttemptOutcome
+
+
+@pytest.fixture
+def survey_id(console_services):
+    with console_services.sessions() as session, session.begin():
+        request = session.scalar(select(ServiceRequest).where(ServiceRequest.caller_id.is_not(None)).limit(1))
+        survey = Survey(request_id=request.id, caller_id=request.caller_id, language=Language.MANDARIN,
+                        due_at=utcnow(), status=SurveyStatus.SCHEDULED, attempt_count=1,
+                        provider_id=request.dispatches[-1].provider_id if request.dispatches else None)
+        session.add(survey)
+        session.flush()
+        session.add(SurveyAttempt(survey_id=survey.id, action_id="c-1", outcome=AttemptOutcome.BUSY, originate_reason=5,
+                                  started_at=utcnow() - dt.timedelta(hours=1)))
+        return survey.id
+
+
+def test_the_queue_shows_each_survey_with_its_attempts(client, auth, survey_id):
+    auth.login()
+    assert "待回访" in client.get("/surveys").get_data(as_text=True)
+    page = client.get(f"/surveys/{survey_id}").get_data(as_text=True)
+    assert "占线" in page and "5" in page
+
+
+def test_reschedule_and_cancel(client, auth, console_services, survey_id):
+    auth.login()
+    auth.post(f"/surveys/{survey_id}/reschedule", {"due": "2026-12-01T10:30"}, page=f"/surveys/{survey_id}")
+    with console_services.sessions() as session:
+        due = session.get(Survey, survey_id).due_at
+    assert due == dt.datetime(2026, 12, 1, 2, 30, tzinfo=dt.timezone.utc)  # 10:30 in Heyuan
+    bad = auth.post(f"/surveys/{survey_id}/reschedule", {"due": "tomorrow"}, page=f"/surveys/{survey_id}")
+    assert "无法改期" in client.get(bad.headers["Location"]).get_data(as_text=True)
+    auth.post(f"/surveys/{survey_id}/cancel", page=f"/surveys/{survey_id}")
+    with console_services.sessions() as session:
+        assert session.get(Survey, survey_id).status == SurveyStatus.CANCELLED
+
+
+def test_a_caller_who_asks_not_to_be_called_is_not(client, auth, console_services, survey_id):
+    auth.login()
+    with console_services.sessions() as session:
+        caller_id = session.get(Survey, survey_id).caller_id
+    auth.post(f"/callers/{caller_id}/do-not-call", {"value": "1", "next": f"/surveys/{survey_id}"}, page=f"/surveys/{survey_id}")
+    with console_services.sessions() as session:
+        assert session.get(Caller, caller_id).do_not_call is True
+        assert session.get(Survey, survey_id).status == SurveyStatus.CANCELLED
+    assert "不再回访" in client.get(f"/surveys/{survey_id}").get_data(as_text=True)
