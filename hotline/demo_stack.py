@@ -1,5 +1,8 @@
 """Everything `make demo` runs in one process, also used by the console's browser test.
 
+IVR, emulated Asterisk, AMI link, console, survey dialer (and the SMS sender when
+Twilio credentials are set).
+
 - EmulatedAsterisk: the emulator's AMI server and switch. Operators with an extension
   are logged into every queue; the emulator-only action HotlineEmulatorCall lets
   `hotline call --through-asterisk` place a call that goes IVR → queue → operator, so
@@ -102,6 +105,7 @@ class DemoStack:
     console: ConsoleServer
     operators: list[str]
     sms_sender: object | None = None
+    dialer: object | None = None
     threads: list[threading.Thread] = field(default_factory=list)
 
     def stop(self) -> None:
@@ -109,6 +113,8 @@ class DemoStack:
         if self.sms_sender is not None:
             self.sms_sender.stop()
         self.ami.stop()
+        if self.dialer is not None:
+            self.dialer.stop()
         for thread in self.threads:
             thread.join(10)
         self.asterisk.stop()
@@ -127,8 +133,11 @@ def start_demo_stack(app) -> DemoStack:
     from hotline.ivr_commands import start_ivr_server
     from hotline.pop_bus import InProcessBus
     from hotline.sms_gateway import SmsSender, gateway_from_settings
+    from ivr.ami import AmiLink
     from ivr.ami_service import AmiService
     from ivr.menu import configured_menu
+    from ivr.survey_dialer import SurveyDialer
+    from ivr.surveys import SurveyPolicy
 
     settings = app.settings
     menu = configured_menu(settings.ivr.menu_file)
@@ -157,4 +166,11 @@ def start_demo_stack(app) -> DemoStack:
         raise click.ClickException(f"cannot serve the console on port {settings.console.port}: {exc}") from None
     gateway = gateway_from_settings(settings)
     sender = SmsSender(app.sessions, gateway, settings).start() if gateway else None
-    return DemoStack(ivr, asterisk, ami, console, operators, sender, [ami_thread])
+    # Survey calls go to the emulated Asterisk, where the callee answers and rates 5.
+    link = AmiLink(settings.asterisk.ami_host, asterisk.port, settings.asterisk.ami_username,
+                   settings.asterisk.ami_secret, event_mask="call")
+    dialer = SurveyDialer(app.sessions, link, SurveyPolicy.from_settings(settings, menu), name="demo-dialer",
+                          caller_id=settings.phone.hotline_number, ring_seconds=settings.survey.ring_seconds)
+    dialer_thread = threading.Thread(target=dialer.run, name="survey-dialer", daemon=True)
+    dialer_thread.start()
+    return DemoStack(ivr, asterisk, ami, console, operators, sender, dialer, [ami_thread, dialer_thread])

@@ -14,7 +14,8 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import exists, func, insert, literal, select, update
+from sqlalchemy import exists, func, literal, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
@@ -116,7 +117,7 @@ def schedule_completed(session: Session, policy: SurveyPolicy, now: dt.datetime 
     provider = (select(Dispatch.provider_id)
                 .where(Dispatch.request_id == ServiceRequest.id, Dispatch.status == DispatchStatus.ACCEPTED)
                 .order_by(Dispatch.offered_at.desc()).limit(1).scalar_subquery())
-    rows = (
+    due = (
         select(ServiceRequest.id, ServiceRequest.caller_id, provider,
                func.coalesce(Caller.language, literal(policy.default_language)), literal(now),
                literal(SurveyStatus.SCHEDULED.value), literal(0), literal(now))
@@ -124,10 +125,25 @@ def schedule_completed(session: Session, policy: SurveyPolicy, now: dt.datetime 
         .where(ServiceRequest.status == RequestStatus.COMPLETED, Caller.do_not_call.is_(False),
                ~exists().where(Survey.request_id == ServiceRequest.id), completed_at <= now - policy.delay)
     )
-    # RETURNING counts the rows: the driver's rowcount is -1 for INSERT … SELECT on SQLite.
-    result = session.connection().execute(insert(Survey.__table__).from_select(
-        ["request_id", "caller_id", "provider_id", "language", "due_at", "status", "attempt_count", "created_at"], rows)
-        .returning(Survey.__table__.c.id))
+    table = Survey.__table__
+    dialect = session.get_bind().dialect.name
+    upsert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    statement = (upsert(table).from_select(
+        ["request_id", "caller_id", "provider_id", "language", "due_at", "status", "attempt_count", "created_at"], due)
+        # Another dialer may queue the same request meanwhile: the unique request_id settles it.
+        .on_conflict_do_nothing(index_elements=[table.c.request_id])
+        # RETURNING counts the rows: the driver's rowcount is -1 for INSERT … SELECT on SQLite.
+        .returning(table.c.id))
+    connection = session.connection()
+    if dialect == "postgresql":
+        # With a surveys table that looks empty, PostgreSQL checks "no survey yet" with a
+        # nested loop rescanning the very table this statement fills: quadratic (47 s
+        # for 100,000). Hash or merge joins read it once.
+        # (JIT compiling costs more than it saves on this one-pass statement.)
+        connection.execute(text("SET LOCAL enable_nestloop = off; SET LOCAL jit = off"))
+    result = connection.execute(statement)
+    if dialect == "postgresql":
+        connection.execute(text("SET LOCAL enable_nestloop TO DEFAULT; SET LOCAL jit TO DEFAULT"))
     return len(result.all())
 
 

@@ -34,3 +34,13 @@ def test_b5_fills_and_measures_both_sides():
     results = b5_dispatch.run(providers=2_000, requests=500, complaints=100, queries=30)
     assert results["sqlite"]["ours"]["p99_ms"] > 0
     assert "bare select" in b5_dispatch.report(results)
+
+
+def test_b4_queues_claims_and_counts_violations():
+    from bench import b4_surveys
+
+    results = b4_surveys.run(requests=3_000)
+    assert results["sqlite"]["queued"] == 3_000
+    assert results["sqlite"]["ours"]["claimed"] == 3_000 and results["sqlite"]["raw"]["claimed"] == 3_000
+    assert results["sqlite"]["ours"]["violations"] == 0
+    assert "quiet-hour violations" in b4_surveys.report(results)

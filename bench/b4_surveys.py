@@ -1,0 +1,152 @@
+"""B4: 100,000 surveys queued and claimed, beside a raw claim loop on the same database.
+
+100,000 completed requests (one caller each, the accepted provider recorded):
+- enqueue: schedule_completed() queues a survey for each (one INSERT … SELECT);
+- ours: claim() in batches of 500 with the calling window, the per-caller daily cap,
+  the channel and calls-per-second caps (set high: this measures the claim itself), on a
+  simulated clock that walks through a day from 06:00, a minute per batch; every claim
+  made outside the calling window is counted as a violation;
+- raw: the same batches as a bare UPDATE … WHERE id IN (SELECT … LIMIT 500) RETURNING.
+Targets: enqueue ≤ 2 s, ≥ 5,000 claims/s, zero quiet-hour violations.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import tempfile
+import time
+import zoneinfo
+from pathlib import Path
+
+from sqlalchemy import text
+
+ENQUEUE_TARGET_S = 2.0
+CLAIMS_TARGET = 5_000
+BATCH = 500
+TZ = zoneinfo.ZoneInfo("Asia/Shanghai")
+
+
+def populate(engine, requests: int) -> None:
+    from bench.b3_history import _series
+    from db import migrate
+    from db.reference import ensure_reference_data
+    from db.session import make_session_factory, transaction
+
+    migrate.upgrade(engine)
+    with transaction(make_session_factory(engine)) as session:
+        ensure_reference_data(session)
+    dialect = engine.dialect.name
+    phone = ("'135' || substr('00000000' || CAST(n AS TEXT), -8, 8)" if dialect == "sqlite"
+             else "'135' || lpad(CAST(n AS TEXT), 8, '0')")
+    day = "'2026-11-26 02:00:00'" if dialect == "sqlite" else "timestamptz '2026-11-26 02:00:00+00'"
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO providers (id, name, licence_number, phone, rating_count, capacity, status, "
+                                f"created_at) VALUES (1, 'p', 'L', '13900000000', 0, 5, 'active', {day})"))
+        for statement in (
+            f"INSERT INTO callers (id, phone, phone_kind, language, do_not_call, created_at) "
+            f"SELECT n, {phone}, 'mobile', 'yue', false, {day}",
+            f"INSERT INTO service_requests (id, number, caller_id, category_id, description, channel, status, priority, "
+            f"created_at, updated_at) SELECT n, 'B4-' || CAST(n AS TEXT), n, 1, '', 'phone', 'completed', 'normal', {day}, {day}",
+            f"INSERT INTO request_status_changes (request_id, from_status, to_status, at) "
+            f"SELECT n, 'in_service', 'completed', {day}",
+            f"INSERT INTO dispatches (request_id, provider_id, status, offered_at) SELECT n, 1, 'accepted', {day}",
+        ):
+            head, source = _series(dialect, requests)
+            connection.execute(text(f"{head}{statement} {source}"))
+    # As autovacuum would have left tables filled over weeks (not seconds ago): on
+    # PostgreSQL a first read of 400,000 fresh rows sets their hint bits and costs ~45 s here.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE" if dialect == "postgresql" else "ANALYZE"))
+
+
+def measure(engine, requests: int) -> dict:
+    from config import load_settings
+    from db.session import make_session_factory, transaction
+    from ivr.menu import configured_menu
+    from ivr.surveys import SurveyPolicy, claim, schedule_completed
+
+    sessions = make_session_factory(engine)
+    policy = SurveyPolicy.from_settings(load_settings(environ={}), configured_menu(""))
+    policy = dataclasses.replace(policy, max_channels=10**9, calls_per_second=10**9, daily_cap=10)
+    # Friday 27 November 2026, 06:00 in Heyuan: quiet until 09:00.
+    clock = dt.datetime(2026, 11, 27, 6, 0, tzinfo=TZ).astimezone(dt.timezone.utc)
+    results: dict = {}
+    started = time.perf_counter()
+    with transaction(sessions) as session:
+        queued = schedule_completed(session, policy, clock)
+    results["enqueue_s"] = time.perf_counter() - started
+    results["queued"] = queued
+
+    claimed = violations = batches = 0
+    spent = 0.0
+    while claimed < queued and batches < 10_000:
+        started = time.perf_counter()
+        with transaction(sessions) as session:
+            taken = claim(session, policy, "bench", BATCH, clock)
+        spent += time.perf_counter() - started
+        batches += 1
+        local = clock.astimezone(TZ)
+        if taken and not (policy.window.open <= local.time() < policy.window.close):
+            violations += len(taken)
+        claimed += len(taken)
+        clock += dt.timedelta(minutes=1)
+    results["ours"] = {"claimed": claimed, "seconds": spent, "per_s": claimed / spent, "violations": violations,
+                       "batches": batches}
+
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE surveys SET status = 'scheduled', claimed_by = NULL, claimed_at = NULL"))
+    raw = text("UPDATE surveys SET status = 'dialling', claimed_by = 'raw' WHERE id IN "
+               "(SELECT id FROM surveys WHERE status = 'scheduled' ORDER BY due_at, id LIMIT :n) RETURNING id")
+    claimed = 0
+    started = time.perf_counter()
+    while True:
+        with engine.begin() as connection:
+            got = len(connection.execute(raw, {"n": BATCH}).all())
+        if not got:
+            break
+        claimed += got
+    spent = time.perf_counter() - started
+    results["raw"] = {"claimed": claimed, "seconds": spent, "per_s": claimed / spent}
+    return results
+
+
+def run(requests: int = 100_000) -> dict:
+    from bench.b5_dispatch import _postgres_engine
+    from db.session import make_engine
+
+    results = {"requests": requests}
+    with tempfile.TemporaryDirectory() as folder:
+        engine = make_engine(f"sqlite:///{Path(folder) / 'b4.sqlite3'}")
+        populate(engine, requests)
+        results["sqlite"] = measure(engine, requests)
+        engine.dispose()
+    postgres = _postgres_engine()
+    if postgres is not None:
+        engine, drop = postgres
+        try:
+            populate(engine, requests)
+            results["postgresql"] = measure(engine, requests)
+        finally:
+            drop()
+    return results
+
+
+def report(results: dict) -> str:
+    lines = [f"B4 surveys: {results['requests']:,} completed requests; claims in batches of {BATCH}"]
+    for backend in ("sqlite", "postgresql"):
+        if backend not in results:
+            lines.append(f"  {backend}: not measured (server unreachable)")
+            continue
+        r = results[backend]
+        ours, raw = r["ours"], r["raw"]
+        lines.append(
+            f"  {backend}: enqueue {r['queued']:,} in {r['enqueue_s']:.2f} s "
+            f"(target ≤ {ENQUEUE_TARGET_S:.0f} s: {'met' if r['enqueue_s'] <= ENQUEUE_TARGET_S else 'NOT met'}); "
+            f"claims {ours['per_s']:,.0f}/s (target ≥ {CLAIMS_TARGET:,}: {'met' if ours['per_s'] >= CLAIMS_TARGET else 'NOT met'}), "
+            f"raw loop {raw['per_s']:,.0f}/s, ours/raw time {ours['seconds'] / raw['seconds']:.1f}×; "
+            f"quiet-hour violations {ours['violations']} over {ours['batches']} batches")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(report(run()))
