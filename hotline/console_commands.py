@@ -31,6 +31,9 @@ def console_command(app: AppContext, port: int | None) -> None:
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", 32)
             self.cfg.set("timeout", 60)
+            # Screen-pop streams never end by themselves: on SIGTERM give them a few
+            # seconds, then go (browsers reconnect to the next server by themselves).
+            self.cfg.set("graceful_timeout", 5)
             self.cfg.set("accesslog", "-")
 
         def load(self):

@@ -61,6 +61,7 @@ def browser(tmp_path):
 
 def test_operator_pop_request_dispatch_and_sms_in_chromium(stack, browser):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as seen
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -69,8 +70,10 @@ def test_operator_pop_request_dispatch_and_sms_in_chromium(stack, browser):
     browser.get(console.url + "/login")
     browser.find_element(By.NAME, "username").send_keys("operator")
     browser.find_element(By.NAME, "password").send_keys("operator-demo-2026")
-    browser.find_element(By.ID, "sign-in").click()
+    browser.find_element(By.NAME, "password").send_keys(Keys.ENTER)  # by keyboard
     wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-pop-listening") == "1")
+    # Usable on a 1366×768 workstation: nothing wider than the screen.
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 1366
 
     # A Cantonese caller chooses a service; the queue offers the call to extension 1001.
     switched = asterisk.call("13912345678", "2 1 3")  # Cantonese, family services, medical escort
@@ -81,6 +84,7 @@ def test_operator_pop_request_dispatch_and_sms_in_chromium(stack, browser):
     browser.find_element(By.ID, "pop-new-request").click()
 
     wait.until(seen.presence_of_element_located((By.ID, "request-form")))
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 1366
     assert browser.find_element(By.NAME, "phone").get_attribute("value") == "13912345678"
     assert Select(browser.find_element(By.NAME, "category")).first_selected_option.text == chosen
     Select(browser.find_element(By.NAME, "district")).select_by_visible_text("源城区")

@@ -47,3 +47,56 @@ def test_without_asterisk_the_desk_says_so_and_records_nothing(client, auth, con
     response = auth.post("/desk/login", page="/desk")
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "操作未成功" in page and "未签入" in page
+
+
+def test_one_click_callback_rings_the_operator_then_the_caller(client, auth, asterisk, console_services):
+    from sqlalchemy import select
+
+    from db.base import utcnow
+    from db.models import CallbackReason, CallbackTask, Language, TaskStatus
+    from ivr.callback_placer import settle
+
+    with console_services.sessions() as session, session.begin():
+        task = CallbackTask(phone="13912345678", language=Language.HAKKA, reason=CallbackReason.AFTER_HOURS, due_at=utcnow())
+        session.add(task)
+        session.flush()
+        task_id = task.id
+    auth.login("operator")
+    assert "13912345678" in client.get("/callbacks").get_data(as_text=True)
+    auth.post(f"/callbacks/{task_id}/dial", page="/callbacks")
+    originate = next(a for a in asterisk.actions if a.get("Action") == "Originate")
+    assert originate["Channel"] == "PJSIP/1001"  # the operator's phone first
+    assert originate["Context"] == "hotline-outbound" and originate["Exten"] == "13912345678"  # then the caller
+    assert originate["Async"] == "true"
+    with console_services.sessions() as session:
+        dialled = session.get(CallbackTask, task_id)
+        assert dialled.status == TaskStatus.IN_PROGRESS and dialled.originate_action_id == originate["ActionID"]
+    # A second click while it rings does not dial again.
+    auth.post(f"/callbacks/{task_id}/dial", page="/callbacks")
+    assert sum(1 for a in asterisk.actions if a.get("Action") == "Originate") == 1
+    # The AMI link settles it from the OriginateResponse (ivr/callback_placer.py).
+    with console_services.sessions() as session, session.begin():
+        settle(session.scalar(select(CallbackTask).where(CallbackTask.id == task_id)), True, 3, utcnow())
+    assert "已完成" in client.get("/callbacks?show=all").get_data(as_text=True)
+
+
+def test_complaints_are_logged_taken_resolved_and_weigh_on_the_provider(client, auth, console_services):
+    import re
+
+    from db.models import Complaint, ComplaintStatus
+
+    auth.login("operator")
+    created = auth.post("/complaints/new", {"phone": "13800138000", "provider": "3", "description": "阿姨迟到两小时"},
+                        page="/complaints/new")
+    complaint_id = int(re.search(r"/complaints/(\d+)", created.headers["Location"]).group(1))
+    assert auth.post(f"/complaints/{complaint_id}/resolve", {"resolution": "x"}, page="/complaints").status_code == 403
+    auth.logout()
+    auth.login("supervisor")
+    auth.post(f"/complaints/{complaint_id}/assign", page=f"/complaints/{complaint_id}")
+    auth.post(f"/complaints/{complaint_id}/resolve", {"resolution": "已致电企业，扣减信用分"}, page=f"/complaints/{complaint_id}")
+    with console_services.sessions() as session:
+        complaint = session.get(Complaint, complaint_id)
+        assert complaint.status == ComplaintStatus.RESOLVED and complaint.provider_id == 3
+        assert complaint.caller.phone == "13800138000" and complaint.resolved_at is not None
+    page = client.get("/providers/3").get_data(as_text=True)
+    assert f"/complaints/{complaint_id}" in page

@@ -163,3 +163,18 @@ def test_login_never_redirects_off_site(client, auth):
     response = client.post("/login?next=//evil.example/x", data={"username": "operator", "password": "operator-demo-2026",
                                                                  "csrf_token": token})
     assert response.headers["Location"] == "/"
+
+
+QUERY_PARAMETERS = ("q", "status", "category", "district", "page", "outcome", "show", "phone", "limit", "caller",
+                    "language", "priority", "call", "next", "lang")
+
+
+@pytest.mark.parametrize("probe", [XSS, SQLI])
+def test_every_page_escapes_or_refuses_every_query_parameter(app, client, auth, probe):
+    auth.login("admin")
+    for endpoint, method, path, view in _routes(app):
+        if method != "GET" or endpoint in ("calls.pop_stream", "static"):
+            continue
+        response = client.get(path, query_string={name: probe for name in QUERY_PARAMETERS})
+        assert response.status_code in (200, 302, 400, 404), f"GET {path}: {response.status_code}"
+        assert XSS not in response.get_data(as_text=True), f"GET {path} echoed the probe unescaped"

@@ -90,3 +90,11 @@ def test_an_operator_sees_failed_messages_and_can_retry(client, auth, console_se
 def test_a_number_that_cannot_take_an_sms_is_refused_before_it_is_stored(session):
     with pytest.raises(ValueError):
         queue_sms(session, "anonymous", "x", "test")
+
+
+def test_the_default_twilio_transport_never_waits_forever():
+    """Twilio's own HTTP client has no timeout unless given one: ours always sets it."""
+    from hotline.sms_gateway import SEND_TIMEOUT
+
+    sms = TwilioSms("AC" + "0" * 32, "token", "+8610690000")
+    assert sms._client.http_client.timeout == SEND_TIMEOUT

@@ -4,6 +4,7 @@ The console's own text is Simplified Chinese (the msgids); English is the transl
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from babel.messages.mofile import write_mo
@@ -25,7 +26,7 @@ def compiled_dir(target: Path) -> Path:
         mo.parent.mkdir(parents=True, exist_ok=True)
         with po.open("rb") as source:
             catalog = read_po(source)
-        temporary = mo.with_suffix(".tmp")
+        temporary = mo.with_suffix(f".{os.getpid()}.tmp")
         with temporary.open("wb") as out:
             write_mo(out, catalog)
         temporary.replace(mo)  # several workers may compile at once
