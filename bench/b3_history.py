@@ -12,25 +12,13 @@ Target: ours p99 ≤ 20 ms.
 from __future__ import annotations
 
 import random
-import statistics
-import tempfile
 import time
-from pathlib import Path
 
 from sqlalchemy import text
 
+from bench.common import backend_lines, on_both_databases, percentiles, series
+
 P99_TARGET_MS = 20.0
-# Rows are made by the database itself (a recursive CTE / generate_series): fast enough
-# for a million rows without a million Python round trips.
-_SQLITE_SERIES = "WITH RECURSIVE series(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM series WHERE n < {count}) "
-
-
-def _series(dialect: str, count: int) -> tuple[str, str]:
-    if dialect == "sqlite":
-        return _SQLITE_SERIES.format(count=count), "FROM series"
-    return "", f"FROM generate_series(1, {count}) AS series(n)"
-
-
 def populate(engine, callers: int, calls: int, requests: int, complaints: int) -> None:
     from db import migrate
     from db.demo_data import load_demo_data
@@ -49,19 +37,19 @@ def populate(engine, callers: int, calls: int, requests: int, complaints: int) -
              else "'137' || lpad(CAST(n AS TEXT), 8, '0')")
     with engine.begin() as connection:
         offset = connection.execute(text("SELECT coalesce(max(id), 0) FROM callers")).scalar()
-        head, source = _series(dialect, callers)
+        head, source = series(dialect, callers)
         connection.execute(text(
             f"{head}INSERT INTO callers (id, phone, phone_kind, language, do_not_call, created_at) "
             f"SELECT n + {offset}, {phone}, "
             f"'mobile', 'cmn', false, {stamp} {source}"))
         # Most callers call a few times; every 1000th caller calls thousands of times.
-        head, source = _series(dialect, calls)
+        head, source = series(dialect, calls)
         connection.execute(text(
             f"{head}INSERT INTO calls (uniqueid, direction, caller_id, caller_number, started_at, outcome, ivr_language, queue) "
             f"SELECT {concat(repr('b3.'), text_n)}, 'inbound', "
             f"CASE WHEN n % 10 = 0 THEN {offset} + 1 + (n % ({callers} / 1000)) * 1000 ELSE {offset} + 1 + (n % {callers}) END, "
             f"'13700000000', {stamp}, 'answered', 'cmn', 'general' {source}"))
-        head, source = _series(dialect, requests)
+        head, source = series(dialect, requests)
         connection.execute(text(
             f"{head}INSERT INTO service_requests (number, caller_id, category_id, description, channel, status, priority, "
             f"created_at, updated_at) SELECT {concat(repr('B3-'), text_n)}, {offset} + 1 + (n % {callers}), "
@@ -69,16 +57,11 @@ def populate(engine, callers: int, calls: int, requests: int, complaints: int) -
         connection.execute(text(
             "INSERT INTO dispatches (request_id, provider_id, status, offered_at) "
             "SELECT id, 1 + (id % 48), 'accepted', created_at FROM service_requests WHERE number LIKE 'B3-%'"))
-        head, source = _series(dialect, complaints)
+        head, source = series(dialect, complaints)
         connection.execute(text(
             f"{head}INSERT INTO complaints (caller_id, provider_id, description, status, created_at) "
             f"SELECT {offset} + 1 + (n * 7 % {callers}), 1 + (n % 48), 'x', 'open', {stamp} {source}"))
         connection.execute(text("ANALYZE"))
-
-
-def _percentiles(samples: list[float]) -> dict:
-    ordered = sorted(samples)
-    return {"p50_ms": statistics.median(ordered) * 1000, "p99_ms": ordered[int(len(ordered) * 0.99) - 1] * 1000}
 
 
 def measure(engine, callers: int, calls: int, requests_count: int, settings_dir: str) -> dict:
@@ -109,47 +92,30 @@ def measure(engine, callers: int, calls: int, requests_count: int, settings_dir:
             response = client.get(path)
             samples.append(time.perf_counter() - started)
             assert response.status_code == 200
-        results[name] = _percentiles(samples)
+        results[name] = percentiles(samples)
     page = client.get(f"/pop/{uniqueids[1]}").get_data(as_text=True)
     assert "B3-" in page or "HY" in page, "the pop showed no request history"
     return results
 
 
 def run(callers: int = 50_000, calls: int = 1_000_000, requests: int = 100_000, complaints: int = 10_000) -> dict:
-    from db.session import make_engine
-
     results = {"callers": callers, "calls": calls, "requests": requests, "complaints": complaints}
-    with tempfile.TemporaryDirectory() as folder:
-        engine = make_engine(f"sqlite:///{Path(folder) / 'b3.sqlite3'}")
-        started = time.perf_counter()
-        populate(engine, callers, calls, requests, complaints)
-        results["sqlite_fill_s"] = time.perf_counter() - started
-        results["sqlite"] = measure(engine, callers, calls, requests, folder)
-        engine.dispose()
-        from bench.b5_dispatch import _postgres_engine
-        postgres = _postgres_engine()
-        if postgres is not None:
-            engine, drop = postgres
-            try:
-                populate(engine, callers, calls, requests, complaints)
-                results["postgresql"] = measure(engine, callers, calls, requests, folder)
-            finally:
-                drop()
+    results.update(on_both_databases(lambda engine: populate(engine, callers, calls, requests, complaints),
+                                     lambda engine, folder: measure(engine, callers, calls, requests, folder)))
     return results
 
 
 def report(results: dict) -> str:
     lines = [f"B3 caller history (screen pop): {results['calls']:,} calls, {results['callers']:,} callers, "
              f"{results['requests']:,} requests, {results['complaints']:,} complaints; 1,000 pops"]
-    for backend in ("sqlite", "postgresql"):
-        if backend not in results:
-            lines.append(f"  {backend}: not measured (server unreachable)")
-            continue
-        hello, ours = results[backend]["hello"], results[backend]["ours"]
+
+    def line(r: dict) -> str:
+        hello, ours = r["hello"], r["ours"]
         met = "met" if ours["p99_ms"] <= P99_TARGET_MS else "NOT met"
-        lines.append(f"  {backend}: pop p50 {ours['p50_ms']:.2f} ms, p99 {ours['p99_ms']:.2f} ms (target ≤ "
-                     f"{P99_TARGET_MS:.0f} ms: {met}); Flask hello p50 {hello['p50_ms']:.2f} ms, p99 {hello['p99_ms']:.2f} ms; "
-                     f"ours/hello p99 {ours['p99_ms'] / hello['p99_ms']:.1f}×")
+        return (f"pop p50 {ours['p50_ms']:.2f} ms, p99 {ours['p99_ms']:.2f} ms (target ≤ {P99_TARGET_MS:.0f} ms: {met}); "
+                f"Flask hello p50 {hello['p50_ms']:.2f} ms, p99 {hello['p99_ms']:.2f} ms; "
+                f"ours/hello p99 {ours['p99_ms'] / hello['p99_ms']:.1f}×")
+    lines += backend_lines(results, line)
     return "\n".join(lines)
 
 

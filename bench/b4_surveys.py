@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import tempfile
 import time
 import zoneinfo
-from pathlib import Path
 
 from sqlalchemy import text
+
+from bench.common import backend_lines, on_both_databases, series
 
 ENQUEUE_TARGET_S = 2.0
 CLAIMS_TARGET = 5_000
@@ -27,7 +27,6 @@ TZ = zoneinfo.ZoneInfo("Asia/Shanghai")
 
 
 def populate(engine, requests: int) -> None:
-    from bench.b3_history import _series
     from db import migrate
     from db.reference import ensure_reference_data
     from db.session import make_session_factory, transaction
@@ -51,7 +50,7 @@ def populate(engine, requests: int) -> None:
             f"SELECT n, 'in_service', 'completed', {day}",
             f"INSERT INTO dispatches (request_id, provider_id, status, offered_at) SELECT n, 1, 'accepted', {day}",
         ):
-            head, source = _series(dialect, requests)
+            head, source = series(dialect, requests)
             connection.execute(text(f"{head}{statement} {source}"))
     # As autovacuum would have left tables filled over weeks (not seconds ago): on
     # PostgreSQL a first read of 400,000 fresh rows sets their hint bits and costs ~45 s here.
@@ -111,40 +110,23 @@ def measure(engine, requests: int) -> dict:
 
 
 def run(requests: int = 100_000) -> dict:
-    from bench.b5_dispatch import _postgres_engine
-    from db.session import make_engine
-
     results = {"requests": requests}
-    with tempfile.TemporaryDirectory() as folder:
-        engine = make_engine(f"sqlite:///{Path(folder) / 'b4.sqlite3'}")
-        populate(engine, requests)
-        results["sqlite"] = measure(engine, requests)
-        engine.dispose()
-    postgres = _postgres_engine()
-    if postgres is not None:
-        engine, drop = postgres
-        try:
-            populate(engine, requests)
-            results["postgresql"] = measure(engine, requests)
-        finally:
-            drop()
+    results.update(on_both_databases(lambda engine: populate(engine, requests),
+                                     lambda engine, _folder: measure(engine, requests)))
     return results
 
 
 def report(results: dict) -> str:
     lines = [f"B4 surveys: {results['requests']:,} completed requests; claims in batches of {BATCH}"]
-    for backend in ("sqlite", "postgresql"):
-        if backend not in results:
-            lines.append(f"  {backend}: not measured (server unreachable)")
-            continue
-        r = results[backend]
+
+    def line(r: dict) -> str:
         ours, raw = r["ours"], r["raw"]
-        lines.append(
-            f"  {backend}: enqueue {r['queued']:,} in {r['enqueue_s']:.2f} s "
-            f"(target ≤ {ENQUEUE_TARGET_S:.0f} s: {'met' if r['enqueue_s'] <= ENQUEUE_TARGET_S else 'NOT met'}); "
-            f"claims {ours['per_s']:,.0f}/s (target ≥ {CLAIMS_TARGET:,}: {'met' if ours['per_s'] >= CLAIMS_TARGET else 'NOT met'}), "
-            f"raw loop {raw['per_s']:,.0f}/s, ours/raw time {ours['seconds'] / raw['seconds']:.1f}×; "
-            f"quiet-hour violations {ours['violations']} over {ours['batches']} batches")
+        return (f"enqueue {r['queued']:,} in {r['enqueue_s']:.2f} s (target ≤ {ENQUEUE_TARGET_S:.0f} s: "
+                f"{'met' if r['enqueue_s'] <= ENQUEUE_TARGET_S else 'NOT met'}); claims {ours['per_s']:,.0f}/s (target ≥ "
+                f"{CLAIMS_TARGET:,}: {'met' if ours['per_s'] >= CLAIMS_TARGET else 'NOT met'}), raw loop {raw['per_s']:,.0f}/s, "
+                f"ours/raw time {ours['seconds'] / raw['seconds']:.1f}×; quiet-hour violations {ours['violations']} "
+                f"over {ours['batches']} batches")
+    lines += backend_lines(results, line)
     return "\n".join(lines)
 
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import statistics
-import tempfile
 import time
-from pathlib import Path
 
 from sqlalchemy import insert, select, text
+
+from bench.common import backend_lines, on_both_databases, percentiles
 
 P99_TARGET_MS = 20.0
 
@@ -64,12 +63,6 @@ def populate(engine, providers: int, requests: int, complaints: int, seed: int =
             connection.execute(text("ANALYZE"))
 
 
-def _percentiles(samples: list[float]) -> dict:
-    ordered = sorted(samples)
-    return {"p50_ms": statistics.median(ordered) * 1000, "p99_ms": ordered[int(len(ordered) * 0.99) - 1] * 1000,
-            "mean_ms": statistics.fmean(ordered) * 1000}
-
-
 def measure(engine, queries: int, seed: int = 11) -> dict:
     from db.dispatching import suggest_providers
     from db.models import Provider, ProviderStatus, provider_categories
@@ -101,68 +94,28 @@ def measure(engine, queries: int, seed: int = 11) -> dict:
                 found = fn(session, category, district)
                 samples.append(time.perf_counter() - started)
                 assert len(found) == 5
-        results[name] = _percentiles(samples)
+        results[name] = percentiles(samples)
     return results
 
 
 def run(providers: int = 50_000, requests: int = 20_000, complaints: int = 5_000, queries: int = 500) -> dict:
-    from db.session import make_engine
-
     results = {"providers": providers, "requests_in_hand": requests, "complaints": complaints, "queries": queries}
-    with tempfile.TemporaryDirectory() as folder:
-        engine = make_engine(f"sqlite:///{Path(folder) / 'b5.sqlite3'}")
-        populate(engine, providers, requests, complaints)
-        results["sqlite"] = measure(engine, queries)
-        engine.dispose()
-    postgres = _postgres_engine()
-    if postgres is not None:
-        engine, drop = postgres
-        try:
-            populate(engine, providers, requests, complaints)
-            results["postgresql"] = measure(engine, queries)
-        finally:
-            drop()
+    results.update(on_both_databases(lambda engine: populate(engine, providers, requests, complaints),
+                                     lambda engine, _folder: measure(engine, queries)))
     return results
-
-
-def _postgres_engine():
-    import uuid
-
-    from sqlalchemy.exc import OperationalError
-
-    from db.session import make_engine
-
-    url = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    admin = make_engine(url, connect_args={"connect_timeout": 3})
-    schema = f"hotline_b5_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except OperationalError:
-        admin.dispose()
-        return None
-    engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
-
-    def drop():
-        engine.dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-    return engine, drop
 
 
 def report(results: dict) -> str:
     lines = [f"B5 dispatch suggestions: {results['providers']:,} providers, {results['requests_in_hand']:,} requests in hand, "
              f"{results['complaints']:,} complaints; {results['queries']} asks (category, district)"]
-    for backend in ("sqlite", "postgresql"):
-        if backend not in results:
-            lines.append(f"  {backend}: not measured (server unreachable)")
-            continue
-        bare, ours = results[backend]["bare"], results[backend]["ours"]
+
+    def line(r: dict) -> str:
+        bare, ours = r["bare"], r["ours"]
         met = "met" if ours["p99_ms"] <= P99_TARGET_MS else "NOT met"
-        lines.append(f"  {backend}: top-5 p50 {ours['p50_ms']:.2f} ms, p99 {ours['p99_ms']:.2f} ms "
-                     f"(target ≤ {P99_TARGET_MS:.0f} ms: {met}); bare select p50 {bare['p50_ms']:.2f} ms, "
-                     f"p99 {bare['p99_ms']:.2f} ms; ours/bare p99 {ours['p99_ms'] / bare['p99_ms']:.1f}×")
+        return (f"top-5 p50 {ours['p50_ms']:.2f} ms, p99 {ours['p99_ms']:.2f} ms (target ≤ {P99_TARGET_MS:.0f} ms: "
+                f"{met}); bare select p50 {bare['p50_ms']:.2f} ms, p99 {bare['p99_ms']:.2f} ms; "
+                f"ours/bare p99 {ours['p99_ms'] / bare['p99_ms']:.1f}×")
+    lines += backend_lines(results, line)
     return "\n".join(lines)
 
 

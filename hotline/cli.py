@@ -22,7 +22,6 @@ from hotline.console_commands import console_command, sms_command
 from hotline.context import AppContext
 from hotline.demo_stack import DemoStack, start_demo_stack
 from hotline.survey_commands import dialer_command
-from ivr.menu import configured_menu
 from hotline.ivr_commands import (
     ami_command,
     asterisk_config_command,
@@ -114,7 +113,7 @@ def demo(app: AppContext, once: bool) -> None:
 
 def demo_banner(app: AppContext, stack: "DemoStack") -> str:
     host, port = stack.ivr.address
-    hours = configured_menu(app.settings.ivr.menu_file).hours
+    hours = app.menu.hours
     local = utcnow().astimezone(app.settings.tz)
     is_open = hours.is_open(local)
     hotline = sys.argv[0] if sys.argv[0].endswith("hotline") else "hotline"

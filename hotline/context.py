@@ -37,6 +37,16 @@ class AppContext:
     def sessions(self) -> sessionmaker[Session]:
         return make_session_factory(self.engine)
 
+    @cached_property
+    def menu(self):
+        """The configured IVR menu, validated; a broken one stops the command with its error."""
+        from ivr.menu import MenuError, configured_menu
+
+        try:
+            return configured_menu(self.settings.ivr.menu_file)
+        except MenuError as exc:
+            raise click.ClickException(f"IVR menu: {exc}") from None
+
     def require_schema(self) -> None:
         """Stop a command on an old schema, or in production with demo passwords still set."""
         if migrate.current_revision(self.engine) != migrate.head_revision():

@@ -135,12 +135,11 @@ def start_demo_stack(app) -> DemoStack:
     from hotline.sms_gateway import SmsSender, gateway_from_settings
     from ivr.ami import AmiLink
     from ivr.ami_service import AmiService
-    from ivr.menu import configured_menu
     from ivr.survey_dialer import SurveyDialer
     from ivr.surveys import SurveyPolicy
 
     settings = app.settings
-    menu = configured_menu(settings.ivr.menu_file)
+    menu = app.menu
     ivr = start_ivr_server(app)
     try:
         asterisk = EmulatedAsterisk(ivr.address, settings).start()

@@ -14,7 +14,7 @@ from emulator.fastagi_client import place_call
 from hotline.context import AppContext
 from ivr.engine import provider_prompt
 from ivr.handlers import handler_table
-from ivr.menu import MenuError, configured_menu
+from ivr.menu import MenuError
 from ivr.prompt_build import PromptBuildError, build_prompts, tasks_for
 from ivr.prompts import LANGUAGES, load_manifest
 from ivr.server import FastAGIServer, tune_interpreter
@@ -206,10 +206,7 @@ def asterisk_config_command(app: AppContext, out_dir: Path, show_sip_passwords: 
     from hotline import asterisk_config
     app.require_schema()
     settings = app.settings
-    try:
-        services_menu = configured_menu(settings.ivr.menu_file)
-    except MenuError as exc:
-        raise click.ClickException(f"IVR menu: {exc}") from None
+    services_menu = app.menu
     with app.sessions() as session:
         phones = asterisk_config.soft_phones(session, settings.app.secret_key)
     for path in asterisk_config.write(asterisk_config.render(settings, services_menu, phones), out_dir):
@@ -234,7 +231,7 @@ def ami_command(app: AppContext) -> None:
         click.echo("console.redis_url is empty: screen pops cannot reach console processes (set it to Redis)", err=True)
     service = AmiService.from_settings(settings, app.sessions, settings.asterisk.ami_host, settings.asterisk.ami_port,
                                        pop_bus=bus_from_settings(settings),
-                                       default_language=configured_menu(settings.ivr.menu_file).default_language)
+                                       default_language=app.menu.default_language)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: service.stop())
     click.echo(f"AMI link to {settings.asterisk.ami_host}:{settings.asterisk.ami_port} as {settings.asterisk.ami_username}")

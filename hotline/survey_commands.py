@@ -16,16 +16,12 @@ pass_app = click.make_pass_decorator(AppContext)
 def dialer_command(app: AppContext, name: str | None) -> None:
     """Call due satisfaction surveys through Asterisk until SIGTERM (several may run)."""
     from ivr.ami import AmiLink
-    from ivr.menu import MenuError, configured_menu
     from ivr.survey_dialer import SurveyDialer
     from ivr.surveys import SurveyPolicy
 
     app.require_schema()
     settings = app.settings
-    try:
-        menu = configured_menu(settings.ivr.menu_file)
-    except MenuError as exc:
-        raise click.ClickException(f"IVR menu: {exc}") from None
+    menu = app.menu
     asterisk = settings.asterisk
     link = AmiLink(asterisk.ami_host, asterisk.ami_port, asterisk.ami_username, asterisk.ami_secret, event_mask="call")
     dialer = SurveyDialer(app.sessions, link, SurveyPolicy.from_settings(settings, menu), name=name,

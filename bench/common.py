@@ -1,0 +1,80 @@
+"""What the database benchmarks share: both databases, percentiles, rows made by the database."""
+from __future__ import annotations
+
+import statistics
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Callable
+
+from sqlalchemy import text
+
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+BACKENDS = ("sqlite", "postgresql")
+# Rows are made by the database itself (a recursive CTE / generate_series): a million
+# rows without a million Python round trips.
+_SQLITE_SERIES = "WITH RECURSIVE series(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM series WHERE n < {count}) "
+
+
+def series(dialect: str, count: int) -> tuple[str, str]:
+    """(prefix, FROM clause) giving rows n = 1..count."""
+    if dialect == "sqlite":
+        return _SQLITE_SERIES.format(count=count), "FROM series"
+    return "", f"FROM generate_series(1, {count}) AS series(n)"
+
+
+def percentiles(samples: list[float]) -> dict:
+    ordered = sorted(samples)
+    return {"p50_ms": statistics.median(ordered) * 1000, "p99_ms": ordered[int(len(ordered) * 0.99) - 1] * 1000,
+            "mean_ms": statistics.fmean(ordered) * 1000}
+
+
+def postgres_engine():
+    """(engine on a private schema, drop) or None when the server is unreachable."""
+    from sqlalchemy.exc import OperationalError
+
+    from db.session import make_engine
+
+    admin = make_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+    schema = f"hotline_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except OperationalError:
+        admin.dispose()
+        return None
+    engine = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
+
+    def drop():
+        engine.dispose()
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+    return engine, drop
+
+
+def on_both_databases(fill: Callable, measure: Callable) -> dict:
+    """fill(engine) then measure(engine, folder) on SQLite and, when reachable, PostgreSQL."""
+    from db.session import make_engine
+
+    results = {}
+    with tempfile.TemporaryDirectory() as folder:
+        engine = make_engine(f"sqlite:///{Path(folder) / 'bench.sqlite3'}")
+        fill(engine)
+        results["sqlite"] = measure(engine, folder)
+        engine.dispose()
+        postgres = postgres_engine()
+        if postgres is not None:
+            engine, drop = postgres
+            try:
+                fill(engine)
+                results["postgresql"] = measure(engine, folder)
+            finally:
+                drop()
+    return results
+
+
+def backend_lines(results: dict, line: Callable[[dict], str]) -> list[str]:
+    """One report line per database; a database not measured says so."""
+    return [f"  {backend}: {line(results[backend])}" if backend in results
+            else f"  {backend}: not measured (server unreachable)" for backend in BACKENDS]
