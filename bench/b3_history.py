@@ -16,7 +16,7 @@ import time
 
 from sqlalchemy import text
 
-from bench.common import backend_lines, on_both_databases, percentiles, series
+from bench.common import backend_lines, latency_line, on_both_databases, percentiles, series
 
 P99_TARGET_MS = 20.0
 def populate(engine, callers: int, calls: int, requests: int, complaints: int) -> None:
@@ -109,13 +109,7 @@ def report(results: dict) -> str:
     lines = [f"B3 caller history (screen pop): {results['calls']:,} calls, {results['callers']:,} callers, "
              f"{results['requests']:,} requests, {results['complaints']:,} complaints; 1,000 pops"]
 
-    def line(r: dict) -> str:
-        hello, ours = r["hello"], r["ours"]
-        met = "met" if ours["p99_ms"] <= P99_TARGET_MS else "NOT met"
-        return (f"pop p50 {ours['p50_ms']:.2f} ms, p99 {ours['p99_ms']:.2f} ms (target ≤ {P99_TARGET_MS:.0f} ms: {met}); "
-                f"Flask hello p50 {hello['p50_ms']:.2f} ms, p99 {hello['p99_ms']:.2f} ms; "
-                f"ours/hello p99 {ours['p99_ms'] / hello['p99_ms']:.1f}×")
-    lines += backend_lines(results, line)
+    lines += backend_lines(results, lambda r: latency_line(r["ours"], r["hello"], "pop", "Flask hello", P99_TARGET_MS, "hello"))
     return "\n".join(lines)
 
 

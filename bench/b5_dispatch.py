@@ -15,7 +15,7 @@ import time
 
 from sqlalchemy import insert, select, text
 
-from bench.common import backend_lines, on_both_databases, percentiles
+from bench.common import backend_lines, latency_line, on_both_databases, percentiles
 
 P99_TARGET_MS = 20.0
 
@@ -109,13 +109,7 @@ def report(results: dict) -> str:
     lines = [f"B5 dispatch suggestions: {results['providers']:,} providers, {results['requests_in_hand']:,} requests in hand, "
              f"{results['complaints']:,} complaints; {results['queries']} asks (category, district)"]
 
-    def line(r: dict) -> str:
-        bare, ours = r["bare"], r["ours"]
-        met = "met" if ours["p99_ms"] <= P99_TARGET_MS else "NOT met"
-        return (f"top-5 p50 {ours['p50_ms']:.2f} ms, p99 {ours['p99_ms']:.2f} ms (target ≤ {P99_TARGET_MS:.0f} ms: "
-                f"{met}); bare select p50 {bare['p50_ms']:.2f} ms, p99 {bare['p99_ms']:.2f} ms; "
-                f"ours/bare p99 {ours['p99_ms'] / bare['p99_ms']:.1f}×")
-    lines += backend_lines(results, line)
+    lines += backend_lines(results, lambda r: latency_line(r["ours"], r["bare"], "top-5", "bare select", P99_TARGET_MS, "bare"))
     return "\n".join(lines)
 
 

@@ -78,3 +78,11 @@ def backend_lines(results: dict, line: Callable[[dict], str]) -> list[str]:
     """One report line per database; a database not measured says so."""
     return [f"  {backend}: {line(results[backend])}" if backend in results
             else f"  {backend}: not measured (server unreachable)" for backend in BACKENDS]
+
+
+def latency_line(ours: dict, baseline: dict, what: str, baseline_name: str, target_ms: float, short: str) -> str:
+    """'<what> p50 …, p99 … (target: met); <baseline> p50 …, p99 …; ours/baseline p99 …×'."""
+    met = "met" if ours["p99_ms"] <= target_ms else "NOT met"
+    return (f"{what} p50 {ours['p50_ms']:.2f} ms, p99 {ours['p99_ms']:.2f} ms (target ≤ {target_ms:.0f} ms: {met}); "
+            f"{baseline_name} p50 {baseline['p50_ms']:.2f} ms, p99 {baseline['p99_ms']:.2f} ms; "
+            f"ours/{short} p99 {ours['p99_ms'] / baseline['p99_ms']:.1f}×")
