@@ -178,3 +178,28 @@ def test_every_page_escapes_or_refuses_every_query_parameter(app, client, auth, 
         response = client.get(path, query_string={name: probe for name in QUERY_PARAMETERS})
         assert response.status_code in (200, 302, 400, 404), f"GET {path}: {response.status_code}"
         assert XSS not in response.get_data(as_text=True), f"GET {path} echoed the probe unescaped"
+
+
+# Valid values where a form needs them to get as far as saving; free text gets the probe.
+VALID_FIELDS = {"phone": "13912345678", "category": "1", "district": "1", "priority": "normal", "to_status": "cancelled",
+                "provider_id": "1", "accepted": "0", "provider": "1", "value": "1", "due": "2026-12-01T10:00"}
+TEXT_FIELDS = ("caller_name", "address", "description", "note", "resolution", "reason", "next")
+
+
+def test_hostile_text_posted_to_every_form_never_comes_back_unescaped(app, client, auth):
+    """Stored XSS: every free-text field of every POST route gets the probe; then every page is read."""
+    auth.login("admin")
+    app.config["WTF_CSRF_ENABLED"] = False
+    for endpoint, method, path, view in _routes(app):
+        if method != "POST" or endpoint in ("auth.logout", "auth.login"):
+            continue
+        response = client.post(path, data={**VALID_FIELDS, **{name: XSS + SQLI for name in TEXT_FIELDS}})
+        assert response.status_code in (200, 302, 400, 404), f"POST {path}: {response.status_code}"
+        assert XSS not in response.get_data(as_text=True), f"POST {path} echoed the probe unescaped"
+    escaped_somewhere = False
+    for endpoint, method, path, view in _routes(app):
+        if method == "GET" and endpoint not in ("calls.pop_stream", "static"):
+            page = client.get(path).get_data(as_text=True)
+            assert XSS not in page, f"GET {path} shows stored text unescaped"
+            escaped_somewhere |= "&lt;script&gt;" in page
+    assert escaped_somewhere, "no probe was stored: the test proved nothing"
