@@ -1,0 +1,66 @@
+"""Admins manage accounts; every change is audited and takes effect at once."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from db.models import AuditEntry, Role, User
+
+
+def _user(console_services, username):
+    with console_services.sessions() as session:
+        return session.scalar(select(User).where(User.username == username))
+
+
+def test_an_admin_creates_an_operator_who_can_then_sign_in(app, client, auth, console_services):
+    auth.login("admin")
+    response = auth.post("/users", {"username": "xiaoli", "display_name": "话务员 小李", "role": "operator",
+                                    "sip_extension": "1004", "password": "xiaoli-2026-pw"}, page="/users")
+    assert response.status_code == 302
+    created = _user(console_services, "xiaoli")
+    assert created.role == Role.OPERATOR and created.sip_extension == "1004"
+    again = auth.post("/users", {"username": "xiaoli", "display_name": "x", "role": "operator", "password": "another-pw-1"},
+                      page="/users")
+    assert "already exists" in again.get_data(as_text=True)
+    short = auth.post("/users", {"username": "xiaozhao", "display_name": "x", "role": "operator", "password": "short"},
+                      page="/users")
+    assert short.status_code == 200 and _user(console_services, "xiaozhao") is None
+    auth.logout()
+    assert auth.login("xiaoli", "xiaoli-2026-pw").status_code == 302
+
+
+def test_role_extension_and_password_changes_are_audited_and_end_old_sessions(app, auth, console_services):
+    operator_client = app.test_client()
+    from tests.conftest import AuthActions
+    operator = AuthActions(operator_client)
+    operator.login("operator")
+    assert operator_client.get("/").status_code == 200
+    auth.login("admin")
+    target = _user(console_services, "operator")
+    conflict = auth.post(f"/users/{target.id}", {"role": "operator", "sip_extension": "1002"}, page="/users")
+    assert _user(console_services, "operator").sip_extension == "1001"  # 1002 is the supervisor's
+    auth.post(f"/users/{target.id}", {"role": "supervisor", "sip_extension": "1009", "password": "brand-new-pw-1"},
+              page="/users")
+    changed = _user(console_services, "operator")
+    assert changed.role == Role.SUPERVISOR and changed.sip_extension == "1009"
+    assert operator_client.get("/").status_code == 302  # the old password's session is over
+    with console_services.sessions() as session:
+        entry = session.scalar(select(AuditEntry).where(AuditEntry.entity_type == "users", AuditEntry.entity_id == target.id,
+                                                        AuditEntry.action == "update"))
+        assert entry.details["role"] == ["operator", "supervisor"] and entry.details["password"] == "reset"
+    assert conflict.status_code == 302
+
+
+def test_a_deactivated_account_is_signed_out_and_cannot_sign_in(app, auth, console_services):
+    from tests.conftest import AuthActions
+
+    operator_client = app.test_client()
+    AuthActions(operator_client).login("operator")
+    auth.login("admin")
+    target = _user(console_services, "operator")
+    auth.post(f"/users/{target.id}/active", page="/users")
+    assert _user(console_services, "operator").active is False
+    assert operator_client.get("/").status_code == 302
+    assert "不正确" in AuthActions(app.test_client()).login("operator").get_data(as_text=True)
+    me = _user(console_services, "admin")
+    auth.post(f"/users/{me.id}/active", page="/users")
+    assert _user(console_services, "admin").active is True  # not oneself
