@@ -44,3 +44,11 @@ def test_b4_queues_claims_and_counts_violations():
     assert results["sqlite"]["ours"]["claimed"] == 3_000 and results["sqlite"]["raw"]["claimed"] == 3_000
     assert results["sqlite"]["ours"]["violations"] == 0
     assert "quiet-hour violations" in b4_surveys.report(results)
+
+
+def test_b6_measures_the_pop_and_the_bare_link():
+    from bench import b6_pop
+
+    results = b6_pop.run(calls=5)
+    assert results["ours"]["p99_ms"] > 0 and results["bare"]["p99_ms"] > 0
+    assert "bare AMI link" in b6_pop.report(results)
