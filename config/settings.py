@@ -151,6 +151,11 @@ def _name_prefix(raw: Any) -> str:
     return raw if _text(raw).replace("-", "").isalnum() and len(raw) <= 16 else _fail()
 
 
+def _public_url(raw: Any) -> str:
+    text = _text(raw)
+    return text.rstrip("/") if text == "" or (text.startswith(("https://", "http://")) and " " not in text) else _fail()
+
+
 def _redis_url(raw: Any) -> str:
     text = _text(raw)
     return text if text == "" or text.startswith(("redis://", "rediss://", "unix://")) else _fail()
@@ -228,6 +233,7 @@ SCHEMA: dict[str, Kind] = {
     "console.login_lockout_minutes": integer(1, 1440),
     "console.duplicate_hours": integer(1, 720),
     "console.dispatch_answer_minutes": integer(1, 1440),
+    "console.public_url": Kind("empty, or the console's public https:// address", _public_url),
     "sms.account_sid": TEXT,
     "sms.auth_token": TEXT,
     "sms.from_number": TEXT,

@@ -6,6 +6,7 @@ with no gateway configured they wait here, visible in the console's outbox.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -88,3 +89,25 @@ def retry_now(message: SmsMessage, now: dt.datetime) -> None:
     message.status = SmsStatus.QUEUED
     message.attempts = 0
     message.next_attempt_at = now
+
+
+# A provider answers a dispatch SMS with "接单 HY20261127-0042" (or 1) to accept and
+# "拒单 HY20261127-0042" (or 2) to decline; spaces and the order are free.
+_ACCEPT = ("接单", "接", "1", "yes", "y")
+_DECLINE = ("拒单", "拒", "2", "no", "n")
+_NUMBER = re.compile(r"HY\d{8}-\d{4}", re.IGNORECASE)
+
+
+def parse_provider_reply(body: str) -> tuple[bool, str] | None:
+    """(accepted, request number) from a provider's SMS, or None if it says neither."""
+    text = (body or "").strip()
+    found = _NUMBER.search(text)
+    if found is None:
+        return None
+    rest = (text[:found.start()] + " " + text[found.end():]).strip().lower()
+    words = rest.replace(",", " ").replace("，", " ").split()
+    if any(w in _ACCEPT for w in words) and not any(w in _DECLINE for w in words):
+        return True, found.group(0).upper()
+    if any(w in _DECLINE for w in words) and not any(w in _ACCEPT for w in words):
+        return False, found.group(0).upper()
+    return None

@@ -111,3 +111,30 @@ class SmsSender:
             except Exception:  # a database hiccup must not end sending for good
                 log.exception("SMS sender pass failed; trying again")
             self._stop.wait(self._interval)
+
+
+class InboundSignature:
+    """Checks Twilio's X-Twilio-Signature on forwarded SMS.
+
+    Twilio signs the exact address it called. Behind a proxy, Flask sees http:// and an
+    inner host, and twilio's RequestValidator then refuses every genuine message (it is
+    scheme-sensitive): so the address is rebuilt from the configured public URL.
+    """
+
+    def __init__(self, auth_token: str, public_url: str):
+        from twilio.request_validator import RequestValidator
+
+        self._validator = RequestValidator(auth_token)
+        self.public_url = public_url.rstrip("/")
+
+    def valid(self, full_path: str, params: dict[str, str], signature: str) -> bool:
+        if not signature:
+            return False
+        return bool(self._validator.validate(self.public_url + full_path, params, signature))
+
+
+def inbound_signature(settings) -> InboundSignature | None:
+    """None (replies turned off) without an auth token and a public URL."""
+    if not (settings.sms.auth_token and settings.console.public_url):
+        return None
+    return InboundSignature(settings.sms.auth_token, settings.console.public_url)
