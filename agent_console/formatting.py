@@ -40,6 +40,30 @@ LABELS = {
 }
 
 
+REFUSALS = {
+    "provider_suspended": _l("%(provider)s 已暂停派单。"),
+    "provider_category": _l("%(provider)s 不提供%(category)s。"),
+    "already_dispatched": _l("工单 %(number)s 已派给企业。"),
+    "already_answered": _l("这次派单已有答复。"),
+    "bad_username": _l("用户名为1到64个字符，不含空格。"),
+    "short_password": _l("密码至少%(length)d个字符。"),
+    "user_exists": _l("用户 %(username)s 已存在。"),
+    "extension_taken": _l("分机 %(extension)s 已属于其他账号。"),
+    "bad_transition": _l("工单 %(number)s 不能从“%(current)s”改为“%(wanted)s”。"),
+    "survey_not_waiting": _l("只有待回访、失败或已取消的回访可以改期。"),
+    "survey_in_progress": _l("正在呼叫或已完成的回访不能取消。"),
+}
+
+
+def refusal(error: Exception) -> str:
+    """A rule's refusal in the reader's language (db/errors.py); anything else as it is."""
+    template = REFUSALS.get(getattr(error, "code", None))
+    if template is None:
+        return str(error)
+    params = {k: label(v) if k in ("current", "wanted") else v for k, v in getattr(error, "params", {}).items()}
+    return str(template) % params
+
+
 def label(value) -> str:
     if value is None:
         return ""

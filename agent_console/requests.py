@@ -9,6 +9,7 @@ from sqlalchemy.orm import selectinload
 
 from agent_console.auth import OPERATORS, roles
 from agent_console.database import get_db, get_or_404, services
+from agent_console.formatting import refusal
 from agent_console.forms import NoteForm, RequestForm, StatusForm, select as choices
 from db.audit import record
 from db.base import utcnow
@@ -191,8 +192,8 @@ def set_status(number: str):
     db = get_db()
     try:
         change_status(db, found, RequestStatus(form.to_status.data), user=current_user.row(), note=form.note.data or None)
-    except TransitionError:
-        flash(_("当前状态不能改为该状态。"), "error")
+    except TransitionError as exc:
+        flash(refusal(exc), "error")
         return redirect(url_for("requests.view", number=number))
     db.commit()
     return redirect(url_for("requests.view", number=number))
@@ -216,7 +217,7 @@ def dispatch_to(number: str):
                        reason=ranked[provider.id].reason_text if provider.id in ranked else None)
     except DispatchError as exc:
         db.rollback()
-        flash(str(exc), "error")
+        flash(refusal(exc), "error")
         return redirect(url_for("requests.view", number=number))
     settings = services().settings
     dispatch_messages(db, offer, settings.sms.signature, services().tz)
@@ -239,7 +240,7 @@ def answer(dispatch_id: int):
         respond(db, offer, accepted == "1", current_user.row(), note=form.note.data or None)
     except (DispatchError, TransitionError) as exc:
         db.rollback()
-        flash(str(exc), "error")
+        flash(refusal(exc), "error")
     else:
         db.commit()
     return redirect(url_for("requests.view", number=offer.request.number))
@@ -256,7 +257,7 @@ def next_provider(dispatch_id: int):
         following = offer_next(db, offer, current_user.row())
     except (DispatchError, TransitionError) as exc:
         db.rollback()
-        flash(str(exc), "error")
+        flash(refusal(exc), "error")
         return redirect(url_for("requests.view", number=offer.request.number))
     if following is not None:
         dispatch_messages(db, following, services().settings.sms.signature, services().tz)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 
 from agent_console.auth import OPERATORS, roles
 from agent_console.database import get_db, get_or_404, services
+from agent_console.formatting import refusal
 from agent_console.forms import NoteForm, TIME_FORMAT
 from db.audit import record
 from db.models import Caller, Survey, SurveyStatus
@@ -40,37 +41,39 @@ def view(survey_id: int):
     return render_template("surveys/view.html", survey=survey, plain=NoteForm())
 
 
-@bp.route("/surveys/<int:survey_id>/reschedule", methods=["POST"])
-@roles(*OPERATORS)
-def reschedule_survey(survey_id: int):
+def _change(survey_id: int, action: str, apply, details: dict | None = None):
+    """One operator action on a survey: applied, audited, or refused with its reason."""
     survey = get_or_404(Survey, survey_id)
     if not NoteForm().validate_on_submit():
         abort(400)
     try:
-        local = dt.datetime.strptime(request.form.get("due", ""), TIME_FORMAT).replace(tzinfo=services().tz)
-        reschedule(survey, local.astimezone(dt.timezone.utc))
+        apply(survey)
     except ValueError as exc:
-        flash(_("无法改期：%(error)s", error=str(exc)), "error")
+        flash(refusal(exc), "error")
         return redirect(url_for("surveys.view", survey_id=survey_id))
-    record(get_db(), current_user.row(), "reschedule", survey, {"due": request.form.get("due")})
+    record(get_db(), current_user.row(), action, survey, details)
     get_db().commit()
     return redirect(url_for("surveys.view", survey_id=survey_id))
+
+
+@bp.route("/surveys/<int:survey_id>/reschedule", methods=["POST"])
+@roles(*OPERATORS)
+def reschedule_survey(survey_id: int):
+    due = request.form.get("due", "")
+
+    def apply(survey: Survey) -> None:
+        try:
+            local = dt.datetime.strptime(due, TIME_FORMAT).replace(tzinfo=services().tz)
+        except ValueError:
+            raise ValueError(_("请选择新的日期和时间。")) from None
+        reschedule(survey, local.astimezone(dt.timezone.utc))
+    return _change(survey_id, "reschedule", apply, {"due": due})
 
 
 @bp.route("/surveys/<int:survey_id>/cancel", methods=["POST"])
 @roles(*OPERATORS)
 def cancel_survey(survey_id: int):
-    survey = get_or_404(Survey, survey_id)
-    if not NoteForm().validate_on_submit():
-        abort(400)
-    try:
-        cancel(survey)
-    except ValueError as exc:
-        flash(str(exc), "error")
-        return redirect(url_for("surveys.view", survey_id=survey_id))
-    record(get_db(), current_user.row(), "cancel", survey)
-    get_db().commit()
-    return redirect(url_for("surveys.view", survey_id=survey_id))
+    return _change(survey_id, "cancel", cancel)
 
 
 @bp.route("/callers/<int:caller_id>/do-not-call", methods=["POST"])
@@ -81,8 +84,9 @@ def do_not_call(caller_id: int):
         abort(400)
     db = get_db()
     caller.do_not_call = request.form.get("value", "1") == "1"
-    for survey in db.scalars(select(Survey).where(Survey.caller_id == caller.id, Survey.status == SurveyStatus.SCHEDULED)):
-        if caller.do_not_call:
+    if caller.do_not_call:
+        for survey in db.scalars(select(Survey).where(Survey.caller_id == caller.id,
+                                                      Survey.status == SurveyStatus.SCHEDULED)):
             survey.status = SurveyStatus.CANCELLED
     record(db, current_user.row(), "do_not_call", caller, {"value": caller.do_not_call})
     db.commit()

@@ -13,6 +13,7 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from agent_console.auth import ADMINS, roles
 from agent_console.database import get_db, get_or_404
+from agent_console.formatting import refusal
 from agent_console.forms import NoteForm, select as choices
 from db.audit import record
 from db.models import Role, User
@@ -57,7 +58,7 @@ def index():
                         form.sip_extension.data or None, created_by=current_user.row())
         except UserError as exc:
             db.rollback()
-            flash(str(exc), "error")
+            flash(refusal(exc), "error")
         else:
             db.commit()
             flash(_("账号 %(name)s 已创建。", name=form.username.data), "success")

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from db.audit import record
 from db.base import utcnow
+from db.errors import Refused
 from db.models import (
     Complaint,
     Dispatch,
@@ -43,7 +44,7 @@ BUSY_DISPATCH = (DispatchStatus.OFFERED, DispatchStatus.ACCEPTED)
 BUSY_REQUEST = (RequestStatus.DISPATCHED, RequestStatus.IN_SERVICE)
 
 
-class DispatchError(ValueError):
+class DispatchError(Refused):
     pass
 
 
@@ -209,11 +210,14 @@ def assign(
     """Offer the request to a provider: the request becomes dispatched."""
     now = now or utcnow()
     if provider.status != ProviderStatus.ACTIVE:
-        raise DispatchError(f"{provider.name} is suspended and cannot take requests")
+        raise DispatchError("provider_suspended", f"{provider.name} is suspended and cannot take requests",
+                            provider=provider.name)
     if request.category not in provider.categories:
-        raise DispatchError(f"{provider.name} does not serve {request.category.name_zh}")
+        raise DispatchError("provider_category", f"{provider.name} does not serve {request.category.code}",
+                            provider=provider.name, category=request.category.name_zh)
     if current_dispatch(request) is not None:
-        raise DispatchError(f"request {request.number} is already with a provider")
+        raise DispatchError("already_dispatched", f"request {request.number} is already with a provider",
+                            number=request.number)
     change_status(session, request, RequestStatus.DISPATCHED, user=user, now=now, note=provider.name)
     dispatch = Dispatch(request=request, provider=provider, status=DispatchStatus.OFFERED,
                         offered_by_id=user.id if user else None, offered_at=now, rank_reason=reason)
@@ -235,7 +239,7 @@ def respond(
 ) -> None:
     """Record the provider's answer. A refusal (or silence) sends the request back to new."""
     if dispatch.status != DispatchStatus.OFFERED:
-        raise DispatchError(f"this offer was already answered ({dispatch.status.value})")
+        raise DispatchError("already_answered", f"this offer was already answered ({dispatch.status.value})")
     now = now or utcnow()
     if accepted:
         dispatch.status = DispatchStatus.ACCEPTED

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from db.audit import record
 from db.base import utcnow
+from db.errors import Refused
 from db.models import (
     OPEN_REQUEST_STATUSES,
     REQUEST_TRANSITIONS,
@@ -25,7 +26,7 @@ from db.numbering import next_request_number
 from db.phones import Phone
 
 
-class TransitionError(ValueError):
+class TransitionError(Refused):
     pass
 
 
@@ -70,7 +71,9 @@ def change_status(
     now: dt.datetime | None = None,
 ) -> RequestStatusChange:
     if to_status not in REQUEST_TRANSITIONS[request.status]:
-        raise TransitionError(f"request {request.number} cannot go from {request.status.value} to {to_status.value}")
+        raise TransitionError("bad_transition",
+                              f"request {request.number} cannot go from {request.status.value} to {to_status.value}",
+                              number=request.number, current=request.status.value, wanted=to_status.value)
     now = now or utcnow()
     change = RequestStatusChange(from_status=request.status, to_status=to_status, user=user, at=now, note=note)
     request.history.append(change)

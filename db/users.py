@@ -6,12 +6,13 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from db.audit import record
+from db.errors import Refused
 from db.models import Role, User
 
 MIN_PASSWORD_LENGTH = 8
 
 
-class UserError(ValueError):
+class UserError(Refused):
     pass
 
 
@@ -26,13 +27,15 @@ def create_user(
 ) -> User:
     username = username.strip()
     if not username or len(username) > 64 or not username.isprintable() or " " in username:
-        raise UserError("a username is 1 to 64 printable characters without spaces")
+        raise UserError("bad_username", "a username is 1 to 64 printable characters without spaces")
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+        raise UserError("short_password", f"a password needs at least {MIN_PASSWORD_LENGTH} characters",
+                        length=MIN_PASSWORD_LENGTH)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise UserError(f"user {username} already exists")
+        raise UserError("user_exists", f"user {username} already exists", username=username)
     if sip_extension and session.scalar(select(User.id).where(User.sip_extension == sip_extension)):
-        raise UserError(f"SIP extension {sip_extension} belongs to another user")
+        raise UserError("extension_taken", f"SIP extension {sip_extension} belongs to another user",
+                        extension=sip_extension)
     user = User(
         username=username,
         display_name=display_name or username,

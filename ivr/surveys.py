@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
+from db.errors import Refused
 from db.models import (
     AttemptOutcome,
     CallbackReason,
@@ -319,11 +320,11 @@ def rollup_provider(session: Session, provider_id: int, now: dt.datetime | None 
 def reschedule(survey: Survey, due: dt.datetime) -> None:
     """An operator sets a new time; a failed or cancelled survey gets one more call."""
     if survey.status not in (SurveyStatus.SCHEDULED, SurveyStatus.FAILED, SurveyStatus.CANCELLED):
-        raise ValueError("only a survey that is waiting, failed or cancelled can be rescheduled")
+        raise Refused("survey_not_waiting", "only a survey that is waiting, failed or cancelled can be rescheduled")
     survey.status, survey.due_at, survey.claimed_by, survey.claimed_at = SurveyStatus.SCHEDULED, due, None, None
 
 
 def cancel(survey: Survey) -> None:
     if survey.status in (SurveyStatus.COMPLETED, SurveyStatus.DIALLING):
-        raise ValueError("a survey being called or already answered cannot be cancelled")
+        raise Refused("survey_in_progress", "a survey being called or already answered cannot be cancelled")
     survey.status = SurveyStatus.CANCELLED

@@ -147,3 +147,18 @@ def test_english_on_request(client, auth):
     auth.post("/language/en", {"next": "/"})
     page = client.get("/").get_data(as_text=True)
     assert 'lang="en"' in page
+
+
+def test_refusals_are_said_in_the_readers_language(client, auth, console_services):
+    auth.login("supervisor")
+    number = _number(_new_request(auth, console_services))
+    page = client.get(f"/requests/{number}").get_data(as_text=True)
+    best = int(re.search(r'name="provider_id" value="(\d+)"', page).group(1))
+    auth.post(f"/providers/{best}/suspend", {"reason": "资质过期"}, page=f"/providers/{best}")
+    refused = auth.post(f"/requests/{number}/dispatch", {"provider_id": best}, page=f"/requests/{number}")
+    assert "已暂停派单" in client.get(refused.headers["Location"]).get_data(as_text=True)
+    wrong = auth.post(f"/requests/{number}/status", {"to_status": "completed"}, page=f"/requests/{number}")
+    assert "不能从“待派单”改为“已完成”" in client.get(wrong.headers["Location"]).get_data(as_text=True)
+    auth.post("/language/en", {"next": "/"})
+    again = auth.post(f"/requests/{number}/dispatch", {"provider_id": best}, page=f"/requests/{number}")
+    assert "is suspended" in client.get(again.headers["Location"]).get_data(as_text=True)

@@ -38,7 +38,7 @@ def test_reschedule_and_cancel(client, auth, console_services, survey_id):
         due = session.get(Survey, survey_id).due_at
     assert due == dt.datetime(2026, 12, 1, 2, 30, tzinfo=dt.timezone.utc)  # 10:30 in Heyuan
     bad = auth.post(f"/surveys/{survey_id}/reschedule", {"due": "tomorrow"}, page=f"/surveys/{survey_id}")
-    assert "无法改期" in client.get(bad.headers["Location"]).get_data(as_text=True)
+    assert "请选择新的日期和时间" in client.get(bad.headers["Location"]).get_data(as_text=True)
     auth.post(f"/surveys/{survey_id}/cancel", page=f"/surveys/{survey_id}")
     with console_services.sessions() as session:
         assert session.get(Survey, survey_id).status == SurveyStatus.CANCELLED

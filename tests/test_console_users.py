@@ -20,7 +20,7 @@ def test_an_admin_creates_an_operator_who_can_then_sign_in(app, client, auth, co
     assert created.role == Role.OPERATOR and created.sip_extension == "1004"
     again = auth.post("/users", {"username": "xiaoli", "display_name": "x", "role": "operator", "password": "another-pw-1"},
                       page="/users")
-    assert "already exists" in again.get_data(as_text=True)
+    assert "已存在" in again.get_data(as_text=True)
     short = auth.post("/users", {"username": "xiaozhao", "display_name": "x", "role": "operator", "password": "short"},
                       page="/users")
     assert short.status_code == 200 and _user(console_services, "xiaozhao") is None
