@@ -11,7 +11,7 @@ from sqlalchemy.orm import selectinload
 from agent_console.auth import OPERATORS, SUPERVISORS, roles
 from agent_console.database import get_db, services
 from db.caller_history import caller_history, provider_of
-from db.models import Call, CallOutcome
+from db.models import Call, CallOutcome, ServiceCategory
 from db.phones import try_normalise
 from hotline.pop_bus import iterate
 
@@ -53,8 +53,10 @@ def pop(uniqueid: str):
         number = call.caller.phone if call.caller else (call.caller_number or number)
     phone = try_normalise(number, services().settings.phone.area_code)
     history = caller_history(db, phone.number) if phone else None
+    ivr = {k: request.args.get(k, "")[:32] for k in ("language", "category", "priority")}
+    category = db.scalar(select(ServiceCategory).where(ServiceCategory.code == ivr["category"])) if ivr["category"] else None
     return render_template("calls/pop.html", call=call, uniqueid=uniqueid[:64], number=number, history=history,
-                           provider_of=provider_of, ivr={k: request.args.get(k, "")[:32] for k in ("language", "category", "priority")})
+                           provider_of=provider_of, ivr=ivr, category=category)
 
 
 @bp.route("/calls")

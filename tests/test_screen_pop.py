@@ -65,8 +65,9 @@ def test_the_offered_operator_gets_the_pop_with_the_callers_history(asterisk, cl
     _, text = pops.get(timeout=10)  # how fast: bench/b6_pop.py (timings live in benchmarks)
     assert switched.uniqueid in text and '"language": "cmn"' in text and '"caller": "13800138000"' in text
     stream.close()
-    pop = client.get(f"/pop/{switched.uniqueid}", query_string={"caller": "13800138000"}).get_data(as_text=True)
+    pop = client.get(f"/pop/{switched.uniqueid}", query_string={"caller": "13800138000", "category": "repair"}).get_data(as_text=True)
     assert "13800138000" in pop and "HY" in pop and "普通话" in pop  # history: his earlier request
+    assert "维修服务" in pop  # the IVR's category, by name
     form = client.get(f"/requests/new?call={switched.uniqueid}").get_data(as_text=True)
     assert 'value="13800138000"' in form
     assert switched.uniqueid in form  # the new request will be linked to this call
