@@ -19,7 +19,7 @@ from db.base import utcnow
 from db.caller_history import provider_of
 from db.dispatching import suggest_providers, tried_providers
 from db.models import (
-    Call, Caller, District, Priority, Provider, RequestChannel, RequestStatus, ServiceCategory, ServiceRequest,
+    Call, Caller, Dispatch, District, Priority, Provider, RequestChannel, RequestStatus, ServiceCategory, ServiceRequest,
     provider_categories,
 )
 from db.phones import try_normalise
@@ -98,7 +98,10 @@ def _iso(value: dt.datetime | None) -> str | None:
 @bp.route("/requests", methods=["GET"])
 @api_roles(*OPERATORS)
 def list_requests():
-    query = select(ServiceRequest).options(selectinload(ServiceRequest.history), selectinload(ServiceRequest.dispatches))
+    # Everything request_json reads, in a few queries rather than several per request.
+    query = select(ServiceRequest).options(
+        selectinload(ServiceRequest.history), selectinload(ServiceRequest.dispatches).selectinload(Dispatch.provider),
+        selectinload(ServiceRequest.category), selectinload(ServiceRequest.district), selectinload(ServiceRequest.caller))
     status = request.args.get("status")
     if status is not None:
         if status not in {s.value for s in RequestStatus}:

@@ -1,7 +1,7 @@
 """The callback list: one click rings the operator's phone, then the caller (AMI Originate)."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -9,7 +9,7 @@ from sqlalchemy.orm import selectinload
 
 from agent_console.auth import OPERATORS, roles
 from agent_console.database import get_db, get_or_404, services
-from agent_console.forms import NoteForm
+from agent_console.forms import NoteForm, submitted
 from db.audit import record
 from db.base import utcnow
 from db.models import CallbackTask, TaskStatus
@@ -36,8 +36,7 @@ def index():
 @roles(*OPERATORS)
 def dial(task_id: int):
     task = get_or_404(CallbackTask, task_id)
-    if not NoteForm().validate_on_submit():
-        abort(400)
+    submitted()
     if not current_user.sip_extension:
         flash(_("您的账号没有分机号，无法外呼。"), "error")
         return redirect(url_for("callbacks.index"))
@@ -66,9 +65,7 @@ def dial(task_id: int):
 @roles(*OPERATORS)
 def done(task_id: int):
     task = get_or_404(CallbackTask, task_id)
-    form = NoteForm()
-    if not form.validate_on_submit():
-        abort(400)
+    form = submitted()
     db = get_db()
     task.status, task.done_at, task.originate_action_id = TaskStatus.DONE, utcnow(), None
     task.note = "\n".join(filter(None, [task.note, form.note.data]))

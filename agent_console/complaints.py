@@ -9,7 +9,7 @@ from sqlalchemy.orm import selectinload
 
 from agent_console.auth import OPERATORS, SUPERVISORS, roles
 from agent_console.database import get_db, get_or_404
-from agent_console.forms import ComplaintForm, NoteForm, ResolveForm, select as choices
+from agent_console.forms import ComplaintForm, NoteForm, submitted, ResolveForm, select as choices
 from db.audit import record
 from db.base import utcnow
 from db.models import Complaint, ComplaintStatus, Provider, ServiceRequest
@@ -67,7 +67,8 @@ def view(complaint_id: int):
 @roles(*SUPERVISORS)
 def assign(complaint_id: int):
     complaint = get_or_404(Complaint, complaint_id)
-    if not NoteForm().validate_on_submit() or complaint.status not in (ComplaintStatus.OPEN, ComplaintStatus.ASSIGNED):
+    submitted()
+    if complaint.status not in (ComplaintStatus.OPEN, ComplaintStatus.ASSIGNED):
         abort(400)
     db = get_db()
     complaint.assigned_to_id, complaint.status = current_user.id, ComplaintStatus.ASSIGNED

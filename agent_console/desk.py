@@ -11,21 +11,17 @@ from sqlalchemy import select
 
 from agent_console.auth import OPERATORS, SUPERVISORS, roles
 from agent_console.database import get_db, services
-from agent_console.forms import NoteForm
+from agent_console.forms import NoteForm, submitted
 from db.base import utcnow
 from db.models import OperatorStateChange, PauseReason, User
-from hotline.asterisk_config import menu_queues
 from ivr.ami import AmiError
-from ivr.menu import configured_menu
 from ivr.operator_desk import DeskError, OperatorDesk, latest_states
 
 bp = Blueprint("desk", __name__)
 
 
 def _desk() -> OperatorDesk:
-    settings = services().settings
-    queues = [q.asterisk_name for q in menu_queues(configured_menu(settings.ivr.menu_file), settings.asterisk.queue_prefix)]
-    return OperatorDesk(services().ami, services().sessions, queues)
+    return OperatorDesk(services().ami, services().sessions, services().queues)
 
 
 @bp.route("/desk")
@@ -38,8 +34,9 @@ def desk():
 @bp.route("/desk/<action>", methods=["POST"])
 @roles(*OPERATORS)
 def act(action: str):
-    if action not in ("login", "pause", "unpause", "logout") or not NoteForm().validate_on_submit():
+    if action not in ("login", "pause", "unpause", "logout"):
         abort(400)
+    submitted()
     user = current_user.row()
     try:
         desk = _desk()

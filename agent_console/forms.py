@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from flask import abort
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select as sql_select
@@ -11,6 +12,7 @@ from wtforms import BooleanField, DateTimeLocalField, HiddenField, SelectField, 
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from agent_console.database import get_db, services
+from agent_console.formatting import label, named
 from db.base import utcnow
 from db.models import District, Priority, ServiceCategory
 from db.phones import InvalidPhone, normalise
@@ -24,13 +26,11 @@ WINDOW_LONGEST = dt.timedelta(days=14)
 
 def category_choices(blank: bool = False):
     rows = get_db().scalars(sql_select(ServiceCategory).where(ServiceCategory.active).order_by(ServiceCategory.sort_order))
-    from agent_console.formatting import named
     return ([(0, "")] if blank else []) + [(c.id, named(c)) for c in rows]
 
 
 def district_choices(blank: bool = False):
     rows = get_db().scalars(sql_select(District).order_by(District.sort_order))
-    from agent_console.formatting import named
     return ([(0, "")] if blank else []) + [(d.id, named(d)) for d in rows]
 
 
@@ -65,7 +65,6 @@ class RequestForm(FlaskForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from agent_console.formatting import label
         self.category.choices = select(category_choices())
         self.district.choices = select(district_choices())
         self.priority.choices = select((p.value, label(p.value)) for p in Priority)
@@ -103,6 +102,14 @@ class NoteForm(FlaskForm):
     """A form that is only a button (with CSRF) and an optional note."""
 
     note = StringField(_l("备注"), validators=[Optional(), Length(max=500)])
+
+
+def submitted(form_class: type[FlaskForm] = NoteForm) -> FlaskForm:
+    """The posted form, validated; a post that does not fit ends the request with 400."""
+    form = form_class()
+    if not form.validate_on_submit():
+        abort(400)
+    return form
 
 
 class ComplaintForm(FlaskForm):

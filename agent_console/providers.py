@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, or_, select
@@ -11,7 +11,7 @@ from sqlalchemy.orm import selectinload
 
 from agent_console.auth import OPERATORS, SUPERVISORS, roles
 from agent_console.database import get_db, get_or_404
-from agent_console.forms import NoteForm, SuspendForm, category_choices
+from agent_console.forms import NoteForm, submitted, SuspendForm, category_choices
 from db.audit import record
 from db.base import utcnow
 from db.models import Complaint, Dispatch, Provider, ProviderStatus, Survey, SurveyStatus, Worker, provider_categories
@@ -76,8 +76,7 @@ def suspend(provider_id: int):
 @roles(*SUPERVISORS)
 def reinstate(provider_id: int):
     provider = get_or_404(Provider, provider_id)
-    if not NoteForm().validate_on_submit():
-        abort(400)
+    submitted()
     db = get_db()
     provider.status, provider.suspended_reason = ProviderStatus.ACTIVE, None
     record(db, current_user.row(), "reinstate", provider)

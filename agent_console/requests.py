@@ -10,7 +10,9 @@ from sqlalchemy.orm import selectinload
 from agent_console.auth import OPERATORS, roles
 from agent_console.database import get_db, get_or_404, services
 from agent_console.formatting import refusal
-from agent_console.forms import NoteForm, RequestForm, StatusForm, select as choices
+from agent_console.forms import (
+    NoteForm, RequestForm, StatusForm, category_choices, district_choices, select as choices, submitted,
+)
 from db.audit import record
 from db.base import utcnow
 from db.dispatching import (
@@ -60,7 +62,6 @@ def index():
     total = db.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     rows = db.scalars(query.order_by(ServiceRequest.created_at.desc(), ServiceRequest.id.desc())
                       .offset((page - 1) * PAGE).limit(PAGE)).all()
-    from agent_console.forms import category_choices, district_choices
     return render_template("requests/index.html", rows=rows, total=total, page=page, pages=max(1, -(-total // PAGE)),
                            q=text, status=status, statuses=list(RequestStatus),
                            categories=category_choices(blank=True), districts=district_choices(blank=True),
@@ -204,8 +205,7 @@ def set_status(number: str):
 def dispatch_to(number: str):
     found = _request_or_404(number)
     db = get_db()
-    if not NoteForm().validate_on_submit():
-        abort(400)
+    submitted()
     provider_id = request.form.get("provider_id", "")
     provider = db.get(Provider, int(provider_id)) if provider_id.isdigit() else None
     if provider is None:
@@ -231,9 +231,9 @@ def dispatch_to(number: str):
 @roles(*OPERATORS)
 def answer(dispatch_id: int):
     offer = get_or_404(Dispatch, dispatch_id)
-    form = NoteForm()
+    form = submitted()
     accepted = request.form.get("accepted")
-    if not form.validate_on_submit() or accepted not in ("0", "1"):
+    if accepted not in ("0", "1"):
         abort(400)
     db = get_db()
     try:
@@ -250,8 +250,7 @@ def answer(dispatch_id: int):
 @roles(*OPERATORS)
 def next_provider(dispatch_id: int):
     offer = get_or_404(Dispatch, dispatch_id)
-    if not NoteForm().validate_on_submit():
-        abort(400)
+    submitted()
     db = get_db()
     try:
         following = offer_next(db, offer, current_user.row())

@@ -38,6 +38,15 @@ class ConsoleServices:
             return self._ami
 
     @cached_property
+    def queues(self) -> list[str]:
+        """Asterisk's names of the IVR menu's queues, which operators sign in to (read once)."""
+        from hotline.asterisk_config import menu_queues
+        from ivr.menu import configured_menu
+
+        menu = configured_menu(self.settings.ivr.menu_file)
+        return [q.asterisk_name for q in menu_queues(menu, self.settings.asterisk.queue_prefix)]
+
+    @cached_property
     def tz(self):
         return self.settings.tz
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from agent_console.auth import OPERATORS, roles
 from agent_console.database import get_db, services
-from agent_console.forms import NoteForm
+from agent_console.forms import NoteForm, submitted
 from db.audit import record
 from db.base import utcnow
 from db.models import SmsMessage, SmsStatus
@@ -36,7 +36,8 @@ def retry(message_id: int):
     message = db.get(SmsMessage, message_id)
     if message is None:
         abort(404)
-    if not NoteForm().validate_on_submit() or message.status != SmsStatus.FAILED:
+    submitted()
+    if message.status != SmsStatus.FAILED:
         abort(400)
     retry_now(message, utcnow())
     record(db, current_user.row(), "retry", message)

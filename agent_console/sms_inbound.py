@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, request
 from sqlalchemy import select
-from xml.sax.saxutils import escape
+from twilio.twiml.messaging_response import MessagingResponse
 
 from agent_console.auth import public
 from agent_console.database import get_db, services
@@ -25,8 +25,9 @@ HOW = "请回复“接单 工单号”或“拒单 工单号”。"
 
 
 def _twiml(message: str) -> Response:
-    body = f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{escape(message)}</Message></Response>'
-    return Response(body, mimetype="application/xml")
+    reply = MessagingResponse()
+    reply.message(message)
+    return Response(str(reply), mimetype="application/xml")
 
 
 @bp.route("/sms/inbound", methods=["POST"])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 from agent_console.auth import OPERATORS, roles
 from agent_console.database import get_db, get_or_404, services
 from agent_console.formatting import refusal
-from agent_console.forms import NoteForm, TIME_FORMAT
+from agent_console.forms import NoteForm, submitted, TIME_FORMAT
 from db.audit import record
 from db.models import Caller, Survey, SurveyStatus
 from ivr.surveys import cancel, reschedule
@@ -44,8 +44,7 @@ def view(survey_id: int):
 def _change(survey_id: int, action: str, apply, details: dict | None = None):
     """One operator action on a survey: applied, audited, or refused with its reason."""
     survey = get_or_404(Survey, survey_id)
-    if not NoteForm().validate_on_submit():
-        abort(400)
+    submitted()
     try:
         apply(survey)
     except ValueError as exc:
@@ -80,8 +79,7 @@ def cancel_survey(survey_id: int):
 @roles(*OPERATORS)
 def do_not_call(caller_id: int):
     caller = get_or_404(Caller, caller_id)
-    if not NoteForm().validate_on_submit():
-        abort(400)
+    submitted()
     db = get_db()
     caller.do_not_call = request.form.get("value", "1") == "1"
     if caller.do_not_call:

@@ -1,7 +1,7 @@
 """Accounts, for admins: create, change role and extension, reset a password, deactivate."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -13,14 +13,18 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from agent_console.auth import ADMINS, roles
 from agent_console.database import get_db, get_or_404
-from agent_console.formatting import refusal
-from agent_console.forms import NoteForm, select as choices
+from agent_console.formatting import label, refusal
+from agent_console.forms import NoteForm, submitted, select as choices
 from db.audit import record
 from db.models import Role, User
 from db.users import MIN_PASSWORD_LENGTH, UserError, create_user
 
 bp = Blueprint("users", __name__)
 EXTENSION = Regexp(r"^\d{3,6}$", message=_l("分机号为3到6位数字。"))
+
+
+def _role_choices():
+    return choices((r.value, label(r)) for r in Role)
 
 
 class AccountForm(FlaskForm):
@@ -32,8 +36,7 @@ class AccountForm(FlaskForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from agent_console.formatting import label
-        self.role.choices = choices((r.value, label(r)) for r in Role)
+        self.role.choices = _role_choices()
 
 
 class ChangeForm(FlaskForm):
@@ -43,8 +46,7 @@ class ChangeForm(FlaskForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from agent_console.formatting import label
-        self.role.choices = choices((r.value, label(r)) for r in Role)
+        self.role.choices = _role_choices()
 
 
 @bp.route("/users", methods=["GET", "POST"])
@@ -94,8 +96,7 @@ def change(user_id: int):
 @roles(*ADMINS)
 def toggle_active(user_id: int):
     user = get_or_404(User, user_id)
-    if not NoteForm().validate_on_submit():
-        abort(400)
+    submitted()
     if user.id == current_user.id:
         flash(_("不能停用自己的账号。"), "error")
         return redirect(url_for("users.index"))

@@ -77,6 +77,7 @@ class CallTracker:
         self._changed: set[str] = set()
         self._channel_call: dict[str, str] = {}  # Uniqueid of any channel -> Linkedid
         self._listed: set[str] | None = None  # during a resync: the calls Asterisk listed
+        self._members: dict | None = None  # during a queue resync: extension -> (state, reason)
         # Others that act on events (screen pops, callback placeholders): told of every
         # event, and after every write.
         self.listeners: list = []
@@ -167,7 +168,7 @@ class CallTracker:
         self._members = {}
 
     def _on_queuemember(self, event: AmiEvent) -> None:
-        members = getattr(self, "_members", None)
+        members = self._members
         extension = extension_of(event.get("StateInterface") or event.get("Interface") or event.get("Location"))
         if members is None or not extension:
             return
@@ -183,7 +184,7 @@ class CallTracker:
             members[extension] = state
 
     def _on_queuestatuscomplete(self, event: AmiEvent) -> None:
-        members, self._members = getattr(self, "_members", None), None
+        members, self._members = self._members, None
         if members is None:
             return
         with transaction(self.sessions) as session:
