@@ -16,6 +16,12 @@ def _number(response) -> str:
     return re.search(r"HY\d{8}-\d{4}", response.headers["Location"]).group(0)
 
 
+def _best_suggestion(client, number: str) -> int:
+    """The provider the request page ranks first."""
+    page = client.get(f"/requests/{number}").get_data(as_text=True)
+    return int(re.search(r'name="provider_id" value="(\d+)"', page).group(1))
+
+
 def _categories(session_factory):
     with session_factory() as session:
         return {c.code: c.id for c in session.scalars(select(ServiceCategory))}
@@ -102,8 +108,7 @@ def test_dispatch_ranks_with_reasons_notifies_by_sms_and_records_answers(client,
 def test_an_unanswered_offer_reminds_the_operator_and_goes_to_the_next_provider(client, auth, console_services):
     auth.login()
     number = _number(_new_request(auth, console_services))
-    page = client.get(f"/requests/{number}").get_data(as_text=True)
-    first = int(re.search(r'name="provider_id" value="(\d+)"', page).group(1))
+    first = _best_suggestion(client, number)
     auth.post(f"/requests/{number}/dispatch", {"provider_id": first}, page=f"/requests/{number}")
     with console_services.sessions() as session, session.begin():
         offer = session.scalar(select(Dispatch).join(ServiceRequest).where(ServiceRequest.number == number))
@@ -122,8 +127,7 @@ def test_an_unanswered_offer_reminds_the_operator_and_goes_to_the_next_provider(
 def test_a_suspended_provider_is_never_suggested(client, auth, console_services):
     auth.login("supervisor")
     number = _number(_new_request(auth, console_services))
-    page = client.get(f"/requests/{number}").get_data(as_text=True)
-    best = int(re.search(r'name="provider_id" value="(\d+)"', page).group(1))
+    best = _best_suggestion(client, number)
     auth.post(f"/providers/{best}/suspend", {"reason": "资质过期"}, page=f"/providers/{best}")
     with console_services.sessions() as session:
         assert session.get(Provider, best).status == ProviderStatus.SUSPENDED
@@ -152,8 +156,7 @@ def test_english_on_request(client, auth):
 def test_refusals_are_said_in_the_readers_language(client, auth, console_services):
     auth.login("supervisor")
     number = _number(_new_request(auth, console_services))
-    page = client.get(f"/requests/{number}").get_data(as_text=True)
-    best = int(re.search(r'name="provider_id" value="(\d+)"', page).group(1))
+    best = _best_suggestion(client, number)
     auth.post(f"/providers/{best}/suspend", {"reason": "资质过期"}, page=f"/providers/{best}")
     refused = auth.post(f"/requests/{number}/dispatch", {"provider_id": best}, page=f"/requests/{number}")
     assert "已暂停派单" in client.get(refused.headers["Location"]).get_data(as_text=True)
