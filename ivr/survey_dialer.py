@@ -1,7 +1,8 @@
 """`hotline dialer`: places the satisfaction-survey calls.
 
-Each pass: settle claims of dialers that vanished, queue surveys for newly completed
-requests, cancel those of callers who opted out, then claim due surveys and call them.
+Every sweep_seconds: settle claims of dialers that vanished, queue surveys for newly
+completed requests, cancel those of callers who opted out. Every pass: claim due
+surveys and call them.
 Per call the attempt is committed before Originate (`Async: true`) is sent, under the
 same ActionID; the OriginateResponse settles it (busy, no answer, failed → retried by
 the policy; answered → the survey IVR takes over). Several dialers may run at once.
@@ -31,11 +32,14 @@ SURVEY_CONTEXT = "hotline-survey"
 class SurveyDialer:
     def __init__(self, sessions: sessionmaker[Session], link: AmiLink, policy: SurveyPolicy, *,
                  name: str | None = None, trunk: str = "hotline-trunk", caller_id: str = "", ring_seconds: int = 40,
-                 pass_seconds: float = 1.0, clock: Callable = utcnow):
+                 pass_seconds: float = 1.0, sweep_seconds: float = 10.0, clock: Callable = utcnow):
         self.sessions, self.link, self.policy = sessions, link, policy
         self.name = name or f"dialer-{uuid.uuid4().hex[:8]}"
         self.trunk, self.caller_id, self.ring_seconds = trunk, caller_id, ring_seconds
         self.pass_seconds = pass_seconds
+        # Queueing new surveys and settling stale claims scan tables: not on every pass.
+        self.sweep_seconds = sweep_seconds
+        self._next_sweep = 0.0
         self.clock = clock
         self._stop = threading.Event()
         self._last_dial = 0.0
@@ -59,10 +63,12 @@ class SurveyDialer:
 
     def one_pass(self) -> int:
         now = self.clock()
-        with transaction(self.sessions) as session:
-            recover_stale(session, self.policy, now)
-            schedule_completed(session, self.policy, now)
-            cancel_opted_out(session)
+        if time.monotonic() >= self._next_sweep:
+            self._next_sweep = time.monotonic() + self.sweep_seconds
+            with transaction(self.sessions) as session:
+                recover_stale(session, self.policy, now)
+                schedule_completed(session, self.policy, now)
+                cancel_opted_out(session)
         if not self.link.connected.is_set():
             return 0  # claim nothing we cannot call
         with transaction(self.sessions) as session:
