@@ -93,3 +93,4 @@ def _register_errors(app: Flask) -> None:
     app.register_error_handler(413, page(413, _l("提交内容过大"), _l("请缩短内容后再提交。")))
     app.register_error_handler(CSRFError, page(400, _l("表单已过期"), _l("请刷新页面后重新提交。")))
     app.register_error_handler(400, page(400, _l("请求无效"), _l("提交的数据不完整或格式不对。")))
+    app.register_error_handler(500, page(500, _l("系统出错"), _l("这次操作没有保存，请稍后再试；问题已记录。")))

@@ -204,3 +204,28 @@ def test_hostile_text_posted_to_every_form_never_comes_back_unescaped(app, clien
             assert XSS not in page, f"GET {path} shows stored text unescaped"
             escaped_somewhere |= "&lt;script&gt;" in page
     assert escaped_somewhere, "no probe was stored: the test proved nothing"
+
+
+def test_an_internal_error_gets_a_clear_page_and_saves_nothing_half_done(app, client, auth, console_services, monkeypatch):
+    from db.models import SmsMessage
+
+    auth.login()
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the SMS outbox is unavailable")
+    monkeypatch.setattr("agent_console.requests.dispatch_messages", broken)
+    with console_services.sessions() as session:
+        from db.models import ServiceCategory
+        category = session.scalar(select(ServiceCategory.id).where(ServiceCategory.code == "repair"))
+    created = auth.post("/requests/new", {"phone": "13912345670", "category": category, "district": 1,
+                                          "address": "源城区", "priority": "normal"}, page="/requests/new")
+    number = re.search(r"HY\d{8}-\d{4}", created.headers["Location"]).group(0)
+    page = client.get(f"/requests/{number}").get_data(as_text=True)
+    provider_id = re.search(r'name="provider_id" value="(\d+)"', page).group(1)
+    response = auth.post(f"/requests/{number}/dispatch", {"provider_id": provider_id}, page=f"/requests/{number}")
+    assert response.status_code == 500 and "这次操作没有保存" in response.get_data(as_text=True)
+    with console_services.sessions() as session:
+        request_row = session.scalar(select(ServiceRequest).where(ServiceRequest.number == number))
+        assert request_row.status.value == "new" and request_row.dispatches == []  # the dispatch was rolled back
+        assert session.scalars(select(SmsMessage).where(SmsMessage.request_id == request_row.id)).all() == []
