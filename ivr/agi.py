@@ -21,6 +21,8 @@ import time
 
 from asterisk import agi as pyst2_agi
 
+from ivr import hub
+
 log = logging.getLogger(__name__)
 
 MAX_LINE = 8192
@@ -43,8 +45,10 @@ class HeaderError(Exception):
 class SocketLines:
     """Line-oriented UTF-8 text I/O over a socket: the file objects pyst2 expects.
 
-    Reads never hang past `timeout` (CallerGone), lines are bounded, and bytes that are
-    not UTF-8 are replaced rather than fatal.
+    The socket is non-blocking and every wait goes through the call hub (ivr.hub), so a
+    call that waits for Asterisk holds no thread. Reads never hang past `timeout`
+    (CallerGone), lines are bounded, and bytes that are not UTF-8 are replaced rather
+    than fatal.
     """
 
     def __init__(self, sock: socket.socket, timeout: float):
@@ -52,7 +56,7 @@ class SocketLines:
         self.timeout = timeout
         self._buffer = bytearray()
         self._eof = False
-        self._current_timeout: float | None = None
+        sock.setblocking(False)
 
     def readline(self, deadline: float | None = None) -> str:
         """One line without its end; '' at end of stream."""
@@ -69,19 +73,28 @@ class SocketLines:
             self._fill(deadline)
 
     def _fill(self, deadline: float | None) -> None:
-        wait = self.timeout if deadline is None else deadline - time.monotonic()
-        if wait <= 0:
-            raise socket.timeout("deadline passed")
-        if wait != self._current_timeout:
-            self.sock.settimeout(wait)
-            self._current_timeout = wait
-        chunk = self.sock.recv(4096)
+        if deadline is None:
+            deadline = time.monotonic() + self.timeout
+        while True:
+            # Wait first: after a command the reply is never there yet, and a recv that
+            # fails with EAGAIN would cost a system call a command.
+            hub.wait_readable(self.sock, deadline)
+            try:
+                chunk = self.sock.recv(65536)
+                break
+            except BlockingIOError:
+                continue  # woken without data
         if not chunk:
             self._eof = True
         self._buffer += chunk
 
     def write(self, text: str) -> None:
-        self.sock.sendall(text.encode("utf-8"))
+        data = memoryview(text.encode("utf-8"))
+        while data:
+            try:
+                data = data[self.sock.send(data):]
+            except BlockingIOError:
+                hub.wait_writable(self.sock, time.monotonic() + self.timeout)
 
     def flush(self) -> None:
         """Writes are unbuffered; pyst2 calls flush after each command."""
@@ -122,6 +135,7 @@ def read_header(lines: SocketLines, timeout: float) -> dict[str, str]:
 
 
 _CODE = re.compile(r"^(\d{3})([ -])(.*)$")
+_NEEDS_ESCAPING = re.compile(r'[\r\n\\"]')
 
 
 class HotlineAGI(pyst2_agi.AGI):
@@ -142,8 +156,10 @@ class HotlineAGI(pyst2_agi.AGI):
         self._last_command = ""
 
     def _quote(self, value) -> str:
-        text = str(value).replace("\r", " ").replace("\n", " ")
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        text = str(value)
+        if _NEEDS_ESCAPING.search(text):
+            text = text.replace("\r", " ").replace("\n", " ").replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{text}"'
 
     def execute(self, command, *args):
         if self.hung_up:

@@ -9,14 +9,17 @@ call only short read-only look-ups run, so no write lock is held while a caller 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import queue
+import sqlite3
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy import Engine, bindparam, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,6 +46,7 @@ from db.phones import Phone
 from db.service_requests import open_request
 from db.session import transaction
 from ivr.engine import RequestInfo
+from ivr.hub import blocking
 
 log = logging.getLogger(__name__)
 
@@ -102,15 +106,51 @@ class IvrCallRecord:
 
 
 _LANGUAGE_OF = select(Caller.__table__.c.language).where(Caller.__table__.c.phone == bindparam("phone"))
+_KNOWN_LANGUAGES = frozenset(language.value for language in Language)
 
 
-def caller_language(sessions: sessionmaker[Session], phone: Phone | None) -> str | None:
-    if phone is None:
-        return None
-    # Core on a pooled connection: this runs once for every call that reaches the IVR.
-    with sessions.kw["bind"].connect() as connection:
-        language = connection.execute(_LANGUAGE_OF, {"phone": phone.number}).scalar()
-    return language.value if language else None
+class CallerLanguages:
+    """The language a returning caller chose, looked up as the call arrives.
+
+    On an SQLite file the look-up runs on the call hub itself, on a read-only connection
+    of its own: a WAL read of one indexed row takes microseconds, a tenth of handing it
+    to a worker thread and back, and WAL readers never wait for the writer. A 50 ms busy
+    timeout bounds the rare wait (WAL recovery). Other databases are a round trip away,
+    so their look-up goes to the hub's workers. If it fails, the caller simply hears the
+    language menu.
+    """
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        database = engine.url.database
+        self._sqlite_file = database if engine.dialect.name == "sqlite" and database not in (None, "", ":memory:") else None
+        self._local = threading.local()
+
+    def of(self, phone: Phone | None) -> str | None:
+        if phone is None:
+            return None
+        try:
+            if self._sqlite_file is not None:
+                return self._read_sqlite(phone.number)
+            return blocking(self._read, phone.number)
+        except Exception as exc:
+            log.warning("could not look up the language of %s (%s); offering the language menu", phone.number, exc)
+            return None
+
+    def _read(self, number: str) -> str | None:
+        with self.engine.connect() as connection:
+            language = connection.execute(_LANGUAGE_OF, {"phone": number}).scalar()
+        return language.value if language else None
+
+    def _read_sqlite(self, number: str) -> str | None:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(f"file:{self._sqlite_file}?mode=ro", uri=True, timeout=0.05,
+                                         isolation_level=None, check_same_thread=False)
+            self._local.connection = connection
+        row = connection.execute("SELECT language FROM callers WHERE phone = ?", (number,)).fetchone()
+        language = row[0] if row else None
+        return language if language in _KNOWN_LANGUAGES else None
 
 
 def request_status(
@@ -149,17 +189,55 @@ def save_calls(session: Session, records: list[IvrCallRecord], tz) -> None:
     """Write a batch of finished calls in the session's transaction, with bulk statements."""
     if not records:
         return
-    dialect = session.get_bind().dialect.name
-    upsert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
-    caller_ids = _upsert_callers(session, upsert, records)
-    call_ids = _upsert_calls(session, upsert, records, caller_ids)
-    _insert_sessions(session, records, call_ids)
+    statements = _write_statements(session.get_bind().dialect.name)
+    caller_ids = _upsert_callers(session, statements, records)
+    call_ids = _upsert_calls(session, statements, records, caller_ids)
+    _insert_sessions(session, statements, records, call_ids)
     for record in records:
         if record.outcome is IvrOutcome.VOICEMAIL and record.voicemail or record.callback_due is not None:
             _book_follow_up(session, record, tz, caller_ids, call_ids)
 
 
-def _upsert_callers(session: Session, upsert, records: list[IvrCallRecord]) -> dict[str, int]:
+@dataclass(frozen=True)
+class _WriteStatements:
+    upsert_callers: object
+    set_languages: object
+    upsert_calls: object
+    insert_sessions: object
+    insert_steps: object
+
+
+@functools.cache
+def _write_statements(dialect: str) -> _WriteStatements:
+    """The writer's statements, built once: building an upsert (its `excluded` alias
+    above all) costs more than executing it for a whole batch."""
+    upsert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    callers = Caller.__table__
+    new_caller = upsert(callers)
+    calls = Call.__table__
+    new_call = upsert(calls)
+    new = new_call.excluded
+    sessions = IvrSession.__table__
+    return _WriteStatements(
+        upsert_callers=new_caller.on_conflict_do_update(
+            index_elements=[callers.c.phone], set_={"last_call_at": new_caller.excluded.last_call_at},
+        ).returning(callers.c.phone, callers.c.id, sort_by_parameter_order=True),
+        set_languages=update(callers).where(callers.c.phone == bindparam("number")).values(language=bindparam("chosen")),
+        # A call seen before (a second AGI, the AMI link) keeps what it had and gains this pass.
+        upsert_calls=new_call.on_conflict_do_update(index_elements=[calls.c.uniqueid], set_={
+            "caller_id": func.coalesce(new.caller_id, calls.c.caller_id),
+            "ivr_language": new.ivr_language,
+            "ivr_path": func.substr(func.coalesce(calls.c.ivr_path + ">", "") + func.coalesce(new.ivr_path, ""), 1, 255),
+            "queue": func.coalesce(new.queue, calls.c.queue),
+            "outcome": case((new.outcome != CallOutcome.IN_PROGRESS.value, new.outcome), else_=calls.c.outcome),
+            "ended_at": func.coalesce(calls.c.ended_at, new.ended_at),
+        }).returning(calls.c.uniqueid, calls.c.id, sort_by_parameter_order=True),
+        insert_sessions=insert(sessions).returning(sessions.c.id, sort_by_parameter_order=True),
+        insert_steps=insert(IvrStep.__table__),
+    )
+
+
+def _upsert_callers(session: Session, statements: _WriteStatements, records: list[IvrCallRecord]) -> dict[str, int]:
     latest: dict[str, IvrCallRecord] = {}
     chosen: dict[str, Language] = {}
     for record in records:
@@ -169,23 +247,18 @@ def _upsert_callers(session: Session, upsert, records: list[IvrCallRecord]) -> d
                 chosen[record.phone.number] = Language(record.language)
     if not latest:
         return {}
-    table = Caller.__table__
     rows = [{"phone": number, "phone_kind": r.phone.kind, "first_call_at": r.started_at, "last_call_at": r.started_at,
              "do_not_call": False, "created_at": r.started_at} for number, r in latest.items()]
-    statement = upsert(table)
-    found = session.execute(statement.on_conflict_do_update(
-        index_elements=[table.c.phone], set_={"last_call_at": statement.excluded.last_call_at},
-    ).returning(table.c.phone, table.c.id, sort_by_parameter_order=True), rows).all()
+    found = session.execute(statements.upsert_callers, rows).all()
     if chosen:
-        session.execute(
-            update(table).where(table.c.phone == bindparam("number")).values(language=bindparam("chosen")),
-            [{"number": number, "chosen": language} for number, language in chosen.items()],
-            execution_options={"synchronize_session": False})
+        session.execute(statements.set_languages,
+                        [{"number": number, "chosen": language} for number, language in chosen.items()],
+                        execution_options={"synchronize_session": False})
     return {phone: caller_id for phone, caller_id in found}
 
 
-def _upsert_calls(session: Session, upsert, records: list[IvrCallRecord], caller_ids: dict[str, int]) -> dict[str, int]:
-    table = Call.__table__
+def _upsert_calls(session: Session, statements: _WriteStatements, records: list[IvrCallRecord],
+                  caller_ids: dict[str, int]) -> dict[str, int]:
     rows = {}
     for record in records:
         outcome = _CALL_OUTCOME.get(record.outcome)
@@ -198,30 +271,20 @@ def _upsert_calls(session: Session, upsert, records: list[IvrCallRecord], caller
             "outcome": outcome or CallOutcome.IN_PROGRESS,
             "ended_at": record.ended_at if outcome else None,
         }
-    statement = upsert(table)
-    new = statement.excluded
-    # A call seen before (a second AGI, the AMI link) keeps what it had and gains this pass.
-    found = session.execute(statement.on_conflict_do_update(index_elements=[table.c.uniqueid], set_={
-        "caller_id": func.coalesce(new.caller_id, table.c.caller_id),
-        "ivr_language": new.ivr_language,
-        "ivr_path": func.substr(func.coalesce(table.c.ivr_path + ">", "") + func.coalesce(new.ivr_path, ""), 1, 255),
-        "queue": func.coalesce(new.queue, table.c.queue),
-        "outcome": case((new.outcome != CallOutcome.IN_PROGRESS.value, new.outcome), else_=table.c.outcome),
-        "ended_at": func.coalesce(table.c.ended_at, new.ended_at),
-    }).returning(table.c.uniqueid, table.c.id, sort_by_parameter_order=True), list(rows.values())).all()
+    found = session.execute(statements.upsert_calls, list(rows.values())).all()
     return {uniqueid: call_id for uniqueid, call_id in found}
 
 
-def _insert_sessions(session: Session, records: list[IvrCallRecord], call_ids: dict[str, int]) -> None:
-    table = IvrSession.__table__
+def _insert_sessions(session: Session, statements: _WriteStatements, records: list[IvrCallRecord],
+                     call_ids: dict[str, int]) -> None:
     rows = [{"call_id": call_ids[r.uniqueid], "script": r.script, "language": Language(r.language),
              "started_at": r.started_at, "ended_at": r.ended_at, "end_node": r.end_node, "outcome": r.outcome,
              "result": r.result or None} for r in records]
-    ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
+    ids = session.execute(statements.insert_sessions, rows).scalars().all()
     steps = [{"session_id": session_id, "seq": n, "node": step.node, "prompt": step.prompt, "key": step.key, "at": step.at}
              for session_id, record in zip(ids, records) for n, step in enumerate(record.steps)]
     if steps:
-        session.execute(insert(IvrStep.__table__), steps)
+        session.execute(statements.insert_steps, steps)
 
 
 def _book_follow_up(session: Session, record: IvrCallRecord, tz, caller_ids: dict[str, int], call_ids: dict[str, int]) -> None:
@@ -244,6 +307,9 @@ def _book_follow_up(session: Session, record: IvrCallRecord, tz, caller_ids: dic
 # --- the writer -----------------------------------------------------------------------------
 
 
+_WRITE_NOW = object()  # flush(): write what is queued without waiting for more
+
+
 class CallLogWriter:
     """The one thread that writes finished calls: handlers hand a record over and return.
 
@@ -253,14 +319,20 @@ class CallLogWriter:
     in a spool file and written when the writer next starts: nothing accepted is lost.
     """
 
-    def __init__(self, sessions: sessionmaker[Session], tz, spool: Path, max_batch: int = 500):
+    def __init__(self, sessions: sessionmaker[Session], tz, spool: Path, max_batch: int = 500,
+                 linger: float = 0.1):
         self.sessions = sessions
         self.tz = tz
         self.spool = spool
         self.max_batch = max_batch
-        self._queue: queue.Queue[IvrCallRecord | None] = queue.Queue()
+        # How long a batch waits for more calls before it is written: a transaction
+        # costs about as much as forty calls' rows, and nobody reads a call's IVR steps
+        # within a tenth of a second of its leaving the IVR.
+        self.linger = linger
+        self._queue: queue.Queue[IvrCallRecord | object | None] = queue.Queue()
         self._pending = 0
         self._idle = threading.Condition()
+        self._write_now = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> "CallLogWriter":
@@ -276,31 +348,44 @@ class CallLogWriter:
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything submitted so far is written (or spooled)."""
+        self._queue.put(_WRITE_NOW)
+        self._write_now.set()
         with self._idle:
             return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
     def stop(self, timeout: float = 30.0) -> None:
         if self._thread is not None:
             self._queue.put(None)
+            self._write_now.set()
             self._thread.join(timeout)
             self._thread = None
 
     def _run(self) -> None:
         while True:
-            batch = [self._queue.get()]
-            while len(batch) < self.max_batch:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            batch = self._next_batch()
             stopping = None in batch
-            records = [record for record in batch if record is not None]
-            self._write(records)
+            records = [item for item in batch if isinstance(item, IvrCallRecord)]
+            if records:
+                self._write(records)
             with self._idle:
                 self._pending -= len(records)
                 self._idle.notify_all()
             if stopping:
                 return
+
+    def _next_batch(self) -> list:
+        batch = [self._queue.get()]
+        if batch[0] is not None and batch[0] is not _WRITE_NOW:
+            # Linger without watching the queue: a writer waiting on it would be woken,
+            # and would take the GIL from the call hub, at every call that ends.
+            self._write_now.wait(self.linger)
+        self._write_now.clear()
+        while len(batch) < self.max_batch and batch[-1] is not None:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
 
     def _write(self, records: list[IvrCallRecord]) -> None:
         try:

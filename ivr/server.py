@@ -1,9 +1,12 @@
-"""The FastAGI server: one thread per call, dispatching on the AGI script name.
+"""The FastAGI server: a call a greenlet on the call hub, dispatching on the script name.
 
 Asterisk opens a TCP connection for every AGI() and sends the agi_* header; the script
 in `agi_network_script` (e.g. "ivr?mode=basic") picks the handler. A handler that fails
 sends the call to the operator fallback; a connection that sends no complete header in
 time is closed; stop() lets live calls finish within a grace period.
+
+Handlers run on the hub (ivr.hub): they must not block the thread, and do their
+database work through `ivr.hub.blocking`.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from typing import Callable, Mapping
 from urllib.parse import parse_qs, urlsplit
 
 from ivr.agi import AGIProtocolError, CallerGone, HeaderError, HotlineAGI, SocketLines, read_header
+from ivr.hub import CallHub
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,7 @@ class FastAGIServer:
         command_timeout: float = 300.0,
         backlog: int = 1024,
         max_connections: int = 2000,
+        blocking_workers: int = 8,
     ):
         self.handlers = dict(handlers)
         self.fallback_variables = dict(fallback_variables)
@@ -61,19 +66,19 @@ class FastAGIServer:
         self.command_timeout = command_timeout
         self.max_connections = max_connections
         self.stopping = threading.Event()
-        self._live: dict[int, socket.socket] = {}
-        self._live_lock = threading.Lock()
-        self._idle = threading.Condition(self._live_lock)
+        self._live: dict[int, socket.socket] = {}  # changed on the hub thread only
+        self._idle = threading.Condition()
         self._listener = socket.create_server((host, port), backlog=backlog, reuse_port=False)
-        self._listener.settimeout(0.2)
-        self._accept_thread: threading.Thread | None = None
+        self._listener.setblocking(False)
+        self._address = self._listener.getsockname()[:2]
+        self.hub = CallHub(workers=blocking_workers, name="fastagi")
         self.finished = 0  # connections served to the end, for monitoring and tests
         # Run once every call has ended (e.g. write what the call log still holds).
         self.on_stopped: list[Callable[[], None]] = []
 
     @property
     def address(self) -> tuple[str, int]:
-        return self._listener.getsockname()[:2]
+        return self._address
 
     def wait_finished(self, count: int, timeout: float) -> bool:
         """Block until `count` connections in all have been served (tests, monitoring)."""
@@ -82,63 +87,64 @@ class FastAGIServer:
 
     @property
     def live_calls(self) -> int:
-        with self._live_lock:
-            return len(self._live)
+        return len(self._live)
 
     def start(self) -> "FastAGIServer":
-        self._accept_thread = threading.Thread(target=self._accept_loop, name="fastagi-accept", daemon=True)
-        self._accept_thread.start()
+        self.hub.start(on_start=lambda: self.hub.watch(self._listener, self._accept_ready))
         return self
 
     def stop(self, grace: float = 30.0) -> int:
         """Stop accepting; wait up to `grace` s for live calls; cut the rest. Returns how many were cut."""
         self.stopping.set()
-        if self._accept_thread is not None:
-            self._accept_thread.join()
-        self._listener.close()
-        deadline = time.monotonic() + grace
+        closed = threading.Event()
+        self.hub.call_soon_threadsafe(lambda: (self._close_listener(), closed.set()))
+        closed.wait(5.0)
         with self._idle:
-            while self._live and time.monotonic() < deadline:
-                self._idle.wait(deadline - time.monotonic())
-            remaining = list(self._live.values())
-        for sock in remaining:
-            # The handler reads EOF, records the session and releases its thread.
-            _shutdown(sock)
-        with self._idle:
-            self._idle.wait_for(lambda: not self._live, timeout=5.0)
-        if remaining:
-            log.warning("cut %d calls still in the IVR after %.0f s", len(remaining), grace)
+            self._idle.wait_for(lambda: not self._live, timeout=grace)
+            cut = len(self._live)
+        if cut:
+            # Each cut call reads EOF, records its session and ends.
+            self.hub.call_soon_threadsafe(lambda: [_shutdown(sock) for sock in list(self._live.values())])
+            with self._idle:
+                self._idle.wait_for(lambda: not self._live, timeout=5.0)
+            log.warning("cut %d calls still in the IVR after %.0f s", cut, grace)
+        self.hub.stop()
         for callback in self.on_stopped:
             callback()
-        return len(remaining)
+        return cut
 
-    # accepting -----------------------------------------------------------------------------
+    # accepting (on the hub) ---------------------------------------------------------------
 
-    def _accept_loop(self) -> None:
-        while not self.stopping.is_set():
+    def _close_listener(self) -> None:
+        self.hub.unwatch(self._listener)
+        self._listener.close()
+
+    def _accept_ready(self) -> None:
+        # Take what is queued, but let the calls already live get their turn too.
+        for _ in range(64):
             try:
                 sock, peer = self._listener.accept()
-            except socket.timeout:
-                continue
+            except (BlockingIOError, InterruptedError):
+                return
             except OSError as exc:
-                if self.stopping.is_set():
-                    return
                 log.error("accept failed: %s", exc)
-                time.sleep(0.05)
-                continue
-            if self.live_calls >= self.max_connections:
+                return
+            if self.stopping.is_set() or len(self._live) >= self.max_connections:
                 # Closing at once lets Asterisk's dialplan fall back to the operator queue.
-                log.error("refusing a FastAGI connection from %s: %d calls already live", peer, self.max_connections)
+                log.error("refusing a FastAGI connection from %s: %s", peer,
+                          "stopping" if self.stopping.is_set() else f"{self.max_connections} calls already live")
                 sock.close()
-                with self._idle:
-                    self.finished += 1
+                self._finish_one()
                 continue
-            thread = threading.Thread(target=self._serve, args=(sock, peer), name=f"agi-{peer[1]}", daemon=True)
-            with self._live_lock:
-                self._live[id(sock)] = sock
-            thread.start()
+            self._live[id(sock)] = sock
+            self.hub.spawn(self._serve, sock, peer)
 
-    # one connection ------------------------------------------------------------------------
+    def _finish_one(self) -> None:
+        with self._idle:
+            self.finished += 1
+            self._idle.notify_all()
+
+    # one connection (a call greenlet) -----------------------------------------------------
 
     def _serve(self, sock: socket.socket, peer) -> None:
         try:
@@ -150,12 +156,10 @@ class FastAGIServer:
                 return
             self._dispatch(HotlineAGI(lines, env), env)
         finally:
-            _shutdown(sock)
+            self.hub.forget(sock)
             sock.close()
-            with self._idle:
-                self._live.pop(id(sock), None)
-                self.finished += 1
-                self._idle.notify_all()
+            self._live.pop(id(sock), None)
+            self._finish_one()
 
     def _dispatch(self, agi: HotlineAGI, env: dict[str, str]) -> None:
         script, args = parse_script(env)
@@ -184,9 +188,9 @@ class FastAGIServer:
 def tune_interpreter(switch_interval: float = 0.001) -> None:
     """For a process that serves calls: hand the GIL over sooner.
 
-    CPython lets a busy thread (the call-log writer, a database call) keep the GIL for
-    5 ms before others may run; with a thousand calls waiting on replies that becomes
-    their latency. A 1 ms interval costs little CPU and keeps every call responsive.
+    CPython lets a busy thread (the call-log writer, a database call on a hub worker)
+    keep the GIL for 5 ms before another may run; while it does, the call hub and every
+    call on it wait. A 1 ms interval costs little CPU and keeps every call responsive.
     """
     sys.setswitchinterval(switch_interval)
 

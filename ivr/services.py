@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
 from db.base import utcnow
-from ivr.call_log import CallLogWriter
+from ivr.call_log import CallerLanguages, CallLogWriter
 from ivr.engine import Engine
 from ivr.menu import Menu, configured_menu
 from ivr.surveys import SurveyPolicy
@@ -32,6 +32,7 @@ class IvrServices:
     def __post_init__(self):
         self.engine = Engine(self.menu)
         self.call_log = CallLogWriter(self.sessions, self.tz, self.spool).start()
+        self.caller_languages = CallerLanguages(self.sessions.kw["bind"])
 
     def close(self) -> None:
         """Write what the call-log writer still holds; call after the server has stopped."""

@@ -1,5 +1,6 @@
 """The IVR's call log: bulk writes on both databases, repeat passes, and the spool."""
 import datetime as dt
+import time
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -9,6 +10,7 @@ from db.models import (
     RequestChannel, ServiceRequest,
 )
 from db.phones import Phone
+from conftest import wait_until
 from db.session import make_session_factory
 from ivr.call_log import CallLogWriter, IvrCallRecord, StepRecord, save_calls
 
@@ -105,3 +107,24 @@ def test_many_records_are_written_in_few_transactions(ivr_db, tmp_path):
     writer.stop()
     with factory() as session:
         assert session.scalar(select(func.count(IvrSession.id)).join(Call).where(Call.uniqueid.like("bulk-%"))) == 400
+
+
+def test_the_writer_gathers_calls_into_few_transactions_and_flush_does_not_wait(ivr_db, tmp_path, monkeypatch):
+    import ivr.call_log
+
+    batches = []
+    real = ivr.call_log.save_calls
+    monkeypatch.setattr(ivr.call_log, "save_calls", lambda session, records, tz: (batches.append(len(records)),
+                                                                                   real(session, records, tz)))
+    writer = CallLogWriter(make_session_factory(ivr_db), SHANGHAI, tmp_path / "spool.jsonl", linger=0.3).start()
+    for n in range(200):  # calls ending one after another, as on a busy line
+        writer.submit(record(f"gather-{n}", phone=f"137{n:08d}"))
+        time.sleep(0.001)
+    assert wait_until(lambda: sum(batches) == 200, timeout=10)
+    assert len(batches) <= 3, batches  # not a transaction a call
+    writer.linger = 30.0
+    writer.submit(record("urgent"))
+    started = time.monotonic()
+    assert writer.flush(timeout=5)  # flush does not sit out the linger
+    assert time.monotonic() - started < 2
+    writer.stop()

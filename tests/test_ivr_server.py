@@ -15,6 +15,7 @@ from conftest import free_port, wait_until
 from db.models import IvrOutcome
 from emulator.agi_channel import CallSpec, parse_keys
 from emulator.fastagi_client import place_call
+from ivr.hub import blocking
 from ivr.server import FastAGIServer, parse_script
 
 FALLBACK = {"HOTLINE_NEXT": "queue", "HOTLINE_QUEUE": "general", "HOTLINE_INTENT": "operator"}
@@ -110,7 +111,7 @@ def test_connections_over_the_limit_are_refused_at_once(bare_server):
     release = threading.Event()
 
     def slow(agi, request):
-        release.wait(5)
+        blocking(release.wait, 5)
 
     server = bare_server({"ivr": slow}, max_connections=2)
     host, port = server.address

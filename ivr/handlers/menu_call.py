@@ -10,6 +10,7 @@ from ivr.agi import CallerGone, HotlineAGI
 from ivr.agi_renderer import AgiRenderer
 from ivr.call_log import IvrCallRecord, StepRecord
 from ivr.engine import CallStart, Finish, LookupStatus, StatusResult, describe
+from ivr.hub import blocking
 from ivr.server import AgiRequest
 from ivr.services import IvrServices
 
@@ -20,7 +21,7 @@ def handle(agi: HotlineAGI, request: AgiRequest, services: IvrServices) -> None:
     env = request.env
     now = services.clock()
     phone = try_normalise(env.get("agi_callerid"), services.area_code)
-    known = call_log.caller_language(services.sessions, phone)
+    known = services.caller_languages.of(phone)
     business_open = services.menu.hours.is_open(now.astimezone(services.tz))
     start = CallStart(known, business_open, phone is not None,
                       start_node=_arg(request, "start"), language=_arg(request, "lang"))
@@ -40,7 +41,8 @@ def handle(agi: HotlineAGI, request: AgiRequest, services: IvrServices) -> None:
     try:
         while not isinstance(action, Finish):
             if isinstance(action, LookupStatus):
-                event = StatusResult(call_log.request_status(services.sessions, phone, action.number, action.max_results))
+                found = blocking(call_log.request_status, services.sessions, phone, action.number, action.max_results)
+                event = StatusResult(found)
             else:
                 event = renderer.perform(action)
             record.steps.append(StepRecord(action.node, _first_prompt(action), describe(event), services.clock()))

@@ -14,6 +14,7 @@ from db.session import transaction
 from ivr.agi import HotlineAGI
 from ivr.agi_renderer import AgiRenderer
 from ivr.engine import PromptRef
+from ivr.hub import blocking
 from ivr.prompts import LANGUAGES
 from ivr.server import AgiRequest
 from ivr.services import IvrServices
@@ -32,6 +33,14 @@ def handle(agi: HotlineAGI, request: AgiRequest, services: IvrServices) -> None:
     queue = agi.get_variable("HOTLINE_QUEUE") or None
     position = _int(agi.get_variable("QUEUEPOSITION"))
     call_ref = agi.get_variable("HOTLINE_CALL_ID") or request.env.get("agi_uniqueid")
+    task_id = blocking(_book, services, phone, language, queue, position, call_ref)
+    agi.set_variable("HOTLINE_CALLBACK_ID", str(task_id))
+    agi.set_variable("HOTLINE_CALLBACK_BOOKED", "1")
+    renderer.perform_play([PromptRef("queue_callback_booked", language)])
+
+
+def _book(services: IvrServices, phone, language: str, queue: str | None, position: int | None,
+          call_ref: str | None) -> int:
     with transaction(services.sessions) as session:
         task = CallbackTask(
             caller_id=session.scalar(select(Caller.id).where(Caller.phone == phone.number)),
@@ -41,10 +50,7 @@ def handle(agi: HotlineAGI, request: AgiRequest, services: IvrServices) -> None:
         )
         session.add(task)
         session.flush()
-        task_id = task.id
-    agi.set_variable("HOTLINE_CALLBACK_ID", str(task_id))
-    agi.set_variable("HOTLINE_CALLBACK_BOOKED", "1")
-    renderer.perform_play([PromptRef("queue_callback_booked", language)])
+        return task.id
 
 
 def _int(text: str) -> int | None:

@@ -18,6 +18,7 @@ from db.session import transaction
 from ivr.agi import CallerGone, HotlineAGI
 from ivr.agi_renderer import AgiRenderer
 from ivr.engine import PromptRef, provider_prompt
+from ivr.hub import blocking
 from ivr.prompts import LANGUAGES
 from ivr.server import AgiRequest
 from ivr.services import IvrServices
@@ -31,13 +32,11 @@ COMMENT_SECONDS = 60
 
 def handle(agi: HotlineAGI, request: AgiRequest, services: IvrServices) -> None:
     survey_id = agi.get_variable("HOTLINE_SURVEY_ID")
-    with services.sessions() as session:
-        survey = session.scalar(select(Survey).options(selectinload(Survey.request))
-                                .where(Survey.id == int(survey_id))) if survey_id.isdigit() else None
-        if survey is None or survey.status != SurveyStatus.DIALLING:
-            log.warning("survey call for unknown or settled survey %r", survey_id)
-            return
-        number, provider_id, language = survey.request.number, survey.provider_id, survey.language.value
+    found = blocking(_load, services, survey_id)
+    if found is None:
+        log.warning("survey call for unknown or settled survey %r", survey_id)
+        return
+    number, provider_id, language = found
     language = language if language in LANGUAGES else services.menu.default_language
     renderer = AgiRenderer(agi, services.sounds_dir, services.voicemail_dir)
     rating, comment = None, None
@@ -51,7 +50,18 @@ def handle(agi: HotlineAGI, request: AgiRequest, services: IvrServices) -> None:
     except CallerGone:
         pass  # what was said before the hang-up stands
     finally:
-        _save(services, int(survey_id), rating, comment)
+        blocking(_save, services, int(survey_id), rating, comment)
+
+
+def _load(services: IvrServices, survey_id: str) -> tuple[str, int | None, str] | None:
+    """The request number, provider and language of a survey being dialled."""
+    if not survey_id.isdigit():
+        return None
+    with services.sessions() as session:
+        survey = session.scalar(select(Survey).options(selectinload(Survey.request)).where(Survey.id == int(survey_id)))
+        if survey is None or survey.status != SurveyStatus.DIALLING:
+            return None
+        return survey.request.number, survey.provider_id, survey.language.value
 
 
 def _ask_rating(renderer: AgiRenderer, number: str, provider_id: int | None, language: str) -> int | None:
