@@ -167,8 +167,9 @@ class HotlineAGI(pyst2_agi.AGI):
         return super().execute(command, *args)
 
     def send_command(self, command, *args) -> None:
-        line = " ".join([command.strip(), *map(str, args)]).strip()
-        self._last_command = command.strip().upper()
+        command = command.strip()
+        line = " ".join((command, *map(str, args))).rstrip()
+        self._last_command = command.upper()
         try:
             self.stdout.write(line + "\n")
         except OSError as exc:
@@ -176,6 +177,8 @@ class HotlineAGI(pyst2_agi.AGI):
 
     def get_result(self, stdin=None):
         line = self._reply_line()
+        if line.startswith("200 result="):
+            return self._parse_200(line[4:])  # nearly every reply: skip the general parse
         match = _CODE.match(line)
         if match is None:
             raise AGIProtocolError(f"not an AGI reply: {line[:80]!r}")
