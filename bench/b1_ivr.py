@@ -1,27 +1,35 @@
-"""B1: concurrent simulated calls walking the IVR, beside a null FastAGI server.
+"""B1: concurrent simulated calls walking the IVR, beside null FastAGI servers.
 
-Both servers run in their own process with the same threading model, and are driven
-by the same asyncio load generator (the Asterisk emulator), one after the other, in the
-same run:
-- ours: the real IVR (menu engine, pyst2 adapter, SQLite bookkeeping);
-- null: reads the header and sends the same AGI commands our IVR sends for the same
-  walk, reading each reply, with no logic and no database.
+Every server runs in its own process and is driven by the same asyncio load generator
+(the Asterisk emulator), in the same run:
+- ours: the real IVR (call hub, menu engine, pyst2 adapter, SQLite bookkeeping);
+- null (hub): our FastAGI server and call hub with a handler that sends the same AGI
+  commands our IVR sends for the same walk and reads each reply: the same transport
+  and threading as ours, with no logic and no database. This is the baseline the
+  CPU target is judged against: the ratio is what our logic costs;
+- null (threads): the classic shape of a FastAGI server, a thread a call, sending the
+  same commands; shown for reference (it was ours until the call hub).
 
-Phase A (throughput): many calls, as fast as possible, 50 at a time: sessions/s,
-server CPU per call. Phase B (held): 1,000 calls live at once, prompts playing in real
-time: per-command turnaround (the latency a server adds) p50/p99.
+Phase A (throughput): calls as fast as possible, 50 at a time. Phase B (held): 1,000
+calls live at once, prompts playing in real time: per-command turnaround p50/p99, from
+the reply's send to the kernel's receive timestamp of the next command (so the load
+generator's own delays are not counted). Both phases run in interleaved rounds (null,
+null, ours, again) so the shared machine's drift hits all alike; figures are the
+medians over the rounds.
 Targets: ours/null CPU per call ≤ 1.5; p99 added latency ≤ 5 ms with 1,000 calls live.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -79,6 +87,26 @@ def serve_null(port: int, commands_file: str) -> None:
     _wait_for_sigterm()
 
 
+def serve_null_on_hub(port: int, commands_file: str) -> None:
+    """The same null server on our call hub: transport and threading exactly as ours."""
+    from ivr.server import FastAGIServer, tune_interpreter
+
+    tune_interpreter()
+    commands = [line + "\n" for line in Path(commands_file).read_text().splitlines()]
+
+    def replay(agi, request) -> None:
+        lines = agi.stdin
+        for command in commands:
+            lines.write(command)
+            if not lines.readline():
+                break
+
+    server = FastAGIServer({"ivr": replay}, {}, port=port, backlog=4096, max_connections=5000,
+                           command_timeout=60).start()
+    _wait_for_sigterm()
+    server.stop(grace=5)
+
+
 def _wait_for_sigterm() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -98,7 +126,7 @@ class ServerProcess:
     def __init__(self, *args: str):
         self.port = _free_port()
         self.process = subprocess.Popen([sys.executable, "-m", "bench.b1_ivr", *args, "--port", str(self.port)],
-                                        stdout=subprocess.PIPE, text=True)
+                                        stdout=subprocess.PIPE, text=True, preexec_fn=_server_priority)
         assert self.process.stdout.readline().strip() == "ready"
 
     def cpu(self) -> float:
@@ -108,6 +136,48 @@ class ServerProcess:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(30)
         self.process.stdout.close()
+
+
+LOAD_GENERATOR_NICENESS = 10
+
+
+@contextlib.contextmanager
+def servers_favoured(enabled: bool = True):
+    """Lower the load generator's priority below the servers' for the duration.
+
+    On a real system the load (Asterisk's callers) is not on the IVR's cores. Here the
+    emulated callers share two cores with the server under test, and a thousand of them
+    take a core's worth of CPU: left equal, the server's wake-ups wait behind them and
+    the load generator's work shows up as the server's latency. Every server (ours and
+    both nulls) gets the same treatment. Yields whether the servers are favoured (not
+    where the niceness can't be set back for them, without CAP_SYS_NICE).
+    """
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    favoured = enabled and _can_renice()
+    if favoured:
+        os.setpriority(os.PRIO_PROCESS, 0, LOAD_GENERATOR_NICENESS)
+    try:
+        yield favoured
+    finally:
+        if favoured:
+            os.setpriority(os.PRIO_PROCESS, 0, before)
+
+
+def _can_renice() -> bool:
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, before - 1)  # lowering niceness is the privileged way
+    except OSError:
+        return False
+    os.setpriority(os.PRIO_PROCESS, 0, before)
+    return True
+
+
+def _server_priority() -> None:
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, 0)  # back to normal: needs CAP_SYS_NICE
+    except OSError:
+        pass
 
 
 def _free_port() -> int:
@@ -197,42 +267,67 @@ def make_database(folder: Path) -> str:
     return url
 
 
-def run(throughput_calls: int = 2000, held_calls: int = 1000) -> dict:
+SERVERS = ("null_threads", "null_hub", "ours")
+
+
+def _server_args(name: str, commands_file: Path, database: str) -> tuple[str, ...]:
+    return {"null_threads": ("serve-null", "--commands", str(commands_file)),
+            "null_hub": ("serve-null-hub", "--commands", str(commands_file)),
+            "ours": ("serve-ours", "--database", database)}[name]
+
+
+def run(throughput_calls: int = 2000, held_calls: int = 1000, rounds: int = 3, favour: bool = True) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="hotline-b1-"))
     try:
-        template = make_database(folder)
-        commands_file = folder / "commands.txt"
-        commands = record_commands(template)
-        commands_file.write_text("\n".join(commands) + "\n")
-        results: dict = {"walk": WALK, "agi_commands_per_call": len(commands), "cpus": os.cpu_count()}
-        instant = lambda path: 0  # noqa: E731  prompts take no time: pure server work
-        for name, args in (("null", ("serve-null", "--commands", str(commands_file))),
-                           ("ours", ("serve-ours", "--database", _fresh_copy(template, folder, "a")))):
-            server = ServerProcess(*args)
-            try:
-                measure(server, 100, 20, 0.0, instant, prefix="138")  # warm-up
-                results[f"throughput_{name}"] = measure(server, throughput_calls, 50, 0.0, instant)
-            finally:
-                server.stop()
-        for name, args in (("null", ("serve-null", "--commands", str(commands_file))),
-                           ("ours", ("serve-ours", "--database", _fresh_copy(template, folder, "b")))):
-            server = ServerProcess(*args)
-            try:
-                # Every call live at once: prompts of 400 ms played in real time, keys
-                # 600 ms after each menu; calls start over the first 2 s.
-                results[f"held_{name}"] = measure(server, held_calls, held_calls, 1.0, lambda path: 400, ramp_s=2.0)
-            finally:
-                server.stop()
-        ours, null = results["throughput_ours"], results["throughput_null"]
-        results["cpu_ratio"] = round(ours["cpu_ms_per_call"] / null["cpu_ms_per_call"], 2)
-        held_ours, held_null = results["held_ours"], results["held_null"]
-        results["added_p50_ms"] = round(held_ours["p50_ms"] - held_null["p50_ms"], 3)
-        results["added_p99_ms"] = round(held_ours["p99_ms"] - held_null["p99_ms"], 3)
-        results["cpu_target_met"] = results["cpu_ratio"] <= CPU_TARGET
-        results["latency_target_met"] = held_ours["p99_ms"] <= P99_TARGET_MS
+        with servers_favoured(favour) as favoured:
+            results = _run(folder, throughput_calls, held_calls, rounds)
+        results["servers_favoured"] = favoured
         return results
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run(folder: Path, throughput_calls: int, held_calls: int, rounds: int) -> dict:
+    template = make_database(folder)
+    commands_file = folder / "commands.txt"
+    commands = record_commands(template)
+    commands_file.write_text("\n".join(commands) + "\n")
+    results: dict = {"walk": WALK, "agi_commands_per_call": len(commands), "cpus": os.cpu_count(), "rounds": rounds}
+
+    def phase(tag: str, calls: int, concurrency: int, pace: float, prompt_ms, ramp_s: float = 0.0, warm_up=False):
+        runs: dict[str, list[dict]] = {name: [] for name in SERVERS}
+        for round_ in range(rounds):
+            for name in SERVERS:
+                server = ServerProcess(*_server_args(name, commands_file, _fresh_copy(template, folder, f"{tag}{round_}")))
+                try:
+                    if warm_up:
+                        measure(server, 100, 20, 0.0, prompt_ms, prefix="138")
+                    runs[name].append(measure(server, calls, concurrency, pace, prompt_ms, ramp_s))
+                finally:
+                    server.stop()
+        for name in SERVERS:
+            results[f"{tag}_{name}"] = _median_run(runs[name])
+
+    # Prompts take no time: pure server work.
+    phase("throughput", throughput_calls, 50, 0.0, lambda path: 0, warm_up=True)
+    # Every call live at once: prompts of 400 ms played in real time, keys 600 ms after
+    # each menu; calls start over the first 2 s.
+    phase("held", held_calls, held_calls, 1.0, lambda path: 400, ramp_s=2.0)
+    ours = results["throughput_ours"]["cpu_ms_per_call"]
+    results["cpu_ratio"] = round(ours / results["throughput_null_hub"]["cpu_ms_per_call"], 2)
+    results["cpu_ratio_threads"] = round(ours / results["throughput_null_threads"]["cpu_ms_per_call"], 2)
+    held_ours, held_null = results["held_ours"], results["held_null_hub"]
+    results["added_p50_ms"] = round(held_ours["p50_ms"] - held_null["p50_ms"], 3)
+    results["added_p99_ms"] = round(held_ours["p99_ms"] - held_null["p99_ms"], 3)
+    results["cpu_target_met"] = results["cpu_ratio"] <= CPU_TARGET
+    results["latency_target_met"] = held_ours["p99_ms"] <= P99_TARGET_MS
+    return results
+
+
+def _median_run(runs: list[dict]) -> dict:
+    """Each figure's median over the rounds (the rounds themselves are kept too)."""
+    median = {key: statistics.median(run[key] for run in runs) for key in runs[0] if key != "calls"}
+    return {"calls": runs[0]["calls"], **median, "rounds": runs}
 
 
 def _fresh_copy(url: str, folder: Path, tag: str) -> str:
@@ -247,39 +342,48 @@ def report(results: dict) -> str:
         return (f"| {name} | {r['calls']} | {r['sessions_per_s']} | {r['cpu_ms_per_call']} | "
                 f"{r['p50_ms']} | {r['p99_ms']} |")
 
+    ratio = results["cpu_ratio"]
     return "\n".join([
-        f"B1 — IVR walk '{WALK}' ({results['agi_commands_per_call']} AGI commands a call), {results['cpus']} CPUs",
+        f"B1 — IVR walk '{WALK}' ({results['agi_commands_per_call']} AGI commands a call), {results['cpus']} CPUs, "
+        f"medians of {results['rounds']} interleaved rounds"
+        + (", load generator niced below the servers" if results.get("servers_favoured") else ""),
         "",
         "| run | calls | sessions/s | server CPU ms/call | p50 ms/command | p99 ms/command |",
         "| --- | --- | --- | --- | --- | --- |",
-        row("throughput, null server", results["throughput_null"]),
+        row("throughput, null server (threads)", results["throughput_null_threads"]),
+        row("throughput, null server (hub)", results["throughput_null_hub"]),
         row("throughput, our IVR", results["throughput_ours"]),
-        row("1,000 live, null server", results["held_null"]),
+        row("1,000 live, null server (threads)", results["held_null_threads"]),
+        row("1,000 live, null server (hub)", results["held_null_hub"]),
         row("1,000 live, our IVR", results["held_ours"]),
         "",
-        f"CPU per call, ours/null: {results['cpu_ratio']}× (target ≤ {CPU_TARGET}×: "
-        f"{'met' if results['cpu_target_met'] else 'NOT met'})",
+        f"CPU per call, ours/null: {ratio}× beside the null server on our hub (target ≤ {CPU_TARGET}×: "
+        f"{'met' if results['cpu_target_met'] else 'NOT met'}); {results['cpu_ratio_threads']}× beside "
+        "the thread-a-call null server",
         f"1,000 live calls: our p99 {results['held_ours']['p99_ms']} ms per command, "
-        f"{results['added_p99_ms']:+} ms beside null (target p99 ≤ {P99_TARGET_MS} ms: "
+        f"{results['added_p99_ms']:+} ms beside the null server on our hub (target p99 ≤ {P99_TARGET_MS} ms: "
         f"{'met' if results['latency_target_met'] else 'NOT met'})",
     ])
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bench.b1_ivr")
-    parser.add_argument("mode", choices=["serve-ours", "serve-null", "run"], nargs="?", default="run")
+    parser.add_argument("mode", choices=["serve-ours", "serve-null", "serve-null-hub", "run"], nargs="?", default="run")
     parser.add_argument("--port", type=int)
     parser.add_argument("--database")
     parser.add_argument("--commands")
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--held", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     if args.mode == "serve-ours":
         serve_ours(args.port, args.database)
     elif args.mode == "serve-null":
         serve_null(args.port, args.commands)
+    elif args.mode == "serve-null-hub":
+        serve_null_on_hub(args.port, args.commands)
     else:
-        results = run(args.calls, args.held)
+        results = run(args.calls, args.held, args.rounds)
         print(report(results))
         out = Path("bench/results")
         out.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
 import time
 import wave
 from functools import lru_cache
@@ -65,38 +66,67 @@ async def place_call_async(spec: CallSpec, *, prompt_ms=wav_ms, pace: float = 0.
     """place_call for thousands of concurrent calls in one process (benchmarks).
 
     latencies: if given, receives the seconds between each reply sent and the next
-    command received: the server's turnaround per AGI command.
+    command's arrival: the server's turnaround per AGI command. The arrival is the
+    kernel's receive timestamp (SO_TIMESTAMPNS), not when this event loop got round to
+    reading it: with a thousand calls in one loop the difference would be the load
+    generator's own delay, not the server's.
     """
+    loop = asyncio.get_running_loop()
     channel = AsteriskChannel(spec, prompt_ms)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(spec.host, spec.port), MAX_AGI_CONNECT)
+        await asyncio.wait_for(loop.sock_connect(sock, (spec.host, spec.port)), MAX_AGI_CONNECT)
     except (OSError, asyncio.TimeoutError):
+        sock.close()
         channel.transcript.agi_status = "FAILURE"
         return channel.transcript
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     try:
-        writer.write(channel.header().encode())
-        await writer.drain()
-        sent_at = time.perf_counter()
+        await loop.sock_sendall(sock, channel.header().encode())
+        sent_ns = time.time_ns()
+        pending = b""
         while not channel.closed:
-            line = await reader.readline()
-            if not line:
-                break
+            while b"\n" not in pending:
+                data, arrived_ns = await _receive_stamped(loop, sock)
+                if not data:
+                    return channel.transcript
+                pending += data
+            line, _, pending = pending.partition(b"\n")
             if latencies is not None:
-                latencies.append(time.perf_counter() - sent_at)
+                latencies.append((arrived_ns - sent_ns) / 1e9)
             before = channel.now_ms
             replies = channel.on_command(line.decode("utf-8", errors="replace"))
             if pace:
                 await asyncio.sleep((channel.now_ms - before) / 1000 * pace)
             if replies:
-                writer.write("".join(reply + "\n" for reply in replies).encode())
-                await writer.drain()
-                sent_at = time.perf_counter()
+                await loop.sock_sendall(sock, "".join(reply + "\n" for reply in replies).encode())
+                sent_ns = time.time_ns()
     except (ConnectionError, OSError):
         pass
     finally:
-        writer.close()
-        try:
-            await writer.wait_closed()
-        except (ConnectionError, OSError):
-            pass
+        sock.close()
     return channel.transcript
+
+
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; Python does not name it
+
+
+async def _receive_stamped(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> tuple[bytes, int]:
+    """What arrived, and when the kernel received it (ns since the epoch)."""
+    while True:
+        try:
+            data, ancillary, _flags, _address = sock.recvmsg(65536, 64)
+            break
+        except BlockingIOError:
+            readable = loop.create_future()
+            loop.add_reader(sock.fileno(), lambda: readable.done() or readable.set_result(None))
+            try:
+                await readable
+            finally:
+                loop.remove_reader(sock.fileno())
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= 16:
+            seconds, nanoseconds = struct.unpack("qq", payload[:16])
+            return data, seconds * 1_000_000_000 + nanoseconds
+    return data, time.time_ns()
