@@ -221,7 +221,7 @@ def _write_statements(dialect: str) -> _WriteStatements:
     return _WriteStatements(
         upsert_callers=new_caller.on_conflict_do_update(
             index_elements=[callers.c.phone], set_={"last_call_at": new_caller.excluded.last_call_at},
-        ).returning(callers.c.phone, callers.c.id, sort_by_parameter_order=True),
+        ).returning(callers.c.phone, callers.c.id),
         set_languages=update(callers).where(callers.c.phone == bindparam("number")).values(language=bindparam("chosen")),
         # A call seen before (a second AGI, the AMI link) keeps what it had and gains this pass.
         upsert_calls=new_call.on_conflict_do_update(index_elements=[calls.c.uniqueid], set_={
@@ -231,8 +231,8 @@ def _write_statements(dialect: str) -> _WriteStatements:
             "queue": func.coalesce(new.queue, calls.c.queue),
             "outcome": case((new.outcome != CallOutcome.IN_PROGRESS.value, new.outcome), else_=calls.c.outcome),
             "ended_at": func.coalesce(calls.c.ended_at, new.ended_at),
-        }).returning(calls.c.uniqueid, calls.c.id, sort_by_parameter_order=True),
-        insert_sessions=insert(sessions).returning(sessions.c.id, sort_by_parameter_order=True),
+        }).returning(calls.c.uniqueid, calls.c.id),
+        insert_sessions=insert(sessions).returning(sessions.c.call_id, sessions.c.id),
         insert_steps=insert(IvrStep.__table__),
     )
 
@@ -277,14 +277,36 @@ def _upsert_calls(session: Session, statements: _WriteStatements, records: list[
 
 def _insert_sessions(session: Session, statements: _WriteStatements, records: list[IvrCallRecord],
                      call_ids: dict[str, int]) -> None:
-    rows = [{"call_id": call_ids[r.uniqueid], "script": r.script, "language": Language(r.language),
-             "started_at": r.started_at, "ended_at": r.ended_at, "end_node": r.end_node, "outcome": r.outcome,
-             "result": r.result or None} for r in records]
-    ids = session.execute(statements.insert_sessions, rows).scalars().all()
-    steps = [{"session_id": session_id, "seq": n, "node": step.node, "prompt": step.prompt, "key": step.key, "at": step.at}
-             for session_id, record in zip(ids, records) for n, step in enumerate(record.steps)]
+    steps = []
+    for group in _one_session_per_call(records):
+        rows = [{"call_id": call_ids[r.uniqueid], "script": r.script, "language": Language(r.language),
+                 "started_at": r.started_at, "ended_at": r.ended_at, "end_node": r.end_node, "outcome": r.outcome,
+                 "result": r.result or None} for r in group]
+        session_ids = {call_id: session_id for call_id, session_id in session.execute(statements.insert_sessions, rows)}
+        steps += [{"session_id": session_ids[call_ids[record.uniqueid]], "seq": n, "node": step.node,
+                   "prompt": step.prompt, "key": step.key, "at": step.at}
+                  for record in group for n, step in enumerate(record.steps)]
     if steps:
         session.execute(statements.insert_steps, steps)
+
+
+def _one_session_per_call(records: list[IvrCallRecord]) -> list[list[IvrCallRecord]]:
+    """Split a batch so that no call has two sessions in one group.
+
+    Each group's new session ids come back keyed by call. Asking for them in the rows'
+    order instead (sort_by_parameter_order) makes SQLAlchemy insert one row a statement
+    on SQLite, which cost more than the rest of the batch together.
+    """
+    groups: list[list[IvrCallRecord]] = []
+    seen: list[set[str]] = []
+    for record in records:
+        index = next((i for i, calls in enumerate(seen) if record.uniqueid not in calls), len(groups))
+        if index == len(groups):
+            groups.append([])
+            seen.append(set())
+        groups[index].append(record)
+        seen[index].add(record.uniqueid)
+    return groups
 
 
 def _book_follow_up(session: Session, record: IvrCallRecord, tz, caller_ids: dict[str, int], call_ids: dict[str, int]) -> None:

@@ -64,6 +64,22 @@ def test_a_second_pass_on_the_same_call_adds_to_it(session):
     assert session.scalar(select(func.count(IvrSession.id)).where(IvrSession.call_id == call.id)) == 2
 
 
+def test_two_passes_of_one_call_in_one_batch_keep_their_own_steps(session):
+    first = record("twice", path=["welcome"], steps=[StepRecord("welcome", "welcome", "0", T0)],
+                   outcome=IvrOutcome.TO_OPERATOR)
+    again = record("twice", path=["voicemail"], steps=[StepRecord("voicemail", "vm_prompt", "recorded", T0),
+                                                     StepRecord("voicemail", None, "hangup", T0)],
+                   outcome=IvrOutcome.ABANDONED, queue=None)
+    others = [record(f"other-{n}", phone=f"136{n:08d}") for n in range(3)]
+    save_calls(session, [others[0], first, others[1], again, others[2]], SHANGHAI)
+    call = session.scalar(select(Call).where(Call.uniqueid == "twice"))
+    passes = session.scalars(select(IvrSession).where(IvrSession.call_id == call.id).order_by(IvrSession.id)).all()
+    keys = [[step.key for step in session.scalars(select(IvrStep).where(IvrStep.session_id == p.id)
+                                                   .order_by(IvrStep.seq))] for p in passes]
+    assert sorted(keys) == [["0"], ["recorded", "hangup"]]
+    assert session.scalar(select(func.count(IvrSession.id)).join(Call).where(Call.uniqueid.like("other-%"))) == 3
+
+
 def test_records_survive_json():
     original = record("j1", callback_due=T0, voicemail="/x.wav")
     assert IvrCallRecord.from_json(original.to_json()) == original
