@@ -83,8 +83,8 @@ async def place_call_async(spec: CallSpec, *, prompt_ms=wav_ms, pace: float = 0.
         return channel.transcript
     sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     try:
-        await loop.sock_sendall(sock, channel.header().encode())
         sent_ns = time.time_ns()
+        await loop.sock_sendall(sock, channel.header().encode())
         pending = b""
         while not channel.closed:
             while b"\n" not in pending:
@@ -100,8 +100,8 @@ async def place_call_async(spec: CallSpec, *, prompt_ms=wav_ms, pace: float = 0.
             if pace:
                 await asyncio.sleep((channel.now_ms - before) / 1000 * pace)
             if replies:
+                sent_ns = time.time_ns()  # before: a fast server's next command may beat the return
                 await loop.sock_sendall(sock, "".join(reply + "\n" for reply in replies).encode())
-                sent_ns = time.time_ns()
     except (ConnectionError, OSError):
         pass
     finally:

@@ -1,6 +1,7 @@
 """Turns the engine's actions into AGI commands, and what Asterisk answers into events."""
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import PurePosixPath
 
@@ -29,11 +30,17 @@ TERMINATOR_WAIT_MS = 2000
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
+@functools.lru_cache(maxsize=64)
+def _posix_dir(path: str) -> str:
+    # A renderer is made for every call; the configured folders are the same few.
+    return str(PurePosixPath(path))
+
+
 class AgiRenderer:
     def __init__(self, agi: HotlineAGI, sounds_dir: str, voicemail_dir: str):
         self.agi = agi
-        self.sounds_dir = str(PurePosixPath(sounds_dir))
-        self.voicemail_dir = PurePosixPath(voicemail_dir)
+        self.sounds_dir = _posix_dir(sounds_dir)
+        self.voicemail_dir = _posix_dir(voicemail_dir)
 
     def prompt_path(self, prompt: PromptRef) -> str:
         # Absolute paths: a language menu plays each option in a different language.
@@ -70,7 +77,7 @@ class AgiRenderer:
     def record(self, prompts, name: str, max_seconds: int) -> str | None:
         """Play prompts, then record until '#', silence or max_seconds; the file, or None."""
         self._play(prompts, "")
-        base = str(self.voicemail_dir / _UNSAFE.sub("_", name))
+        base = f"{self.voicemail_dir}/{_UNSAFE.sub('_', name)}"
         samples = self.agi.record_file(base, "wav", "#", max_seconds * 1000, 0, "beep", silence=5)
         return base + ".wav" if samples > 0 else None
 
