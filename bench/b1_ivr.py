@@ -294,7 +294,8 @@ def run(throughput_calls: int = 2000, held_calls: int = 1000, rounds: int = 5, f
 def _run(folder: Path, throughput_calls: int, held_calls: int, rounds: int) -> dict:
     template = make_database(folder)
     commands_file = folder / "commands.txt"
-    commands = record_commands(template)
+    # On a copy: the recording caller's language is remembered, and would shorten a walk.
+    commands = record_commands(_fresh_copy(template, folder, "record"))
     commands_file.write_text("\n".join(commands) + "\n")
     results: dict = {"walk": WALK, "agi_commands_per_call": len(commands), "cpus": os.cpu_count(), "rounds": rounds}
 

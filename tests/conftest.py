@@ -184,6 +184,26 @@ def ivr_services(ivr_db, clock, tmp_path):
     services.close()
 
 
+BARE_FALLBACK = {"HOTLINE_NEXT": "queue", "HOTLINE_QUEUE": "general", "HOTLINE_INTENT": "operator"}
+
+
+@pytest.fixture
+def bare_server():
+    """bare_server({"ivr": handler}, **options): a FastAGI server with test handlers."""
+    from ivr.server import FastAGIServer
+
+    servers = []
+
+    def _start(handlers, **options):
+        server = FastAGIServer(handlers, BARE_FALLBACK, port=0, **{"header_timeout": 0.5, **options}).start()
+        servers.append(server)
+        return server
+
+    yield _start
+    for server in servers:
+        server.stop(grace=1.0)
+
+
 @pytest.fixture
 def ivr_server(ivr_services):
     from ivr.handlers import handler_table

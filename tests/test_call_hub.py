@@ -7,6 +7,7 @@ import time
 import pytest
 from sqlalchemy import select
 
+from conftest import BARE_FALLBACK as FALLBACK
 from conftest import wait_until
 from db.models import Caller, Language, PhoneKind
 from db.phones import Phone
@@ -17,30 +18,13 @@ from ivr import hub
 from ivr.agi import CallerGone
 from ivr.call_log import CallerLanguages
 from ivr.hub import blocking
-from ivr.server import FastAGIServer
-
-FALLBACK = {"HOTLINE_NEXT": "queue", "HOTLINE_QUEUE": "general", "HOTLINE_INTENT": "operator"}
-
-
-@pytest.fixture
-def serve():
-    servers = []
-
-    def _serve(handlers, **options):
-        server = FastAGIServer(handlers, FALLBACK, port=0, **{"header_timeout": 1.0, **options}).start()
-        servers.append(server)
-        return server
-
-    yield _serve
-    for server in servers:
-        server.stop(grace=1.0)
 
 
 def _call(server, keys="", **spec):
     return place_call(CallSpec(port=server.address[1], events=parse_keys(keys), **spec))
 
 
-def test_blocking_work_runs_off_the_hub_while_other_calls_go_on(serve):
+def test_blocking_work_runs_off_the_hub_while_other_calls_go_on(bare_server):
     gate, order = threading.Event(), []
 
     def handler(agi, request):
@@ -49,7 +33,7 @@ def test_blocking_work_runs_off_the_hub_while_other_calls_go_on(serve):
         agi.set_variable("DONE", request.script)
         order.append(("done", bool(request.args.get("slow"))))
 
-    server = serve({"ivr": handler})
+    server = bare_server({"ivr": handler})
     slow = threading.Thread(target=_call, args=(server,), kwargs={"script": "ivr?slow=1"})
     slow.start()
     assert wait_until(lambda: server.live_calls == 1)
@@ -61,11 +45,11 @@ def test_blocking_work_runs_off_the_hub_while_other_calls_go_on(serve):
     assert order == [("done", False), ("slow waits", True), ("done", True)]
 
 
-def test_an_error_in_blocking_work_reaches_the_handler_and_the_call_falls_back(serve, caplog):
+def test_an_error_in_blocking_work_reaches_the_handler_and_the_call_falls_back(bare_server, caplog):
     def handler(agi, request):
         blocking(lambda: 1 / 0)
 
-    server = serve({"ivr": handler})
+    server = bare_server({"ivr": handler})
     with caplog.at_level(logging.ERROR, logger="ivr.server"):
         assert _call(server).variables == FALLBACK
     assert "ZeroDivisionError" in caplog.text
@@ -76,24 +60,24 @@ def test_blocking_outside_the_hub_just_runs():
     assert threading.current_thread().name == blocking(lambda: threading.current_thread().name)
 
 
-def test_a_handler_that_blocks_the_hub_is_reported_with_its_stack(serve, caplog):
+def test_a_handler_that_blocks_the_hub_is_reported_with_its_stack(bare_server, caplog):
     def sleepy(agi, request):
         time.sleep(hub.STALL_SECONDS * 2)  # what a handler must not do
         agi.set_variable("DONE", "1")
 
-    server = serve({"ivr": sleepy})
+    server = bare_server({"ivr": sleepy})
     with caplog.at_level(logging.ERROR, logger="ivr.hub"):
         assert _call(server).variables == {"DONE": "1"}
     assert "the call hub has been blocked" in caplog.text
     assert "in sleepy" in caplog.text
 
 
-def test_hundreds_of_live_calls_hold_no_thread_each(serve):
+def test_hundreds_of_live_calls_hold_no_thread_each(bare_server):
     def listen(agi, request):
         agi.wait_for_digit(20000)
         agi.set_variable("DONE", "1")
 
-    server = serve({"ivr": listen})
+    server = bare_server({"ivr": listen})
     threads = threading.active_count()
     clients = []
     for n in range(300):
@@ -115,7 +99,7 @@ def test_hundreds_of_live_calls_hold_no_thread_each(serve):
         client.close()
 
 
-def test_asterisk_silent_after_a_command_ends_the_call_at_the_command_timeout(serve):
+def test_asterisk_silent_after_a_command_ends_the_call_at_the_command_timeout(bare_server):
     outcome = []
 
     def handler(agi, request):
@@ -125,7 +109,7 @@ def test_asterisk_silent_after_a_command_ends_the_call_at_the_command_timeout(se
             outcome.append(str(gone))
             raise
 
-    server = serve({"ivr": handler}, command_timeout=0.5)
+    server = bare_server({"ivr": handler}, command_timeout=0.5)
     client = socket.create_connection(server.address)
     client.sendall(b"agi_network_script: ivr\n\n")
     client.settimeout(5)

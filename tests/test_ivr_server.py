@@ -11,33 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from conftest import BARE_FALLBACK as FALLBACK
 from conftest import free_port, wait_until
 from db.models import IvrOutcome
 from emulator.agi_channel import CallSpec, parse_keys
 from emulator.fastagi_client import place_call
 from ivr.hub import blocking
-from ivr.server import FastAGIServer, parse_script
-
-FALLBACK = {"HOTLINE_NEXT": "queue", "HOTLINE_QUEUE": "general", "HOTLINE_INTENT": "operator"}
-
-
+from ivr.server import parse_script
 
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
-
-
-@pytest.fixture
-def bare_server():
-    servers = []
-
-    def _start(handlers, **options):
-        server = FastAGIServer(handlers, FALLBACK, port=0, **{"header_timeout": 0.5, **options}).start()
-        servers.append(server)
-        return server
-
-    yield _start
-    for server in servers:
-        server.stop(grace=1.0)
 
 
 def test_parse_script():
