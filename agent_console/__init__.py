@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask, render_template, request, session
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from agent_console import translations
 from agent_console.services import ConsoleServices
@@ -46,6 +47,11 @@ def create_app(test_config: dict[str, Any] | None = None, *, settings=None, serv
     )
     if test_config:
         app.config.update(test_config)
+    if settings.console.trusted_proxies:
+        # The client's address (sign-in throttling, the audit log) and scheme from the
+        # proxies' headers, trusting only as many hops as there are proxies.
+        hops = settings.console.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     app.extensions["hotline"] = services
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)

@@ -54,7 +54,9 @@ def serve_ours(port: int, database: str) -> None:
     from ivr.services import IvrServices
 
     tune_interpreter()  # as `hotline ivr` does
-    settings = load_settings(environ={}, overrides={"database.url": database})
+    # Its own data folder (the call-log spool above all), beside its database.
+    data_dir = str(Path(database.removeprefix("sqlite:///")).parent / f"data-{port}")
+    settings = load_settings(environ={}, overrides={"database.url": database, "app.data_dir": data_dir})
     open_hours = dt.datetime(2026, 11, 27, 2, 0, tzinfo=dt.timezone.utc)
     services = IvrServices.from_settings(settings, make_session_factory(make_engine(database)), clock=lambda: open_hours)
     server = FastAGIServer(handler_table(services), services.fallback_variables(), port=port,
@@ -121,8 +123,23 @@ def _wait_for_sigterm() -> None:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time of a process and of its live children (our IVR's call-log writer is one)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(child) for child in _children(pid))
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            children += [int(child) for child in task.read_text().split()]
+        except FileNotFoundError:
+            continue
+    return children
 
 
 class ServerProcess:

@@ -358,7 +358,7 @@ class CallLogWriter:
         self._thread: threading.Thread | None = None
 
     def start(self) -> "CallLogWriter":
-        self._replay_spool()
+        self.replay_spool()
         self._thread = threading.Thread(target=self._run, name="call-log-writer", daemon=True)
         self._thread.start()
         return self
@@ -388,7 +388,7 @@ class CallLogWriter:
             stopping = None in batch
             records = [item for item in batch if isinstance(item, IvrCallRecord)]
             if records:
-                self._write(records)
+                self.write_batch(records)
             with self._idle:
                 self._pending -= len(records)
                 self._idle.notify_all()
@@ -409,7 +409,9 @@ class CallLogWriter:
                 break
         return batch
 
-    def _write(self, records: list[IvrCallRecord]) -> None:
+    def write_batch(self, records: list[IvrCallRecord]) -> None:
+        """One transaction for the batch; if it fails, record by record; what still fails
+        goes to the spool."""
         try:
             with transaction(self.sessions) as session:
                 save_calls(session, records, self.tz)
@@ -422,20 +424,22 @@ class CallLogWriter:
                     save_calls(session, [record], self.tz)
             except Exception:
                 log.exception("IVR call %s could not be written; kept in %s", record.uniqueid, self.spool)
-                self._to_spool(record)
+                self.spool_records(self.spool, [record])
 
-    def _to_spool(self, record: IvrCallRecord) -> None:
-        self.spool.parent.mkdir(parents=True, exist_ok=True)
-        with self.spool.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
+    @staticmethod
+    def spool_records(spool: Path, records: list[IvrCallRecord]) -> None:
+        spool.parent.mkdir(parents=True, exist_ok=True)
+        with spool.open("a", encoding="utf-8") as handle:
+            for record in records:
+                handle.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
 
-    def _replay_spool(self) -> None:
+    def replay_spool(self) -> None:
         if not self.spool.exists():
             return
         lines = self.spool.read_text(encoding="utf-8").splitlines()
         records = [IvrCallRecord.from_json(json.loads(line)) for line in lines if line.strip()]
         replayed = self.spool.with_suffix(".replaying")
         self.spool.replace(replayed)
-        self._write(records)  # what fails again goes back to the spool
+        self.write_batch(records)  # what fails again goes back to the spool
         replayed.unlink()
         log.warning("replayed %d spooled IVR call records", len(records))

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from config import Settings
 from db.base import utcnow
 from ivr.call_log import CallerLanguages, CallLogWriter
+from ivr.call_log_process import CallLogProcess
 from ivr.engine import Engine
 from ivr.menu import Menu, configured_menu
 from ivr.surveys import SurveyPolicy
@@ -28,10 +29,17 @@ class IvrServices:
     spool: Path
     clock: Callable[[], dt.datetime] = field(default=utcnow)
     survey_policy: SurveyPolicy | None = None
+    # Write the call log from a process of its own (ivr/call_log_process.py) rather than
+    # a thread beside the call hub.
+    writer_process: bool = False
 
     def __post_init__(self):
         self.engine = Engine(self.menu)
-        self.call_log = CallLogWriter(self.sessions, self.tz, self.spool).start()
+        if self.writer_process:
+            url = self.sessions.kw["bind"].url.render_as_string(hide_password=False)
+            self.call_log = CallLogProcess(url, self.tz.key, self.spool).start()
+        else:
+            self.call_log = CallLogWriter(self.sessions, self.tz, self.spool).start()
         self.caller_languages = CallerLanguages(self.sessions.kw["bind"])
 
     def close(self) -> None:
@@ -42,6 +50,7 @@ class IvrServices:
     def from_settings(cls, settings: Settings, sessions: sessionmaker[Session], **overrides) -> "IvrServices":
         menu = configured_menu(settings.ivr.menu_file)
         overrides.setdefault("survey_policy", SurveyPolicy.from_settings(settings, menu))
+        overrides.setdefault("writer_process", settings.ivr.writer_process)
         return cls(
             sessions=sessions,
             menu=menu,

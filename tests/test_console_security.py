@@ -229,3 +229,30 @@ def test_an_internal_error_gets_a_clear_page_and_saves_nothing_half_done(app, cl
         request_row = session.scalar(select(ServiceRequest).where(ServiceRequest.number == number))
         assert request_row.status.value == "new" and request_row.dispatches == []  # the dispatch was rolled back
         assert session.scalars(select(SmsMessage).where(SmsMessage.request_id == request_row.id)).all() == []
+
+
+def _throttled_sign_ins(services, trusted_proxies: int) -> tuple[bool, bool]:
+    """Fail the limit from 10.0.0.1 on unknown accounts; is a right password then locked
+    from 10.0.0.1, and from 10.0.0.2 (as X-Forwarded-For says, through one proxy)?"""
+    from agent_console import create_app
+
+    services.settings.console.trusted_proxies = trusted_proxies
+    app = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False}, services=services)
+
+    def sign_in(username, password, address):
+        with app.test_client() as client:
+            return "次数过多" in client.post("/login", data={"username": username, "password": password},
+                                          headers={"X-Forwarded-For": address}).get_data(as_text=True)
+
+    for n in range(services.settings.console.login_max_failures):
+        sign_in(f"nobody-{n}", "wrong", "10.0.0.1")
+    return sign_in("operator", "operator-demo-2026", "10.0.0.1"), sign_in("operator", "operator-demo-2026", "10.0.0.2")
+
+
+def test_behind_a_trusted_proxy_each_operator_is_throttled_by_their_own_address(console_services):
+    assert _throttled_sign_ins(console_services, trusted_proxies=1) == (True, False)
+
+
+def test_without_a_trusted_proxy_x_forwarded_for_cannot_dodge_the_lock(console_services):
+    # Everyone is the test client's one address: the lock holds whatever the header says.
+    assert _throttled_sign_ins(console_services, trusted_proxies=0) == (True, True)

@@ -1,0 +1,198 @@
+"""The call-log writer in a process of its own, fed a batch at a time.
+
+Why a process: as a thread beside the call hub, the writer's SQLAlchemy work fought the
+hub for the GIL. Measured on B1, that interplay, not the writing itself, cost a fifth of
+the IVR's CPU a call and most of its slowest turnarounds at 1,000 live calls. Here the
+hub only appends a finished call to a list; a courier thread sends what has gathered
+every `linger` seconds, pickled in one message, and the child writes it with the very
+CallLogWriter logic (retries record by record, a spool file for what still fails).
+
+Nothing accepted is lost: a batch stays with the parent until the child acknowledges it.
+If the child dies, a new one is started and gets every unacknowledged batch again; what
+cannot be handed over at stop is written to the spool, which the next writer replays.
+(A child that dies after committing a batch but before acknowledging it makes the batch
+be written twice: its call rows are upserts, its IVR sessions would appear twice.)
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import threading
+import time
+from pathlib import Path
+
+from ivr.call_log import CallLogWriter, IvrCallRecord
+
+log = logging.getLogger(__name__)
+RESTART_PAUSE = 1.0  # seconds between restarts of a child that keeps dying
+ACK_POLL = 0.005  # how often the courier looks for acknowledgements it waits for
+START_TIMEOUT = 30.0  # seconds a new child has to import, connect and replay the spool
+READY = "ready"
+
+
+def _child_main(connection, database_url: str, timezone: str, spool: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    from db.session import make_engine, make_session_factory
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    writer = CallLogWriter(make_session_factory(make_engine(database_url)), ZoneInfo(timezone), Path(spool))
+    writer.replay_spool()
+    connection.send(READY)
+    while True:
+        try:
+            message = connection.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        batch_id, records = message
+        writer.write_batch(records)
+        connection.send(batch_id)
+
+
+class CallLogProcess:
+    """CallLogWriter's interface (submit, flush, stop) with the writing in a child process."""
+
+    def __init__(self, database_url: str, timezone: str, spool: Path, linger: float = 0.1):
+        self.database_url = database_url
+        self.timezone = timezone
+        self.spool = spool
+        self.linger = linger
+        self._pending: list[IvrCallRecord] = []
+        self._unacked: dict[int, list[IvrCallRecord]] = {}
+        self._next_batch = 0
+        self._state = threading.Condition()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._child = None
+        self._connection = None
+        self._last_start = 0.0
+        self._courier: threading.Thread | None = None
+
+    def start(self) -> "CallLogProcess":
+        self._spawn()
+        self._courier = threading.Thread(target=self._run, name="call-log-courier", daemon=True)
+        self._courier.start()
+        return self
+
+    def submit(self, record: IvrCallRecord) -> None:
+        with self._state:
+            self._pending.append(record)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything submitted so far is written (or spooled)."""
+        self._wake.set()
+        with self._state:
+            return self._state.wait_for(lambda: not self._pending and not self._unacked, timeout)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._courier is None:
+            return
+        self.flush(timeout)
+        self._stopping = True
+        self._wake.set()
+        self._courier.join(timeout)
+        self._courier = None
+        self._end_child(timeout=5.0)
+        with self._state:
+            leftover = self._pending + [r for _, batch in sorted(self._unacked.items()) for r in batch]
+            self._pending, self._unacked = [], {}
+        if leftover:
+            log.error("%d IVR call records not written by the writer process; kept in %s", len(leftover), self.spool)
+            CallLogWriter.spool_records(self.spool, leftover)
+
+    # the courier thread ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._state:
+                waiting_for_acks = bool(self._unacked)
+            self._wake.wait(ACK_POLL if waiting_for_acks else self.linger)
+            self._wake.clear()
+            self._send_pending()
+            self._read_acks()
+            if self._stopping:
+                return  # stop() has flushed; what is still not acknowledged it spools
+
+    def _send_pending(self) -> None:
+        with self._state:
+            if not self._pending:
+                return
+            batch, self._pending = self._pending, []
+            self._next_batch += 1
+            self._unacked[self._next_batch] = batch
+            batch_id = self._next_batch
+        try:
+            self._connection.send((batch_id, batch))
+        except (OSError, EOFError, ValueError):
+            self._restart("could not hand it a batch")
+
+    def _read_acks(self) -> None:
+        try:
+            while self._connection.poll():
+                acked = self._connection.recv()
+                with self._state:
+                    self._unacked.pop(acked, None)
+                    self._state.notify_all()
+        except (OSError, EOFError, ValueError):
+            self._restart("its pipe closed")
+            return
+        if not self._child_alive():
+            self._restart(f"it exited with {self._child.exitcode}")
+
+    # the child --------------------------------------------------------------------------------
+
+    def _spawn(self) -> None:
+        context = multiprocessing.get_context("spawn")  # never fork a process with live threads
+        ours, theirs = context.Pipe()
+        self._child = context.Process(target=_child_main, name="hotline-call-log",
+                                      args=(theirs, self.database_url, self.timezone, str(self.spool)), daemon=True)
+        self._child.start()
+        theirs.close()
+        self._connection = ours
+        self._last_start = time.monotonic()
+        # Wait for it: calls should not share the CPU with a writer still importing.
+        try:
+            if not (ours.poll(START_TIMEOUT) and ours.recv() == READY):
+                log.error("the call-log writer process did not start within %.0f s", START_TIMEOUT)
+        except (EOFError, OSError):
+            log.error("the call-log writer process ended while starting (exit code %s)", self._child.exitcode)
+
+    def _child_alive(self) -> bool:
+        return self._child is not None and self._child.is_alive()
+
+    def _restart(self, why: str) -> None:
+        if self._stopping:
+            return  # stop() spools what is not acknowledged
+        log.error("the call-log writer process is gone (%s); starting another, %d batches to hand over again",
+                  why, len(self._unacked))
+        self._end_child(timeout=1.0)
+        time.sleep(max(0.0, self._last_start + RESTART_PAUSE - time.monotonic()))
+        self._spawn()
+        with self._state:
+            resend = sorted(self._unacked.items())
+        for batch_id, batch in resend:
+            try:
+                self._connection.send((batch_id, batch))
+            except (OSError, EOFError, ValueError):
+                return  # the next pass notices and tries again
+
+    def _end_child(self, timeout: float) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.send(None)
+            except (OSError, EOFError, ValueError):
+                pass
+        if self._child is not None:
+            self._child.join(timeout)
+            if self._child.is_alive():
+                self._child.terminate()
+                self._child.join(2.0)
+            if self._child.is_alive():
+                self._child.kill()  # a stopped process does not act on SIGTERM
+                self._child.join(2.0)
+        if self._connection is not None:
+            self._connection.close()
+        self._child = self._connection = None

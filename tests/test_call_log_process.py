@@ -1,0 +1,88 @@
+"""The call-log writer in its own process: written, handed over again after a crash, spooled at stop."""
+import os
+import signal
+import time
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from conftest import wait_until
+from db.models import Call, IvrSession
+from db.session import make_session_factory
+from ivr.call_log import CallLogWriter
+from ivr.call_log_process import CallLogProcess
+from test_call_log import record
+
+
+def _written(engine, prefix):
+    with make_session_factory(engine)() as session:
+        return session.scalar(select(func.count(IvrSession.id)).join(Call).where(Call.uniqueid.like(f"{prefix}%")))
+
+
+def _writer(engine, tmp_path, **options):
+    return CallLogProcess(str(engine.url), "Asia/Shanghai", tmp_path / "spool.jsonl", **options).start()
+
+
+def test_records_are_written_by_the_child_process(ivr_db, tmp_path):
+    writer = _writer(ivr_db, tmp_path)
+    try:
+        assert writer._child.pid != os.getpid()
+        for n in range(50):
+            writer.submit(record(f"proc-{n}", phone=f"135{n:08d}"))
+        assert writer.flush(timeout=20)
+        assert _written(ivr_db, "proc-") == 50
+    finally:
+        writer.stop()
+
+
+def test_a_killed_writer_process_is_replaced_and_loses_nothing(ivr_db, tmp_path):
+    writer = _writer(ivr_db, tmp_path, linger=0.05)
+    try:
+        writer.submit(record("crash-0"))
+        assert writer.flush(timeout=20)
+        first = writer._child.pid
+        os.kill(first, signal.SIGSTOP)  # hold it mid-life, give it a batch, then kill it
+        for n in range(1, 21):
+            writer.submit(record(f"crash-{n}", phone=f"134{n:08d}"))
+        time.sleep(0.3)  # the batch is sent, not acknowledged
+        os.kill(first, signal.SIGKILL)
+        assert writer.flush(timeout=30)
+        assert writer._child.pid != first
+        assert _written(ivr_db, "crash-") == 21
+    finally:
+        writer.stop()
+
+
+def test_what_cannot_be_handed_over_at_stop_goes_to_the_spool(ivr_db, tmp_path):
+    writer = _writer(ivr_db, tmp_path)
+    os.kill(writer._child.pid, signal.SIGSTOP)  # a writer that never answers
+    writer.submit(record("stuck-1"))
+    writer.stop(timeout=1.0)
+    spool = tmp_path / "spool.jsonl"
+    assert '"stuck-1"' in spool.read_text()
+    # The next writer, thread or process, writes it.
+    CallLogWriter(make_session_factory(ivr_db), ZoneInfo("Asia/Shanghai"), spool).start().stop()
+    assert _written(ivr_db, "stuck-") == 1
+
+
+def test_the_ivr_uses_the_writer_process_as_configured_by_default(ivr_db, tmp_path, clock):
+    from config import load_settings
+    from emulator.agi_channel import CallSpec, parse_keys
+    from emulator.fastagi_client import place_call
+    from ivr.handlers import handler_table
+    from ivr.server import FastAGIServer
+    from ivr.services import IvrServices
+
+    settings = load_settings(environ={}, overrides={"database.url": str(ivr_db.url), "app.data_dir": str(tmp_path)})
+    assert settings.ivr.writer_process
+    services = IvrServices.from_settings(settings, make_session_factory(ivr_db), clock=clock)
+    server = FastAGIServer(handler_table(services), services.fallback_variables(), port=0)
+    server.on_stopped.append(services.close)
+    server.start()
+    try:
+        assert isinstance(services.call_log, CallLogProcess)
+        transcript = place_call(CallSpec(port=server.address[1], events=parse_keys("1 1 1")))
+        assert transcript.variables["HOTLINE_CATEGORY"] == "household"
+        assert wait_until(lambda: _written(ivr_db, transcript.variables["HOTLINE_CALL_ID"]) == 1, timeout=20)
+    finally:
+        server.stop(grace=2)
