@@ -35,12 +35,13 @@ class IvrServices:
 
     def __post_init__(self):
         self.engine = Engine(self.menu)
+        database = self.sessions.kw["bind"]  # the engine every session factory of ours is bound to
         if self.writer_process:
-            url = self.sessions.kw["bind"].url.render_as_string(hide_password=False)
+            url = database.url.render_as_string(hide_password=False)
             self.call_log = CallLogProcess(url, self.tz.key, self.spool).start()
         else:
             self.call_log = CallLogWriter(self.sessions, self.tz, self.spool).start()
-        self.caller_languages = CallerLanguages(self.sessions.kw["bind"])
+        self.caller_languages = CallerLanguages(database)
 
     def close(self) -> None:
         """Write what the call-log writer still holds; call after the server has stopped."""
