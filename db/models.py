@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from sqlalchemy import (
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -323,26 +325,37 @@ class IvrSession(Base):
     # What the IVR handed back to the dialplan: HOTLINE_* channel variables.
     result: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
 
+    # The caller's walk, a step an entry ({"node", "prompt", "key", "at"}; see IvrStep).
+    # Kept on the session row: steps are only ever read with their session, and writing a
+    # row a step cost the call-log writer more than the rest of a call's bookkeeping.
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+
     call: Mapped[Call] = relationship(back_populates="ivr_sessions")
-    steps: Mapped[list[IvrStep]] = relationship(
-        back_populates="session", order_by="IvrStep.seq", cascade="all, delete-orphan"
-    )
+
+    @property
+    def walk(self) -> list[IvrStep]:
+        return [IvrStep.from_json(step) for step in self.steps or ()]
 
 
-class IvrStep(Base):
-    __tablename__ = "ivr_steps"
-    __table_args__ = (UniqueConstraint("session_id", "seq"),)
+@dataclass(frozen=True)
+class IvrStep:
+    """One step of a caller's walk through an IVR script."""
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    session_id: Mapped[int] = mapped_column(ForeignKey("ivr_sessions.id", ondelete="CASCADE"), index=True)
-    seq: Mapped[int]
-    node: Mapped[str] = mapped_column(String(64))
-    prompt: Mapped[Optional[str]] = mapped_column(String(64))
-    # The key pressed ("1", "*", "#"), "timeout", or "hangup".
-    key: Mapped[Optional[str]] = mapped_column(String(16))
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    node: str
+    prompt: str | None
+    # The key pressed ("1", "*", "#"), "timeout", "hangup", or what a step did ("recorded").
+    key: str | None
+    at: dt.datetime
 
-    session: Mapped[IvrSession] = relationship(back_populates="steps")
+    def to_json(self) -> dict[str, Any]:
+        return {"node": self.node, "prompt": self.prompt, "key": self.key,
+                "at": self.at.astimezone(dt.timezone.utc).isoformat()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "IvrStep":
+        at = dt.datetime.fromisoformat(data["at"])
+        return cls(data["node"], data.get("prompt"), data.get("key"),
+                   at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc))
 
 
 # --- requests (工单) and their dispatch -------------------------------------------------

@@ -252,7 +252,7 @@ def ivr_sessions(ivr_db):
 
     def _read():
         with factory() as session:
-            query = select(IvrSession).options(selectinload(IvrSession.steps), selectinload(IvrSession.call)).order_by(IvrSession.id)
+            query = select(IvrSession).options(selectinload(IvrSession.call)).order_by(IvrSession.id)
             return session.scalars(query).all()
 
     return _read

@@ -268,10 +268,10 @@ def test_channel_variables_and_steps_are_stored(dial, ivr_sessions):
     assert variables["HOTLINE_CALL_ID"] == session_row.call.uniqueid
     assert session_row.outcome is IvrOutcome.ROUTED
     assert session_row.end_node == "repair"
-    assert [(s.node, s.prompt, s.key) for s in session_row.steps] == [
+    assert [(s.node, s.prompt, s.key) for s in session_row.walk] == [
         ("welcome", "welcome", "3"), ("main", "main_menu", "1"), ("family_services", "family_menu", "4"),
     ]
-    assert all(s.at.tzinfo is not None for s in session_row.steps)
+    assert all(s.at.tzinfo is not None for s in session_row.walk)
     assert session_row.call.ivr_path == "welcome>open_check>main>family_services>repair"
     assert session_row.call.queue == "general"
     assert session_row.result["HOTLINE_CATEGORY"] == "repair"
@@ -291,7 +291,7 @@ def test_hangup_anywhere_is_saved_as_abandoned_at_that_node(dial, ivr_server, iv
     session_row = ivr_sessions()[-1]
     assert session_row.outcome is IvrOutcome.ABANDONED
     assert session_row.end_node == node
-    assert session_row.steps[-1].key == "hangup"
+    assert session_row.walk[-1].key == "hangup"
     assert session_row.call.outcome is CallOutcome.ABANDONED_IN_IVR
     assert ivr_server.live_calls == 0
 

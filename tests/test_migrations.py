@@ -63,3 +63,39 @@ def test_the_base_score_migration_keeps_providers_categories_both_ways(tmp_path)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM provider_categories")).scalar() == 1
     engine.dispose()
+
+
+@pytest.mark.parametrize("empty_engine", BACKENDS, indirect=True)
+def test_ivr_steps_move_onto_their_session_and_back(empty_engine):
+    """0006 keeps every recorded step, in order, with its time, both ways."""
+    import datetime as dt
+
+    from sqlalchemy import select, text
+    from sqlalchemy.orm import Session
+
+    from db.models import IvrSession, IvrStep
+
+    migrate.upgrade(empty_engine, "0005")
+    with empty_engine.begin() as connection:
+        connection.execute(text("INSERT INTO calls (id, uniqueid, direction, started_at, outcome) "
+                                "VALUES (1, 'u1', 'inbound', '2026-11-27 02:00:00', 'answered')"))
+        connection.execute(text("INSERT INTO ivr_sessions (id, call_id, script, started_at, outcome) VALUES "
+                                "(1, 1, 'ivr', '2026-11-27 02:00:00', 'routed'), "
+                                "(2, 1, 'ivr', '2026-11-27 02:01:00', 'abandoned')"))
+        connection.execute(text('INSERT INTO ivr_steps (session_id, seq, node, prompt, "key", at) VALUES '
+                                "(1, 1, 'main', 'main_menu', '1', '2026-11-27 02:00:09'), "
+                                "(1, 0, 'welcome', 'welcome', '2', '2026-11-27 02:00:04.250000'), "
+                                "(2, 0, 'status', NULL, 'hangup', '2026-11-27 02:01:30')"))
+    migrate.upgrade(empty_engine)
+    with Session(empty_engine) as session:
+        walks = {s.id: s.walk for s in session.scalars(select(IvrSession))}
+    utc = dt.timezone.utc
+    assert walks == {
+        1: [IvrStep("welcome", "welcome", "2", dt.datetime(2026, 11, 27, 2, 0, 4, 250000, tzinfo=utc)),
+            IvrStep("main", "main_menu", "1", dt.datetime(2026, 11, 27, 2, 0, 9, tzinfo=utc))],
+        2: [IvrStep("status", None, "hangup", dt.datetime(2026, 11, 27, 2, 1, 30, tzinfo=utc))],
+    }
+    migrate.downgrade(empty_engine, "0005")
+    with empty_engine.connect() as connection:
+        rows = connection.execute(text('SELECT session_id, seq, node, "key" FROM ivr_steps ORDER BY session_id, seq')).all()
+    assert [tuple(row) for row in rows] == [(1, 0, "welcome", "2"), (1, 1, "main", "1"), (2, 0, "status", "hangup")]

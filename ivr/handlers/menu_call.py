@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import logging
 
-from db.models import IvrOutcome
+from db.models import IvrOutcome, IvrStep
 from db.phones import try_normalise
 from ivr import call_log
 from ivr.agi import CallerGone, HotlineAGI
 from ivr.agi_renderer import AgiRenderer
-from ivr.call_log import IvrCallRecord, StepRecord
+from ivr.call_log import IvrCallRecord
 from ivr.engine import CallStart, Finish, LookupStatus, StatusResult, describe
 from ivr.hub import blocking
 from ivr.server import AgiRequest
@@ -45,12 +45,12 @@ def handle(agi: HotlineAGI, request: AgiRequest, services: IvrServices) -> None:
                 event = StatusResult(found)
             else:
                 event = renderer.perform(action)
-            record.steps.append(StepRecord(action.node, _first_prompt(action), describe(event), services.clock()))
+            record.steps.append(IvrStep(action.node, _first_prompt(action), describe(event), services.clock()))
             state, action = services.engine.step(state, event)
         _finish(renderer, action, state, record, services)
     except CallerGone:
         record.outcome = IvrOutcome.ABANDONED
-        record.steps.append(StepRecord(state.node, None, "hangup", services.clock()))
+        record.steps.append(IvrStep(state.node, None, "hangup", services.clock()))
     except Exception:
         record.outcome = IvrOutcome.ERROR
         raise
@@ -81,7 +81,7 @@ def _finish(renderer: AgiRenderer, action: Finish, state, record: IvrCallRecord,
         renderer.finish(action, variables)
     except CallerGone:
         # Gone during the goodbye: what was booked (voicemail, callback, route) stands.
-        record.steps.append(StepRecord(action.node, None, "hangup", services.clock()))
+        record.steps.append(IvrStep(action.node, None, "hangup", services.clock()))
 
 
 def _arg(request: AgiRequest, name: str) -> str | None:
