@@ -14,6 +14,7 @@ socket) becomes one exception: CallerGone.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import socket
@@ -135,7 +136,29 @@ def read_header(lines: SocketLines, timeout: float) -> dict[str, str]:
 
 
 _CODE = re.compile(r"^(\d{3})([ -])(.*)$")
-_NEEDS_ESCAPING = re.compile(r'[\r\n\\"]')
+
+
+@functools.lru_cache(maxsize=4096)
+def _quoted(text: str) -> str:
+    """An AGI argument in double quotes, escaped (prompt paths and keys repeat: cached)."""
+    if '"' in text or "\\" in text or "\n" in text or "\r" in text:
+        text = text.replace("\r", " ").replace("\n", " ").replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def _reply_fields(text: str) -> dict | None:
+    """The key=value fields of a 200 reply without parenthesised data, or None."""
+    if "(" in text:
+        return None
+    if " " not in text and text.startswith("result=") and len(text) > 7:
+        return {"result": (text[7:], "")}  # most replies: a bare result
+    result = {"result": ("", "")}
+    for word in text.split():
+        key, sep, value = word.partition("=")
+        if not (sep and value and key.isalnum() and key.isascii()):
+            return None  # anything unusual: pyst2's own parse
+        result[key] = (value, "")
+    return result
 
 
 class HotlineAGI(pyst2_agi.AGI):
@@ -156,19 +179,23 @@ class HotlineAGI(pyst2_agi.AGI):
         self._last_command = ""
 
     def _quote(self, value) -> str:
-        text = str(value)
-        if _NEEDS_ESCAPING.search(text):
-            text = text.replace("\r", " ").replace("\n", " ").replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{text}"'
+        return _quoted(value if value.__class__ is str else str(value))
 
     def execute(self, command, *args):
+        # pyst2's own execute only adds its SIGHUP check (never set here: no handler is
+        # installed) and maps EPIPE, which send_command already turns into CallerGone.
         if self.hung_up:
             raise CallerGone("caller already gone")
-        return super().execute(command, *args)
+        self.send_command(command, *args)
+        return self.get_result()
 
     def send_command(self, command, *args) -> None:
         command = command.strip()
-        line = " ".join((command, *map(str, args))).rstrip()
+        if args:
+            words = [arg if arg.__class__ is str else str(arg) for arg in args]
+            line = f"{command} {' '.join(words)}".rstrip()
+        else:
+            line = command
         self._last_command = command.upper()
         try:
             self.stdout.write(line + "\n")
@@ -208,9 +235,11 @@ class HotlineAGI(pyst2_agi.AGI):
         return line.rstrip("\n")
 
     def _parse_200(self, text: str) -> dict:
-        result = {"result": ("", "")}
-        for key, value, data in pyst2_agi.re_kv.findall(text):
-            result[key] = (value, data)
+        result = _reply_fields(text)
+        if result is None:
+            result = {"result": ("", "")}
+            for key, value, data in pyst2_agi.re_kv.findall(text):
+                result[key] = (value, data)
         if result["result"][0] == "-1" and self._last_command.startswith(self._HANGUP_ON_MINUS_ONE):
             self.hung_up = True
         if result["result"][1] == "hangup":
@@ -236,7 +265,7 @@ class HotlineAGI(pyst2_agi.AGI):
 
         result=-1 means the file could not be played or the caller left.
         """
-        escape = self._quote("".join(map(str, escape_digits)))
+        escape = self._quote(escape_digits if escape_digits.__class__ is str else "".join(map(str, escape_digits)))
         response = self.execute("STREAM FILE", self._quote(filename), escape, sample_offset)
         result = response["result"][0]
         if result == "-1":

@@ -14,7 +14,6 @@ import logging
 import socket
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 from urllib.parse import parse_qs, urlsplit

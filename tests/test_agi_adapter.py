@@ -225,3 +225,46 @@ def test_slow_header_is_cut_at_the_deadline():
     assert time.monotonic() - started < 1
     ours.close()
     peer.close()
+
+
+# The fast paths must read every reply as pyst2's own parse would -----------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from ivr.agi import _quoted, _reply_fields  # noqa: E402
+
+_REPLY_WORDS = st.one_of(
+    st.sampled_from(["result=0", "result=-1", "result=49", "endpos=12345", "result=1", "result=", "=5", "x_y=1",
+                     "(timeout)", "(dtmf)", "result=1 (hangup)", "endpos=0", "  ", "\t"]),
+    st.text(alphabet="abcXYZ019=_-() \t", max_size=12),
+)
+
+
+def _pyst2_fields(text: str) -> dict:
+    fields = {"result": ("", "")}
+    for key, value, data in pyst2_agi.re_kv.findall(text):
+        fields[key] = (value, data)
+    return fields
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_REPLY_WORDS, max_size=5).map(" ".join))
+def test_the_fast_reply_parse_agrees_with_pyst2(text):
+    fast = _reply_fields(text)
+    assert fast is None or fast == _pyst2_fields(text)
+
+
+def test_the_fast_reply_parse_takes_the_usual_replies():
+    assert _reply_fields("result=49") == {"result": ("49", "")}
+    assert _reply_fields("result=0 endpos=8000") == {"result": ("0", ""), "endpos": ("8000", "")}
+    assert _reply_fields("result=1 (timeout)") is None  # data in parentheses: pyst2's parse
+
+
+@given(st.text(max_size=40))
+def test_quoting_keeps_every_argument_one_quoted_word(text):
+    quoted = _quoted(text)
+    assert quoted.startswith('"') and quoted.endswith('"')
+    inner = quoted[1:-1]
+    assert "\n" not in inner and "\r" not in inner
+    # every quote and backslash inside is escaped: the word ends only at the last quote
+    assert split_args(f"STREAM FILE {quoted} \"#\"")[2:] == [text.replace("\r", " ").replace("\n", " "), "#"]
