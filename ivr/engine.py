@@ -5,6 +5,7 @@ happened as an Event; the handler does the database look-ups the engine asks for
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -182,10 +183,23 @@ class CallStart:
 
 
 class Engine:
+    """The menu's decisions: (state, event) → (next state, action), for one menu.
+
+    They are a pure function of their arguments (states, events and actions are all
+    immutable), and callers walk the same few paths, so they are cached: a call does
+    not repeat work another call already did (on B1's walk the engine had cost more
+    than all of a call's AGI commands). The cache is bounded; a state unseen before
+    (a voicemail's file, a request read back) simply costs its work.
+    """
+
+    CACHED_DECISIONS = 4096
+
     def __init__(self, menu: Menu):
         self.menu = menu
+        self.start = functools.lru_cache(maxsize=self.CACHED_DECISIONS)(self._start)
+        self.step = functools.lru_cache(maxsize=self.CACHED_DECISIONS)(self._step)
 
-    def start(self, call: CallStart) -> tuple[CallState, Action]:
+    def _start(self, call: CallStart) -> tuple[CallState, Action]:
         menu = self.menu
         language = call.language if call.language in LANGUAGES else call.known_language
         first = menu.returning_start if call.known_language else menu.start
@@ -200,7 +214,7 @@ class Engine:
         )
         return self._enter(state, state.node)
 
-    def step(self, state: CallState, event: Event) -> tuple[CallState, Action]:
+    def _step(self, state: CallState, event: Event) -> tuple[CallState, Action]:
         node = self.menu.node(state.node)
         handler = getattr(self, f"_on_{node.kind}")
         return handler(state, node, event)

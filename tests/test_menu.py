@@ -163,6 +163,29 @@ def test_engine_is_deterministic_and_side_effect_free(manifest):
     assert isinstance(runs[0][1], Listen)
 
 
+def test_decisions_are_cached_and_the_same_as_uncached(manifest):
+    """The engine's cache must change nothing but the cost: every event kind hashes, and
+    a cached walk decides exactly what a fresh computation decides."""
+    from ivr.engine import Digits, Recorded, RequestInfo, StatusResult
+
+    assert all(hash(event) is not None for event in (Digits("1#"), Recorded(None), Recorded("/x.wav"), Played()))
+
+    engine = Engine(load_menu(manifest=manifest))
+    events = [Key("2"), Timeout(), Key("3"), StatusResult((RequestInfo("HY20261127001", "dispatched", 7),)),
+              Played(), Key("*"), Key("0")]
+    for walk in range(2):
+        state, action = engine.start(CallStart(None, True, True))
+        assert (state, action) == engine._start(CallStart(None, True, True))
+        for event in events:
+            if isinstance(action, Finish):
+                break
+            expected = engine._step(state, event)
+            state, action = engine.step(state, event)
+            assert (state, action) == expected
+        assert isinstance(action, Finish)
+    assert engine.step.cache_info().hits >= 4  # the second walk came from the cache
+
+
 def test_failures_count_across_nodes(manifest):
     engine = Engine(load_menu(manifest=manifest))
     state, _ = engine.start(CallStart(None, True, True))
