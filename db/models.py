@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 from sqlalchemy import (
     JSON,
@@ -337,9 +336,9 @@ class IvrSession(Base):
         return [IvrStep.from_json(step) for step in self.steps or ()]
 
 
-@dataclass(frozen=True)
-class IvrStep:
-    """One step of a caller's walk through an IVR script."""
+class IvrStep(NamedTuple):
+    """One step of a caller's walk through an IVR script (a named tuple: the IVR makes
+    one at every step of every call, and a tuple is the cheapest immutable value)."""
 
     node: str
     prompt: str | None

@@ -135,6 +135,7 @@ def read_header(lines: SocketLines, timeout: float) -> dict[str, str]:
     raise HeaderError(f"AGI header longer than {MAX_HEADER_LINES} lines")
 
 
+_HANGUP_ANNOUNCED = (HANGUP_LINE + "\n", HANGUP_LINE)
 _CODE = re.compile(r"^(\d{3})([ -])(.*)$")
 
 
@@ -224,7 +225,7 @@ class HotlineAGI(pyst2_agi.AGI):
     def _reply_line(self) -> str:
         try:
             line = self.stdin.readline()
-            while line.rstrip("\n") == HANGUP_LINE:
+            while line in _HANGUP_ANNOUNCED:
                 # Asterisk announces the hangup ahead of the reply; the reply still follows.
                 self.hung_up = True
                 line = self.stdin.readline()

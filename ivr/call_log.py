@@ -81,6 +81,7 @@ class IvrCallRecord:
 
     def to_json(self) -> dict:
         data = asdict(self)
+        data["steps"] = [step.to_json() for step in self.steps]
         data["outcome"] = self.outcome.value
         data["phone"] = [self.phone.number, self.phone.kind.value] if self.phone else None
         return json.loads(json.dumps(data, default=lambda value: value.isoformat()))
