@@ -26,7 +26,6 @@ from ivr.call_log import CallLogWriter, IvrCallRecord
 
 log = logging.getLogger(__name__)
 RESTART_PAUSE = 1.0  # seconds between restarts of a child that keeps dying
-ACK_POLL = 0.005  # how often the courier looks for acknowledgements it waits for
 START_TIMEOUT = 30.0  # seconds a new child has to import, connect and replay the spool
 READY = "ready"
 
@@ -106,15 +105,34 @@ class CallLogProcess:
     # the courier thread ---------------------------------------------------------------------
 
     def _run(self) -> None:
+        # A batch goes every `linger` seconds (sooner on flush or stop), acknowledged or
+        # not: sending whatever gathered at every acknowledgement instead made batches of
+        # two or three calls, each costing the child a transaction and both processes a
+        # hand-over. Acknowledgements are waited for in the kernel (poll), so the courier
+        # takes the interpreter from the call hub only when there is something to do.
+        next_send = time.monotonic() + self.linger
         while True:
+            timeout = max(0.0, next_send - time.monotonic())
             with self._state:
                 waiting_for_acks = bool(self._unacked)
-            self._wake.wait(ACK_POLL if waiting_for_acks else self.linger)
+            if waiting_for_acks:
+                self._wait_for_ack(timeout)
+            else:
+                self._wake.wait(timeout)
+            asked = self._wake.is_set()
             self._wake.clear()
-            self._send_pending()
             self._read_acks()
+            if asked or self._stopping or time.monotonic() >= next_send:
+                self._send_pending()
+                next_send = time.monotonic() + self.linger
             if self._stopping:
                 return  # stop() has flushed; what is still not acknowledged it spools
+
+    def _wait_for_ack(self, timeout: float) -> None:
+        try:
+            self._connection.poll(timeout)
+        except (OSError, EOFError, ValueError):
+            pass  # _read_acks finds the pipe closed and replaces the child
 
     def _send_pending(self) -> None:
         with self._state:
