@@ -165,3 +165,28 @@ def test_refusals_are_said_in_the_readers_language(client, auth, console_service
     auth.post("/language/en", {"next": "/"})
     again = auth.post(f"/requests/{number}/dispatch", {"provider_id": best}, page=f"/requests/{number}")
     assert "is suspended" in client.get(again.headers["Location"]).get_data(as_text=True)
+
+
+def test_a_supervisor_sees_the_callers_walk_through_the_ivr(client, auth, console_services):
+    """What the IVR stored (its steps on the session row) is what the call page shows."""
+    from zoneinfo import ZoneInfo
+
+    from db.models import IvrStep, PhoneKind
+    from db.phones import Phone
+    from db.session import transaction
+    from ivr.call_log import IvrCallRecord, save_calls
+
+    at = dt.datetime(2026, 11, 27, 2, 0, 5, tzinfo=dt.timezone.utc)
+    record = IvrCallRecord(
+        uniqueid="walk-1", linkedid="walk-1", did="4008300762", caller_number="13911112222",
+        phone=Phone("13911112222", PhoneKind.MOBILE), script="ivr", started_at=at, language="yue",
+        language_chosen=True, ended_at=at + dt.timedelta(seconds=40), end_node="medical",
+        path=["welcome", "main", "family_services", "medical"],
+        steps=[IvrStep("welcome", "welcome", "2", at), IvrStep("family_services", "family_menu", "3", at)],
+    )
+    with transaction(console_services.sessions) as session:
+        save_calls(session, [record], ZoneInfo("Asia/Shanghai"))
+    auth.login("supervisor")
+    page = client.get("/calls/walk-1").get_data(as_text=True)
+    assert "10:00:05 welcome welcome 2" in page  # 02:00:05 UTC, shown in Asia/Shanghai
+    assert "family_services family_menu 3" in page
