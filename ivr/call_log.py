@@ -17,6 +17,7 @@ import sqlite3
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import Column, Connection, Dialect, Engine, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -204,9 +205,9 @@ class _DriverStatement:
     def __init__(self, dialect: Dialect, sql: str, parameters: list[Column]):
         self.sql = sql if dialect.paramstyle == "qmark" else sql.replace("?", "%s")
         types = [column.type.dialect_impl(dialect) for column in parameters]
+        processors = [(i, repr(type_), type_.bind_processor(dialect)) for i, type_ in enumerate(types)]
         # (position, the type's description, its processor): equal types convert alike.
-        self._processors = tuple((i, repr(type_), type_.bind_processor(dialect)) for i, type_ in enumerate(types)
-                                 if type_.bind_processor(dialect) is not None)
+        self._processors = tuple(entry for entry in processors if entry[2] is not None)
 
     def run(self, connection: Connection, rows: list[tuple], converted: dict) -> None:
         """`converted` is shared by a batch's statements: a call's start time, say, is
@@ -314,6 +315,17 @@ def _book_follow_up(session: Session, record: IvrCallRecord, tz) -> None:
 
 
 # --- the writer -----------------------------------------------------------------------------
+
+
+class CallLog(Protocol):
+    """What handlers and the server see of a call-log writer, in a thread (CallLogWriter)
+    or in a process of its own (ivr.call_log_process.CallLogProcess)."""
+
+    def submit(self, record: IvrCallRecord) -> None: ...
+
+    def flush(self, timeout: float = 10.0) -> bool: ...
+
+    def stop(self, timeout: float = 30.0) -> None: ...
 
 
 _WRITE_NOW = object()  # flush(): write what is queued without waiting for more

@@ -106,10 +106,9 @@ class CallLogProcess:
 
     def _run(self) -> None:
         # A batch goes every `linger` seconds (sooner on flush or stop), acknowledged or
-        # not: sending whatever gathered at every acknowledgement instead made batches of
-        # two or three calls, each costing the child a transaction and both processes a
-        # hand-over. Acknowledgements are waited for in the kernel (poll), so the courier
-        # takes the interpreter from the call hub only when there is something to do.
+        # not. Acknowledgements are waited for in the kernel (poll) rather than looked
+        # for every few milliseconds, so the courier takes the interpreter from the call
+        # hub only when there is something to do.
         next_send = time.monotonic() + self.linger
         while True:
             timeout = max(0.0, next_send - time.monotonic())

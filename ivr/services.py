@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
 from db.base import utcnow
-from ivr.call_log import CallerLanguages, CallLogWriter
+from ivr.call_log import CallerLanguages, CallLog, CallLogWriter
 from ivr.call_log_process import CallLogProcess
 from ivr.engine import Engine
 from ivr.menu import Menu, configured_menu
@@ -36,6 +36,7 @@ class IvrServices:
     def __post_init__(self):
         self.engine = Engine(self.menu)
         database = self.sessions.kw["bind"]  # the engine every session factory of ours is bound to
+        self.call_log: CallLog
         if self.writer_process:
             url = database.url.render_as_string(hide_password=False)
             self.call_log = CallLogProcess(url, self.tz.key, self.spool).start()
