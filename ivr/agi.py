@@ -147,8 +147,18 @@ def _quoted(text: str) -> str:
     return f'"{text}"'
 
 
+@functools.lru_cache(maxsize=4096)
+def _quoted_pair(first: str, second: str) -> tuple[str, str]:
+    return _quoted(first), _quoted(second)
+
+
+@functools.lru_cache(maxsize=512)
 def _reply_fields(text: str) -> dict | None:
-    """The key=value fields of a 200 reply without parenthesised data, or None."""
+    """The key=value fields of a 200 reply without parenthesised data, or None.
+
+    Cached: replies repeat ("result=0", "result=49"...). Callers get the cached dict,
+    so they copy it before handing it on.
+    """
     if "(" in text:
         return None
     if " " not in text and text.startswith("result=") and len(text) > 7:
@@ -160,6 +170,19 @@ def _reply_fields(text: str) -> dict | None:
             return None  # anything unusual: pyst2's own parse
         result[key] = (value, "")
     return result
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _command_line(command: str, *args) -> str:
+    """The line sent for a command (cached: a call's commands are the same few dozen).
+
+    typed: 1, 1.0 and True are equal keys but different words on the line.
+    """
+    command = command.strip()
+    if not args:
+        return command + "\n"
+    words = [arg if arg.__class__ is str else str(arg) for arg in args]
+    return f"{command} {' '.join(words)}".rstrip() + "\n"
 
 
 class HotlineAGI(pyst2_agi.AGI):
@@ -188,23 +211,30 @@ class HotlineAGI(pyst2_agi.AGI):
         if self.hung_up:
             raise CallerGone("caller already gone")
         self.send_command(command, *args)
-        return self.get_result()
+        line = self._reply_line()
+        if line.startswith("200 result=") and not self.hung_up:
+            # Nearly every reply: a plain result that is not -1, with no HANGUP line
+            # ahead of it, needs no more checks.
+            fields = _reply_fields(line[4:])
+            if fields is not None and fields["result"][0] != "-1":
+                return fields.copy()
+        return self._result_of(line)
 
     def send_command(self, command, *args) -> None:
-        command = command.strip()
-        if args:
-            words = [arg if arg.__class__ is str else str(arg) for arg in args]
-            line = f"{command} {' '.join(words)}".rstrip()
-        else:
-            line = command
-        self._last_command = command.upper()
         try:
-            self.stdout.write(line + "\n")
+            line = _command_line(command, *args)
+        except TypeError:  # an unhashable argument: not cached
+            line = _command_line.__wrapped__(command, *args)
+        self._last_command = command
+        try:
+            self.stdout.write(line)
         except OSError as exc:
             raise CallerGone(f"cannot send to Asterisk: {exc}") from exc
 
     def get_result(self, stdin=None):
-        line = self._reply_line()
+        return self._result_of(self._reply_line())
+
+    def _result_of(self, line: str) -> dict:
         if line.startswith("200 result="):
             return self._parse_200(line[4:])  # nearly every reply: skip the general parse
         match = _CODE.match(line)
@@ -236,12 +266,14 @@ class HotlineAGI(pyst2_agi.AGI):
         return line.rstrip("\n")
 
     def _parse_200(self, text: str) -> dict:
-        result = _reply_fields(text)
-        if result is None:
+        fields = _reply_fields(text)
+        if fields is not None:
+            result = fields.copy()
+        else:
             result = {"result": ("", "")}
             for key, value, data in pyst2_agi.re_kv.findall(text):
                 result[key] = (value, data)
-        if result["result"][0] == "-1" and self._last_command.startswith(self._HANGUP_ON_MINUS_ONE):
+        if result["result"][0] == "-1" and self._last_command.strip().upper().startswith(self._HANGUP_ON_MINUS_ONE):
             self.hung_up = True
         if result["result"][1] == "hangup":
             self.hung_up = True
@@ -266,8 +298,8 @@ class HotlineAGI(pyst2_agi.AGI):
 
         result=-1 means the file could not be played or the caller left.
         """
-        escape = self._quote(escape_digits if escape_digits.__class__ is str else "".join(map(str, escape_digits)))
-        response = self.execute("STREAM FILE", self._quote(filename), escape, sample_offset)
+        escape = escape_digits if escape_digits.__class__ is str else "".join(map(str, escape_digits))
+        response = self.execute("STREAM FILE", *_quoted_pair(str(filename), escape), sample_offset)
         result = response["result"][0]
         if result == "-1":
             # NOOP runs on a dead channel too: after a hangup its reply comes behind a
@@ -276,6 +308,10 @@ class HotlineAGI(pyst2_agi.AGI):
             log.warning("could not play %s on %s", filename, self.env.get("agi_channel"))
             return ""
         return self._digit(result)
+
+    def set_variable(self, name, value) -> None:
+        # pyst2's, with the pair's quoting cached: a call ends with eight of these.
+        self.execute("SET VARIABLE", *_quoted_pair(str(name), str(value)))
 
     def wait_for_digit(self, timeout=pyst2_agi.DEFAULT_TIMEOUT) -> str:
         return self._digit(self.execute("WAIT FOR DIGIT", int(timeout))["result"][0])

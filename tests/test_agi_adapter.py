@@ -268,3 +268,37 @@ def test_quoting_keeps_every_argument_one_quoted_word(text):
     assert "\n" not in inner and "\r" not in inner
     # every quote and backslash inside is escaped: the word ends only at the last quote
     assert split_args(f"STREAM FILE {quoted} \"#\"")[2:] == [text.replace("\r", " ").replace("\n", " "), "#"]
+
+
+def test_command_lines_keep_each_argument_as_written():
+    """Command lines are cached; 1, 1.0 and True are equal keys but different words."""
+    from ivr.agi import _command_line
+
+    assert _command_line("WAIT FOR DIGIT", 1) == "WAIT FOR DIGIT 1\n"
+    assert _command_line("WAIT FOR DIGIT", True) == "WAIT FOR DIGIT True\n"
+    assert _command_line("WAIT FOR DIGIT", 1.0) == "WAIT FOR DIGIT 1.0\n"
+    assert _command_line(" NOOP ") == "NOOP\n"
+
+
+def test_a_command_with_an_unhashable_argument_is_still_sent(wire):
+    agi, peer = wire
+    peer.sendall(b"200 result=0\n")
+    agi.execute("VERBOSE", ["a", "list"], 1)
+    assert sent(peer) == ["VERBOSE ['a', 'list'] 1"]
+
+
+def test_a_reply_handed_out_is_the_callers_own(wire):
+    """Parsed replies are cached: what one caller changes must not reach the next."""
+    agi, peer = wire
+    peer.sendall(b"200 result=0\n200 result=0\n")
+    first = agi.execute("NOOP")
+    first["result"] = ("changed", "")
+    assert agi.execute("NOOP") == {"result": ("0", "")}
+
+
+def test_a_minus_one_reply_still_means_hangup_on_the_fast_path(wire):
+    agi, peer = wire
+    peer.sendall(b"200 result=-1\n")
+    with pytest.raises(CallerGone):
+        agi.wait_for_digit(1000)
+    assert agi.hung_up
