@@ -148,8 +148,17 @@ def _quoted(text: str) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _quoted_pair(first: str, second: str) -> tuple[str, str]:
-    return _quoted(first), _quoted(second)
+def _stream_file_line(filename: str, escape: str, sample_offset: int) -> str:
+    return f"STREAM FILE {_quoted(filename)} {_quoted(escape)} {sample_offset}\n"
+
+
+@functools.lru_cache(maxsize=4096)
+def _set_variable_line(name: str, value: str) -> str:
+    return f"SET VARIABLE {_quoted(name)} {_quoted(value)}\n"
+
+
+# What a result means as a key: its character code ("49" is "1"); "0" is no key.
+_KEYS = {"0": "", "": "", **{str(ord(key)): key for key in "0123456789*#ABCD"}}
 
 
 @functools.lru_cache(maxsize=512)
@@ -201,35 +210,56 @@ class HotlineAGI(pyst2_agi.AGI):
         self.env = env
         self.hung_up = False
         self._last_command = ""
+        self._last_reply = ""
 
     def _quote(self, value) -> str:
         return _quoted(value if value.__class__ is str else str(value))
 
     def execute(self, command, *args):
         # pyst2's own execute only adds its SIGHUP check (never set here: no handler is
-        # installed) and maps EPIPE, which send_command already turns into CallerGone.
-        if self.hung_up:
-            raise CallerGone("caller already gone")
-        self.send_command(command, *args)
-        line = self._reply_line()
-        if line.startswith("200 result=") and not self.hung_up:
-            # Nearly every reply: a plain result that is not -1, with no HANGUP line
-            # ahead of it, needs no more checks.
-            fields = _reply_fields(line[4:])
-            if fields is not None and fields["result"][0] != "-1":
-                return fields.copy()
-        return self._result_of(line)
-
-    def send_command(self, command, *args) -> None:
+        # installed) and maps EPIPE, which _send already turns into CallerGone.
         try:
             line = _command_line(command, *args)
         except TypeError:  # an unhashable argument: not cached
             line = _command_line.__wrapped__(command, *args)
+        fields = self._exchange(line, command)
+        return fields.copy() if fields is not None else self._result_of(self._last_reply)
+
+    def send_command(self, command, *args) -> None:
+        try:
+            line = _command_line(command, *args)
+        except TypeError:
+            line = _command_line.__wrapped__(command, *args)
+        self._send(line, command)
+
+    def _send(self, line: str, command: str) -> None:
+        if self.hung_up:
+            raise CallerGone("caller already gone")
         self._last_command = command
         try:
             self.stdout.write(line)
         except OSError as exc:
             raise CallerGone(f"cannot send to Asterisk: {exc}") from exc
+
+    def _exchange(self, line: str, command: str) -> dict | None:
+        """Send a ready command line and read the reply.
+
+        Nearly every reply is a plain `200 result=` that is not -1, with no HANGUP line
+        ahead of it: its fields come back as they are cached (do not change them). For
+        any other reply, None: the caller reads self._last_reply the full way.
+        """
+        self._send(line, command)
+        reply = self._last_reply = self._reply_line()
+        if reply.startswith("200 result=") and not self.hung_up:
+            fields = _reply_fields(reply[4:])
+            if fields is not None and fields["result"][0] != "-1":
+                return fields
+        return None
+
+    def _result_value(self, line: str, command: str) -> str:
+        """The result= value of one command's reply."""
+        fields = self._exchange(line, command)
+        return (fields if fields is not None else self._result_of(self._last_reply))["result"][0]
 
     def get_result(self, stdin=None):
         return self._result_of(self._reply_line())
@@ -299,22 +329,24 @@ class HotlineAGI(pyst2_agi.AGI):
         result=-1 means the file could not be played or the caller left.
         """
         escape = escape_digits if escape_digits.__class__ is str else "".join(map(str, escape_digits))
-        response = self.execute("STREAM FILE", *_quoted_pair(str(filename), escape), sample_offset)
-        result = response["result"][0]
+        result = self._result_value(_stream_file_line(str(filename), escape, int(sample_offset)), "STREAM FILE")
         if result == "-1":
             # NOOP runs on a dead channel too: after a hangup its reply comes behind a
             # HANGUP line (CallerGone); otherwise the file is missing and the call goes on.
             self.execute("NOOP")
             log.warning("could not play %s on %s", filename, self.env.get("agi_channel"))
             return ""
-        return self._digit(result)
+        key = _KEYS.get(result)
+        return key if key is not None else self._digit(result)
 
     def set_variable(self, name, value) -> None:
-        # pyst2's, with the pair's quoting cached: a call ends with eight of these.
-        self.execute("SET VARIABLE", *_quoted_pair(str(name), str(value)))
+        # pyst2's, with the line cached: a call ends with eight of these.
+        self._result_value(_set_variable_line(str(name), str(value)), "SET VARIABLE")
 
     def wait_for_digit(self, timeout=pyst2_agi.DEFAULT_TIMEOUT) -> str:
-        return self._digit(self.execute("WAIT FOR DIGIT", int(timeout))["result"][0])
+        result = self._result_value(_command_line("WAIT FOR DIGIT", int(timeout)), "WAIT FOR DIGIT")
+        key = _KEYS.get(result)
+        return key if key is not None else self._digit(result)
 
     def record_file(self, filename, format="wav", escape_digits="#", timeout=pyst2_agi.DEFAULT_RECORD,
                     offset=0, beep="beep", silence=0) -> int:

@@ -36,6 +36,12 @@ def _posix_dir(path: str) -> str:
     return str(PurePosixPath(path))
 
 
+@functools.lru_cache(maxsize=4096)
+def _prompt_file(sounds_dir: str, prompt: PromptRef) -> str:
+    # Absolute paths: a language menu plays each option in a different language.
+    return f"{sounds_dir}/{language_folder(prompt.language)}/{prompt.key}"
+
+
 class AgiRenderer:
     def __init__(self, agi: HotlineAGI, sounds_dir: str, voicemail_dir: str):
         self.agi = agi
@@ -43,8 +49,7 @@ class AgiRenderer:
         self.voicemail_dir = _posix_dir(voicemail_dir)
 
     def prompt_path(self, prompt: PromptRef) -> str:
-        # Absolute paths: a language menu plays each option in a different language.
-        return f"{self.sounds_dir}/{language_folder(prompt.language)}/{prompt.key}"
+        return _prompt_file(self.sounds_dir, prompt)
 
     def perform(self, action: Action) -> Event:
         if isinstance(action, Listen):

@@ -17,9 +17,9 @@ from ivr.prompts import LANGUAGES
 # --- what the engine asks for -----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PromptRef:
-    """A prompt file by name, in one language: zh_<language>/<key>."""
+class PromptRef(NamedTuple):
+    """A prompt file by name, in one language: zh_<language>/<key>. (A named tuple:
+    prompts are in every cached decision, and a tuple hashes and compares in C.)"""
 
     key: str
     language: str

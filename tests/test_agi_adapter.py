@@ -302,3 +302,20 @@ def test_a_minus_one_reply_still_means_hangup_on_the_fast_path(wire):
     with pytest.raises(CallerGone):
         agi.wait_for_digit(1000)
     assert agi.hung_up
+
+
+@given(st.text(max_size=30), st.text(alphabet="0123456789*#", max_size=12), st.integers(0, 10**6))
+def test_the_ready_made_lines_are_the_general_ones(filename, escape, offset):
+    from ivr.agi import _command_line, _set_variable_line, _stream_file_line
+
+    assert _stream_file_line(filename, escape, offset) == _command_line(
+        "STREAM FILE", _quoted(filename), _quoted(escape), offset)
+    assert _set_variable_line(filename, escape) == _command_line("SET VARIABLE", _quoted(filename), _quoted(escape))
+
+
+def test_the_key_table_reads_results_as_the_general_rule_does():
+    from ivr.agi import _KEYS
+
+    for result in ["", *map(str, range(256))]:
+        if result in _KEYS:
+            assert _KEYS[result] == HotlineAGI._digit(result), result
