@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Any, NamedTuple, Optional
+import functools
+from json.encoder import encode_basestring_ascii
+from typing import Any, Iterable, NamedTuple, Optional
 
 from sqlalchemy import (
     JSON,
@@ -355,6 +357,26 @@ class IvrStep(NamedTuple):
         at = dt.datetime.fromisoformat(data["at"])
         return cls(data["node"], data.get("prompt"), data.get("key"),
                    at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc))
+
+
+def steps_json(steps: Iterable[IvrStep]) -> str:
+    """`json.dumps([step.to_json() for step in steps])`, built faster.
+
+    The call-log writer stores every call's steps; a step's node, prompt and key repeat
+    from call to call, so their JSON is made once and only the time is new.
+    """
+    return "[" + ", ".join(_step_head(step.node, step.prompt, step.key)
+                           + step.at.astimezone(dt.timezone.utc).isoformat() + '"}' for step in steps) + "]"
+
+
+@functools.lru_cache(maxsize=4096)
+def _step_head(node: str, prompt: str | None, key: str | None) -> str:
+    return (f'{{"node": {_json_text(node)}, "prompt": {_json_text(prompt)}, '
+            f'"key": {_json_text(key)}, "at": "')
+
+
+def _json_text(value: str | None) -> str:
+    return "null" if value is None else encode_basestring_ascii(value)
 
 
 # --- requests (工单) and their dispatch -------------------------------------------------

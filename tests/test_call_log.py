@@ -143,3 +143,62 @@ def test_the_writer_gathers_calls_into_few_transactions_and_flush_does_not_wait(
     assert writer.flush(timeout=5)  # flush does not sit out the linger
     assert time.monotonic() - started < 2
     writer.stop()
+
+
+# The writer's faster conversions store exactly what SQLAlchemy's own would ------------------
+
+import json  # noqa: E402
+
+import pytest  # noqa: E402
+from hypothesis import given, settings, strategies as st  # noqa: E402
+from sqlalchemy import JSON  # noqa: E402
+from psycopg.adapt import PyFormat, Transformer  # noqa: E402
+from sqlalchemy.dialects import sqlite  # noqa: E402
+from sqlalchemy.dialects.postgresql import psycopg as sqlalchemy_psycopg  # noqa: E402
+
+from db.base import UTCDateTime  # noqa: E402
+from db.models import steps_json  # noqa: E402
+from ivr.call_log import _bind_processor  # noqa: E402
+
+_SQLITE, _PSYCOPG, _PSYCOPG_TEXT = sqlite.dialect(), sqlalchemy_psycopg.dialect(), Transformer()
+_AWARE_TIMES = st.datetimes(min_value=dt.datetime(1, 1, 2), max_value=dt.datetime(9999, 12, 30),
+                            timezones=st.sampled_from([dt.timezone.utc, SHANGHAI, dt.timezone(dt.timedelta(hours=-9, minutes=-30))]))
+_WORDS = st.one_of(st.none(), st.text(max_size=12), st.sampled_from(["main", "1", "timeout", "家政", '"', "\\", "\n"]))
+_STEPS = st.lists(st.builds(IvrStep, st.text(max_size=12), _WORDS, _WORDS, _AWARE_TIMES), max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_STEPS)
+def test_steps_json_is_what_the_json_column_stores(steps):
+    as_json = [step.to_json() for step in steps]
+    assert steps_json(steps) == JSON().dialect_impl(_SQLITE).bind_processor(_SQLITE)(as_json)
+    # psycopg is handed a wrapper and dumps it itself
+    wrapped = JSON().dialect_impl(_PSYCOPG).bind_processor(_PSYCOPG)(as_json)
+    assert steps_json(steps).encode() == bytes(_PSYCOPG_TEXT.get_dumper(wrapped, PyFormat.TEXT).dump(wrapped))
+    assert [IvrStep.from_json(step) for step in json.loads(steps_json(steps))] == [
+        IvrStep.from_json(step) for step in as_json]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_AWARE_TIMES)
+def test_the_sqlite_time_conversion_is_sqlalchemys(moment):
+    dialect = sqlite.dialect()
+    type_ = UTCDateTime().dialect_impl(dialect)
+    assert _bind_processor(type_, dialect)(moment) == type_.bind_processor(dialect)(moment)
+
+
+def test_the_sqlite_time_conversion_refuses_naive_times():
+    dialect = sqlite.dialect()
+    with pytest.raises(ValueError):
+        _bind_processor(UTCDateTime().dialect_impl(dialect), dialect)(dt.datetime(2026, 11, 27, 10, 0))
+
+
+def test_steps_and_times_read_back_as_written(session):
+    late = dt.datetime(2026, 11, 27, 23, 59, 59, 999999, tzinfo=SHANGHAI)
+    steps = [IvrStep("welcome", None, "timeout", late), IvrStep("main", "main_menu", '"#"', T0)]
+    save_calls(session, [record("times", started_at=late, ended_at=late + dt.timedelta(microseconds=1), steps=steps)],
+               SHANGHAI)
+    stored = session.scalar(select(IvrSession).join(Call).where(Call.uniqueid == "times"))
+    session.refresh(stored)
+    assert stored.walk == steps
+    assert stored.started_at == late and stored.ended_at == late + dt.timedelta(microseconds=1)
