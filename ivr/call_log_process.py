@@ -4,8 +4,9 @@ Why a process: as a thread beside the call hub, the writer's SQLAlchemy work fou
 hub for the GIL. Measured on B1, that interplay, not the writing itself, cost a fifth of
 the IVR's CPU a call and most of its slowest turnarounds at 1,000 live calls. Here the
 hub only appends a finished call to a list; a courier thread sends what has gathered
-every `linger` seconds, pickled in one message, and the child writes it with the very
-CallLogWriter logic (retries record by record, a spool file for what still fails).
+every `linger` seconds (sooner when `max_batch` have gathered), pickled in one message,
+and the child writes it with the very CallLogWriter logic (retries record by record, a
+spool file for what still fails).
 
 Nothing accepted is lost: a batch stays with the parent until the child acknowledges it.
 If the child dies, a new one is started and gets every unacknowledged batch again; what
@@ -54,11 +55,16 @@ def _child_main(connection, database_url: str, timezone: str, spool: str) -> Non
 class CallLogProcess:
     """CallLogWriter's interface (submit, flush, stop) with the writing in a child process."""
 
-    def __init__(self, database_url: str, timezone: str, spool: Path, linger: float = 0.1):
+    def __init__(self, database_url: str, timezone: str, spool: Path, linger: float = 0.5, max_batch: int = 500):
         self.database_url = database_url
         self.timezone = timezone
         self.spool = spool
+        # A transaction costs the child about what writing three calls does, however
+        # few calls it carries: at a quiet hour's pace, batches a tenth of a second
+        # apart cost it more than the calls. Half a second is still long before anyone
+        # opens a call that has just left the IVR (the screen pop comes from Asterisk).
         self.linger = linger
+        self.max_batch = max_batch  # sent at once when this many have gathered
         self._pending: list[IvrCallRecord] = []
         self._unacked: dict[int, list[IvrCallRecord]] = {}
         self._next_batch = 0
@@ -79,6 +85,8 @@ class CallLogProcess:
     def submit(self, record: IvrCallRecord) -> None:
         with self._state:
             self._pending.append(record)
+            if len(self._pending) == self.max_batch:
+                self._wake.set()
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything submitted so far is written (or spooled)."""

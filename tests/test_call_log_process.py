@@ -35,6 +35,24 @@ def test_records_are_written_by_the_child_process(ivr_db, tmp_path):
         writer.stop()
 
 
+def test_batches_go_after_the_linger_or_at_once_when_full(ivr_db, tmp_path):
+    writer = _writer(ivr_db, tmp_path, linger=0.3, max_batch=5)
+    try:
+        writer.submit(record("linger-0"))
+        assert _written(ivr_db, "linger-") == 0  # still gathering
+        assert wait_until(lambda: _written(ivr_db, "linger-") == 1, timeout=10)
+        writer.linger = 3600.0  # from the next batch on: only a full batch goes
+        time.sleep(0.5)
+        for n in range(1, 5):
+            writer.submit(record(f"linger-{n}", phone=f"136{n:08d}"))
+        time.sleep(0.5)
+        assert _written(ivr_db, "linger-") == 1
+        writer.submit(record("linger-5", phone="13600000005"))  # the fifth fills the batch
+        assert wait_until(lambda: _written(ivr_db, "linger-") == 6, timeout=10)
+    finally:
+        writer.stop()
+
+
 def test_a_killed_writer_process_is_replaced_and_loses_nothing(ivr_db, tmp_path):
     writer = _writer(ivr_db, tmp_path, linger=0.05)
     try:
