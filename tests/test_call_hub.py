@@ -80,23 +80,27 @@ def test_hundreds_of_live_calls_hold_no_thread_each(bare_server):
     server = bare_server({"ivr": listen})
     threads = threading.active_count()
     clients = []
-    for n in range(300):
-        client = socket.create_connection(server.address)
-        client.sendall(f"agi_network_script: ivr\nagi_channel: PJSIP/load-{n}\n\n".encode())
-        clients.append(client)
-    assert wait_until(lambda: server.live_calls == 300, timeout=10)
-    for client in clients:
-        client.settimeout(5)
-        assert client.recv(100).startswith(b"WAIT FOR DIGIT")
-    assert threading.active_count() == threads  # the 300 calls live on the hub's thread
-    for client in clients:
-        client.sendall(b"200 result=49\n")
-    for client in clients:
-        assert b"SET VARIABLE" in client.recv(100)
-        client.sendall(b"200 result=1\n")
-    assert wait_until(lambda: server.live_calls == 0, timeout=10)
-    for client in clients:
-        client.close()
+    try:
+        for n in range(300):
+            client = socket.create_connection(server.address)
+            client.sendall(f"agi_network_script: ivr\nagi_channel: PJSIP/load-{n}\n\n".encode())
+            clients.append(client)
+        assert wait_until(lambda: server.live_calls == 300, timeout=10)
+        for client in clients:
+            client.settimeout(5)
+            assert client.recv(100).startswith(b"WAIT FOR DIGIT")
+        # The 300 calls live on the hub's thread. (Not "==": a daemon thread an earlier
+        # test left behind, a writer's courier say, may end meanwhile.)
+        assert threading.active_count() <= threads
+        for client in clients:
+            client.sendall(b"200 result=49\n")
+        for client in clients:
+            assert b"SET VARIABLE" in client.recv(100)
+            client.sendall(b"200 result=1\n")
+        assert wait_until(lambda: server.live_calls == 0, timeout=10)
+    finally:
+        for client in clients:
+            client.close()
 
 
 def test_asterisk_silent_after_a_command_ends_the_call_at_the_command_timeout(bare_server):
