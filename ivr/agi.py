@@ -194,6 +194,13 @@ def _command_line(command: str, *args) -> str:
     return f"{command} {' '.join(words)}".rstrip() + "\n"
 
 
+def _line_of(command: str, args: tuple) -> str:
+    try:
+        return _command_line(command, *args)
+    except TypeError:  # an unhashable argument: not cached
+        return _command_line.__wrapped__(command, *args)
+
+
 class HotlineAGI(pyst2_agi.AGI):
     """pyst2's AGI with its defects contained (see the module docstring)."""
 
@@ -210,7 +217,6 @@ class HotlineAGI(pyst2_agi.AGI):
         self.env = env
         self.hung_up = False
         self._last_command = ""
-        self._last_reply = ""
 
     def _quote(self, value) -> str:
         return _quoted(value if value.__class__ is str else str(value))
@@ -218,19 +224,10 @@ class HotlineAGI(pyst2_agi.AGI):
     def execute(self, command, *args):
         # pyst2's own execute only adds its SIGHUP check (never set here: no handler is
         # installed) and maps EPIPE, which _send already turns into CallerGone.
-        try:
-            line = _command_line(command, *args)
-        except TypeError:  # an unhashable argument: not cached
-            line = _command_line.__wrapped__(command, *args)
-        fields = self._exchange(line, command)
-        return fields.copy() if fields is not None else self._result_of(self._last_reply)
+        return self._exchange(_line_of(command, args), command).copy()  # the caller's own
 
     def send_command(self, command, *args) -> None:
-        try:
-            line = _command_line(command, *args)
-        except TypeError:
-            line = _command_line.__wrapped__(command, *args)
-        self._send(line, command)
+        self._send(_line_of(command, args), command)
 
     def _send(self, line: str, command: str) -> None:
         if self.hung_up:
@@ -241,25 +238,24 @@ class HotlineAGI(pyst2_agi.AGI):
         except OSError as exc:
             raise CallerGone(f"cannot send to Asterisk: {exc}") from exc
 
-    def _exchange(self, line: str, command: str) -> dict | None:
-        """Send a ready command line and read the reply.
+    def _exchange(self, line: str, command: str) -> dict:
+        """Send a ready command line and read the reply's fields.
 
         Nearly every reply is a plain `200 result=` that is not -1, with no HANGUP line
-        ahead of it: its fields come back as they are cached (do not change them). For
-        any other reply, None: the caller reads self._last_reply the full way.
+        ahead of it: its fields come back as they are cached, so do not change them.
+        Any other reply is read the full way.
         """
         self._send(line, command)
-        reply = self._last_reply = self._reply_line()
+        reply = self._reply_line()
         if reply.startswith("200 result=") and not self.hung_up:
             fields = _reply_fields(reply[4:])
             if fields is not None and fields["result"][0] != "-1":
                 return fields
-        return None
+        return self._result_of(reply)
 
     def _result_value(self, line: str, command: str) -> str:
         """The result= value of one command's reply."""
-        fields = self._exchange(line, command)
-        return (fields if fields is not None else self._result_of(self._last_reply))["result"][0]
+        return self._exchange(line, command)["result"][0]
 
     def get_result(self, stdin=None):
         return self._result_of(self._reply_line())
@@ -336,17 +332,14 @@ class HotlineAGI(pyst2_agi.AGI):
             self.execute("NOOP")
             log.warning("could not play %s on %s", filename, self.env.get("agi_channel"))
             return ""
-        key = _KEYS.get(result)
-        return key if key is not None else self._digit(result)
+        return self._digit(result)
 
     def set_variable(self, name, value) -> None:
         # pyst2's, with the line cached: a call ends with eight of these.
         self._result_value(_set_variable_line(str(name), str(value)), "SET VARIABLE")
 
     def wait_for_digit(self, timeout=pyst2_agi.DEFAULT_TIMEOUT) -> str:
-        result = self._result_value(_command_line("WAIT FOR DIGIT", int(timeout)), "WAIT FOR DIGIT")
-        key = _KEYS.get(result)
-        return key if key is not None else self._digit(result)
+        return self._digit(self._result_value(_command_line("WAIT FOR DIGIT", int(timeout)), "WAIT FOR DIGIT"))
 
     def record_file(self, filename, format="wav", escape_digits="#", timeout=pyst2_agi.DEFAULT_RECORD,
                     offset=0, beep="beep", silence=0) -> int:
@@ -359,6 +352,11 @@ class HotlineAGI(pyst2_agi.AGI):
 
     @staticmethod
     def _digit(result: str) -> str:
+        key = _KEYS.get(result)  # the usual keys, looked up
+        return key if key is not None else HotlineAGI._key_by_code(result)
+
+    @staticmethod
+    def _key_by_code(result: str) -> str:
         if result in ("0", ""):
             return ""
         try:

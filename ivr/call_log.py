@@ -207,11 +207,14 @@ class _DriverStatement:
     def __init__(self, dialect: Dialect, sql: str, parameters: list[Column | None]):
         """A parameter without a column comes ready in its stored form (text)."""
         self.sql = sql if dialect.paramstyle == "qmark" else sql.replace("?", "%s")
-        types = [column.type.dialect_impl(dialect) if column is not None else None for column in parameters]
-        processors = [(i, repr(type_), _bind_processor(type_, dialect)) for i, type_ in enumerate(types)
-                      if type_ is not None]
         # (position, the type's description, its processor): equal types convert alike.
-        self._processors = tuple(entry for entry in processors if entry[2] is not None)
+        processors = []
+        for i, column in enumerate(parameters):
+            type_ = column.type.dialect_impl(dialect) if column is not None else None
+            process = _bind_processor(type_, dialect) if type_ is not None else None
+            if process is not None:
+                processors.append((i, repr(type_), process))
+        self._processors = tuple(processors)
 
     def run(self, connection: Connection, rows: list[tuple], converted: dict) -> None:
         """`converted` is shared by a batch's statements: a call's start time, say, is

@@ -318,4 +318,4 @@ def test_the_key_table_reads_results_as_the_general_rule_does():
 
     for result in ["", *map(str, range(256))]:
         if result in _KEYS:
-            assert _KEYS[result] == HotlineAGI._digit(result), result
+            assert _KEYS[result] == HotlineAGI._key_by_code(result), result
