@@ -56,6 +56,11 @@ def _offers() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.secret_key, salt="screen-pop-offer")
 
 
+def sign_offer(user_id: int, uniqueid: str) -> str:
+    """The signature the pop stream gives an operator for a call offered to them."""
+    return _offers().dumps([user_id, str(uniqueid)])
+
+
 def may_see_call(call: Call | None, uniqueid: str, offer: str | None) -> bool:
     """Supervisors see every call; an operator, a call they answered or were offered."""
     if current_user.has(*SUPERVISORS):
