@@ -58,18 +58,21 @@ def stored_text(value) -> str | None:
 
 def refuse_unusable_input() -> None:
     """before_request: 400 for a NUL anywhere in the path, query, form, credentials or JSON,
-    a whole number beyond 64 bits as a path part, query or form value, or JSON nested
-    deeper than MAX_JSON_DEPTH."""
-    texts = [request.path, *request.path.split("/")]
-    for multi in (request.args, request.form):
-        for key, values in multi.lists():
-            texts.append(key)
-            texts.extend(values)
+    a whole number beyond 64 bits as a path part or query value, or JSON nested deeper
+    than MAX_JSON_DEPTH. (Form numbers are checked by their fields; a password may well
+    be twenty digits.)"""
+    addressed = request.path.split("/")
+    for key, values in request.args.lists():
+        addressed.append(key)
+        addressed.extend(values)
+    texts = [*addressed, request.remote_addr or ""]
+    for key, values in request.form.lists():
+        texts.append(key)
+        texts.extend(values)
     if request.authorization is not None:
         texts.extend(v for v in request.authorization.parameters.values() if isinstance(v, str))
-        if request.authorization.token:
-            texts.append(request.authorization.token)
-    if any("\x00" in text or _HUGE_INTEGER.fullmatch(text) for text in texts):
+        texts.append(request.authorization.token or "")
+    if any("\x00" in text for text in texts) or any(_HUGE_INTEGER.fullmatch(text) for text in addressed):
         abort(400)
     if request.is_json and request.content_length:
         _check_json(request.get_data(cache=True))

@@ -170,7 +170,7 @@ def test_login_never_redirects_off_site(client, auth):
 
 
 QUERY_PARAMETERS = ("q", "status", "category", "district", "page", "outcome", "show", "phone", "limit", "caller",
-                    "language", "priority", "call", "next", "lang")
+                    "language", "priority", "call", "next", "lang", "offer")
 
 
 @pytest.mark.parametrize("probe", [XSS, SQLI])
@@ -449,6 +449,10 @@ def test_nul_bytes_huge_integers_and_bottomless_json_get_a_clear_400(console_on_
         assert response.status_code in (400, 422) and response.json["error"], (body[:40], response.status_code)
     assert api.post("/api/v1/requests", data="[" * 9 + "]" * 9, content_type="application/json",
                     auth=account).status_code == 400
+    repeated = client.get("/requests", query_string=[("category", "1"), ("category", HUGE)])
+    assert repeated.status_code == 400  # every value of a repeated parameter, not only the first
+    # A twenty-digit password is a password, not a number out of range.
+    assert api.get("/api/v1/requests", auth=(account[0], HUGE)).status_code == 401
     # A string that merely looks like brackets or an escaped backslash is not refused.
     fine = api.post("/api/v1/requests", data='{"phone": "13912345678", "address": "[[[[[[[[[[{{{{{{{\\\\u0000"}',
                     content_type="application/json", auth=account)
