@@ -57,6 +57,8 @@ def test_the_openapi_document_describes_exactly_the_api(app, client):
             path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule)
             served |= {(path, m) for m in rule.methods - {"HEAD", "OPTIONS"}}
     assert described == served
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["token"] == {**schemes["token"], "type": "http", "scheme": "bearer"}  # API tokens are described
     for item in document["paths"].values():
         for operation in item.values():
             for response in operation["responses"].values():
