@@ -6,10 +6,12 @@ database layer (db/) knows nothing of Flask; this package knows nothing of AGI.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from flask import Flask, render_template, request, session
 from flask_babel import Babel
+from markupsafe import Markup
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -29,6 +31,8 @@ def select_locale() -> str:
 
 def create_app(test_config: dict[str, Any] | None = None, *, settings=None, services: ConsoleServices | None = None) -> Flask:
     app = Flask(__name__)
+    from agent_console.inputs import BoundedIntegerConverter, refuse_unusable_input
+    app.url_map.converters["int"] = BoundedIntegerConverter  # before any route is added
     services = services or ConsoleServices.from_settings(settings)
     settings = services.settings
     app.config.from_mapping(
@@ -53,12 +57,15 @@ def create_app(test_config: dict[str, Any] | None = None, *, settings=None, serv
         hops = settings.console.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     app.extensions["hotline"] = services
+    app.before_request(refuse_unusable_input)  # first: no NUL or bottomless JSON reaches a view
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
 
-    from agent_console import api, auth, calls, callbacks, complaints, desk, main, providers, requests, sms, sms_inbound, surveys, users
+    from agent_console import (
+        api, auth, calls, callbacks, complaints, desk, main, providers, requests, sms, sms_inbound, surveys, tokens, users,
+    )
     auth.init_app(app)
-    for blueprint in (auth.bp, main.bp, desk.bp, calls.bp, requests.bp, providers.bp, callbacks.bp, complaints.bp, sms.bp, sms_inbound.bp, surveys.bp, users.bp, api.bp):
+    for blueprint in (auth.bp, main.bp, desk.bp, calls.bp, requests.bp, providers.bp, callbacks.bp, complaints.bp, sms.bp, sms_inbound.bp, surveys.bp, tokens.bp, users.bp, api.bp):
         app.register_blueprint(blueprint)
     csrf.exempt(api.bp)  # the API checks CSRF itself for cookie sessions (api.py)
     csrf.exempt(sms_inbound.bp)  # Twilio's signature instead (sms_inbound.py)
@@ -69,9 +76,23 @@ def create_app(test_config: dict[str, Any] | None = None, *, settings=None, serv
     register_filters(app)
     from flask_babel import get_locale
     app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.finalize = printable
     _register_errors(app)
     app.after_request(_security_headers)
     return app
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def printable(value):
+    """Every value a template prints. A lone surrogate (a bad key stored in JSON before the
+    IVR refused them) cannot be encoded as UTF-8 and would turn the page into a 500: it is
+    shown as the replacement character instead."""
+    if isinstance(value, str) and _SURROGATE.search(value):
+        cleaned = _SURROGATE.sub("\ufffd", value)
+        return Markup(cleaned) if isinstance(value, Markup) else cleaned
+    return value
 
 
 def _security_headers(response):

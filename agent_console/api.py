@@ -1,7 +1,10 @@
 """The JSON API: requests, providers, calls. Same accounts and roles as the console.
 
-A script signs in with HTTP Basic (throttled like the sign-in page); a browser uses its
-console session, and then a write needs the X-CSRFToken header like any form.
+A script signs in with an API token (page 「API 令牌」), as `Authorization: Bearer <token>`
+or as the password of HTTP Basic: one keyed hash a request. A password over HTTP Basic
+still works but costs a deliberate scrypt each time. Failures are throttled like the
+sign-in page; reads are not recorded as sign-ins. A browser uses its console session,
+and then a write needs the X-CSRFToken header like any form.
 """
 from __future__ import annotations
 
@@ -13,8 +16,12 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from agent_console.auth import OPERATORS, SUPERVISORS, ConsoleUser, check_credentials, client_address, public
+from agent_console.auth import (
+    OPERATORS, SUPERVISORS, ConsoleUser, check_credentials, client_address, public, record_failure,
+)
 from agent_console.database import get_db, services
+from db.api_tokens import PREFIX as TOKEN_PREFIX
+from db.api_tokens import user_for_token
 from db.base import utcnow
 from db.caller_history import provider_of
 from db.dispatching import suggest_providers, tried_providers
@@ -59,8 +66,15 @@ def api_roles(*allowed):
 
 def _authenticate() -> ConsoleUser:
     auth = request.authorization
+    if auth is not None and auth.type == "bearer":
+        return _token_user(auth.token or "")
     if auth is not None and auth.type == "basic":
-        user, error = check_credentials(get_db(), (auth.username or "")[:64], auth.password or "", client_address())
+        username, password = (auth.username or "")[:64], auth.password or ""
+        if password.startswith(TOKEN_PREFIX):
+            user = _token_user(password, username)
+            if user is not None:
+                return user
+        user, error = check_credentials(get_db(), username, password, client_address(), sign_in=False)
         if user is None:
             raise ApiError(401, error)
         return ConsoleUser(user)
@@ -70,6 +84,21 @@ def _authenticate() -> ConsoleUser:
             csrf.protect()  # a cookie session: the browser must prove it is our page
         return current_user
     raise ApiError(401, "sign in: HTTP Basic, or a console session")
+
+
+def _token_user(token: str, username: str | None = None) -> ConsoleUser | None:
+    """The token's account. A Basic password that merely looks like a token (None) is then
+    checked as a password; a refused Bearer token is recorded like a failed sign-in."""
+    db = get_db()
+    user = user_for_token(db, services().settings.app.secret_key, token)
+    if user is not None and username in (None, user.username):
+        found = ConsoleUser(user)
+        db.commit()  # the token's last use, when it moved on
+        return found
+    if username is not None:
+        return None
+    record_failure(db, "(api token)", client_address())
+    raise ApiError(401, "invalid or revoked API token")
 
 
 def _limit() -> int:

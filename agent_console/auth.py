@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -86,10 +87,14 @@ def load_user(user_id: str):
     if not user_id.isdigit():
         return None
     user = get_db().get(User, int(user_id))
-    # A password change or deactivation ends other sessions: the stamp must still match.
-    if user is None or not user.active or session.get("pw") != user.password_hash[-12:]:
+    # A password change, a deactivation or signing out ends sessions: the stamp must still match.
+    if user is None or not user.active or session.get("pw") != session_stamp(user):
         return None
     return ConsoleUser(user)
+
+
+def session_stamp(user: User) -> str:
+    return f"{user.password_hash[-12:]}.{user.session_epoch}"
 
 
 class LoginForm(FlaskForm):
@@ -111,21 +116,29 @@ def _locked(db, username: str, address: str, now: dt.datetime) -> bool:
     return False
 
 
-def check_credentials(db, username: str, password: str, address: str) -> tuple[User | None, str | None]:
-    """(user, None) on success; (None, reason) otherwise. Every try is recorded."""
+def check_credentials(db, username: str, password: str, address: str, *, sign_in: bool = True) -> tuple[User | None, str | None]:
+    """(user, None) on success; (None, reason) otherwise. Every failure is recorded (they
+    feed the lock); a success is recorded and audited only as a sign-in, not as an API read."""
     now = utcnow()
     if _locked(db, username, address, now):
         return None, _("登录失败次数过多，请%(minutes)d分钟后再试。", minutes=services().settings.console.login_lockout_minutes)
     user = db.scalar(select(User).where(User.username == username))
-    ok = user is not None and verify_password(user, password)
-    db.add(LoginAttempt(username=username[:64], address=address[:64], succeeded=ok, at=now))
-    if not ok:
+    if not verify_password(user, password):  # as slow for an unknown account as for a known one
+        db.add(LoginAttempt(username=username[:64], address=address[:64], succeeded=False, at=now))
         db.commit()
         return None, _("用户名或密码不正确。")
-    user.last_login_at = now
-    record(db, user, "login", user, {"address": address})
-    db.commit()
+    if sign_in:
+        db.add(LoginAttempt(username=username[:64], address=address[:64], succeeded=True, at=now))
+        user.last_login_at = now
+        record(db, user, "login", user, {"address": address})
+        db.commit()
     return user, None
+
+
+def record_failure(db, username: str, address: str) -> None:
+    """A refused credential that was not a password (an API token): it counts towards the lock too."""
+    db.add(LoginAttempt(username=username[:64], address=address[:64], succeeded=False, at=utcnow()))
+    db.commit()
 
 
 def client_address() -> str:
@@ -143,7 +156,7 @@ def login():
         if user is not None:
             session.clear()
             session.permanent = True
-            session["pw"] = user.password_hash[-12:]
+            session["pw"] = session_stamp(user)
             login_user(ConsoleUser(user))
             return redirect(_safe_next(request.args.get("next")))
         flash(error, "error")
@@ -151,8 +164,11 @@ def login():
 
 
 def _safe_next(target: str | None) -> str:
-    # Only a path on this site: never an open redirect.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    """Only a path on this site: never an open redirect. Browsers drop tabs and newlines
+    from a URL and read a backslash as a slash, so "/<tab>/evil.example" is "//evil.example"
+    to them: any control character or backslash sends the user home instead."""
+    if (target and target.isprintable() and "\\" not in target and target.startswith("/")
+            and not target.startswith("//") and not urlsplit(target).netloc):
         return target
     return url_for("main.dashboard")
 
@@ -160,6 +176,9 @@ def _safe_next(target: str | None) -> str:
 @bp.route("/logout", methods=["POST"])
 @roles(*OPERATORS)
 def logout():
+    db = get_db()
+    db.get(User, current_user.id).session_epoch += 1  # ends this session wherever its cookie went
+    db.commit()
     logout_user()
     session.clear()
     return redirect(url_for("auth.login"))

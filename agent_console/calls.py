@@ -1,10 +1,18 @@
-"""Screen pops (Server-Sent Events) and the call log."""
+"""Screen pops (Server-Sent Events) and the call log.
+
+A pop shows a caller's history, which is for the operator the call was offered to (and
+for supervisors). The stream that delivers a pop signs the offer for the operator it
+delivers it to; the pop's body is given to that operator with that signature, to the
+operator who answered the call, and to supervisors. A caller's number never travels in
+a URL (access logs keep URLs): the body reads it from the call's row.
+"""
 from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, abort, render_template, request, stream_with_context
+from flask import Blueprint, Response, abort, current_app, render_template, request, stream_with_context
 from flask_login import current_user
+from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -26,6 +34,7 @@ def pop_stream():
     if not extension:
         return Response("retry: 60000\n\n", mimetype="text/event-stream")
     subscription = services().pop_bus.subscribe(extension)
+    signer, user_id = _offers(), current_user.id
 
     def events():
         try:
@@ -34,6 +43,7 @@ def pop_stream():
                 if pop is None:
                     yield ": keep-alive\n\n"
                 else:
+                    pop = {**pop, "offer": signer.dumps([user_id, str(pop.get("uniqueid"))])}
                     yield f"event: pop\ndata: {json.dumps(pop, ensure_ascii=False)}\n\n"
         finally:
             subscription.close()
@@ -42,21 +52,46 @@ def pop_stream():
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
+def _offers() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="screen-pop-offer")
+
+
+def sign_offer(user_id: int, uniqueid: str) -> str:
+    """The signature the pop stream gives an operator for a call offered to them."""
+    return _offers().dumps([user_id, str(uniqueid)])
+
+
+def may_see_call(call: Call | None, uniqueid: str, offer: str | None) -> bool:
+    """Supervisors see every call; an operator, a call they answered or were offered."""
+    if current_user.has(*SUPERVISORS):
+        return True
+    if call is not None and (call.agent_id == current_user.id or (
+            current_user.sip_extension and call.agent_extension == current_user.sip_extension)):
+        return True
+    try:
+        user_id, offered = _offers().loads(offer or "", max_age=services().settings.console.session_hours * 3600)
+    except (BadData, TypeError, ValueError):
+        return False
+    return user_id == current_user.id and offered == uniqueid
+
+
 @bp.route("/pop/<uniqueid>")
 @roles(*OPERATORS)
 def pop(uniqueid: str):
     """The pop's body: who is calling, what they chose in the IVR, and their history."""
     db = get_db()
-    call = db.scalar(select(Call).where(Call.uniqueid == uniqueid[:64]))
-    number = request.args.get("caller", "")[:40]
-    if call is not None:
-        number = call.caller.phone if call.caller else (call.caller_number or number)
-    phone = try_normalise(number, services().settings.phone.area_code)
+    uniqueid = uniqueid[:64]
+    call = db.scalar(select(Call).where(Call.uniqueid == uniqueid))
+    offer = request.args.get("offer", "")[:256]
+    if not may_see_call(call, uniqueid, offer):
+        abort(403)
+    number = (call.caller.phone if call.caller else call.caller_number) if call is not None else None
+    phone = try_normalise(number, services().settings.phone.area_code) if number else None
     history = caller_history(db, phone.number) if phone else None
     ivr = {k: request.args.get(k, "")[:32] for k in ("language", "category", "priority")}
     category = db.scalar(select(ServiceCategory).where(ServiceCategory.code == ivr["category"])) if ivr["category"] else None
-    return render_template("calls/pop.html", call=call, uniqueid=uniqueid[:64], number=number, history=history,
-                           provider_of=provider_of, ivr=ivr, category=category)
+    return render_template("calls/pop.html", call=call, uniqueid=uniqueid, number=number, history=history,
+                           provider_of=provider_of, ivr=ivr, category=category, offer=offer)
 
 
 @bp.route("/calls")

@@ -9,7 +9,7 @@ def _ok(schema: dict, description: str = "OK") -> dict:
 
 
 def _errors(*codes: int) -> dict:
-    meaning = {400: "Bad input", 401: "Not signed in", 403: "Role not allowed", 404: "Not found",
+    meaning = {400: "Bad input (also: a NUL character, an id beyond 2**31-1, JSON nested deeper than 8)", 401: "Not signed in", 403: "Role not allowed", 404: "Not found",
                409: "Likely duplicate", 422: "Invalid fields"}
     return {str(code): _ok(_ERROR, meaning[code]) for code in codes}
 
@@ -74,9 +74,15 @@ def document() -> dict:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Heyuan household-services hotline API", "version": "1"},
-        "security": [{"basic": []}, {"session": []}],
+        "security": [{"token": []}, {"basic": []}, {"session": []}],
         "components": {"securitySchemes": {
-            "basic": {"type": "http", "scheme": "basic"},
+            "token": {"type": "http", "scheme": "bearer",
+                      "description": "An API token made on the console's API tokens page (shown once); "
+                                     "checked with one keyed hash, so it is the cheap way for scripts."},
+            "basic": {"type": "http", "scheme": "basic",
+                      "description": "Username and an API token as the password (cheap), or the account's "
+                                     "password (a deliberately slow hash on every request; failures are "
+                                     "throttled like the sign-in page)."},
             "session": {"type": "apiKey", "in": "cookie", "name": "session",
                         "description": "A console session; writes also need the X-CSRFToken header."}},
             "schemas": schemas},

@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 
 from agent_console.auth import OPERATORS, SUPERVISORS, roles
 from agent_console.database import get_db, get_or_404
+from agent_console.inputs import row_id
 from agent_console.forms import NoteForm, submitted, SuspendForm, category_choices
 from db.audit import record
 from db.base import utcnow
@@ -29,8 +30,8 @@ def index():
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(or_(Provider.name.like(pattern, escape="\\"), Provider.phone.like(pattern, escape="\\")))
     category = request.args.get("category", "")
-    if category.isdigit() and int(category):
-        query = query.join(provider_categories).where(provider_categories.c.category_id == int(category))
+    if row_id(category) is not None:
+        query = query.join(provider_categories).where(provider_categories.c.category_id == row_id(category))
     rows = db.scalars(query.limit(200)).all()
     return render_template("providers/index.html", rows=rows, q=text, category=category, categories=category_choices(blank=True))
 

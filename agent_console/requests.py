@@ -8,8 +8,10 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from agent_console.auth import OPERATORS, roles
+from agent_console.calls import may_see_call
 from agent_console.database import get_db, get_or_404, services
 from agent_console.formatting import refusal
+from agent_console.inputs import row_id, stored_text
 from agent_console.forms import (
     NoteForm, RequestForm, StatusForm, category_choices, district_choices, select as choices, submitted,
 )
@@ -55,9 +57,9 @@ def index():
     if status in {s.value for s in RequestStatus}:
         query = query.where(ServiceRequest.status == RequestStatus(status))
     for name, column in (("category", ServiceRequest.category_id), ("district", ServiceRequest.district_id)):
-        value = request.args.get(name, "")
-        if value.isdigit() and int(value):
-            query = query.where(column == int(value))
+        value = row_id(request.args.get(name))
+        if value is not None:
+            query = query.where(column == value)
     page = max(1, min(request.args.get("page", 1, type=int) or 1, 10_000))
     total = db.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     rows = db.scalars(query.order_by(ServiceRequest.created_at.desc(), ServiceRequest.id.desc())
@@ -75,6 +77,9 @@ def _prefill(form: RequestForm) -> Call | None:
     uniqueid = request.args.get("call", "")[:64]
     if uniqueid:
         call = db.scalar(select(Call).where(Call.uniqueid == uniqueid))
+        # The caller's number and address are the pop's: for whom the pop is.
+        if call is not None and not may_see_call(call, uniqueid, request.args.get("offer", "")[:256]):
+            abort(403)
     if call is not None:
         form.call.data = call.uniqueid
         form.phone.data = call.caller.phone if call.caller else call.caller_number
@@ -85,13 +90,11 @@ def _prefill(form: RequestForm) -> Call | None:
                 form.address.data, form.district.data = default.address, default.district_id
         result = db.scalar(select(IvrSession.result).where(IvrSession.call_id == call.id, IvrSession.result.is_not(None))
                            .order_by(IvrSession.id.desc()).limit(1)) or {}
-        code = result.get("HOTLINE_CATEGORY")
+        code = stored_text(result.get("HOTLINE_CATEGORY"))
         if code:
             form.category.data = db.scalar(select(ServiceCategory.id).where(ServiceCategory.code == code))
         if result.get("HOTLINE_PRIORITY") in {p.value for p in Priority}:
             form.priority.data = result["HOTLINE_PRIORITY"]
-    elif request.args.get("phone"):
-        form.phone.data = request.args["phone"][:30]
     return call
 
 
@@ -206,8 +209,8 @@ def dispatch_to(number: str):
     found = _request_or_404(number)
     db = get_db()
     submitted()
-    provider_id = request.form.get("provider_id", "")
-    provider = db.get(Provider, int(provider_id)) if provider_id.isdigit() else None
+    provider_id = row_id(request.form.get("provider_id"))
+    provider = db.get(Provider, provider_id) if provider_id is not None else None
     if provider is None:
         abort(400)
     ranked = {s.provider_id: s for s in suggest_providers(db, found.category_id, found.district_id, limit=50,

@@ -5,7 +5,7 @@ with 1,000,000 calls between them (a few heavy callers with thousands), 100,000
 requests with their dispatches and 10,000 complaints. Both are measured in the same
 process through Flask's test client, signed in as an operator:
 - hello: a route that returns "hello" (Flask, routing, the session cookie);
-- ours: GET /pop/<uniqueid>: the call, the caller, their last requests with status and
+- ours: GET /pop/<uniqueid>?offer=<signed offer>: the call, the caller, their last requests with status and
   provider, latest ratings and complaints, rendered as the pop's HTML.
 Target: ours p99 ≤ 20 ms.
 """
@@ -82,8 +82,18 @@ def measure(engine, callers: int, calls: int, requests_count: int, settings_dir:
     rng = random.Random(5)
     # Half the asks are the heavy callers: the lookup must not grow with their calls.
     uniqueids = [f"b3.{rng.randrange(1, calls // 10) * 10 if i % 2 else rng.randrange(1, calls)}" for i in range(1000)]
+    # Asked as console.js asks: with the offer the pop stream signed for this operator.
+    with app.app_context():
+        from sqlalchemy import select
+
+        from agent_console.calls import sign_offer
+        from db.models import User
+
+        with app.extensions["hotline"].sessions() as session:
+            operator_id = session.scalar(select(User.id).where(User.username == "operator"))
+        pops = [f"/pop/{u}?offer={sign_offer(operator_id, u)}" for u in uniqueids]
     results = {}
-    for name, paths in (("hello", ["/bench/hello"] * len(uniqueids)), ("ours", [f"/pop/{u}" for u in uniqueids])):
+    for name, paths in (("hello", ["/bench/hello"] * len(uniqueids)), ("ours", pops)):
         for path in paths[:30]:
             client.get(path)
         samples = []
@@ -93,7 +103,7 @@ def measure(engine, callers: int, calls: int, requests_count: int, settings_dir:
             samples.append(time.perf_counter() - started)
             assert response.status_code == 200
         results[name] = percentiles(samples)
-    page = client.get(f"/pop/{uniqueids[1]}").get_data(as_text=True)
+    page = client.get(pops[1]).get_data(as_text=True)
     assert "B3-" in page or "HY" in page, "the pop showed no request history"
     return results
 

@@ -260,6 +260,10 @@ SCHEMA: dict[str, Kind] = {
 
 # Settings whose shipped default must never run in production.
 PRODUCTION_SECRETS = ("app.secret_key", "asterisk.trunk_password", "asterisk.ami_secret")
+# Settings whose value an error must never print (logs and terminals are read by others).
+SECRET_KEYS = frozenset({*PRODUCTION_SECRETS, "sms.auth_token"})
+# Settings that are URLs which may carry a password (scheme://user:password@host).
+URL_KEYS = frozenset({"database.url", "console.redis_url"})
 
 
 class Section(Mapping[str, Any]):
@@ -387,11 +391,21 @@ def _validate(raw: dict[str, Any], sources: dict[str, str]) -> dict[str, Any]:
             values[key] = kind(raw[key])
         except ValueError:
             raise ConfigError(
-                f"setting {key} (from {sources[key]}) is {raw[key]!r}; expected {kind.expected}"
+                f"setting {key} (from {sources[key]}) {_shown(key, raw[key])}; expected {kind.expected}"
             ) from None
     if values["app.env"] == "production":
         _refuse_shipped_secrets(values)
     return values
+
+
+def _shown(key: str, value: Any) -> str:
+    """How an error quotes a rejected value: never a secret, nor a URL's password."""
+    if key in SECRET_KEYS:
+        return "is not accepted (value not shown: it is a secret)"
+    if key in URL_KEYS and isinstance(value, str) and "@" in value:
+        scheme = value.split("://", 1)[0] + "://" if "://" in value else ""
+        return f"is {scheme + '***@' + value.rsplit('@', 1)[1]!r}"
+    return f"is {value!r}"
 
 
 def _refuse_shipped_secrets(values: dict[str, Any]) -> None:

@@ -239,6 +239,27 @@ class User(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    # Console sessions carry the number they began under; signing out bumps it, so a
+    # copied session cookie stops working too (the cookie itself cannot be recalled).
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+
+
+class ApiToken(Base):
+    """A key for scripts using the API, shown once; only its keyed hash is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    # HMAC-SHA256 of the token under the app's secret key, hex: fast to check on every
+    # request, and useless to whoever reads the table without the key.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
 
 
 class Caller(Base):

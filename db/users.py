@@ -1,6 +1,8 @@
 """Console accounts: creation and password checks."""
 from __future__ import annotations
 
+import secrets
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -49,5 +51,13 @@ def create_user(
     return user
 
 
-def verify_password(user: User, password: str) -> bool:
-    return user.active and check_password_hash(user.password_hash, password)
+# Checked against when there is no account (or it is inactive), so that a wrong guess
+# costs the same time whether or not the username exists: timing must not tell.
+_DUMMY_HASH = generate_password_hash(secrets.token_urlsafe(16))
+
+
+def verify_password(user: User | None, password: str) -> bool:
+    """True if `user` is an active account and `password` is its password. Takes the same
+    time for an unknown or inactive account as for a known one with a wrong password."""
+    matches = check_password_hash(user.password_hash if user is not None else _DUMMY_HASH, password)
+    return matches and user is not None and user.active

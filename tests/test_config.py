@@ -107,3 +107,50 @@ def test_production_refuses_the_shipped_secret_key():
 def test_env_names():
     assert env_name("database.url") == "HOTLINE_DATABASE_URL"
     assert env_name("ivr.port") == "HOTLINE_IVR_PORT"
+
+
+SECRET_VALUE = "Sw0rdf1sh"  # short enough to be refused, distinctive enough to find
+
+
+@pytest.mark.parametrize("key", ["app.secret_key", "asterisk.trunk_password", "asterisk.ami_secret"])
+def test_a_rejected_secret_is_named_but_never_printed(tmp_path, key):
+    section, name = key.split(".")
+    local = tmp_path / "local.toml"
+    for toml_value in (f'"{SECRET_VALUE}"', f'["{SECRET_VALUE}"]', f'{{ x = "{SECRET_VALUE}" }}'):
+        local.write_text(f"[{section}]\n{name} = {toml_value}\n", encoding="utf-8")
+        with pytest.raises(ConfigError) as error:
+            load_settings(environ={"HOTLINE_CONFIG": str(local)})
+        assert key in str(error.value) and SECRET_VALUE not in str(error.value)
+    with pytest.raises(ConfigError) as error:
+        load_settings(environ={env_name(key): SECRET_VALUE})
+    assert env_name(key) in str(error.value) and SECRET_VALUE not in str(error.value)
+
+
+def test_a_rejected_sms_token_is_never_printed(tmp_path):
+    local = tmp_path / "local.toml"
+    local.write_text(f'[sms]\nauth_token = ["{SECRET_VALUE}"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_settings(environ={"HOTLINE_CONFIG": str(local)})
+    assert "sms.auth_token" in str(error.value) and SECRET_VALUE not in str(error.value)
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("database.url", f"mysql://hotline:{SECRET_VALUE}@db.example/hotline"),
+    ("database.url", f"hotline:{SECRET_VALUE}@db.example/hotline"),
+    ("database.url", f"postgresql://hotline:{SECRET_VALUE}/x@db.example:port/hotline"),
+    ("console.redis_url", f"http://:{SECRET_VALUE}@redis.example:6379/0"),
+])
+def test_a_rejected_url_is_shown_without_its_password(key, value):
+    with pytest.raises(ConfigError) as error:
+        load_settings(environ={env_name(key): value})
+    message = str(error.value)
+    assert key in message and SECRET_VALUE not in message and "***@" in message
+
+
+def test_a_broken_config_file_is_reported_without_the_secret_on_the_broken_line(tmp_path):
+    broken = tmp_path / "broken.toml"
+    for line in (f'secret_key = "{SECRET_VALUE}\n', f"secret_key = {SECRET_VALUE}\n", f'secret_key = "{SECRET_VALUE}\\q"\n'):
+        broken.write_text("[app]\n" + line, encoding="utf-8")
+        with pytest.raises(ConfigError, match="is not valid TOML") as error:
+            load_settings(environ={"HOTLINE_CONFIG": str(broken)})
+        assert SECRET_VALUE not in str(error.value)

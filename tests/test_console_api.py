@@ -57,9 +57,92 @@ def test_the_openapi_document_describes_exactly_the_api(app, client):
             path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule)
             served |= {(path, m) for m in rule.methods - {"HEAD", "OPTIONS"}}
     assert described == served
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["token"] == {**schemes["token"], "type": "http", "scheme": "bearer"}  # API tokens are described
     for item in document["paths"].values():
         for operation in item.values():
             for response in operation["responses"].values():
                 schema = response["content"]["application/json"]["schema"]
                 if "$ref" in schema:
                     assert schema["$ref"].split("/")[-1] in document["components"]["schemas"]
+
+
+def _make_token(client, auth, username: str = "operator", name: str = "nightly report") -> str:
+    auth.login(username)
+    page = auth.post("/tokens", {"name": name}, page="/tokens").get_data(as_text=True)
+    token = re.search(r"<code>(hl_[A-Za-z0-9_-]+)</code>", page).group(1)
+    assert auth.logout().status_code == 302
+    return token
+
+
+def _counts(services) -> tuple[int, int]:
+    from sqlalchemy import func, select
+
+    from db.models import AuditEntry, LoginAttempt
+
+    with services.sessions() as session:
+        return (session.scalar(select(func.count()).select_from(LoginAttempt)),
+                session.scalar(select(func.count()).select_from(AuditEntry)))
+
+
+def test_an_api_token_is_shown_once_kept_hashed_and_checked_without_a_password_hash(client, auth, console_services,
+                                                                                    monkeypatch):
+    from sqlalchemy import select
+
+    import db.users
+    from db.models import ApiToken
+
+    token = _make_token(client, auth)
+    with console_services.sessions() as session:
+        row = session.scalar(select(ApiToken))
+        assert row.name == "nightly report" and token not in row.token_hash and len(row.token_hash) == 64
+    auth.login("operator")
+    assert token not in client.get("/tokens").get_data(as_text=True)  # shown once
+    auth.logout()
+    hashed = []
+    monkeypatch.setattr(db.users, "check_password_hash", lambda *a: hashed.append(a) or False)
+    before = _counts(console_services)
+    for _ in range(3):
+        assert client.get("/api/v1/requests", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert client.get("/api/v1/providers", auth=("operator", token)).status_code == 200
+    assert hashed == []  # no scrypt: one keyed hash a request
+    assert _counts(console_services) == before  # reads are not sign-ins: no attempt, no audit row
+    assert client.get("/api/v1/calls", headers={"Authorization": f"Bearer {token}"}).status_code == 403  # the role's rights
+    assert client.get("/api/v1/requests", auth=("supervisor", token)).status_code == 401  # someone else's token
+
+
+def test_a_password_over_basic_is_not_audited_as_a_sign_in_but_failures_still_count(client, console_services):
+    before = _counts(console_services)
+    assert client.get("/api/v1/requests", auth=OPERATOR).status_code == 200
+    assert _counts(console_services) == before
+    assert client.get("/api/v1/requests", auth=("operator", "wrong")).status_code == 401
+    assert client.get("/api/v1/requests", headers={"Authorization": "Bearer hl_forged"}).status_code == 401
+    assert _counts(console_services)[0] == before[0] + 2
+
+
+def test_a_revoked_token_or_one_of_an_inactive_account_is_refused(app, client, auth, console_services):
+    from sqlalchemy import select
+
+    from db.models import ApiToken, User
+    from tests.conftest import AuthActions
+
+    token = _make_token(client, auth)
+    bearer = {"Authorization": f"Bearer {token}"}
+    with console_services.sessions() as session:
+        token_id = session.scalar(select(ApiToken.id))
+    supervisor = app.test_client()
+    AuthActions(supervisor).login("supervisor")
+    assert AuthActions(supervisor).post(f"/tokens/{token_id}/revoke", page="/tokens").status_code == 403  # not theirs
+    with console_services.sessions() as session:
+        session.scalar(select(User).where(User.username == "operator")).active = False
+        session.commit()
+    assert client.get("/api/v1/requests", headers=bearer).status_code == 401
+    with console_services.sessions() as session:
+        session.scalar(select(User).where(User.username == "operator")).active = True
+        session.commit()
+    assert client.get("/api/v1/requests", headers=bearer).status_code == 200
+    admin = app.test_client()
+    AuthActions(admin).login("admin")
+    assert "nightly report" in admin.get("/tokens").get_data(as_text=True)  # admins see everyone's
+    assert AuthActions(admin).post(f"/tokens/{token_id}/revoke", page="/tokens").status_code == 302
+    assert client.get("/api/v1/requests", headers=bearer).status_code == 401

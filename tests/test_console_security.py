@@ -8,9 +8,10 @@ from sqlalchemy import select
 
 from agent_console.auth import ADMINS, OPERATORS, SUPERVISORS
 from db.models import AuditEntry, Complaint, Role, ServiceRequest
+from tests.conftest import AuthActions
 
 SAMPLE_VALUES = {"number": "HY20261127-0001", "uniqueid": "1764208800.1", "dispatch_id": 1, "provider_id": 1,
-                 "task_id": 1, "complaint_id": 1, "message_id": 1, "code": "en", "filename": "console.css", "action": "login", "survey_id": 1, "caller_id": 1, "user_id": 1,
+                 "task_id": 1, "complaint_id": 1, "message_id": 1, "code": "en", "filename": "console.css", "action": "login", "survey_id": 1, "caller_id": 1, "user_id": 1, "token_id": 1,
                  "_rest": "nothing"}
 XSS = '<script>alert("x")</script>'
 SQLI = "' OR 1=1; DROP TABLE service_requests; --"
@@ -39,8 +40,10 @@ def test_every_route_refuses_the_roles_it_does_not_declare(app, client, auth, us
     role = Role(username)
     app.config["WTF_CSRF_ENABLED"] = False  # this test is about roles; CSRF has its own
     for endpoint, method, path, view in _routes(app):
-        if view.hotline_roles is None or endpoint == "calls.pop_stream" or endpoint == "auth.logout":
+        if view.hotline_roles is None or endpoint in ("calls.pop_stream", "auth.logout"):
             continue
+        if endpoint == "calls.pop" and role == Role.OPERATOR:
+            continue  # an operator's pop is decided call by call: test_a_pop_is_for_the_operator_it_was_offered_to
         response = client.open(path, method=method)
         if role in view.hotline_roles:
             assert response.status_code != 403, f"{role.value} refused {method} {path}"
@@ -167,7 +170,7 @@ def test_login_never_redirects_off_site(client, auth):
 
 
 QUERY_PARAMETERS = ("q", "status", "category", "district", "page", "outcome", "show", "phone", "limit", "caller",
-                    "language", "priority", "call", "next", "lang")
+                    "language", "priority", "call", "next", "lang", "offer")
 
 
 @pytest.mark.parametrize("probe", [XSS, SQLI])
@@ -256,3 +259,201 @@ def test_behind_a_trusted_proxy_each_operator_is_throttled_by_their_own_address(
 def test_without_a_trusted_proxy_x_forwarded_for_cannot_dodge_the_lock(console_services):
     # Everyone is the test client's one address: the lock holds whatever the header says.
     assert _throttled_sign_ins(console_services, trusted_proxies=0) == (True, True)
+
+
+# --- issue 13: what an adversary found -----------------------------------------------------
+
+
+def _add_call(services, uniqueid: str, phone: str = "13800138000", **fields):
+    """A call from a demo caller with history (13800138000 has an earlier request)."""
+    from db.models import Call, CallDirection, Caller
+
+    with services.sessions() as session:
+        caller = session.scalar(select(Caller).where(Caller.phone == phone))
+        session.add(Call(uniqueid=uniqueid, direction=CallDirection.INBOUND, caller_number=phone,
+                         caller_id=caller.id if caller else None, **fields))
+        session.commit()
+
+
+def test_a_lone_surrogate_stored_in_a_call_shows_as_a_replacement_glyph(client, auth, console_services):
+    import datetime as dt
+
+    from db.models import Call, IvrSession
+
+    bad = chr(55296)  # what "200 result=55296" made of a key before the IVR refused it
+    _add_call(console_services, "1764208800.17")
+    with console_services.sessions() as session:
+        call = session.scalar(select(Call).where(Call.uniqueid == "1764208800.17"))
+        session.add(IvrSession(call_id=call.id, script="main", result={"HOTLINE_CATEGORY": bad},
+                               steps=[{"node": "main", "prompt": "menu", "key": bad,
+                                       "at": dt.datetime(2026, 11, 27, 2, 0, tzinfo=dt.timezone.utc).isoformat()}]))
+        session.commit()
+    auth.login("supervisor")
+    page = client.get("/calls/1764208800.17")
+    assert page.status_code == 200
+    assert "\ufffd" in page.get_data(as_text=True)
+    assert client.get("/calls").status_code == 200
+    assert client.get("/requests/new?call=1764208800.17").status_code == 200
+
+
+@pytest.mark.parametrize("target", [
+    "/\t/evil.example", "/%09/evil.example".replace("%09", "\t"), "/\n/evil.example", "/\r\n/evil.example",
+    "\t//evil.example", "/\\evil.example", "/\\/evil.example", "//evil.example", "https://evil.example/",
+    "/ok\nSet-Cookie: x=1", "/\x00/evil.example".replace("\x00", "\x0b"),
+])
+def test_sign_in_never_redirects_off_site_even_through_what_browsers_strip(client, auth, target):
+    response = client.post("/login", query_string={"next": target},
+                           data={"username": "operator", "password": "operator-demo-2026", "csrf_token": auth.csrf_token()})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+
+
+def test_sign_in_still_returns_to_a_page_of_this_site(client, auth):
+    response = client.post("/login?next=%2Frequests%3Fstatus%3Dnew",
+                           data={"username": "operator", "password": "operator-demo-2026", "csrf_token": auth.csrf_token()})
+    assert response.headers["Location"] == "/requests?status=new"
+    switched = auth.post("/language/en", {"next": "/\t/evil.example"})
+    assert switched.status_code == 302 and switched.headers["Location"] == "/"
+
+
+def test_a_session_cookie_copied_before_signing_out_stops_working(app, client, auth):
+    auth.login("operator")
+    copied = client.get_cookie("session").value
+    assert client.get("/").status_code == 200
+    assert auth.logout().status_code == 302
+    thief = app.test_client()
+    thief.set_cookie("session", copied)
+    response = thief.get("/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    # Signing in again works, with a fresh session.
+    assert auth.login("operator").status_code == 302 and client.get("/").status_code == 200
+
+
+@pytest.mark.parametrize("who", ["unknown", "inactive", "wrong password"])
+def test_every_refused_sign_in_checks_a_password_hash(client, auth, console_services, monkeypatch, who):
+    """Timing must not tell whether an account exists: each refusal costs one password hash."""
+    import db.users
+    from db.models import User
+
+    if who == "inactive":
+        with console_services.sessions() as session:
+            session.scalar(select(User).where(User.username == "operator")).active = False
+            session.commit()
+    checked = []
+    real = db.users.check_password_hash
+    monkeypatch.setattr(db.users, "check_password_hash", lambda *a: checked.append(a[0]) or real(*a))
+    username, password = {"unknown": ("nobody-here", "whatever-1234"), "inactive": ("operator", "operator-demo-2026"),
+                          "wrong password": ("operator", "wrong-password")}[who]
+    response = auth.login(username, password)
+    assert response.status_code == 200 and "不正确" in response.get_data(as_text=True)
+    assert len(checked) == 1 and checked[0].startswith("scrypt:")
+
+
+def test_a_pop_is_for_the_operator_it_was_offered_to(app, client, auth, console_services):
+    from db.users import create_user
+
+    with console_services.sessions() as session:
+        create_user(session, "operator2", "operator2-demo-2026", Role.OPERATOR, sip_extension="1004")
+        session.commit()
+    _add_call(console_services, "1764208800.23")
+    auth.login("operator")  # extension 1001
+    stream = client.get("/pop/stream")
+    console_services.pop_bus.publish("1001", {"uniqueid": "1764208800.23", "caller": "13800138000", "language": "cmn"})
+    import json
+    event = next(json.loads(c.decode().split("data: ", 1)[1].split("\n", 1)[0]) for c in stream.response
+                 if b"event: pop" in c)
+    stream.close()
+    assert "13800138000" not in event["offer"]  # an opaque signature, not the number in disguise
+    mine = client.get("/pop/1764208800.23", query_string={"offer": event["offer"], "language": "cmn"})
+    assert mine.status_code == 200 and "13800138000" in mine.get_data(as_text=True)
+    link = re.search(r'id="pop-new-request" href="([^"]+)"', mine.get_data(as_text=True)).group(1)
+    assert "13800138000" not in link
+    assert 'value="13800138000"' in client.get(link.replace("&amp;", "&")).get_data(as_text=True)
+    assert client.get("/pop/1764208800.23").status_code == 403  # no offer, and not answered by 1001 yet
+
+    other = app.test_client()
+    AuthActions(other).login("operator2", "operator2-demo-2026")
+    for query in ({}, {"offer": event["offer"]}, {"offer": "forged"}):
+        response = other.get("/pop/1764208800.23", query_string=query)
+        assert response.status_code == 403 and "13800138000" not in response.get_data(as_text=True)
+    assert other.get("/requests/new", query_string={"call": "1764208800.23", "offer": event["offer"]}).status_code == 403
+
+    with console_services.sessions() as session:  # operator2 answered it
+        from db.models import Call
+        session.scalar(select(Call).where(Call.uniqueid == "1764208800.23")).agent_extension = "1004"
+        session.commit()
+    assert other.get("/pop/1764208800.23").status_code == 200
+    supervisor = app.test_client()
+    AuthActions(supervisor).login("supervisor")
+    assert supervisor.get("/pop/1764208800.23").status_code == 200
+
+
+def test_the_console_script_never_puts_the_callers_number_in_a_url():
+    from pathlib import Path
+
+    script = Path(__file__).parents[1].joinpath("agent_console", "static", "console.js").read_text(encoding="utf-8")
+    query = re.search(r"new URLSearchParams\(\{(.*?)\}\)", script, re.DOTALL).group(1)
+    assert "offer" in query and "caller" not in query
+
+
+@pytest.fixture
+def console_on_each_database(engine, tmp_path):
+    """The console on a migrated SQLite and PostgreSQL database, with one admin account."""
+    import uuid
+
+    from agent_console import create_app
+    from agent_console.services import ConsoleServices
+    from config import load_settings
+    from db.session import make_session_factory
+    from db.users import create_user
+    from hotline.pop_bus import InProcessBus
+
+    sessions = make_session_factory(engine)
+    username = f"admin-{uuid.uuid4().hex[:8]}"
+    with sessions() as session:
+        create_user(session, username, "admin-password-2026", Role.ADMIN, sip_extension=None)
+        session.commit()
+    services = ConsoleServices(load_settings(environ={}, overrides={"app.data_dir": str(tmp_path)}), sessions, InProcessBus())
+    app = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False}, services=services)
+    yield app, (username, "admin-password-2026")
+    services.close()
+
+
+HUGE = "9" * 25  # beyond 64 bits
+
+
+def test_nul_bytes_huge_integers_and_bottomless_json_get_a_clear_400(console_on_each_database):
+    app, account = console_on_each_database
+    client = app.test_client()
+    assert client.post("/login", data={"username": "adm\x00in", "password": "x"}).status_code == 400
+    assert client.post("/login", data={"username": account[0], "password": account[1]}).status_code == 302
+    pages = [("/requests", {"q": "a\x00b"}), ("/requests", {"category": HUGE}), ("/requests", {"page": HUGE}),
+             ("/providers", {"q": "\x00"}), ("/providers", {"category": HUGE}), (f"/providers/{HUGE}", {}),
+             ("/pop/%00", {}), ("/calls/%00", {}), ("/calls", {"outcome": "\x00"}), (f"/surveys/{HUGE}", {}),
+             ("/requests/HY%00", {}), ("/requests/new", {"call": "1.\x00"})]
+    for path, query in pages:
+        response = client.get(path, query_string=query)
+        assert response.status_code == 400, (path, query, response.status_code)
+        assert "请求无效" in response.get_data(as_text=True)
+    api = app.test_client()
+    for path, query in [("/api/v1/requests", {"phone": "\x00"}), ("/api/v1/requests", {"status": "\x00"}),
+                        ("/api/v1/requests", {"limit": HUGE}), ("/api/v1/providers", {"category": "\x00"}),
+                        (f"/api/v1/providers/{HUGE}", {}), ("/api/v1/requests/HY%00", {}),
+                        ("/api/v1/requests/HY%00/suggestions", {})]:
+        response = api.get(path, query_string=query, auth=account)
+        assert response.status_code == 400 and response.json["error"], (path, query, response.status_code)
+    assert api.get("/api/v1/requests", auth=(account[0] + "\x00", account[1])).status_code == 400
+    assert api.get("/api/v1/requests", headers={"Authorization": "Bearer hl_\x00"}).status_code == 400
+    for body in ('{"phone": "139\\u0000", "category": "repair"}', '{"address\\u0000": "x"}', "[" * 100_000 + "]" * 100_000,
+                 '{"a": ' * 20 + "1" + "}" * 20, f'{{"phone": {HUGE}}}'):
+        response = api.post("/api/v1/requests", data=body, content_type="application/json", auth=account)
+        assert response.status_code in (400, 422) and response.json["error"], (body[:40], response.status_code)
+    assert api.post("/api/v1/requests", data="[" * 9 + "]" * 9, content_type="application/json",
+                    auth=account).status_code == 400
+    repeated = client.get("/requests", query_string=[("category", "1"), ("category", HUGE)])
+    assert repeated.status_code == 400  # every value of a repeated parameter, not only the first
+    # A twenty-digit password is a password, not a number out of range.
+    assert api.get("/api/v1/requests", auth=(account[0], HUGE)).status_code == 401
+    # A string that merely looks like brackets or an escaped backslash is not refused.
+    fine = api.post("/api/v1/requests", data='{"phone": "13912345678", "address": "[[[[[[[[[[{{{{{{{\\\\u0000"}',
+                    content_type="application/json", auth=account)
+    assert fine.status_code == 422 and "category" in fine.json["fields"]

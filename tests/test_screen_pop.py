@@ -67,9 +67,10 @@ def test_the_offered_operator_gets_the_pop_with_the_callers_history(asterisk, cl
     assert switched.uniqueid in text and '"language": "cmn"' in text and '"caller": "13800138000"' in text
     stream.close()
     # As console.js does: the pop's body, asked with what the event carried (the IVR's
-    # own call log may not be written yet: it commits in groups).
+    # own call log may not be written yet: it commits in groups), and the offer the
+    # stream signed for this operator; never the caller's number.
     event = json.loads(text.split("data: ", 1)[1].split("\n", 1)[0])
-    query = {key: event.get(key) or "" for key in ("caller", "language", "category", "priority")}
+    query = {key: event.get(key) or "" for key in ("offer", "language", "category", "priority")}
     pop = client.get(f"/pop/{switched.uniqueid}", query_string=query).get_data(as_text=True)
     assert "13800138000" in pop and "HY" in pop and "普通话" in pop  # history: his earlier request
     assert event["category"] == "housing" and "房屋租售" in pop  # the IVR's category, by name

@@ -6,7 +6,7 @@
     var template = document.body.dataset.popUrl;
     var box = document.getElementById("pop");
     if (!template || !box) { return; }
-    var query = new URLSearchParams({caller: pop.caller || "", language: pop.language || "",
+    var query = new URLSearchParams({offer: pop.offer || "", language: pop.language || "",
                                      category: pop.category || "", priority: pop.priority || ""});
     var url = template.replace("UNIQUEID", encodeURIComponent(pop.uniqueid)) + "?" + query.toString();
     fetch(url, {credentials: "same-origin"}).then(function (response) {
