@@ -6,6 +6,7 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
 from agent_console.database import services
+from db.service_requests import full_address
 
 LABELS = {
     # request status
@@ -84,7 +85,13 @@ def named(row) -> str:
     return row.name_en if str(get_locale()) == "en" else row.name_zh
 
 
+def address(request) -> str:
+    """A request's district and address, the district said once (db.service_requests)."""
+    return full_address(request, english=str(get_locale()) == "en")
+
+
 def register_filters(app: Flask) -> None:
+    app.add_template_filter(address)
     app.add_template_filter(label)
     app.add_template_filter(local_time, "localtime")
     app.add_template_filter(named)

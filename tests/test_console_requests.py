@@ -190,3 +190,25 @@ def test_a_supervisor_sees_the_callers_walk_through_the_ivr(client, auth, consol
     page = client.get("/calls/walk-1").get_data(as_text=True)
     assert "10:00:05 welcome welcome 2" in page  # 02:00:05 UTC, shown in Asia/Shanghai
     assert "family_services family_menu 3" in page
+
+
+def _address_shown(page: str) -> str:
+    return re.sub(r"\s+", " ", re.search(r"<dt>地址</dt><dd>(.*?)</dd>", page, re.S).group(1)).strip()
+
+
+def test_the_district_is_said_once_in_the_page_and_the_providers_sms(client, auth, console_services):
+    """Callers say the district as part of the address; the page and the SMS name it once."""
+    auth.login()
+    said = _number(_new_request(auth, console_services, address="源城区 新江路 12 号"))
+    bare = _number(_new_request(auth, console_services, address="新江路 14 号", phone="13800138000"))
+    assert _address_shown(client.get(f"/requests/{said}").get_data(as_text=True)) == "源城区 新江路 12 号"
+    assert _address_shown(client.get(f"/requests/{bare}").get_data(as_text=True)) == "源城区 新江路 14 号"
+    for number in (said, bare):
+        provider_id = _best_suggestion(client, number)
+        auth.post(f"/requests/{number}/dispatch", {"provider_id": provider_id}, page=f"/requests/{number}")
+    with console_services.sessions() as session:
+        texts = {r.number: m.body for m, r in session.execute(
+            select(SmsMessage, ServiceRequest).join(ServiceRequest, ServiceRequest.id == SmsMessage.request_id)
+            .where(SmsMessage.purpose == "dispatch_provider", ServiceRequest.number.in_([said, bare])))}
+    assert "地址源城区 新江路 12 号，" in texts[said]
+    assert "地址源城区 新江路 14 号，" in texts[bare]
