@@ -141,8 +141,11 @@ def view(number: str):
     answer_minutes = services().settings.console.dispatch_answer_minutes
     overdue = dispatch is not None and dispatch in overdue_offers(db, answer_minutes)
     allowed = [s for s in MANUAL_STATUSES if s in REQUEST_TRANSITIONS[found.status]]
+    # Cancelling has a form of its own, behind a confirmation; the select offers the next steps.
+    onward = [s for s in allowed if s != RequestStatus.CANCELLED]
     return render_template("requests/view.html", req=found, dispatch=dispatch, suggestions=suggestions, overdue=overdue,
-                           status_form=StatusForm(), allowed=allowed, plain=NoteForm(), answer_minutes=answer_minutes)
+                           status_form=StatusForm(), onward=onward, can_cancel=RequestStatus.CANCELLED in allowed,
+                           plain=NoteForm(), answer_minutes=answer_minutes)
 
 
 @bp.route("/requests/<number>/edit", methods=["GET", "POST"])
@@ -190,9 +193,13 @@ def set_status(number: str):
     form.to_status.choices = choices((s.value, s.value) for s in MANUAL_STATUSES)
     if not form.validate_on_submit():
         abort(400)
+    wanted = RequestStatus(form.to_status.data)
+    if wanted == RequestStatus.CANCELLED and not form.confirm.data:
+        flash(_("取消工单前请勾选“确认取消此工单”。"), "error")
+        return redirect(url_for("requests.view", number=number))
     db = get_db()
     try:
-        change_status(db, found, RequestStatus(form.to_status.data), user=current_user.row(), note=form.note.data or None)
+        change_status(db, found, wanted, user=current_user.row(), note=form.note.data or None)
     except TransitionError as exc:
         flash(refusal(exc), "error")
         return redirect(url_for("requests.view", number=number))

@@ -141,7 +141,8 @@ def test_status_changes_follow_the_lifecycle_and_show_in_the_timeline(client, au
     auth.post(f"/requests/{number}/status", {"to_status": "completed"}, page=f"/requests/{number}")
     with console_services.sessions() as session:
         assert session.scalar(select(ServiceRequest.status).where(ServiceRequest.number == number)) == RequestStatus.NEW
-    auth.post(f"/requests/{number}/status", {"to_status": "cancelled", "note": "来电人取消"}, page=f"/requests/{number}")
+    auth.post(f"/requests/{number}/status", {"to_status": "cancelled", "note": "来电人取消", "confirm": "y"},
+              page=f"/requests/{number}")
     page = client.get(f"/requests/{number}").get_data(as_text=True)
     assert "已取消" in page and "来电人取消" in page
 
@@ -212,3 +213,36 @@ def test_the_district_is_said_once_in_the_page_and_the_providers_sms(client, aut
             .where(SmsMessage.purpose == "dispatch_provider", ServiceRequest.number.in_([said, bare])))}
     assert "地址源城区 新江路 12 号，" in texts[said]
     assert "地址源城区 新江路 14 号，" in texts[bare]
+
+
+def _status_choices(page: str) -> list[tuple[str, bool]]:
+    """The status select's options: (value, chosen as the page comes), the first if none is marked."""
+    form = re.search(r'<select name="to_status".*?</select>', page, re.S)
+    if form is None:
+        return []
+    options = [(value, bool(selected)) for selected, value in
+               re.findall(r'<option(?=[^>]*?( selected)?[^>]*>)[^>]*value="([^"]*)"', form.group(0))]
+    if options and not any(chosen for _, chosen in options):
+        options[0] = (options[0][0], True)
+    return options
+
+
+def test_one_click_never_cancels_a_request(client, auth, console_services):
+    """A new request's page preselects nothing destructive, and a cancellation must be confirmed."""
+    auth.login()
+    number = _number(_new_request(auth, console_services))
+    page = client.get(f"/requests/{number}").get_data(as_text=True)
+    assert ("cancelled", True) not in _status_choices(page)
+    assert re.search(r'<input type="checkbox" name="confirm"[^>]*required', page)
+    refused = auth.post(f"/requests/{number}/status", {"to_status": "cancelled"}, page=f"/requests/{number}")
+    assert "请勾选" in client.get(refused.headers["Location"]).get_data(as_text=True)
+    with console_services.sessions() as session:
+        assert session.scalar(select(ServiceRequest.status).where(ServiceRequest.number == number)) == RequestStatus.NEW
+    # Once dispatched, the next step (in service) is offered, still with nothing chosen for the operator.
+    auth.post(f"/requests/{number}/dispatch", {"provider_id": _best_suggestion(client, number)}, page=f"/requests/{number}")
+    choices = _status_choices(client.get(f"/requests/{number}").get_data(as_text=True))
+    assert [value for value, _ in choices] == ["", "in_service"]
+    assert [value for value, chosen in choices if chosen] == [""]
+    auth.post(f"/requests/{number}/status", {"to_status": "cancelled", "confirm": "y"}, page=f"/requests/{number}")
+    with console_services.sessions() as session:
+        assert session.scalar(select(ServiceRequest.status).where(ServiceRequest.number == number)) == RequestStatus.CANCELLED
