@@ -246,3 +246,25 @@ def test_one_click_never_cancels_a_request(client, auth, console_services):
     auth.post(f"/requests/{number}/status", {"to_status": "cancelled", "confirm": "y"}, page=f"/requests/{number}")
     with console_services.sessions() as session:
         assert session.scalar(select(ServiceRequest.status).where(ServiceRequest.number == number)) == RequestStatus.CANCELLED
+
+
+def test_a_request_without_a_district_says_so_and_asks_for_it(client, auth, console_services):
+    """Every provider then ranks as out of area: the page says why, and asks for the district."""
+    from zoneinfo import ZoneInfo
+
+    from db.models import PhoneKind, RequestChannel
+    from db.phones import Phone
+    from db.service_requests import caller_for_phone, open_request
+    from db.session import transaction
+
+    with transaction(console_services.sessions) as session:
+        caller = caller_for_phone(session, Phone("13912345678", PhoneKind.MOBILE))
+        category = session.scalar(select(ServiceCategory).where(ServiceCategory.code == "household"))
+        number = open_request(session, caller, category, RequestChannel.VOICEMAIL, ZoneInfo("Asia/Shanghai"),
+                              address="新江路 12 号").number
+    auth.login()
+    page = client.get(f"/requests/{number}").get_data(as_text=True)
+    assert 'id="suggestions"' in page
+    warning = re.search(r'<p class="warning" id="no-district">(.*?)</p>', page, re.S)
+    assert warning and "未填区县" in warning.group(1) and f"/requests/{number}/edit" in warning.group(1)
+    assert "不在服务区县" not in page  # unknown, not out of area
