@@ -161,3 +161,32 @@ def test_ten_tabs_and_twenty_pages_share_one_pop_stream(stack, browser, sharing)
     asterisk.call("13912345678", "1 1 1")
     pop = wait.until(seen.visibility_of_element_located((By.ID, "pop")))
     assert "13912345678" in pop.text
+
+
+def test_the_request_page_keeps_each_dispatch_button_on_one_line_at_1366(stack, browser, console_services):
+    from zoneinfo import ZoneInfo
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    from sqlalchemy import select
+
+    from db.models import District, PhoneKind, RequestChannel, ServiceCategory
+    from db.phones import Phone
+    from db.service_requests import caller_for_phone, open_request
+    from db.session import transaction
+
+    _, console = stack
+    with transaction(console_services.sessions) as session:
+        caller = caller_for_phone(session, Phone("13912345678", PhoneKind.MOBILE))
+        number = open_request(session, caller, session.scalar(select(ServiceCategory).where(ServiceCategory.code == "household")),
+                              RequestChannel.PHONE, ZoneInfo("Asia/Shanghai"), address="新江路 12 号", description="保洁",
+                              district_id=session.scalar(select(District.id).where(District.name_zh == "源城区"))).number
+    _sign_in(browser, console, WebDriverWait(browser, 10))
+    browser.get(f"{console.url}/requests/{number}")
+    buttons = browser.find_elements(By.CSS_SELECTOR, "#suggestions button.dispatch")
+    assert buttons
+    lines = browser.execute_script("""return arguments[0].map(function (button) {
+        var range = document.createRange(); range.selectNodeContents(button);
+        return range.getClientRects().length; });""", buttons)
+    assert lines == [1] * len(buttons)
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 1366
