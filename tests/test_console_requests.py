@@ -189,8 +189,8 @@ def test_a_supervisor_sees_the_callers_walk_through_the_ivr(client, auth, consol
         save_calls(session, [record], ZoneInfo("Asia/Shanghai"))
     auth.login("supervisor")
     page = client.get("/calls/walk-1").get_data(as_text=True)
-    assert "10:00:05 welcome welcome 2" in page  # 02:00:05 UTC, shown in Asia/Shanghai
-    assert "family_services family_menu 3" in page
+    assert "10:00:05 选择语言 按 2" in page  # 02:00:05 UTC, shown in Asia/Shanghai; node titles, not names
+    assert "家庭服务菜单 按 3" in page
 
 
 def _address_shown(page: str) -> str:
