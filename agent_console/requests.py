@@ -1,7 +1,7 @@
 """Requests (工单): list and search, create (prefilled from a call), edit, status, dispatch."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, or_, select
@@ -10,6 +10,7 @@ from sqlalchemy.orm import selectinload
 from agent_console.auth import OPERATORS, roles
 from agent_console.database import get_db, get_or_404, services
 from agent_console.formatting import refusal
+from agent_console.voicemail import voicemail_file
 from agent_console.forms import (
     NoteForm, RequestForm, StatusForm, category_choices, district_choices, select as choices, submitted,
 )
@@ -145,7 +146,20 @@ def view(number: str):
     onward = [s for s in allowed if s != RequestStatus.CANCELLED]
     return render_template("requests/view.html", req=found, dispatch=dispatch, suggestions=suggestions, overdue=overdue,
                            status_form=StatusForm(), onward=onward, can_cancel=RequestStatus.CANCELLED in allowed,
-                           plain=NoteForm(), answer_minutes=answer_minutes)
+                           plain=NoteForm(), answer_minutes=answer_minutes,
+                           voicemail_ready=voicemail_file(found) is not None)
+
+
+@bp.route("/requests/<number>/voicemail")
+@roles(*OPERATORS)
+def voicemail(number: str):
+    """The caller's message, for the request page's player (Range requests for seeking)."""
+    path = voicemail_file(_request_or_404(number))
+    if path is None:
+        abort(404)
+    response = send_file(path, mimetype="audio/wav", conditional=True, max_age=0)
+    response.headers["Cache-Control"] = "private, no-cache"  # a caller's voice: not for shared caches
+    return response
 
 
 @bp.route("/requests/<number>/edit", methods=["GET", "POST"])
