@@ -18,7 +18,9 @@ function close() {
 }
 
 function open(url) {
-  if (source && streamUrl === url) { return; }
+  // A stream the server ended for good (signed out: the sign-in page is no event stream)
+  // is opened again when a newly loaded page says hello.
+  if (source && streamUrl === url && source.readyState !== EventSource.CLOSED) { return; }
   close();
   streamUrl = url;
   source = new EventSource(url);
