@@ -103,13 +103,13 @@ def test_operator_pop_request_dispatch_and_sms_in_chromium(stack, browser):
     assert "13912345678" in outbox
 
 
-def _sign_in(browser, console, wait):
+def _sign_in(browser, console, wait, username="operator"):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
     browser.get(console.url + "/login")
-    browser.find_element(By.NAME, "username").send_keys("operator")
-    browser.find_element(By.NAME, "password").send_keys("operator-demo-2026")
+    browser.find_element(By.NAME, "username").send_keys(username)
+    browser.find_element(By.NAME, "password").send_keys(f"{username}-demo-2026")
     browser.find_element(By.NAME, "password").send_keys(Keys.ENTER)
     wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-pop-listening") == "1")
 
@@ -190,3 +190,35 @@ def test_the_request_page_keeps_each_dispatch_button_on_one_line_at_1366(stack, 
         return range.getClientRects().length; });""", buttons)
     assert lines == [1] * len(buttons)
     assert browser.execute_script("return document.documentElement.scrollWidth") <= 1366
+
+
+def test_the_pop_names_the_way_through_the_menu_without_overflowing(stack, browser, console_services):
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from db.models import PhoneKind
+    from db.phones import Phone
+    from db.session import transaction
+    from ivr.call_log import IvrCallRecord, save_calls
+
+    _, console = stack
+    at = dt.datetime(2026, 11, 27, 2, 0, 5, tzinfo=dt.timezone.utc)
+    record = IvrCallRecord(
+        uniqueid="1764208805.77", linkedid="1764208805.77", did="4008300762", caller_number="13911112222",
+        phone=Phone("13911112222", PhoneKind.MOBILE), script="ivr", started_at=at, language="cmn",
+        path=["welcome_back", "open_check", "main", "life_services", "shopping_guide", "main", "family_services",
+              "elderly_care"])
+    with transaction(console_services.sessions) as session:
+        save_calls(session, [record], ZoneInfo("Asia/Shanghai"))
+    _sign_in(browser, console, WebDriverWait(browser, 10), "supervisor")  # a pop of any call: supervisors only
+    # What console.js does with a pop: the server's fragment in the pop box.
+    browser.execute_async_script("""var done = arguments[0];
+        fetch('/pop/1764208805.77').then(function (r) { return r.text(); }).then(function (html) {
+          var box = document.getElementById('pop'); box.innerHTML = html; box.hidden = false; done(); });""")
+    pop = browser.find_element(By.ID, "pop")
+    assert browser.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth", pop)
+    assert "主菜单 › 生活服务菜单 › 社区导购 › 主菜单 › 家庭服务菜单 › 养老服务" in pop.text
+    assert "welcome_back" not in pop.text
