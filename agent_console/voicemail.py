@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from db.models import ServiceRequest
 from agent_console.database import services
+from db.models import ServiceRequest
 
 log = logging.getLogger(__name__)
 SUFFIX = ".wav"  # Record() in the IVR writes WAV (ivr/agi_renderer.py)

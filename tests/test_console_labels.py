@@ -55,7 +55,7 @@ def test_the_call_page_names_the_call_queue_nodes_and_hangup_cause_in_words(clie
     assert walked_call not in title + heading
     page = _text(html)
     assert "紧急求助队列" in page and "priority" not in page
-    assert "正常挂断" in page and "16" not in page.split("正常挂断")[0][-12:]
+    assert "正常挂断" in page and "挂断原因 16" not in page
     assert "10:00:05 欢迎回来" in page and "10:00:05 主菜单 按 1" in page and "10:00:09 家庭服务菜单 按 3" in page
     assert "语音导航" in page and "ivr —" not in page
     assert not [code for code in INTERNAL if code in page]
