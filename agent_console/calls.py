@@ -18,8 +18,9 @@ from sqlalchemy.orm import selectinload
 
 from agent_console.auth import OPERATORS, SUPERVISORS, roles
 from agent_console.database import get_db, services
+from agent_console.voicemail import voicemail_file
 from db.caller_history import caller_history, provider_of
-from db.models import Call, CallOutcome, ServiceCategory
+from db.models import Call, CallOutcome, ServiceCategory, ServiceRequest
 from db.phones import try_normalise
 from hotline.pop_bus import iterate
 
@@ -109,7 +110,11 @@ def index():
 @bp.route("/calls/<uniqueid>")
 @roles(*SUPERVISORS)
 def view(uniqueid: str):
-    call = get_db().scalar(select(Call).options(selectinload(Call.ivr_sessions)).where(Call.uniqueid == uniqueid[:64]))
+    db = get_db()
+    call = db.scalar(select(Call).options(selectinload(Call.ivr_sessions)).where(Call.uniqueid == uniqueid[:64]))
     if call is None:
         abort(404)
-    return render_template("calls/view.html", call=call)
+    left = db.scalars(select(ServiceRequest).where(ServiceRequest.call_id == call.id,
+                                                   ServiceRequest.voicemail_file.is_not(None))).all()
+    voicemails = [(message, voicemail_file(message) is not None) for message in left]
+    return render_template("calls/view.html", call=call, voicemails=voicemails)

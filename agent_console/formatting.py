@@ -6,6 +6,7 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
 from agent_console.database import services
+from db.service_requests import full_address
 
 LABELS = {
     # request status
@@ -37,7 +38,24 @@ LABELS = {
     "wrap_up": _l("话后整理"), "logged_out": _l("已签出"),
     "break": _l("小休"), "meal": _l("用餐"), "training": _l("培训"), "after_call_work": _l("话后处理"),
     "queue_callback": _l("排队回拨"), "survey_follow_up": _l("回访跟进"), "other": _l("其他"),
+    # IVR scripts and how a caller's time in one ended
+    "ivr": _l("语音导航"), "survey": _l("满意度回访"),
+    "routed": _l("已转队列"), "to_operator": _l("转人工"), "abandoned": _l("中途挂断"), "error": _l("系统出错，转人工"),
 }
+
+# Q.850 cause codes as Asterisk reports them (HANGUPCAUSE, the Hangup event's Cause):
+# the common ones in words, any other as "other cause".
+HANGUP_CAUSES = {
+    0: _l("原因不明"), 1: _l("空号"), 3: _l("无法接通"), 16: _l("正常挂断"), 17: _l("用户忙"),
+    18: _l("用户无响应"), 19: _l("无人接听"), 20: _l("用户不在服务区"), 21: _l("呼叫被拒绝"),
+    22: _l("号码已改"), 27: _l("对方线路故障"), 28: _l("号码格式错误"), 31: _l("正常结束"),
+    34: _l("无可用线路"), 38: _l("网络故障"), 41: _l("临时故障"), 42: _l("交换设备拥塞"),
+    102: _l("超时未应答"), 127: _l("网间互通故障"),
+}
+# A key pressed in the IVR, or what a step did (db.models.IvrStep.key).
+STEP_EVENTS = {"timeout": _l("未按键"), "hangup": _l("挂机"), "recorded": _l("已录音")}
+# Nodes that only pass a caller on: left out of the way a caller took through the menu.
+PASSING_KINDS = frozenset({"language", "announce", "hours"})
 
 
 REFUSALS = {
@@ -84,7 +102,63 @@ def named(row) -> str:
     return row.name_en if str(get_locale()) == "en" else row.name_zh
 
 
+def address(request) -> str:
+    """A request's district and address, the district said once (db.service_requests)."""
+    return full_address(request, english=_english())
+
+
+def _english() -> bool:
+    return str(get_locale()) == "en"
+
+
+def _titled(titles: dict[str, str]) -> str:
+    return titles["en" if _english() else "zh"]
+
+
+def node_title(name: str | None) -> str:
+    """A menu node's title (config/ivr_menu.toml), never its name; a node no longer in the menu is 'other'."""
+    node = services().menu.nodes.get(name or "")
+    return _titled(node.title) if node is not None else str(_l("其他菜单项"))
+
+
+def menu_way(path: str | None) -> str:
+    """The menus and choices a caller went through (the call's ivr_path), by title."""
+    nodes = services().menu.nodes
+    names = [name for name in (path or "").split(">") if name in nodes and nodes[name].kind not in PASSING_KINDS]
+    return " › ".join(_titled(nodes[name].title) for name in names)
+
+
+def queue_title(name: str | None) -> str:
+    """A queue's title from the menu's [queues]; Asterisk's name (hotline-general) is accepted too."""
+    if not name:
+        return ""
+    titles = services().menu.queue_titles
+    found = titles.get(name) or titles.get(name.removeprefix(services().settings.asterisk.queue_prefix))
+    return _titled(found) if found else str(_l("其他队列"))
+
+
+def hangup_cause(code: int | None) -> str:
+    if code is None:
+        return ""
+    return str(HANGUP_CAUSES.get(code, _l("其他原因")))
+
+
+def step_key(key: str | None) -> str:
+    """What the caller did at a step: 按 3, 未按键, 挂机."""
+    if not key:
+        return ""
+    if key in STEP_EVENTS:
+        return str(STEP_EVENTS[key])
+    if len(key) == 1 and key in "0123456789*#":
+        return str(_l("按 %(key)s", key=key))
+    return ""
+
+
 def register_filters(app: Flask) -> None:
+    for name, function in (("node_title", node_title), ("menu_way", menu_way), ("queue_title", queue_title),
+                           ("hangup_cause", hangup_cause), ("step_key", step_key)):
+        app.add_template_filter(function, name)
+    app.add_template_filter(address)
     app.add_template_filter(label)
     app.add_template_filter(local_time, "localtime")
     app.add_template_filter(named)

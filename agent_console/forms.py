@@ -96,6 +96,7 @@ class RequestForm(FlaskForm):
 class StatusForm(FlaskForm):
     to_status = SelectField(_l("新状态"), validators=[DataRequired()])
     note = StringField(_l("备注"), validators=[Optional(), Length(max=500)])
+    confirm = BooleanField(_l("确认取消此工单"))  # a cancellation is never one click
 
 
 class NoteForm(FlaskForm):

@@ -1,7 +1,7 @@
 """Requests (工单): list and search, create (prefilled from a call), edit, status, dispatch."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, or_, select
@@ -12,6 +12,7 @@ from agent_console.calls import may_see_call
 from agent_console.database import get_db, get_or_404, services
 from agent_console.formatting import refusal
 from agent_console.inputs import row_id, stored_text
+from agent_console.voicemail import voicemail_file
 from agent_console.forms import (
     NoteForm, RequestForm, StatusForm, category_choices, district_choices, select as choices, submitted,
 )
@@ -144,8 +145,24 @@ def view(number: str):
     answer_minutes = services().settings.console.dispatch_answer_minutes
     overdue = dispatch is not None and dispatch in overdue_offers(db, answer_minutes)
     allowed = [s for s in MANUAL_STATUSES if s in REQUEST_TRANSITIONS[found.status]]
+    # Cancelling has a form of its own, behind a confirmation; the select offers the next steps.
+    onward = [s for s in allowed if s != RequestStatus.CANCELLED]
     return render_template("requests/view.html", req=found, dispatch=dispatch, suggestions=suggestions, overdue=overdue,
-                           status_form=StatusForm(), allowed=allowed, plain=NoteForm(), answer_minutes=answer_minutes)
+                           status_form=StatusForm(), onward=onward, can_cancel=RequestStatus.CANCELLED in allowed,
+                           plain=NoteForm(), answer_minutes=answer_minutes,
+                           voicemail_ready=voicemail_file(found) is not None)
+
+
+@bp.route("/requests/<number>/voicemail")
+@roles(*OPERATORS)
+def voicemail(number: str):
+    """The caller's message, for the request page's player (Range requests for seeking)."""
+    path = voicemail_file(_request_or_404(number))
+    if path is None:
+        abort(404)
+    response = send_file(path, mimetype="audio/wav", conditional=True, max_age=0)
+    response.headers["Cache-Control"] = "private, no-cache"  # a caller's voice: not for shared caches
+    return response
 
 
 @bp.route("/requests/<number>/edit", methods=["GET", "POST"])
@@ -193,9 +210,13 @@ def set_status(number: str):
     form.to_status.choices = choices((s.value, s.value) for s in MANUAL_STATUSES)
     if not form.validate_on_submit():
         abort(400)
+    wanted = RequestStatus(form.to_status.data)
+    if wanted == RequestStatus.CANCELLED and not form.confirm.data:
+        flash(_("取消工单前请勾选“确认取消此工单”。"), "error")
+        return redirect(url_for("requests.view", number=number))
     db = get_db()
     try:
-        change_status(db, found, RequestStatus(form.to_status.data), user=current_user.row(), note=form.note.data or None)
+        change_status(db, found, wanted, user=current_user.row(), note=form.note.data or None)
     except TransitionError as exc:
         flash(refusal(exc), "error")
         return redirect(url_for("requests.view", number=number))

@@ -38,13 +38,18 @@ class ConsoleServices:
             return self._ami
 
     @cached_property
+    def menu(self):
+        """The IVR menu (read once): its queues, and the titles the console shows for its nodes."""
+        from ivr.menu import configured_menu
+
+        return configured_menu(self.settings.ivr.menu_file)
+
+    @cached_property
     def queues(self) -> list[str]:
         """Asterisk's names of the IVR menu's queues, which operators sign in to (read once)."""
         from hotline.asterisk_config import menu_queues
-        from ivr.menu import configured_menu
 
-        menu = configured_menu(self.settings.ivr.menu_file)
-        return [q.asterisk_name for q in menu_queues(menu, self.settings.asterisk.queue_prefix)]
+        return [q.asterisk_name for q in menu_queues(self.menu, self.settings.asterisk.queue_prefix)]
 
     @cached_property
     def tz(self):

@@ -112,7 +112,7 @@ def suggest_providers(
     if exclude:
         base = base.where(Provider.id.not_in(exclude))
     if district_id is None:
-        streams = [_Stream(base, serves=False)]
+        streams = [_Stream(base, serves=None)]  # nobody can be said to serve an unknown district
     else:
         in_district = exists().where(provider_districts.c.provider_id == Provider.id,
                                      provider_districts.c.district_id == district_id)
@@ -146,7 +146,7 @@ def suggest_providers(
 class _Stream:
     """Providers best base score first, read in growing batches."""
 
-    def __init__(self, query, serves: bool):
+    def __init__(self, query, serves: bool | None):
         self.query = query.order_by(Provider.base_score.desc(), Provider.id)
         self.serves = serves
         self.offset = 0
@@ -167,8 +167,11 @@ class _Stream:
         return providers
 
 
-def _suggestion(provider: Provider, load: int, complaints: int, serves: bool, score: float) -> Suggestion:
-    reasons = ["服务该区县 +%d" % DISTRICT_POINTS if serves else "不在服务区县 +0"]
+def _suggestion(provider: Provider, load: int, complaints: int, serves: bool | None, score: float) -> Suggestion:
+    if serves is None:
+        reasons = ["区县未填 +0"]
+    else:
+        reasons = ["服务该区县 +%d" % DISTRICT_POINTS if serves else "不在服务区县 +0"]
     reasons.append(f"{provider.grade}星级 +{provider.grade * GRADE_POINTS}" if provider.grade else "未定级 +0")
     if provider.rating_count >= MIN_RATINGS and provider.rating_avg is not None:
         reasons.append(f"评分{provider.rating_avg:.2f}（{provider.rating_count}次） {(provider.rating_avg - 3) * RATING_POINTS:+.0f}")

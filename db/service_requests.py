@@ -107,3 +107,13 @@ def likely_duplicate(session: Session, caller: Caller, category_id: int, hours: 
     if ignore_id is not None:
         query = query.where(ServiceRequest.id != ignore_id)
     return session.scalar(query)
+
+
+def full_address(request: ServiceRequest, *, english: bool = False) -> str:
+    """Where to go: the district, then the address. Callers often say the district as part
+    of the address (and it is stored as said): then it is not said twice."""
+    address = " ".join((request.address or "").split())
+    district = request.district
+    if district is None or district.name_zh in address or district.name_en.lower() in address.lower():
+        return address
+    return f"{district.name_en if english else district.name_zh} {address}".strip()

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from db.base import utcnow
 from db.models import Dispatch, ServiceRequest, SmsMessage, SmsStatus
 from db.phones import try_normalise
+from db.service_requests import full_address
 
 MAX_BODY = 500  # a long SMS is split by the carrier; beyond this it is a letter
 
@@ -46,7 +47,7 @@ def dispatch_messages(session: Session, dispatch: Dispatch, signature: str, tz: 
                       now: dt.datetime | None = None) -> list[SmsMessage]:
     """Tell the provider what to do and the caller who is coming."""
     request = dispatch.request
-    where = "".join(filter(None, [request.district.name_zh if request.district else "", request.address or ""]))
+    where = full_address(request)
     to_provider = (f"{signature}新工单{request.number}：{request.category.name_zh}，地址{where or '待确认'}，"
                    f"{_when(request, tz)}。请尽快致电热线确认接单。")
     messages = [queue_sms(session, dispatch.provider.phone, to_provider, "dispatch_provider", request, now)]

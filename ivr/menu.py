@@ -42,6 +42,8 @@ KINDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "callback": (frozenset({"prompts"}), frozenset({"no_number", "no_number_prompts"})),
 }
 TARGET_FIELDS = ("next", "open", "closed", "not_found", "fallback", "no_number")
+# Every node and queue has a title, in these languages: the console shows titles, never names.
+TITLE_LANGUAGES = ("zh", "en")
 
 
 class MenuError(ValueError):
@@ -52,6 +54,7 @@ class MenuError(ValueError):
 class Node:
     name: str
     kind: str
+    title: dict[str, str] = field(default_factory=dict)  # {"zh": ..., "en": ...}
     prompts: tuple[str, ...] = ()
     keys: dict[str, str] = field(default_factory=dict)
     options: dict[str, str] = field(default_factory=dict)
@@ -123,6 +126,7 @@ class Menu:
     key_timeout_ms: int
     max_depth: int
     hours: BusinessHours
+    queue_titles: dict[str, dict[str, str]] = field(default_factory=dict)  # queue name -> {"zh", "en"}
 
     def node(self, name: str) -> Node:
         return self.nodes[name]
@@ -166,6 +170,7 @@ def build_menu(document: dict[str, Any], manifest: PromptManifest) -> Menu:
         key_timeout_ms=_int(settings, "key_timeout_ms", "[menu]", 1000, 60000),
         max_depth=_int(settings, "max_depth", "[menu]", 1, 5),
         hours=_hours(_table(document, "hours")),
+        queue_titles={name: _title(raw, f"[queues]: '{name}'") for name, raw in _table(document, "queues").items()},
     )
     _validate(menu, manifest)
     return menu
@@ -201,6 +206,13 @@ def _prompt_list(raw: Any, where: str, key: str) -> tuple[str, ...]:
     return tuple(raw)
 
 
+def _title(raw: Any, where: str) -> dict[str, str]:
+    if (not isinstance(raw, dict) or set(raw) != set(TITLE_LANGUAGES)
+            or not all(isinstance(raw[lang], str) and raw[lang].strip() for lang in TITLE_LANGUAGES)):
+        raise MenuError(f"{where} must be a table with zh and en texts, e.g. {{ zh = \"主菜单\", en = \"Main menu\" }}")
+    return {lang: raw[lang].strip() for lang in TITLE_LANGUAGES}
+
+
 def _node(name: str, raw: Any) -> Node:
     where = f"node '{name}'"
     if not isinstance(raw, dict):
@@ -209,6 +221,7 @@ def _node(name: str, raw: Any) -> Node:
     if kind not in KINDS:
         raise MenuError(f"{where}: unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
     required, optional = KINDS[kind]
+    required = required | {"title"}
     given = set(raw) - {"kind"}
     if missing := sorted(required - given):
         raise MenuError(f"{where}: a {kind} node needs {', '.join(missing)}")
@@ -218,7 +231,9 @@ def _node(name: str, raw: Any) -> Node:
     for key, value in raw.items():
         if key == "kind":
             continue
-        if key in ("prompts", "thanks", "no_number_prompts"):
+        if key == "title":
+            fields[key] = _title(value, f"{where}: 'title'")
+        elif key in ("prompts", "thanks", "no_number_prompts"):
             fields[key] = _prompt_list(value, where, key)
         elif key in ("keys", "options"):
             if not isinstance(value, dict) or not value or not all(isinstance(v, str) for v in value.values()):
@@ -301,6 +316,8 @@ def _validate_node(menu: Menu, node: Node, manifest: PromptManifest) -> None:
             raise MenuError(f"{where}: priority must be normal, urgent or emergency")
         if not QUEUE_NAME.fullmatch(node.queue or ""):
             raise MenuError(f"{where}: queue '{node.queue}' must be a short lower-case name")
+        if node.queue not in menu.queue_titles:
+            raise MenuError(f"{where}: queue '{node.queue}' has no title in [queues]")
     if node.fallback and menu.nodes[node.fallback].kind not in ("route", "voicemail"):
         raise MenuError(f"{where}: fallback must be a route or voicemail node")
 

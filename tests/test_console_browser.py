@@ -101,3 +101,124 @@ def test_operator_pop_request_dispatch_and_sms_in_chromium(stack, browser):
     outbox = browser.find_element(By.ID, "outbox").text
     assert outbox.count(number) == 2  # to the provider and to the caller
     assert "13912345678" in outbox
+
+
+def _sign_in(browser, console, wait, username="operator"):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    browser.get(console.url + "/login")
+    browser.find_element(By.NAME, "username").send_keys(username)
+    browser.find_element(By.NAME, "password").send_keys(f"{username}-demo-2026")
+    browser.find_element(By.NAME, "password").send_keys(Keys.ENTER)
+    wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-pop-listening") == "1")
+
+
+@pytest.mark.parametrize("sharing", ["shared-worker", "lock-leader"])
+def test_ten_tabs_and_twenty_pages_share_one_pop_stream(stack, browser, sharing):
+    """A browser allows six connections per host: a pop stream per page would starve page loads.
+    With one stream per browser every load stays quick, and a pop still reaches the tab in use.
+    lock-leader: a browser without SharedWorker (one tab streams, the others hear it)."""
+    import time
+
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as seen
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    asterisk, console = stack
+
+    def without_shared_worker():  # for the tab in use; each new tab is asked again
+        if sharing == "lock-leader":
+            browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": "delete window.SharedWorker;"})
+
+    without_shared_worker()
+    wait = WebDriverWait(browser, 10)
+    _sign_in(browser, console, wait)
+    browser.set_page_load_timeout(3)
+    pages = ["/", "/requests", "/requests/new", "/callbacks", "/complaints", "/providers", "/sms", "/surveys", "/desk"]
+    loads = []
+
+    def load(path):
+        started = time.monotonic()
+        try:
+            browser.get(console.url + path)
+        except TimeoutException:
+            pass  # a starved load: slow, and reported below
+        loads.append((path, round(time.monotonic() - started, 2)))
+        assert loads[-1][1] < 1.0, loads
+
+    for tab in range(9):  # ten tabs with the first one
+        browser.switch_to.new_window("tab")
+        without_shared_worker()
+        load(pages[tab % len(pages)])
+    for step in range(20):  # each page left behind may sit in the back/forward cache
+        load(pages[step % len(pages)])
+    assert len(browser.window_handles) == 10
+    assert browser.execute_script("return typeof SharedWorker") == ("function" if sharing == "shared-worker" else "undefined")
+
+    wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-pop-listening") == "1")
+    asterisk.call("13912345678", "1 1 1")
+    pop = wait.until(seen.visibility_of_element_located((By.ID, "pop")))
+    assert "13912345678" in pop.text
+
+
+def test_the_request_page_keeps_each_dispatch_button_on_one_line_at_1366(stack, browser, console_services):
+    from zoneinfo import ZoneInfo
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    from sqlalchemy import select
+
+    from db.models import District, PhoneKind, RequestChannel, ServiceCategory
+    from db.phones import Phone
+    from db.service_requests import caller_for_phone, open_request
+    from db.session import transaction
+
+    _, console = stack
+    with transaction(console_services.sessions) as session:
+        caller = caller_for_phone(session, Phone("13912345678", PhoneKind.MOBILE))
+        number = open_request(session, caller, session.scalar(select(ServiceCategory).where(ServiceCategory.code == "household")),
+                              RequestChannel.PHONE, ZoneInfo("Asia/Shanghai"), address="新江路 12 号", description="保洁",
+                              district_id=session.scalar(select(District.id).where(District.name_zh == "源城区"))).number
+    _sign_in(browser, console, WebDriverWait(browser, 10))
+    browser.get(f"{console.url}/requests/{number}")
+    buttons = browser.find_elements(By.CSS_SELECTOR, "#suggestions button.dispatch")
+    assert buttons
+    lines = browser.execute_script("""return arguments[0].map(function (button) {
+        var range = document.createRange(); range.selectNodeContents(button);
+        return range.getClientRects().length; });""", buttons)
+    assert lines == [1] * len(buttons)
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 1366
+
+
+def test_the_pop_names_the_way_through_the_menu_without_overflowing(stack, browser, console_services):
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from db.models import PhoneKind
+    from db.phones import Phone
+    from db.session import transaction
+    from ivr.call_log import IvrCallRecord, save_calls
+
+    _, console = stack
+    at = dt.datetime(2026, 11, 27, 2, 0, 5, tzinfo=dt.timezone.utc)
+    record = IvrCallRecord(
+        uniqueid="1764208805.77", linkedid="1764208805.77", did="4008300762", caller_number="13911112222",
+        phone=Phone("13911112222", PhoneKind.MOBILE), script="ivr", started_at=at, language="cmn",
+        path=["welcome_back", "open_check", "main", "life_services", "shopping_guide", "main", "family_services",
+              "elderly_care"])
+    with transaction(console_services.sessions) as session:
+        save_calls(session, [record], ZoneInfo("Asia/Shanghai"))
+    _sign_in(browser, console, WebDriverWait(browser, 10), "supervisor")  # a pop of any call: supervisors only
+    # What console.js does with a pop: the server's fragment in the pop box.
+    browser.execute_async_script("""var done = arguments[0];
+        fetch('/pop/1764208805.77').then(function (r) { return r.text(); }).then(function (html) {
+          var box = document.getElementById('pop'); box.innerHTML = html; box.hidden = false; done(); });""")
+    pop = browser.find_element(By.ID, "pop")
+    assert browser.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth", pop)
+    assert "主菜单 › 生活服务菜单 › 社区导购 › 主菜单 › 家庭服务菜单 › 养老服务" in pop.text
+    assert "welcome_back" not in pop.text

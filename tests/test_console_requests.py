@@ -141,7 +141,8 @@ def test_status_changes_follow_the_lifecycle_and_show_in_the_timeline(client, au
     auth.post(f"/requests/{number}/status", {"to_status": "completed"}, page=f"/requests/{number}")
     with console_services.sessions() as session:
         assert session.scalar(select(ServiceRequest.status).where(ServiceRequest.number == number)) == RequestStatus.NEW
-    auth.post(f"/requests/{number}/status", {"to_status": "cancelled", "note": "来电人取消"}, page=f"/requests/{number}")
+    auth.post(f"/requests/{number}/status", {"to_status": "cancelled", "note": "来电人取消", "confirm": "y"},
+              page=f"/requests/{number}")
     page = client.get(f"/requests/{number}").get_data(as_text=True)
     assert "已取消" in page and "来电人取消" in page
 
@@ -188,5 +189,82 @@ def test_a_supervisor_sees_the_callers_walk_through_the_ivr(client, auth, consol
         save_calls(session, [record], ZoneInfo("Asia/Shanghai"))
     auth.login("supervisor")
     page = client.get("/calls/walk-1").get_data(as_text=True)
-    assert "10:00:05 welcome welcome 2" in page  # 02:00:05 UTC, shown in Asia/Shanghai
-    assert "family_services family_menu 3" in page
+    assert "10:00:05 选择语言 按 2" in page  # 02:00:05 UTC, shown in Asia/Shanghai; node titles, not names
+    assert "家庭服务菜单 按 3" in page
+
+
+def _address_shown(page: str) -> str:
+    return re.sub(r"\s+", " ", re.search(r"<dt>地址</dt><dd>(.*?)</dd>", page, re.S).group(1)).strip()
+
+
+def test_the_district_is_said_once_in_the_page_and_the_providers_sms(client, auth, console_services):
+    """Callers say the district as part of the address; the page and the SMS name it once."""
+    auth.login()
+    said = _number(_new_request(auth, console_services, address="源城区 新江路 12 号"))
+    bare = _number(_new_request(auth, console_services, address="新江路 14 号", phone="13800138000"))
+    assert _address_shown(client.get(f"/requests/{said}").get_data(as_text=True)) == "源城区 新江路 12 号"
+    assert _address_shown(client.get(f"/requests/{bare}").get_data(as_text=True)) == "源城区 新江路 14 号"
+    for number in (said, bare):
+        provider_id = _best_suggestion(client, number)
+        auth.post(f"/requests/{number}/dispatch", {"provider_id": provider_id}, page=f"/requests/{number}")
+    with console_services.sessions() as session:
+        texts = {r.number: m.body for m, r in session.execute(
+            select(SmsMessage, ServiceRequest).join(ServiceRequest, ServiceRequest.id == SmsMessage.request_id)
+            .where(SmsMessage.purpose == "dispatch_provider", ServiceRequest.number.in_([said, bare])))}
+    assert "地址源城区 新江路 12 号，" in texts[said]
+    assert "地址源城区 新江路 14 号，" in texts[bare]
+
+
+def _status_choices(page: str) -> list[tuple[str, bool]]:
+    """The status select's options: (value, chosen as the page comes), the first if none is marked."""
+    form = re.search(r'<select name="to_status".*?</select>', page, re.S)
+    if form is None:
+        return []
+    options = [(value, bool(selected)) for selected, value in
+               re.findall(r'<option(?=[^>]*?( selected)?[^>]*>)[^>]*value="([^"]*)"', form.group(0))]
+    if options and not any(chosen for _, chosen in options):
+        options[0] = (options[0][0], True)
+    return options
+
+
+def test_one_click_never_cancels_a_request(client, auth, console_services):
+    """A new request's page preselects nothing destructive, and a cancellation must be confirmed."""
+    auth.login()
+    number = _number(_new_request(auth, console_services))
+    page = client.get(f"/requests/{number}").get_data(as_text=True)
+    assert ("cancelled", True) not in _status_choices(page)
+    assert re.search(r'<input type="checkbox" name="confirm"[^>]*required', page)
+    refused = auth.post(f"/requests/{number}/status", {"to_status": "cancelled"}, page=f"/requests/{number}")
+    assert "请勾选" in client.get(refused.headers["Location"]).get_data(as_text=True)
+    with console_services.sessions() as session:
+        assert session.scalar(select(ServiceRequest.status).where(ServiceRequest.number == number)) == RequestStatus.NEW
+    # Once dispatched, the next step (in service) is offered, still with nothing chosen for the operator.
+    auth.post(f"/requests/{number}/dispatch", {"provider_id": _best_suggestion(client, number)}, page=f"/requests/{number}")
+    choices = _status_choices(client.get(f"/requests/{number}").get_data(as_text=True))
+    assert [value for value, _ in choices] == ["", "in_service"]
+    assert [value for value, chosen in choices if chosen] == [""]
+    auth.post(f"/requests/{number}/status", {"to_status": "cancelled", "confirm": "y"}, page=f"/requests/{number}")
+    with console_services.sessions() as session:
+        assert session.scalar(select(ServiceRequest.status).where(ServiceRequest.number == number)) == RequestStatus.CANCELLED
+
+
+def test_a_request_without_a_district_says_so_and_asks_for_it(client, auth, console_services):
+    """Every provider then ranks as out of area: the page says why, and asks for the district."""
+    from zoneinfo import ZoneInfo
+
+    from db.models import PhoneKind, RequestChannel
+    from db.phones import Phone
+    from db.service_requests import caller_for_phone, open_request
+    from db.session import transaction
+
+    with transaction(console_services.sessions) as session:
+        caller = caller_for_phone(session, Phone("13912345678", PhoneKind.MOBILE))
+        category = session.scalar(select(ServiceCategory).where(ServiceCategory.code == "household"))
+        number = open_request(session, caller, category, RequestChannel.VOICEMAIL, ZoneInfo("Asia/Shanghai"),
+                              address="新江路 12 号").number
+    auth.login()
+    page = client.get(f"/requests/{number}").get_data(as_text=True)
+    assert 'id="suggestions"' in page
+    warning = re.search(r'<p class="warning" id="no-district">(.*?)</p>', page, re.S)
+    assert warning and "未填区县" in warning.group(1) and f"/requests/{number}/edit" in warning.group(1)
+    assert "不在服务区县" not in page  # unknown, not out of area

@@ -37,7 +37,7 @@ def test_shipped_menu_loads(manifest):
      "node 'family_services': key '3' goes to unknown node 'medicall'"),
     (lambda d: d["nodes"]["main"].update(prompts=["main_menu", "no_such_prompt"]),
      "node 'main': prompt 'no_such_prompt' is not in the prompt manifest"),
-    (lambda d: d["nodes"].update(orphan={"kind": "route", "queue": "general"}),
+    (lambda d: d["nodes"].update(orphan={"kind": "route", "queue": "general", "title": {"zh": "孤儿", "en": "Orphan"}}),
      "node 'orphan' is unreachable"),
     (lambda d: d["nodes"]["household"].update(category="gardening"),
      "node 'household': unknown service category 'gardening'"),
@@ -65,6 +65,17 @@ def test_shipped_menu_loads(manifest):
      "[hours]: needs weekdays"),
     (lambda d: d["nodes"]["emergency"].update(queue="Priority Queue"),
      "node 'emergency': queue 'Priority Queue' must be a short lower-case name"),
+    # The console shows titles, never node or queue names: each must have one, in both languages.
+    (lambda d: d["nodes"]["medical"].pop("title"),
+     "node 'medical': a route node needs title"),
+    (lambda d: d["nodes"]["medical"].update(title="医疗"),
+     "node 'medical': 'title' must be a table with zh and en texts"),
+    (lambda d: d["nodes"]["medical"]["title"].update(en=""),
+     "node 'medical': 'title' must be a table with zh and en texts"),
+    (lambda d: d["nodes"]["emergency"].update(queue="urgent"),
+     "node 'emergency': queue 'urgent' has no title in [queues]"),
+    (lambda d: d["queues"].update(general={"zh": "综合"}),
+     "[queues]: 'general' must be a table with zh and en texts"),
 ])
 def test_errors_name_the_node(document, manifest, edit, message):
     edit(document)
@@ -73,10 +84,18 @@ def test_errors_name_the_node(document, manifest, edit, message):
     assert message in str(error.value)
 
 
+def test_every_node_and_queue_has_a_title_in_both_languages(manifest):
+    menu = load_menu(manifest=manifest)
+    assert menu.node("medical").title == {"zh": "医疗服务", "en": "Medical services and escort"}
+    assert menu.queue_titles["general"] == {"zh": "综合服务队列", "en": "General queue"}
+    assert all(node.title.get("zh") and node.title.get("en") for node in menu.nodes.values())
+
+
 def test_menus_deeper_than_two_levels_are_refused(document, manifest):
     document["nodes"]["family_services"]["keys"]["5"] = "deeper"
-    document["nodes"]["deeper"] = {"kind": "menu", "prompts": ["family_menu"], "keys": {"1": "deepest"}}
-    document["nodes"]["deepest"] = {"kind": "menu", "prompts": ["family_menu"], "keys": {"1": "household"}}
+    title = {"zh": "更深", "en": "Deeper"}
+    document["nodes"]["deeper"] = {"kind": "menu", "prompts": ["family_menu"], "keys": {"1": "deepest"}, "title": title}
+    document["nodes"]["deepest"] = {"kind": "menu", "prompts": ["family_menu"], "keys": {"1": "household"}, "title": title}
     with pytest.raises(MenuError, match="node 'deepest' is 3 menus below 'main'; max_depth is 2"):
         build_menu(document, manifest)
 
@@ -97,6 +116,7 @@ def test_editing_the_menu_needs_no_code(document, manifest):
     """Swap two keys and rename a queue: the engine follows the data."""
     document["nodes"]["family_services"]["keys"].update({"1": "repair", "4": "household"})
     document["nodes"]["repair"]["queue"] = "repairs"
+    document["queues"]["repairs"] = {"zh": "维修队列", "en": "Repairs queue"}
     engine = Engine(build_menu(document, manifest))
     state, action = engine.start(CallStart("cmn", True, True))
     for event in (Played(), Key("1"), Key("1")):

@@ -2,6 +2,8 @@
 // the pop's body (caller history, prefilled request link) is fetched as HTML.
 (function () {
   "use strict";
+  var workerUrl = new URL("pop-worker.js", document.currentScript.src).href;
+
   function showPop(pop) {
     var template = document.body.dataset.popUrl;
     var box = document.getElementById("pop");
@@ -22,15 +24,84 @@
       box.hidden = false;
     });
   }
+
+  function received(data) {
+    try { showPop(JSON.parse(data)); } catch (e) { /* a malformed pop is ignored */ }
+  }
+
+  function listening() { document.body.dataset.popListening = "1"; }
+
+  // One stream per browser, never one per page (see pop-worker.js): tabs share a
+  // SharedWorker; where there is none, the tab holding a Web Lock streams and passes pops
+  // on over a BroadcastChannel; failing both, each page streams but lets go on pagehide.
+  function viaWorker(stream, key) {
+    var port = new SharedWorker(workerUrl, {name: key}).port;
+    port.onmessage = function (event) {
+      var said = event.data || {};
+      if (said.type === "open") { listening(); } else if (said.type === "pop") { received(said.data); }
+    };
+    return {
+      start: function () { port.postMessage({type: "hello", stream: stream}); },
+      stop: function () { port.postMessage({type: "bye"}); }
+    };
+  }
+
+  function viaLeader(stream, key) {
+    var channel = null, source = null, release = null, abort = null;
+    return {
+      start: function () {
+        channel = new BroadcastChannel(key);
+        channel.onmessage = function (event) { if ((event.data || {}).type === "pop") { received(event.data.data); } };
+        abort = new AbortController();
+        navigator.locks.request(key, {signal: abort.signal}, function () {
+          source = new EventSource(stream);
+          source.addEventListener("pop", function (event) {
+            channel.postMessage({type: "pop", data: event.data});  // to the other tabs
+            received(event.data);
+          });
+          return new Promise(function (resolve) { release = resolve; });
+        }).catch(function () { /* left the page while waiting for the lock */ });
+        listening();  // the leader's stream reaches this tab, whichever tab leads
+      },
+      stop: function () {
+        if (abort) { abort.abort(); }
+        if (source) { source.close(); source = null; }
+        if (release) { release(); release = null; }
+        if (channel) { channel.close(); channel = null; }
+      }
+    };
+  }
+
+  function viaOwnStream(stream) {
+    var source = null;
+    return {
+      start: function () {
+        source = new EventSource(stream);
+        source.addEventListener("open", listening);
+        source.addEventListener("pop", function (event) { received(event.data); });
+      },
+      stop: function () { if (source) { source.close(); source = null; } }
+    };
+  }
+
   function listen() {
     var stream = document.body.dataset.popStream;
     if (!stream || !window.EventSource) { return; }
-    var source = new EventSource(stream);
-    source.addEventListener("pop", function (event) {
-      try { showPop(JSON.parse(event.data)); } catch (e) { /* a malformed pop is ignored */ }
-    });
-    document.body.dataset.popListening = "1";
+    var owner = document.querySelector('meta[name="pop-owner"]');
+    var key = "hotline-pop " + (owner ? owner.content : "");  // another operator's sign-in gets its own stream
+    var pops;
+    if (window.SharedWorker) {
+      pops = viaWorker(stream, key);
+    } else if (window.BroadcastChannel && navigator.locks) {
+      pops = viaLeader(stream, key);
+    } else {
+      pops = viaOwnStream(stream);
+    }
+    pops.start();
+    window.addEventListener("pagehide", pops.stop);
+    window.addEventListener("pageshow", function (event) { if (event.persisted) { pops.start(); } });
   }
+
   document.addEventListener("click", function (event) {
     if (event.target.classList.contains("pop-close")) { document.getElementById("pop").hidden = true; }
   });

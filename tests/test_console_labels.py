@@ -1,0 +1,79 @@
+"""People never see internal codes: menu nodes, queues and hangup causes are said in words,
+and a call is named by its caller and time, not its uniqueid."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from db.models import Call, IvrStep, PhoneKind
+from db.phones import Phone
+from db.session import transaction
+from ivr.call_log import IvrCallRecord, save_calls
+
+AT = dt.datetime(2026, 11, 27, 2, 0, 5, tzinfo=dt.timezone.utc)  # 10:00:05 in Asia/Shanghai
+INTERNAL = ("welcome_back", "open_check", "family_services", "medical", "main_menu", "family_menu", ">")
+
+
+@pytest.fixture
+def walked_call(console_services):
+    record = IvrCallRecord(
+        uniqueid="1764208805.42", linkedid="1764208805.42", did="4008300762", caller_number="13911112222",
+        phone=Phone("13911112222", PhoneKind.MOBILE), script="ivr", started_at=AT, language="yue",
+        language_chosen=False, ended_at=AT + dt.timedelta(seconds=40), end_node="medical",
+        path=["welcome_back", "open_check", "main", "family_services", "medical"],
+        steps=[IvrStep("welcome_back", "welcome_back", None, AT), IvrStep("main", "main_menu", "1", AT),
+               IvrStep("family_services", "family_menu", "3", AT + dt.timedelta(seconds=4))],
+    )
+    with transaction(console_services.sessions) as session:
+        save_calls(session, [record], ZoneInfo("Asia/Shanghai"))
+        call = session.scalar(select(Call).where(Call.uniqueid == record.uniqueid))
+        call.queue, call.hangup_cause = "priority", 16
+    return record.uniqueid
+
+
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_the_pop_shows_the_callers_way_through_the_menu_by_title(client, auth, walked_call):
+    auth.login("supervisor")
+    pop = _text(client.get(f"/pop/{walked_call}").get_data(as_text=True))
+    assert "主菜单 › 家庭服务菜单 › 医疗服务" in pop
+    assert not [code for code in INTERNAL if code in pop]
+
+
+def test_the_call_page_names_the_call_queue_nodes_and_hangup_cause_in_words(client, auth, walked_call):
+    auth.login("supervisor")
+    html = client.get(f"/calls/{walked_call}").get_data(as_text=True)
+    title = re.search(r"<title>(.*?)</title>", html).group(1)
+    heading = _text(re.search(r"<h1>(.*?)</h1>", html, re.S).group(1))
+    assert "13911112222" in title and "13911112222" in heading and "2026-11-27 10:00" in heading
+    assert walked_call not in title + heading
+    page = _text(html)
+    assert "紧急求助队列" in page and "priority" not in page
+    assert "正常挂断" in page and "挂断原因 16" not in page
+    assert "10:00:05 欢迎回来" in page and "10:00:05 主菜单 按 1" in page and "10:00:09 家庭服务菜单 按 3" in page
+    assert "语音导航" in page and "ivr —" not in page
+    assert not [code for code in INTERNAL if code in page]
+
+
+def test_in_english_the_same_words_are_english(client, auth, walked_call):
+    auth.login("supervisor")
+    auth.post("/language/en", {"next": "/"})
+    page = _text(client.get(f"/calls/{walked_call}").get_data(as_text=True))
+    assert "Emergency queue" in page and "Normal call clearing" in page and "Family services menu" in page
+    pop = _text(client.get(f"/pop/{walked_call}").get_data(as_text=True))
+    assert "Main menu › Family services menu › Medical services and escort" in pop
+
+
+@pytest.mark.parametrize(("cause", "words"), [(16, "正常挂断"), (17, "用户忙"), (19, "无人接听"), (21, "呼叫被拒绝"),
+                                              (34, "无可用线路"), (111, "其他原因"), (None, "")])
+def test_hangup_causes_in_words_with_a_generic_fallback(app, cause, words):
+    from agent_console.formatting import hangup_cause
+
+    with app.test_request_context():
+        assert hangup_cause(cause) == words

@@ -1,0 +1,109 @@
+"""A voicemail left in the IVR can be heard from its request and its call, by those who
+may see them; the file is found from the stored record, never from the URL."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import struct
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from config import load_settings
+from db.models import IvrOutcome, PhoneKind, ServiceRequest
+from db.phones import Phone
+from db.session import make_session_factory, transaction
+from ivr.call_log import IvrCallRecord, save_calls
+
+AT = dt.datetime(2026, 11, 27, 13, 0, 0, tzinfo=dt.timezone.utc)
+
+
+def _wav(seconds: float = 1.0) -> bytes:
+    """8 kHz mono 16-bit silence, as Asterisk's Record() writes it."""
+    frames = b"\x00\x00" * int(8000 * seconds)
+    return (b"RIFF" + struct.pack("<I", 36 + len(frames)) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16)
+            + b"data" + struct.pack("<I", len(frames)) + frames)
+
+
+@pytest.fixture
+def voicemail_dir(tmp_path):
+    folder = tmp_path / "voicemail"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def console_services(ivr_db, tmp_path, voicemail_dir):
+    """The conftest's console services, with the IVR's voicemail folder in tmp_path."""
+    from agent_console.services import ConsoleServices
+    from hotline.pop_bus import InProcessBus
+
+    settings = load_settings(environ={}, overrides={"database.url": str(ivr_db.url), "app.data_dir": str(tmp_path),
+                                                    "ivr.voicemail_dir": str(voicemail_dir)})
+    services = ConsoleServices(settings, make_session_factory(ivr_db), InProcessBus())
+    yield services
+    services.close()
+
+
+def _voicemail_call(console_services, uniqueid: str, file: str) -> str:
+    """What the IVR writes for a caller who left a message: the call, and a request from it."""
+    record = IvrCallRecord(
+        uniqueid=uniqueid, linkedid=uniqueid, did="4008300762", caller_number="13911112222",
+        phone=Phone("13911112222", PhoneKind.MOBILE), script="ivr", started_at=AT, language="cmn",
+        business_open=False, ended_at=AT + dt.timedelta(seconds=50), outcome=IvrOutcome.VOICEMAIL,
+        end_node="voicemail", path=["welcome_back", "open_check", "after_hours", "voicemail"], voicemail=file)
+    with transaction(console_services.sessions) as session:
+        save_calls(session, [record], ZoneInfo("Asia/Shanghai"))
+    with console_services.sessions() as session:
+        return session.scalar(select(ServiceRequest.number).where(ServiceRequest.voicemail_file == file))
+
+
+def test_the_request_and_the_call_play_the_voicemail_with_ranges(client, auth, console_services, voicemail_dir):
+    sound = _wav()
+    (voicemail_dir / "voicemail-1764248400.7.wav").write_bytes(sound)
+    number = _voicemail_call(console_services, "1764248400.7", str(voicemail_dir / "voicemail-1764248400.7.wav"))
+    url = f"/requests/{number}/voicemail"
+    assert client.get(url).status_code == 302  # signed out: to the sign-in page, no sound
+    auth.login()
+    page = client.get(f"/requests/{number}").get_data(as_text=True)
+    assert re.search(rf'<audio[^>]*controls[^>]*src="{url}"', page)
+    with client.get(url) as whole:  # closed: the response holds the file open
+        assert whole.status_code == 200 and whole.mimetype == "audio/wav" and whole.data == sound
+        assert whole.headers["Accept-Ranges"] == "bytes"
+    with client.get(url, headers={"Range": "bytes=44-1043"}) as part:
+        assert part.status_code == 206 and part.data == sound[44:1044]
+        assert part.headers["Content-Range"] == f"bytes 44-1043/{len(sound)}"
+    auth.logout()
+    auth.login("supervisor")
+    call_page = client.get("/calls/1764248400.7").get_data(as_text=True)
+    assert re.search(rf'<audio[^>]*controls[^>]*src="{url}"', call_page)
+
+
+def test_a_missing_file_is_said_in_words(client, auth, console_services, voicemail_dir):
+    number = _voicemail_call(console_services, "1764248400.8", str(voicemail_dir / "voicemail-1764248400.8.wav"))
+    auth.login()
+    page = client.get(f"/requests/{number}").get_data(as_text=True)
+    assert "<audio" not in page and "找不到留言录音文件" in page
+    assert client.get(f"/requests/{number}/voicemail").status_code == 404
+
+
+@pytest.mark.parametrize("stored", ["/etc/passwd", "{dir}/../../../etc/passwd", "{dir}/../secret.wav",
+                                    "{dir}/voicemail-x.txt", "voicemail-../../x.wav"])
+def test_a_stored_path_outside_the_voicemail_folder_is_never_served(client, auth, console_services, voicemail_dir,
+                                                                    stored):
+    (voicemail_dir.parent / "secret.wav").write_bytes(_wav(0.1))
+    (voicemail_dir / "voicemail-x.txt").write_text("not a recording")
+    number = _voicemail_call(console_services, "1764248400.9", stored.format(dir=voicemail_dir))
+    auth.login()
+    response = client.get(f"/requests/{number}/voicemail")
+    assert response.status_code == 404 and b"root:" not in response.data and b"RIFF" not in response.data
+    assert "<audio" not in client.get(f"/requests/{number}").get_data(as_text=True)
+
+
+def test_a_request_without_a_voicemail_has_no_player(client, auth, console_services):
+    auth.login()
+    with console_services.sessions() as session:
+        number = session.scalar(select(ServiceRequest.number).where(ServiceRequest.voicemail_file.is_(None)).limit(1))
+    assert "<audio" not in client.get(f"/requests/{number}").get_data(as_text=True)
+    assert client.get(f"/requests/{number}/voicemail").status_code == 404
