@@ -149,9 +149,9 @@ def step_key(key: str | None) -> str:
         return ""
     if key in STEP_EVENTS:
         return str(STEP_EVENTS[key])
-    if len(key) == 1 and key in "0123456789*#":
-        return str(_l("按 %(key)s", key=key))
-    return ""
+    # Any other key is shown as pressed (a bad one stored before the IVR refused them is
+    # printed as the replacement glyph by the page), never hidden from a supervisor.
+    return str(_l("按 %(key)s", key=key))
 
 
 def register_filters(app: Flask) -> None:
