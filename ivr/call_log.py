@@ -17,9 +17,10 @@ import sqlite3
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Mapping, Protocol
 
 from sqlalchemy import Column, Connection, Dialect, Engine, bindparam, select
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import (
@@ -58,6 +59,26 @@ _CALL_OUTCOME = {
     IvrOutcome.CALLBACK: CallOutcome.CALLBACK_REQUESTED,
     IvrOutcome.COMPLETED: CallOutcome.ANSWERED,
 }
+
+
+def clip(value: str | None, column: Column) -> str | None:
+    """`value` cut to fit `column` (a VARCHAR(n)); None for an empty one."""
+    return value[: column.type.length] or None if value else None
+
+
+def header_fields(env: Mapping[str, str]) -> dict[str, str | None]:
+    """The call row's fields from the AGI header, cut to their columns' sizes.
+
+    Anyone who reaches the FastAGI port can send any header: a value too long for its
+    column would make PostgreSQL refuse the whole row (SQLite would keep it whole).
+    """
+    calls = Call.__table__.c
+    return {
+        "uniqueid": clip(env.get("agi_uniqueid"), calls.uniqueid),
+        "linkedid": clip(env.get("agi_linkedid"), calls.linkedid),
+        "did": clip(env.get("agi_dnid") or env.get("agi_extension"), calls.did),
+        "caller_number": clip(env.get("agi_callerid"), calls.caller_number),
+    }
 
 
 @dataclass
@@ -358,8 +379,11 @@ class CallLogWriter:
 
     Whatever has queued up while a batch was being written goes in the next transaction
     (group commit), so SQLite's single write lock is never fought over by call threads.
-    A batch that fails is retried record by record; a record that still fails is kept
-    in a spool file and written when the writer next starts: nothing accepted is lost.
+    A batch that fails is retried record by record, so a bad record costs only itself.
+    A record that fails because the database is out of reach is kept in a spool file and
+    written when the writer next starts; one the database refuses (a value it cannot
+    store) would fail again, so it is kept aside in the rejected file, with a log line,
+    for a person to look at. Nothing accepted is lost, and nothing here raises.
     """
 
     def __init__(self, sessions: sessionmaker[Session], tz, spool: Path, max_batch: int = 500,
@@ -430,9 +454,13 @@ class CallLogWriter:
                 break
         return batch
 
+    @property
+    def rejected(self) -> Path:
+        return rejected_file(self.spool)
+
     def write_batch(self, records: list[IvrCallRecord]) -> None:
         """One transaction for the batch; if it fails, record by record; what still fails
-        goes to the spool."""
+        goes to the spool (database out of reach) or the rejected file (refused)."""
         try:
             with transaction(self.sessions) as session:
                 save_calls(session, records, self.tz)
@@ -443,24 +471,61 @@ class CallLogWriter:
             try:
                 with transaction(self.sessions) as session:
                     save_calls(session, [record], self.tz)
-            except Exception:
-                log.exception("IVR call %s could not be written; kept in %s", record.uniqueid, self.spool)
-                self.spool_records(self.spool, [record])
+            except Exception as exc:
+                if _database_unreachable(exc):
+                    log.error("IVR call %s could not be written (%s); kept in %s for the next start",
+                              record.uniqueid, exc, self.spool)
+                    self.spool_records(self.spool, [record])
+                else:
+                    log.error("IVR call %s was refused by the database (%s); kept in %s, not retried",
+                              record.uniqueid, exc, self.rejected)
+                    self.spool_records(self.rejected, [record])
 
     @staticmethod
     def spool_records(spool: Path, records: list[IvrCallRecord]) -> None:
-        spool.parent.mkdir(parents=True, exist_ok=True)
-        with spool.open("a", encoding="utf-8") as handle:
-            for record in records:
-                handle.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
+        """Append records to a spool file, one JSON line each, in ASCII: any text can be
+        written that way (a lone surrogate too). Never raises: a record that cannot be
+        kept there goes to the log whole."""
+        try:
+            spool.parent.mkdir(parents=True, exist_ok=True)
+            with spool.open("a", encoding="ascii") as handle:
+                for record in records:
+                    handle.write(_spool_line(record))
+        except Exception:
+            log.exception("could not keep %d IVR call records in %s; here they are: %r", len(records), spool, records)
 
     def replay_spool(self) -> None:
         if not self.spool.exists():
             return
-        lines = self.spool.read_text(encoding="utf-8").splitlines()
-        records = [IvrCallRecord.from_json(json.loads(line)) for line in lines if line.strip()]
+        lines = self.spool.read_text(encoding="utf-8", errors="replace").splitlines()
+        records = []
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                records.append(IvrCallRecord.from_json(json.loads(line)))
+            except Exception as exc:
+                log.error("a spooled IVR call record cannot be read (%s); kept in %s", exc, self.rejected)
+                with self.rejected.open("a", encoding="utf-8", errors="backslashreplace") as handle:
+                    handle.write(line + "\n")
         replayed = self.spool.with_suffix(".replaying")
         self.spool.replace(replayed)
         self.write_batch(records)  # what fails again goes back to the spool
         replayed.unlink()
         log.warning("replayed %d spooled IVR call records", len(records))
+
+
+def rejected_file(spool: Path) -> Path:
+    """Where records the database refused are kept (ivr-calls.jsonl: ivr-calls.rejected.jsonl)."""
+    return spool.with_name(f"{spool.stem}.rejected{spool.suffix}")
+
+
+def _spool_line(record: IvrCallRecord) -> str:
+    return json.dumps(record.to_json(), ensure_ascii=True) + "\n"
+
+
+def _database_unreachable(exc: Exception) -> bool:
+    """Whether writing may succeed later as it is: the database was out of reach or busy
+    (a refused value, a broken constraint would fail again)."""
+    return isinstance(exc, (OperationalError, InterfaceError, ConnectionError)) or bool(
+        getattr(exc, "connection_invalidated", False))

@@ -1,8 +1,10 @@
 """The IVR's call log: bulk writes on both databases, repeat passes, and the spool."""
 import datetime as dt
+import json
 import time
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import func, select
 
 from db.models import (
@@ -202,3 +204,50 @@ def test_steps_and_times_read_back_as_written(session):
     session.refresh(stored)
     assert stored.walk == steps
     assert stored.started_at == late and stored.ended_at == late + dt.timedelta(microseconds=1)
+
+
+# One bad record costs only itself ---------------------------------------------------------------
+
+
+def poison(uniqueid):
+    """What an adversary once got stored: a 40-digit DNID (calls.did is VARCHAR(32)) and a
+    lone surrogate as a key, both refused by PostgreSQL."""
+    return record(uniqueid, did="4" * 40, steps=[IvrStep("main", "main_menu", "\ud800", T0)])
+
+
+@pytest.mark.postgres
+def test_a_record_the_database_refuses_costs_only_itself(_migrated_postgres, tmp_path, caplog):
+    factory = make_session_factory(_migrated_postgres)
+    spool = tmp_path / "ivr-calls.jsonl"
+    writer = CallLogWriter(factory, SHANGHAI, spool)
+    writer.write_batch([record("poison-0"), poison("poison-1"), record("poison-2", phone="13811113333")])
+    with factory() as session:
+        assert set(session.scalars(select(Call.uniqueid).where(Call.uniqueid.like("poison-%")))) == {
+            "poison-0", "poison-2"}
+    assert not spool.exists()  # it would only fail again at every start
+    kept = writer.rejected.read_text(encoding="ascii").splitlines()
+    assert len(kept) == 1 and IvrCallRecord.from_json(json.loads(kept[0])) == poison("poison-1")
+    assert "poison-1 was refused by the database" in caplog.text
+
+
+def test_any_text_can_be_spooled_and_read_back(tmp_path):
+    spool = tmp_path / "ivr-calls.jsonl"
+    bad = record("s1", caller_number="\udfff\ud800\x00陈", steps=[IvrStep("main", None, "\udc80", T0)])
+    CallLogWriter.spool_records(spool, [bad, record("s2")])
+    lines = spool.read_text(encoding="ascii").splitlines()
+    assert [IvrCallRecord.from_json(json.loads(line)) for line in lines] == [bad, record("s2")]
+
+
+def test_a_spool_line_that_cannot_be_read_is_set_aside_and_the_rest_replayed(tmp_path, ivr_db):
+    factory = make_session_factory(ivr_db)
+    spool = tmp_path / "ivr-calls.jsonl"
+    CallLogWriter.spool_records(spool, [record("r1")])
+    with spool.open("a") as handle:
+        handle.write('{"uniqueid": "half a rec\n')
+    CallLogWriter.spool_records(spool, [record("r2", phone="13811114444")])
+    writer = CallLogWriter(factory, SHANGHAI, spool)
+    writer.replay_spool()
+    with factory() as session:
+        assert set(session.scalars(select(Call.uniqueid).where(Call.uniqueid.in_(["r1", "r2"])))) == {"r1", "r2"}
+    assert not spool.exists()
+    assert "half a rec" in writer.rejected.read_text()

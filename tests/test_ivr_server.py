@@ -121,6 +121,42 @@ def test_ivr_handler_error_is_recorded_and_falls_back(ivr_server, ivr_services, 
     assert ivr_sessions()[-1].outcome is IvrOutcome.ERROR
 
 
+def test_header_fields_are_cut_to_their_columns_and_odd_keys_are_no_keys(ivr_server, dial, ivr_sessions):
+    """A 40-digit DNID (calls.did is VARCHAR(32)), a 300-character uniqueid and caller ID
+    with control characters, and a reply that is no DTMF key (55296, a lone surrogate):
+    the call is served and stored with what fits."""
+    from db.models import Call
+
+    long_id = "1764000000." + "7" * 289
+    transcript = dial("1 1 1", did="4" * 40,
+                      extra_header={"agi_uniqueid": long_id, "agi_linkedid": long_id, "agi_callerid": "\x1b[31m" + "9" * 60})
+    assert transcript.variables["HOTLINE_CATEGORY"] == "household"
+    call = ivr_sessions()[-1].call
+    assert (call.uniqueid, call.linkedid) == (long_id[:64], long_id[:64])
+    assert transcript.variables["HOTLINE_CALL_ID"] == long_id[:64]
+    assert call.did == "4" * 32
+    assert call.caller_number == "[31m" + "9" * 36
+    for column in ("uniqueid", "linkedid", "did", "caller_number"):
+        assert len(getattr(call, column)) <= Call.__table__.c[column].type.length
+
+
+def test_a_reply_that_is_no_dtmf_key_is_taken_as_no_key(ivr_server, ivr_services, ivr_sessions):
+    host, port = ivr_server.address
+    with socket.create_connection((host, port)) as client:
+        client.settimeout(5)
+        client.sendall(b"agi_network_script: ivr\nagi_uniqueid: surrogate-1\nagi_callerid: 13800138000\n\n")
+        reader = client.makefile("rb")
+        for _ in range(12):  # every prompt and wait for a key is answered with 55296
+            if not reader.readline():
+                break
+            client.sendall(b"200 result=55296\n")
+        reader.close()
+    assert ivr_server.wait_finished(1, timeout=10) and ivr_services.call_log.flush()
+    session = ivr_sessions()[-1]
+    assert session.call.uniqueid == "surrogate-1"
+    assert all(step.key in ("timeout", "played", "hangup") for step in session.walk), session.walk
+
+
 def test_calls_release_their_threads_and_sockets(ivr_server, dial):
     dial("1 0")  # warm up: imports, pools
     threads, fds = threading.active_count(), open_fds()

@@ -26,11 +26,10 @@ def handle(agi: HotlineAGI, request: AgiRequest, services: IvrServices) -> None:
     start = CallStart(known, business_open, phone is not None,
                       start_node=_arg(request, "start"), language=_arg(request, "lang"))
     state, action = services.engine.start(start)
+    fields = call_log.header_fields(env)
+    fields["uniqueid"] = fields["uniqueid"] or f"nouid-{id(agi)}"
     record = IvrCallRecord(
-        uniqueid=env.get("agi_uniqueid") or f"nouid-{id(agi)}",
-        linkedid=env.get("agi_linkedid"),
-        did=env.get("agi_dnid") or env.get("agi_extension"),
-        caller_number=env.get("agi_callerid"),
+        **fields,
         phone=phone,
         script=request.script,
         started_at=now,
