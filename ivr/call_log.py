@@ -15,11 +15,12 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Mapping, Protocol
+from typing import Callable, Mapping, Protocol
 
-from sqlalchemy import Column, Connection, Dialect, Engine, bindparam, select
+from sqlalchemy import Column, Connection, Dialect, Engine, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,7 +44,7 @@ from db.models import (
     ServiceRequest,
     steps_json,
 )
-from db.base import UTCDateTime
+from db.base import UTCDateTime, utcnow
 from db.phones import Phone
 from db.service_requests import open_request
 from db.session import transaction
@@ -357,6 +358,41 @@ def _book_follow_up(session: Session, record: IvrCallRecord, tz) -> None:
     session.flush()
 
 
+# --- calls nothing followed after the IVR ----------------------------------------------------
+
+SETTLE_EVERY = 60.0  # seconds between two looks for calls to settle
+
+
+def settle_unfollowed_calls(session: Session, now: dt.datetime, after: dt.timedelta,
+                            since: dt.datetime | None = None) -> int:
+    """End the calls the IVR handed on that nothing has followed since; how many.
+
+    When the IVR lets a call go to a queue (a choice, or the operator fallback after an
+    error of ours), the call row stays in progress: the AMI link follows the call from
+    there and ends the row. The link leaves its mark at once (the queue join, or the
+    hang-up), so a call row without any, `after` its last IVR session ended, was
+    followed by nothing (`hotline call` without Asterisk, or no `hotline ami` running).
+    It is ended `failed`, at the end of its last IVR session: nothing is known of how it
+    ended, and its IVR sessions say where it went. `since`: only calls started since.
+    """
+    calls, sessions = Call.__table__, IvrSession.__table__
+    cutoff = now - after
+    of_call = sessions.c.call_id == calls.c.id
+    statement = (
+        update(calls)
+        .where(calls.c.outcome == CallOutcome.IN_PROGRESS, calls.c.ended_at.is_(None),
+               calls.c.queue_entered_at.is_(None), calls.c.answered_at.is_(None), calls.c.hangup_cause.is_(None),
+               exists().where(of_call),
+               ~exists().where(of_call, or_(sessions.c.ended_at.is_(None), sessions.c.ended_at > cutoff)))
+        .values(outcome=CallOutcome.FAILED,
+                ended_at=select(func.max(sessions.c.ended_at)).where(of_call).scalar_subquery())
+        .execution_options(synchronize_session=False)
+    )
+    if since is not None:
+        statement = statement.where(calls.c.started_at >= since)
+    return session.execute(statement).rowcount
+
+
 # --- the writer -----------------------------------------------------------------------------
 
 
@@ -387,11 +423,18 @@ class CallLogWriter:
     """
 
     def __init__(self, sessions: sessionmaker[Session], tz, spool: Path, max_batch: int = 500,
-                 linger: float = 0.1):
+                 linger: float = 0.1, unfollowed_after: float | None = None,
+                 clock: Callable[[], dt.datetime] = utcnow):
         self.sessions = sessions
         self.tz = tz
         self.spool = spool
         self.max_batch = max_batch
+        # Seconds after which a call nothing followed after the IVR is settled (None: never).
+        self.unfollowed_after = unfollowed_after
+        self.settle_every = min(SETTLE_EVERY, unfollowed_after or SETTLE_EVERY)
+        self.clock = clock
+        self._next_settle = 0.0
+        self._settled_once = False
         # How long a batch waits for more calls before it is written: a transaction
         # costs about as much as forty calls' rows, and nobody reads a call's IVR steps
         # within a tenth of a second of its leaving the IVR.
@@ -439,9 +482,15 @@ class CallLogWriter:
                 self._idle.notify_all()
             if stopping:
                 return
+            self.settle_unfollowed()
 
     def _next_batch(self) -> list:
-        batch = [self._queue.get()]
+        while True:
+            try:
+                batch = [self._queue.get(timeout=self.settle_every if self.unfollowed_after is not None else None)]
+                break
+            except queue.Empty:
+                self.settle_unfollowed()
         if batch[0] is not None and batch[0] is not _WRITE_NOW:
             # Linger without watching the queue: a writer waiting on it would be woken,
             # and would take the GIL from the call hub, at every call that ends.
@@ -453,6 +502,25 @@ class CallLogWriter:
             except queue.Empty:
                 break
         return batch
+
+    def settle_unfollowed(self) -> None:
+        """At most every `settle_every` seconds: settle_unfollowed_calls (all calls the
+        first time, then those of the last day). Never raises."""
+        if self.unfollowed_after is None or time.monotonic() < self._next_settle:
+            return
+        self._next_settle = time.monotonic() + self.settle_every
+        now = self.clock()
+        since = now - dt.timedelta(days=1) if self._settled_once else None
+        try:
+            with transaction(self.sessions) as session:
+                settled = settle_unfollowed_calls(session, now, dt.timedelta(seconds=self.unfollowed_after), since)
+        except Exception:
+            log.exception("could not settle the calls nothing followed after the IVR")
+            return
+        self._settled_once = True
+        if settled:
+            log.warning("%d calls were followed by nothing (no AMI link) %.0f s after the IVR let them go: "
+                        "ended as failed", settled, self.unfollowed_after)
 
     @property
     def rejected(self) -> Path:

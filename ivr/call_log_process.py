@@ -34,17 +34,21 @@ START_TIMEOUT = 30.0  # seconds a new child has to import, connect and replay th
 READY = "ready"
 
 
-def _child_main(connection, database_url: str, timezone: str, spool: str) -> None:
+def _child_main(connection, database_url: str, timezone: str, spool: str, unfollowed_after: float | None) -> None:
     from zoneinfo import ZoneInfo
 
     from db.session import make_engine, make_session_factory
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    writer = CallLogWriter(make_session_factory(make_engine(database_url)), ZoneInfo(timezone), Path(spool))
+    writer = CallLogWriter(make_session_factory(make_engine(database_url)), ZoneInfo(timezone), Path(spool),
+                           unfollowed_after=unfollowed_after)
     writer.replay_spool()
     connection.send(READY)
     while True:
+        writer.settle_unfollowed()
         try:
+            if unfollowed_after is not None and not connection.poll(writer.settle_every):
+                continue
             message = connection.recv()
         except (EOFError, OSError):
             return
@@ -64,10 +68,12 @@ def _child_main(connection, database_url: str, timezone: str, spool: str) -> Non
 class CallLogProcess:
     """CallLogWriter's interface (submit, flush, stop) with the writing in a child process."""
 
-    def __init__(self, database_url: str, timezone: str, spool: Path, linger: float = 0.5, max_batch: int = 500):
+    def __init__(self, database_url: str, timezone: str, spool: Path, linger: float = 0.5, max_batch: int = 500,
+                 unfollowed_after: float | None = None):
         self.database_url = database_url
         self.timezone = timezone
         self.spool = spool
+        self.unfollowed_after = unfollowed_after  # see CallLogWriter
         # A transaction costs the child about what writing three calls does, however
         # few calls it carries: at a quiet hour's pace, batches a tenth of a second
         # apart cost it more than the calls. Half a second is still long before anyone
@@ -184,7 +190,8 @@ class CallLogProcess:
         context = multiprocessing.get_context("spawn")  # never fork a process with live threads
         ours, theirs = context.Pipe()
         self._child = context.Process(target=_child_main, name="hotline-call-log",
-                                      args=(theirs, self.database_url, self.timezone, str(self.spool)), daemon=True)
+                                      args=(theirs, self.database_url, self.timezone, str(self.spool),
+                                            self.unfollowed_after), daemon=True)
         self._child.start()
         theirs.close()
         self._connection = ours

@@ -251,3 +251,36 @@ def test_a_spool_line_that_cannot_be_read_is_set_aside_and_the_rest_replayed(tmp
         assert set(session.scalars(select(Call.uniqueid).where(Call.uniqueid.in_(["r1", "r2"])))) == {"r1", "r2"}
     assert not spool.exists()
     assert "half a rec" in writer.rejected.read_text()
+
+
+# Calls nothing followed after the IVR -------------------------------------------------------------
+
+
+def test_calls_nothing_followed_after_the_ivr_are_settled(session):
+    """`hotline call` without Asterisk, or an IVR error's fallback with no AMI link: the row
+    stayed in progress, with no end, forever."""
+    from ivr.call_log import settle_unfollowed_calls
+
+    end = T0 + dt.timedelta(seconds=30)
+    save_calls(session, [
+        record("settle-routed"),
+        record("settle-error", phone="13811115555", outcome=IvrOutcome.ERROR, queue=None),
+        record("settle-recent", phone="13811116666", ended_at=T0 + dt.timedelta(minutes=9)),
+        record("settle-followed", phone="13811117777"),
+        record("settle-hung-up", phone="13811118888", outcome=IvrOutcome.ABANDONED, queue=None),
+    ], SHANGHAI)
+    followed = session.scalar(select(Call).where(Call.uniqueid == "settle-followed"))
+    followed.queue_entered_at = end  # the AMI link saw it join its queue
+    session.flush()
+
+    settled = settle_unfollowed_calls(session, T0 + dt.timedelta(minutes=15), dt.timedelta(minutes=10))
+    session.expire_all()
+    calls = {c.uniqueid: c for c in session.scalars(select(Call).where(Call.uniqueid.like("settle-%")))}
+    assert settled == 2
+    assert (calls["settle-routed"].outcome, calls["settle-routed"].ended_at) == (CallOutcome.FAILED, end)
+    assert (calls["settle-error"].outcome, calls["settle-error"].ended_at) == (CallOutcome.FAILED, end)
+    assert (calls["settle-recent"].outcome, calls["settle-recent"].ended_at) == (CallOutcome.IN_PROGRESS, None)
+    assert (calls["settle-followed"].outcome, calls["settle-followed"].ended_at) == (CallOutcome.IN_PROGRESS, None)
+    assert calls["settle-hung-up"].outcome is CallOutcome.ABANDONED_IN_IVR
+    # Later: the recent one too, nothing else changes.
+    assert settle_unfollowed_calls(session, T0 + dt.timedelta(minutes=30), dt.timedelta(minutes=10)) == 1

@@ -166,3 +166,24 @@ def test_a_record_that_kills_the_writer_costs_a_few_restarts_then_only_itself(iv
     finally:
         writer.stop()
     assert '"killer-2"' in rejected_file(tmp_path / "spool.jsonl").read_text()
+
+
+def test_the_writer_process_settles_calls_nothing_followed(ivr_db, tmp_path):
+    import datetime as dt
+
+    from db.base import utcnow
+    from db.models import CallOutcome
+
+    writer = _writer(ivr_db, tmp_path, linger=0.05, unfollowed_after=0.5)
+    try:
+        now = utcnow()
+        writer.submit(record("unfollowed-1", started_at=now - dt.timedelta(seconds=5), ended_at=now))
+        assert writer.flush(timeout=20)
+
+        def outcome():
+            with make_session_factory(ivr_db)() as session:
+                return session.scalar(select(Call.outcome).where(Call.uniqueid == "unfollowed-1"))
+
+        assert wait_until(lambda: outcome() is CallOutcome.FAILED, timeout=10)
+    finally:
+        writer.stop()

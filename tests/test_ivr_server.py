@@ -121,6 +121,32 @@ def test_ivr_handler_error_is_recorded_and_falls_back(ivr_server, ivr_services, 
     assert ivr_sessions()[-1].outcome is IvrOutcome.ERROR
 
 
+def test_calls_no_ami_link_follows_are_ended_by_the_ivr_in_the_end(ivr_server, ivr_services, dial, ivr_sessions, clock,
+                                                                   monkeypatch):
+    """A call routed to a queue by plain `hotline call` (no Asterisk, no AMI link), and one
+    sent to the fallback queue after a handler error, stayed in progress forever."""
+    import datetime as dt
+
+    from db.models import CallOutcome
+
+    routed = dial("1 1 1").variables["HOTLINE_CALL_ID"]
+    monkeypatch.setattr("ivr.call_log.request_status", lambda *a, **k: 1 / 0)
+    failed = dial("1 3").variables["HOTLINE_CALL_ID"]
+    left_the_ivr_at = clock.now
+
+    def outcomes():
+        return {s.call.uniqueid: (s.call.outcome, s.call.ended_at) for s in ivr_sessions()}
+
+    assert outcomes()[routed] == outcomes()[failed] == (CallOutcome.IN_PROGRESS, None)
+    clock.now += dt.timedelta(seconds=ivr_services.unfollowed_after + 1)
+    ivr_services.call_log._next_settle = 0  # the writer looks once a minute (once an unfollowed_after at most)
+    dial("1 1 1")  # the writer settles after this call's batch
+    assert wait_until(lambda: outcomes()[routed][0] is CallOutcome.FAILED)
+    assert outcomes()[failed][0] is CallOutcome.FAILED
+    assert outcomes()[routed][1] == left_the_ivr_at  # the end of its IVR session: all that is known
+    assert sum(outcome is CallOutcome.IN_PROGRESS for outcome, _ in outcomes().values()) == 1  # the last call
+
+
 def test_header_fields_are_cut_to_their_columns_and_odd_keys_are_no_keys(ivr_server, dial, ivr_sessions):
     """A 40-digit DNID (calls.did is VARCHAR(32)), a 300-character uniqueid and caller ID
     with control characters, and a reply that is no DTMF key (55296, a lone surrogate):
