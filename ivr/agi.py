@@ -378,5 +378,5 @@ class HotlineAGI(pyst2_agi.AGI):
         code = int(result)
         if 0 < code < 0x110000 and chr(code) in DTMF_KEYS:
             return chr(code)
-        log.warning("result %s is not a DTMF key; taken as no key", result[:40])
+        log.debug("result %s is not a DTMF key; taken as no key", result[:40])
         return ""
