@@ -166,6 +166,18 @@ def test_header_fields_are_cut_to_their_columns_and_odd_keys_are_no_keys(ivr_ser
         assert len(getattr(call, column)) <= Call.__table__.c[column].type.length
 
 
+def test_arguments_the_ivr_ignores_take_no_room_in_its_caches(ivr_services, dial):
+    """The engine caches its decisions by how a call starts: unknown `start` and `lang`
+    arguments of kilobytes each, from a peer that varies them, once took an entry each."""
+    dial("1 1 1")
+    dial("1 1 1")  # the caller is a returning one from now on
+    cached = ivr_services.engine.start.cache_info().currsize
+    for n in range(5):
+        transcript = dial("1 1 1", script=f"ivr?start={n}{'x' * 3000}&lang={n}{'y' * 3000}")
+        assert transcript.variables["HOTLINE_CATEGORY"] == "household"
+    assert ivr_services.engine.start.cache_info().currsize == cached
+
+
 def test_a_reply_that_is_no_dtmf_key_is_taken_as_no_key(ivr_server, ivr_services, ivr_sessions):
     host, port = ivr_server.address
     with socket.create_connection((host, port)) as client:
