@@ -62,23 +62,24 @@ _CALL_OUTCOME = {
 }
 
 
-def clip(value: str | None, column: Column) -> str | None:
-    """`value` cut to fit `column` (a VARCHAR(n)); None for an empty one."""
-    return value[: column.type.length] or None if value else None
+# The sizes of the call row's columns that the AGI header fills (VARCHAR(n)).
+_HEADER_COLUMN_LENGTHS = {name: Call.__table__.c[name].type.length
+                          for name in ("uniqueid", "linkedid", "did", "caller_number")}
 
 
 def header_fields(env: Mapping[str, str]) -> dict[str, str | None]:
-    """The call row's fields from the AGI header, cut to their columns' sizes.
+    """The call row's fields from the AGI header, cut to their columns' sizes (None for
+    an empty one).
 
     Anyone who reaches the FastAGI port can send any header: a value too long for its
     column would make PostgreSQL refuse the whole row (SQLite would keep it whole).
     """
-    calls = Call.__table__.c
+    length = _HEADER_COLUMN_LENGTHS
     return {
-        "uniqueid": clip(env.get("agi_uniqueid"), calls.uniqueid),
-        "linkedid": clip(env.get("agi_linkedid"), calls.linkedid),
-        "did": clip(env.get("agi_dnid") or env.get("agi_extension"), calls.did),
-        "caller_number": clip(env.get("agi_callerid"), calls.caller_number),
+        "uniqueid": env.get("agi_uniqueid", "")[: length["uniqueid"]] or None,
+        "linkedid": env.get("agi_linkedid", "")[: length["linkedid"]] or None,
+        "did": (env.get("agi_dnid") or env.get("agi_extension") or "")[: length["did"]] or None,
+        "caller_number": env.get("agi_callerid", "")[: length["caller_number"]] or None,
     }
 
 
