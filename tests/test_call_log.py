@@ -278,11 +278,14 @@ def test_calls_nothing_followed_after_the_ivr_are_settled(session):
     settled = settle_unfollowed_calls(session, T0 + dt.timedelta(minutes=15), dt.timedelta(minutes=10))
     session.expire_all()
     calls = {c.uniqueid: c for c in session.scalars(select(Call).where(Call.uniqueid.like("settle-%")))}
-    assert settled == 2
+    assert settled >= 2  # (on PostgreSQL the schema is shared: other tests' calls may be settled too)
     assert (calls["settle-routed"].outcome, calls["settle-routed"].ended_at) == (CallOutcome.FAILED, end)
     assert (calls["settle-error"].outcome, calls["settle-error"].ended_at) == (CallOutcome.FAILED, end)
     assert (calls["settle-recent"].outcome, calls["settle-recent"].ended_at) == (CallOutcome.IN_PROGRESS, None)
     assert (calls["settle-followed"].outcome, calls["settle-followed"].ended_at) == (CallOutcome.IN_PROGRESS, None)
     assert calls["settle-hung-up"].outcome is CallOutcome.ABANDONED_IN_IVR
-    # Later: the recent one too, nothing else changes.
-    assert settle_unfollowed_calls(session, T0 + dt.timedelta(minutes=30), dt.timedelta(minutes=10)) == 1
+    # Later: the recent one too; the call the AMI link follows stays its to end.
+    settle_unfollowed_calls(session, T0 + dt.timedelta(minutes=30), dt.timedelta(minutes=10))
+    session.expire_all()
+    assert session.scalar(select(Call.outcome).where(Call.uniqueid == "settle-recent")) is CallOutcome.FAILED
+    assert session.scalar(select(Call.outcome).where(Call.uniqueid == "settle-followed")) is CallOutcome.IN_PROGRESS
