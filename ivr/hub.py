@@ -178,7 +178,7 @@ class CallHub:
                 self._run_from_threads()
             now = time.monotonic()
             while self._timers and self._timers[0][0] <= now:
-                heapq.heappop(self._timers)[2]()
+                self._run_timer(heapq.heappop(self._timers)[2])
             if now >= self._next_sweep:
                 self._next_sweep = now + SWEEP_SECONDS
                 self._expire(now)
@@ -200,6 +200,13 @@ class CallHub:
     def _expire(self, now: float) -> None:
         for call in [c for c in self._waiting if c.deadline is not None and c.deadline <= now]:
             call.switch(False)
+
+    @staticmethod
+    def _run_timer(callback: Callable[[], None]) -> None:
+        try:
+            callback()
+        except Exception:
+            log.exception("a timer on the call hub failed")  # and the loop goes on
 
     def _run_from_threads(self) -> None:
         try:
