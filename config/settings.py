@@ -211,6 +211,7 @@ SCHEMA: dict[str, Kind] = {
     "ivr.prompt_override_dir": TEXT,
     "ivr.voicemail_dir": TEXT,
     "ivr.writer_process": BOOLEAN,
+    "ivr.unfollowed_after": number(0, 7 * 86400),
     "asterisk.fastagi_url": TEXT,
     "asterisk.queue_prefix": Kind("a short prefix of letters, digits and dashes", _name_prefix),
     "asterisk.callback_offer_after": integer(15, 3600),

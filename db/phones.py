@@ -36,7 +36,7 @@ def normalise(raw: str, area_code: str = "0762") -> Phone:
     else:
         if len(digits) == 13 and digits.startswith("86"):
             digits = digits[2:]
-    if not digits.isdigit():
+    if not (digits.isascii() and digits.isdigit()):  # str.isdigit and \d take any script's digits
         raise InvalidPhone(f"not a phone number: {raw!r}")
     if _MOBILE.fullmatch(digits):
         return Phone(digits, PhoneKind.MOBILE)

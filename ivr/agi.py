@@ -111,8 +111,15 @@ class _Discard:
         pass
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def read_header(lines: SocketLines, timeout: float) -> dict[str, str]:
     """The agi_* lines up to the blank line, within `timeout` seconds in total.
+
+    Values come without control characters (bytes that are not UTF-8 are already
+    replaced by SocketLines); how long a value may be is for its user to say (the call
+    log cuts what it stores to its columns' sizes).
 
     A slow sender gets the same deadline as a silent one: a port probe costs one socket
     for at most `timeout`.
@@ -128,6 +135,8 @@ def read_header(lines: SocketLines, timeout: float) -> dict[str, str]:
             if "agi_network_script" not in env and "agi_request" not in env:
                 raise HeaderError("AGI header without agi_network_script or agi_request")
             return env
+        if not line.isprintable():
+            line = _CONTROL.sub("", line)  # a NUL or an escape sequence is no part of a value
         key, sep, value = line.partition(":")
         if not sep or not key.startswith("agi_"):
             raise HeaderError(f"not an AGI header line: {line[:80]!r}")
@@ -157,8 +166,10 @@ def _set_variable_line(name: str, value: str) -> str:
     return f"SET VARIABLE {_quoted(name)} {_quoted(value)}\n"
 
 
-# What a result means as a key: its character code ("49" is "1"); "0" is no key.
-_KEYS = {"0": "", "": "", **{str(ord(key)): key for key in "0123456789*#ABCD"}}
+# What a result means as a key: its character code ("49" is "1"); "0" is no key. Only
+# DTMF keys are keys; any other number is no key (HotlineAGI._key_by_code).
+DTMF_KEYS = "0123456789*#ABCD"
+_KEYS = {"0": "", "": "", **{str(ord(key)): key for key in DTMF_KEYS}}
 
 
 @functools.lru_cache(maxsize=512)
@@ -357,9 +368,15 @@ class HotlineAGI(pyst2_agi.AGI):
 
     @staticmethod
     def _key_by_code(result: str) -> str:
+        """A result outside the key table: no key if it is a number (only DTMF keys are
+        keys: a code point such as a lone surrogate would poison the call's record), a
+        protocol error if it is not."""
         if result in ("0", ""):
             return ""
-        try:
-            return chr(int(result))
-        except (ValueError, OverflowError) as exc:
-            raise AGIProtocolError(f"result {result!r} is not a key") from exc
+        if not (result.isascii() and result.lstrip("-").isdigit()):
+            raise AGIProtocolError(f"result {result[:40]!r} is not a key")
+        code = int(result)
+        if 0 < code < 0x110000 and chr(code) in DTMF_KEYS:
+            return chr(code)
+        log.debug("result %s is not a DTMF key; taken as no key", result[:40])
+        return ""

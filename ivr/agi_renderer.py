@@ -111,5 +111,6 @@ class AgiRenderer:
         return Digits(digits) if digits else Timeout()
 
     def _record(self, action: RecordMessage) -> Event:
-        name = "voicemail-" + self.agi.env.get("agi_uniqueid", "unknown")
+        # Cut as the call row's uniqueid is: the header's value may be kilobytes long.
+        name = "voicemail-" + self.agi.env.get("agi_uniqueid", "unknown")[:64]
         return Recorded(self.record(action.prompts, name, action.max_seconds))

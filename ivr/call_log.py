@@ -15,11 +15,13 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Mapping, Protocol
 
-from sqlalchemy import Column, Connection, Dialect, Engine, bindparam, select
+from sqlalchemy import Column, Connection, Dialect, Engine, bindparam, exists, func, or_, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import (
@@ -42,7 +44,7 @@ from db.models import (
     ServiceRequest,
     steps_json,
 )
-from db.base import UTCDateTime
+from db.base import UTCDateTime, utcnow
 from db.phones import Phone
 from db.service_requests import open_request
 from db.session import transaction
@@ -58,6 +60,27 @@ _CALL_OUTCOME = {
     IvrOutcome.CALLBACK: CallOutcome.CALLBACK_REQUESTED,
     IvrOutcome.COMPLETED: CallOutcome.ANSWERED,
 }
+
+
+# The sizes of the call row's columns that the AGI header fills (VARCHAR(n)).
+_HEADER_COLUMN_LENGTHS = {name: Call.__table__.c[name].type.length
+                          for name in ("uniqueid", "linkedid", "did", "caller_number")}
+
+
+def header_fields(env: Mapping[str, str]) -> dict[str, str | None]:
+    """The call row's fields from the AGI header, cut to their columns' sizes (None for
+    an empty one).
+
+    Anyone who reaches the FastAGI port can send any header: a value too long for its
+    column would make PostgreSQL refuse the whole row (SQLite would keep it whole).
+    """
+    length = _HEADER_COLUMN_LENGTHS
+    return {
+        "uniqueid": env.get("agi_uniqueid", "")[: length["uniqueid"]] or None,
+        "linkedid": env.get("agi_linkedid", "")[: length["linkedid"]] or None,
+        "did": (env.get("agi_dnid") or env.get("agi_extension") or "")[: length["did"]] or None,
+        "caller_number": env.get("agi_callerid", "")[: length["caller_number"]] or None,
+    }
 
 
 @dataclass
@@ -336,6 +359,41 @@ def _book_follow_up(session: Session, record: IvrCallRecord, tz) -> None:
     session.flush()
 
 
+# --- calls nothing followed after the IVR ----------------------------------------------------
+
+SETTLE_EVERY = 60.0  # seconds between two looks for calls to settle
+
+
+def settle_unfollowed_calls(session: Session, now: dt.datetime, after: dt.timedelta,
+                            since: dt.datetime | None = None) -> int:
+    """End the calls the IVR handed on that nothing has followed since; how many.
+
+    When the IVR lets a call go to a queue (a choice, or the operator fallback after an
+    error of ours), the call row stays in progress: the AMI link follows the call from
+    there and ends the row. The link leaves its mark at once (the queue join, or the
+    hang-up), so a call row without any, `after` its last IVR session ended, was
+    followed by nothing (`hotline call` without Asterisk, or no `hotline ami` running).
+    It is ended `failed`, at the end of its last IVR session: nothing is known of how it
+    ended, and its IVR sessions say where it went. `since`: only calls started since.
+    """
+    calls, sessions = Call.__table__, IvrSession.__table__
+    cutoff = now - after
+    of_call = sessions.c.call_id == calls.c.id
+    statement = (
+        update(calls)
+        .where(calls.c.outcome == CallOutcome.IN_PROGRESS, calls.c.ended_at.is_(None),
+               calls.c.queue_entered_at.is_(None), calls.c.answered_at.is_(None), calls.c.hangup_cause.is_(None),
+               exists().where(of_call),
+               ~exists().where(of_call, or_(sessions.c.ended_at.is_(None), sessions.c.ended_at > cutoff)))
+        .values(outcome=CallOutcome.FAILED,
+                ended_at=select(func.max(sessions.c.ended_at)).where(of_call).scalar_subquery())
+        .execution_options(synchronize_session=False)
+    )
+    if since is not None:
+        statement = statement.where(calls.c.started_at >= since)
+    return session.execute(statement).rowcount
+
+
 # --- the writer -----------------------------------------------------------------------------
 
 
@@ -358,16 +416,26 @@ class CallLogWriter:
 
     Whatever has queued up while a batch was being written goes in the next transaction
     (group commit), so SQLite's single write lock is never fought over by call threads.
-    A batch that fails is retried record by record; a record that still fails is kept
-    in a spool file and written when the writer next starts: nothing accepted is lost.
+    A batch that fails is retried record by record, so a bad record costs only itself.
+    A record that fails because the database is out of reach is kept in a spool file and
+    written when the writer next starts; one the database refuses (a value it cannot
+    store) would fail again, so it is kept aside in the rejected file, with a log line,
+    for a person to look at. Nothing accepted is lost, and nothing here raises.
     """
 
     def __init__(self, sessions: sessionmaker[Session], tz, spool: Path, max_batch: int = 500,
-                 linger: float = 0.1):
+                 linger: float = 0.1, unfollowed_after: float | None = None,
+                 clock: Callable[[], dt.datetime] = utcnow):
         self.sessions = sessions
         self.tz = tz
         self.spool = spool
         self.max_batch = max_batch
+        # Seconds after which a call nothing followed after the IVR is settled (None: never).
+        self.unfollowed_after = unfollowed_after
+        self.settle_every = min(SETTLE_EVERY, unfollowed_after or SETTLE_EVERY)
+        self.clock = clock
+        self._next_settle = 0.0
+        self._settled_once = False
         # How long a batch waits for more calls before it is written: a transaction
         # costs about as much as forty calls' rows, and nobody reads a call's IVR steps
         # within a tenth of a second of its leaving the IVR.
@@ -415,9 +483,15 @@ class CallLogWriter:
                 self._idle.notify_all()
             if stopping:
                 return
+            self.settle_unfollowed()
 
     def _next_batch(self) -> list:
-        batch = [self._queue.get()]
+        while True:
+            try:
+                batch = [self._queue.get(timeout=self.settle_every if self.unfollowed_after is not None else None)]
+                break
+            except queue.Empty:
+                self.settle_unfollowed()
         if batch[0] is not None and batch[0] is not _WRITE_NOW:
             # Linger without watching the queue: a writer waiting on it would be woken,
             # and would take the GIL from the call hub, at every call that ends.
@@ -430,9 +504,32 @@ class CallLogWriter:
                 break
         return batch
 
+    def settle_unfollowed(self) -> None:
+        """At most every `settle_every` seconds: settle_unfollowed_calls (all calls the
+        first time, then those of the last day). Never raises."""
+        if self.unfollowed_after is None or time.monotonic() < self._next_settle:
+            return
+        self._next_settle = time.monotonic() + self.settle_every
+        now = self.clock()
+        since = now - dt.timedelta(days=1) if self._settled_once else None
+        try:
+            with transaction(self.sessions) as session:
+                settled = settle_unfollowed_calls(session, now, dt.timedelta(seconds=self.unfollowed_after), since)
+        except Exception:
+            log.exception("could not settle the calls nothing followed after the IVR")
+            return
+        self._settled_once = True
+        if settled:
+            log.warning("%d calls were followed by nothing (no AMI link) %.0f s after the IVR let them go: "
+                        "ended as failed", settled, self.unfollowed_after)
+
+    @property
+    def rejected(self) -> Path:
+        return rejected_file(self.spool)
+
     def write_batch(self, records: list[IvrCallRecord]) -> None:
         """One transaction for the batch; if it fails, record by record; what still fails
-        goes to the spool."""
+        goes to the spool (database out of reach) or the rejected file (refused)."""
         try:
             with transaction(self.sessions) as session:
                 save_calls(session, records, self.tz)
@@ -443,24 +540,61 @@ class CallLogWriter:
             try:
                 with transaction(self.sessions) as session:
                     save_calls(session, [record], self.tz)
-            except Exception:
-                log.exception("IVR call %s could not be written; kept in %s", record.uniqueid, self.spool)
-                self.spool_records(self.spool, [record])
+            except Exception as exc:
+                if _database_unreachable(exc):
+                    log.error("IVR call %s could not be written (%s); kept in %s for the next start",
+                              record.uniqueid, exc, self.spool)
+                    self.spool_records(self.spool, [record])
+                else:
+                    log.error("IVR call %s was refused by the database (%s); kept in %s, not retried",
+                              record.uniqueid, exc, self.rejected)
+                    self.spool_records(self.rejected, [record])
 
     @staticmethod
     def spool_records(spool: Path, records: list[IvrCallRecord]) -> None:
-        spool.parent.mkdir(parents=True, exist_ok=True)
-        with spool.open("a", encoding="utf-8") as handle:
-            for record in records:
-                handle.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
+        """Append records to a spool file, one JSON line each, in ASCII: any text can be
+        written that way (a lone surrogate too). Never raises: a record that cannot be
+        kept there goes to the log whole."""
+        try:
+            spool.parent.mkdir(parents=True, exist_ok=True)
+            with spool.open("a", encoding="ascii") as handle:
+                for record in records:
+                    handle.write(_spool_line(record))
+        except Exception:
+            log.exception("could not keep %d IVR call records in %s; here they are: %r", len(records), spool, records)
 
     def replay_spool(self) -> None:
         if not self.spool.exists():
             return
-        lines = self.spool.read_text(encoding="utf-8").splitlines()
-        records = [IvrCallRecord.from_json(json.loads(line)) for line in lines if line.strip()]
+        lines = self.spool.read_text(encoding="utf-8", errors="replace").splitlines()
+        records = []
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                records.append(IvrCallRecord.from_json(json.loads(line)))
+            except Exception as exc:
+                log.error("a spooled IVR call record cannot be read (%s); kept in %s", exc, self.rejected)
+                with self.rejected.open("a", encoding="utf-8", errors="backslashreplace") as handle:
+                    handle.write(line + "\n")
         replayed = self.spool.with_suffix(".replaying")
         self.spool.replace(replayed)
         self.write_batch(records)  # what fails again goes back to the spool
         replayed.unlink()
         log.warning("replayed %d spooled IVR call records", len(records))
+
+
+def rejected_file(spool: Path) -> Path:
+    """Where records the database refused are kept (ivr-calls.jsonl: ivr-calls.rejected.jsonl)."""
+    return spool.with_name(f"{spool.stem}.rejected{spool.suffix}")
+
+
+def _spool_line(record: IvrCallRecord) -> str:
+    return json.dumps(record.to_json(), ensure_ascii=True) + "\n"
+
+
+def _database_unreachable(exc: Exception) -> bool:
+    """Whether writing may succeed later as it is: the database was out of reach or busy
+    (a refused value, a broken constraint would fail again)."""
+    return isinstance(exc, (OperationalError, InterfaceError, ConnectionError)) or bool(
+        getattr(exc, "connection_invalidated", False))

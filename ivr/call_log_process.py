@@ -23,42 +23,57 @@ import threading
 import time
 from pathlib import Path
 
-from ivr.call_log import CallLogWriter, IvrCallRecord
+from ivr.call_log import CallLogWriter, IvrCallRecord, rejected_file
 
 log = logging.getLogger(__name__)
 RESTART_PAUSE = 1.0  # seconds between restarts of a child that keeps dying
+# Children that may die with the same batch in hand before it is split up (and a lone
+# record set aside): something in it kills the writer, and it must not kill the next.
+DEATHS_PER_BATCH = 2
 START_TIMEOUT = 30.0  # seconds a new child has to import, connect and replay the spool
 READY = "ready"
 
 
-def _child_main(connection, database_url: str, timezone: str, spool: str) -> None:
+def _child_main(connection, database_url: str, timezone: str, spool: str, unfollowed_after: float | None) -> None:
     from zoneinfo import ZoneInfo
 
     from db.session import make_engine, make_session_factory
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    writer = CallLogWriter(make_session_factory(make_engine(database_url)), ZoneInfo(timezone), Path(spool))
+    writer = CallLogWriter(make_session_factory(make_engine(database_url)), ZoneInfo(timezone), Path(spool),
+                           unfollowed_after=unfollowed_after)
     writer.replay_spool()
     connection.send(READY)
     while True:
+        writer.settle_unfollowed()
         try:
+            if unfollowed_after is not None and not connection.poll(writer.settle_every):
+                continue
             message = connection.recv()
         except (EOFError, OSError):
             return
         if message is None:
             return
         batch_id, records = message
-        writer.write_batch(records)
+        try:
+            writer.write_batch(records)  # never raises: a bad record costs only itself
+        except Exception:
+            # Should write_batch ever fail whole, a writer that dies would only be given
+            # the same batch again: keep it and go on.
+            log.exception("the call-log writer failed on a batch of %d; keeping it in %s", len(records), spool)
+            CallLogWriter.spool_records(Path(spool), records)
         connection.send(batch_id)
 
 
 class CallLogProcess:
     """CallLogWriter's interface (submit, flush, stop) with the writing in a child process."""
 
-    def __init__(self, database_url: str, timezone: str, spool: Path, linger: float = 0.5, max_batch: int = 500):
+    def __init__(self, database_url: str, timezone: str, spool: Path, linger: float = 0.5, max_batch: int = 500,
+                 unfollowed_after: float | None = None):
         self.database_url = database_url
         self.timezone = timezone
         self.spool = spool
+        self.unfollowed_after = unfollowed_after  # see CallLogWriter
         # A transaction costs the child about what writing three calls does, however
         # few calls it carries: at a quiet hour's pace, batches a tenth of a second
         # apart cost it more than the calls. Half a second is still long before anyone
@@ -67,6 +82,7 @@ class CallLogProcess:
         self.max_batch = max_batch  # sent at once when this many have gathered
         self._pending: list[IvrCallRecord] = []
         self._unacked: dict[int, list[IvrCallRecord]] = {}
+        self._deaths: dict[int, int] = {}  # batch id -> children that died with it in hand
         self._next_batch = 0
         self._state = threading.Condition()
         self._wake = threading.Event()
@@ -160,6 +176,7 @@ class CallLogProcess:
                 acked = self._connection.recv()
                 with self._state:
                     self._unacked.pop(acked, None)
+                    self._deaths.pop(acked, None)
                     self._state.notify_all()
         except (OSError, EOFError, ValueError):
             self._restart("its pipe closed")
@@ -173,7 +190,8 @@ class CallLogProcess:
         context = multiprocessing.get_context("spawn")  # never fork a process with live threads
         ours, theirs = context.Pipe()
         self._child = context.Process(target=_child_main, name="hotline-call-log",
-                                      args=(theirs, self.database_url, self.timezone, str(self.spool)), daemon=True)
+                                      args=(theirs, self.database_url, self.timezone, str(self.spool),
+                                            self.unfollowed_after), daemon=True)
         self._child.start()
         theirs.close()
         self._connection = ours
@@ -194,6 +212,7 @@ class CallLogProcess:
         log.error("the call-log writer process is gone (%s); starting another, %d batches to hand over again",
                   why, len(self._unacked))
         self._end_child(timeout=1.0)
+        self._set_aside_what_kills()
         time.sleep(max(0.0, self._last_start + RESTART_PAUSE - time.monotonic()))
         self._spawn()
         with self._state:
@@ -203,6 +222,32 @@ class CallLogProcess:
                 self._connection.send((batch_id, batch))
             except (OSError, EOFError, ValueError):
                 return  # the next pass notices and tries again
+
+    def _set_aside_what_kills(self) -> None:
+        """The child writes batches in order: the oldest unacknowledged one was in its
+        hands when it died. A batch that has been there at DEATHS_PER_BATCH deaths is
+        split into single records; a single record is kept in the rejected file."""
+        with self._state:
+            if not self._unacked:
+                return
+            suspect = min(self._unacked)
+            self._deaths[suspect] = self._deaths.get(suspect, 0) + 1
+            if self._deaths[suspect] < DEATHS_PER_BATCH:
+                return
+            batch = self._unacked.pop(suspect)
+            self._deaths.pop(suspect)
+            if len(batch) > 1:
+                log.error("the call-log writer died %d times writing a batch of %d; handing them over one by one",
+                          DEATHS_PER_BATCH, len(batch))
+                for record in batch:
+                    self._next_batch += 1
+                    self._unacked[self._next_batch] = [record]
+                return
+        log.error("the call-log writer died %d times writing IVR call %s; kept in %s, not retried",
+                  DEATHS_PER_BATCH, batch[0].uniqueid, rejected_file(self.spool))
+        CallLogWriter.spool_records(rejected_file(self.spool), batch)
+        with self._state:
+            self._state.notify_all()
 
     def _end_child(self, timeout: float) -> None:
         if self._connection is not None:

@@ -15,6 +15,8 @@ on. A stall watchdog logs (with the hub's stack) any handler that breaks the rul
 from __future__ import annotations
 
 import collections
+import heapq
+import itertools
 import logging
 import select
 import selectors
@@ -56,6 +58,8 @@ class CallHub:
         self._workers = ThreadPoolExecutor(workers, thread_name_prefix=f"{name}-worker")
         self._registered: dict[int, tuple[CallGreenlet, int]] = {}  # fd -> (its call, the events)
         self._waiting: set[CallGreenlet] = set()  # greenlets with a deadline
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []  # (when, order, callback), a heap
+        self._timer_order = itertools.count()
         self._next_sweep = 0.0
         self._running = False
         self._thread: threading.Thread | None = None
@@ -114,6 +118,10 @@ class CallHub:
         except (KeyError, ValueError):
             pass
 
+    def call_later(self, delay: float, callback: Callable[[], None]) -> None:
+        """Call `callback` on the hub in `delay` seconds (or a little later)."""
+        heapq.heappush(self._timers, (time.monotonic() + delay, next(self._timer_order), callback))
+
     # used from a call greenlet -------------------------------------------------------------
 
     def run_blocking(self, function: Callable, *args, **kwargs):
@@ -154,6 +162,9 @@ class CallHub:
             self._beat = time.monotonic()
             self._busy = False
             timeout = max(0.0, self._next_sweep - time.monotonic()) if self._waiting else None
+            if self._timers:
+                until_timer = max(0.0, self._timers[0][0] - time.monotonic())
+                timeout = until_timer if timeout is None else min(timeout, until_timer)
             ready = self.selector.select(timeout)
             self._busy = True
             for key, _mask in ready:
@@ -166,6 +177,8 @@ class CallHub:
             if self._from_threads:
                 self._run_from_threads()
             now = time.monotonic()
+            while self._timers and self._timers[0][0] <= now:
+                self._run_timer(heapq.heappop(self._timers)[2])
             if now >= self._next_sweep:
                 self._next_sweep = now + SWEEP_SECONDS
                 self._expire(now)
@@ -187,6 +200,13 @@ class CallHub:
     def _expire(self, now: float) -> None:
         for call in [c for c in self._waiting if c.deadline is not None and c.deadline <= now]:
             call.switch(False)
+
+    @staticmethod
+    def _run_timer(callback: Callable[[], None]) -> None:
+        try:
+            callback()
+        except Exception:
+            log.exception("a timer on the call hub failed")  # and the loop goes on
 
     def _run_from_threads(self) -> None:
         try:

@@ -10,10 +10,12 @@ database work through `ivr.hub.blocking`.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 from urllib.parse import parse_qs, urlsplit
@@ -22,6 +24,12 @@ from ivr.agi import AGIProtocolError, CallerGone, HeaderError, HotlineAGI, Socke
 from ivr.hub import CallHub
 
 log = logging.getLogger(__name__)
+
+# accept() failures that leave the connection waiting and the listener readable: out of
+# file descriptors or kernel memory. Accepting again at once would spin.
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+ACCEPT_PAUSE_FIRST = 0.01  # seconds without accepting after the first such failure
+ACCEPT_PAUSE_MAX = 1.0  # the pause doubles while failures go on, up to this
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,11 @@ class FastAGIServer:
         self._address = self._listener.getsockname()[:2]
         self.hub = CallHub(workers=blocking_workers, name="fastagi")
         self.finished = 0  # connections served to the end, for monitoring and tests
+        # Out of descriptors: how long the next pause is, and when the shortage began
+        # (None: accepting). Changed on the hub thread only.
+        self._accept_pause = ACCEPT_PAUSE_FIRST
+        self._short_since: float | None = None
+        self._short_refusals = 0
         # Run once every call has ended (e.g. write what the call log still holds).
         self.on_stopped: list[Callable[[], None]] = []
 
@@ -128,8 +141,15 @@ class FastAGIServer:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                log.error("accept failed: %s", exc)
+                if exc.errno in _OUT_OF_RESOURCES:
+                    self._pause_accepting(exc)
+                else:
+                    log.error("accept failed: %s", exc)
                 return
+            if self._short_since is not None:
+                log.warning("accepting FastAGI connections again after %.1f s short of resources (%d pauses)",
+                            time.monotonic() - self._short_since, self._short_refusals)
+                self._short_since, self._accept_pause, self._short_refusals = None, ACCEPT_PAUSE_FIRST, 0
             if self.stopping.is_set() or len(self._live) >= self.max_connections:
                 # Closing at once lets Asterisk's dialplan fall back to the operator queue.
                 log.error("refusing a FastAGI connection from %s: %s", peer,
@@ -139,6 +159,28 @@ class FastAGIServer:
                 continue
             self._live[id(sock)] = sock
             self.hub.spawn(self._serve, sock, peer)
+
+    def _pause_accepting(self, exc: OSError) -> None:
+        """Stop watching the listener for a while: it stays readable while the connection
+        waits, so watching it now would spin. A call that ends frees a descriptor and
+        resumes accepting at once; otherwise the pause doubles up to ACCEPT_PAUSE_MAX.
+        Logged once a shortage, not once a try."""
+        if self._short_since is None:
+            self._short_since = time.monotonic()
+            log.error("cannot accept FastAGI connections (%s) with %d calls live; waiting for a call to end. "
+                      "Raise the open files limit (ulimit -n) or lower ivr.max_connections", exc, len(self._live))
+        self._short_refusals += 1
+        self.hub.unwatch(self._listener)
+        self.hub.call_later(self._accept_pause, self._resume_accepting)
+        self._accept_pause = min(self._accept_pause * 2, ACCEPT_PAUSE_MAX)
+
+    def _resume_accepting(self) -> None:
+        if self._short_since is None or self.stopping.is_set() or self._listener.fileno() < 0:
+            return
+        try:
+            self.hub.watch(self._listener, self._accept_ready)
+        except KeyError:
+            pass  # already watched again (a call ended before the pause did)
 
     def _finish_one(self) -> None:
         with self._idle:
@@ -161,6 +203,8 @@ class FastAGIServer:
             sock.close()
             self._live.pop(id(sock), None)
             self._finish_one()
+            if self._short_since is not None:
+                self._resume_accepting()  # a descriptor is free now
 
     def _dispatch(self, agi: HotlineAGI, env: dict[str, str]) -> None:
         script, args = parse_script(env)

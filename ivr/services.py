@@ -32,6 +32,8 @@ class IvrServices:
     # Write the call log from a process of its own (ivr/call_log_process.py) rather than
     # a thread beside the call hub.
     writer_process: bool = False
+    # Seconds after which a call nothing followed after the IVR is ended (None: never).
+    unfollowed_after: float | None = None
 
     def __post_init__(self):
         self.engine = Engine(self.menu)
@@ -39,9 +41,10 @@ class IvrServices:
         self.call_log: CallLog
         if self.writer_process:
             url = database.url.render_as_string(hide_password=False)
-            self.call_log = CallLogProcess(url, self.tz.key, self.spool).start()
+            self.call_log = CallLogProcess(url, self.tz.key, self.spool, unfollowed_after=self.unfollowed_after).start()
         else:
-            self.call_log = CallLogWriter(self.sessions, self.tz, self.spool).start()
+            self.call_log = CallLogWriter(self.sessions, self.tz, self.spool, unfollowed_after=self.unfollowed_after,
+                                          clock=self.clock).start()
         self.caller_languages = CallerLanguages(database)
 
     def close(self) -> None:
@@ -53,6 +56,7 @@ class IvrServices:
         menu = configured_menu(settings.ivr.menu_file)
         overrides.setdefault("survey_policy", SurveyPolicy.from_settings(settings, menu))
         overrides.setdefault("writer_process", settings.ivr.writer_process)
+        overrides.setdefault("unfollowed_after", settings.ivr.unfollowed_after or None)
         return cls(
             sessions=sessions,
             menu=menu,

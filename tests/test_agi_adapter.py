@@ -319,3 +319,41 @@ def test_the_key_table_reads_results_as_the_general_rule_does():
     for result in ["", *map(str, range(256))]:
         if result in _KEYS:
             assert _KEYS[result] == HotlineAGI._key_by_code(result), result
+
+
+# Bad input from an adversary on the FastAGI port ----------------------------------------------
+
+
+@given(st.integers(min_value=-(10**30), max_value=10**30))
+def test_only_dtmf_keys_are_keys_whatever_number_comes_back(number):
+    """`200 result=55296` once gave a lone surrogate as a key, which poisoned the call's
+    record; any number that is not a DTMF key's code is no key."""
+    ours, peer = socket.socketpair()
+    try:
+        agi = HotlineAGI(SocketLines(ours, timeout=2.0), {})
+        peer.sendall(f"200 result={number}\n200 result={number} endpos=80\n".encode())
+        key = agi.wait_for_digit(100) if number != -1 else ""
+        played = agi.stream_file("x", "0123456789*#") if number != -1 else ""
+        for got in (key, played):
+            assert got == "" or (len(got) == 1 and got in "0123456789*#ABCD")
+            assert got == (chr(number) if 0 < number < 0x110000 and chr(number) in "0123456789*#ABCD" else "")
+    finally:
+        ours.close()
+        peer.close()
+
+
+def test_a_lone_surrogate_code_is_no_key(wire):
+    agi, peer = wire
+    peer.sendall(b"200 result=55296\n")
+    assert agi.wait_for_digit(100) == ""
+
+
+def test_header_values_lose_their_control_characters():
+    env = header_over(b"agi_network_script: ivr\nagi_callerid: 1380\x00013\x1b[2J8000\x7f\nagi_dnid: \xff4008\xc2\x85300762\n\n")
+    assert env["agi_callerid"] == "1380013[2J8000"
+    assert env["agi_dnid"] == "\ufffd4008300762"  # not UTF-8: replaced, and the C1 control removed
+
+
+def test_a_header_line_of_control_characters_alone_is_refused():
+    with pytest.raises(HeaderError):
+        header_over(b"agi_network_script: ivr\n\x00\x01\nagi_callerid: 1\n\n")

@@ -164,3 +164,22 @@ def test_a_failed_language_look_up_offers_the_language_menu(tmp_path, caplog):
         assert CallerLanguages(engine).of(Phone("13712340004", PhoneKind.MOBILE)) is None
     assert "offering the language menu" in caplog.text
     engine.dispose()
+
+
+def test_timers_run_on_the_hub_in_order_and_a_failing_one_stops_nothing():
+    from ivr.hub import CallHub
+
+    hub = CallHub(workers=1, name="timers").start()
+    ran, done = [], threading.Event()
+    try:
+        def arm():
+            hub.call_later(0.05, lambda: ran.append(("late", threading.current_thread().name)))
+            hub.call_later(0.01, lambda: 1 / 0)
+            hub.call_later(0.02, lambda: ran.append(("early", threading.current_thread().name)))
+            hub.call_later(0.08, done.set)
+
+        hub.call_soon_threadsafe(arm)
+        assert done.wait(5)
+        assert ran == [("early", "timers"), ("late", "timers")]
+    finally:
+        hub.stop()

@@ -1,9 +1,11 @@
 """The IVR's call log: bulk writes on both databases, repeat passes, and the spool."""
 import datetime as dt
+import json
 import time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import delete, func, select
 
 from db.models import (
     Call, CallbackTask, Caller, CallOutcome, IvrOutcome, IvrSession, IvrStep, Language, PhoneKind,
@@ -202,3 +204,88 @@ def test_steps_and_times_read_back_as_written(session):
     session.refresh(stored)
     assert stored.walk == steps
     assert stored.started_at == late and stored.ended_at == late + dt.timedelta(microseconds=1)
+
+
+# One bad record costs only itself ---------------------------------------------------------------
+
+
+def poison(uniqueid):
+    """What an adversary once got stored: a 40-digit DNID (calls.did is VARCHAR(32)) and a
+    lone surrogate as a key, both refused by PostgreSQL."""
+    return record(uniqueid, did="4" * 40, steps=[IvrStep("main", "main_menu", "\ud800", T0)])
+
+
+@pytest.mark.postgres
+def test_a_record_the_database_refuses_costs_only_itself(_migrated_postgres, tmp_path, caplog):
+    factory = make_session_factory(_migrated_postgres)
+    spool = tmp_path / "ivr-calls.jsonl"
+    writer = CallLogWriter(factory, SHANGHAI, spool)
+    writer.write_batch([record("poison-0"), poison("poison-1"), record("poison-2", phone="13811113333")])
+    with factory() as session:
+        written = set(session.scalars(select(Call.uniqueid).where(Call.uniqueid.like("poison-%"))))
+        session.execute(delete(Call).where(Call.uniqueid.like("poison-%")))  # the schema is shared
+        session.commit()
+    assert written == {"poison-0", "poison-2"}
+    assert not spool.exists()  # it would only fail again at every start
+    kept = writer.rejected.read_text(encoding="ascii").splitlines()
+    assert len(kept) == 1 and IvrCallRecord.from_json(json.loads(kept[0])) == poison("poison-1")
+    assert "poison-1 was refused by the database" in caplog.text
+
+
+def test_any_text_can_be_spooled_and_read_back(tmp_path):
+    spool = tmp_path / "ivr-calls.jsonl"
+    bad = record("s1", caller_number="\udfff\ud800\x00陈", steps=[IvrStep("main", None, "\udc80", T0)])
+    CallLogWriter.spool_records(spool, [bad, record("s2")])
+    lines = spool.read_text(encoding="ascii").splitlines()
+    assert [IvrCallRecord.from_json(json.loads(line)) for line in lines] == [bad, record("s2")]
+
+
+def test_a_spool_line_that_cannot_be_read_is_set_aside_and_the_rest_replayed(tmp_path, ivr_db):
+    factory = make_session_factory(ivr_db)
+    spool = tmp_path / "ivr-calls.jsonl"
+    CallLogWriter.spool_records(spool, [record("r1")])
+    with spool.open("a") as handle:
+        handle.write('{"uniqueid": "half a rec\n')
+    CallLogWriter.spool_records(spool, [record("r2", phone="13811114444")])
+    writer = CallLogWriter(factory, SHANGHAI, spool)
+    writer.replay_spool()
+    with factory() as session:
+        assert set(session.scalars(select(Call.uniqueid).where(Call.uniqueid.in_(["r1", "r2"])))) == {"r1", "r2"}
+    assert not spool.exists()
+    assert "half a rec" in writer.rejected.read_text()
+
+
+# Calls nothing followed after the IVR -------------------------------------------------------------
+
+
+def test_calls_nothing_followed_after_the_ivr_are_settled(session):
+    """`hotline call` without Asterisk, or an IVR error's fallback with no AMI link: the row
+    stayed in progress, with no end, forever."""
+    from ivr.call_log import settle_unfollowed_calls
+
+    end = T0 + dt.timedelta(seconds=30)
+    save_calls(session, [
+        record("settle-routed"),
+        record("settle-error", phone="13811115555", outcome=IvrOutcome.ERROR, queue=None),
+        record("settle-recent", phone="13811116666", ended_at=T0 + dt.timedelta(minutes=9)),
+        record("settle-followed", phone="13811117777"),
+        record("settle-hung-up", phone="13811118888", outcome=IvrOutcome.ABANDONED, queue=None),
+    ], SHANGHAI)
+    followed = session.scalar(select(Call).where(Call.uniqueid == "settle-followed"))
+    followed.queue_entered_at = end  # the AMI link saw it join its queue
+    session.flush()
+
+    settled = settle_unfollowed_calls(session, T0 + dt.timedelta(minutes=15), dt.timedelta(minutes=10))
+    session.expire_all()
+    calls = {c.uniqueid: c for c in session.scalars(select(Call).where(Call.uniqueid.like("settle-%")))}
+    assert settled >= 2  # (on PostgreSQL the schema is shared: other tests' calls may be settled too)
+    assert (calls["settle-routed"].outcome, calls["settle-routed"].ended_at) == (CallOutcome.FAILED, end)
+    assert (calls["settle-error"].outcome, calls["settle-error"].ended_at) == (CallOutcome.FAILED, end)
+    assert (calls["settle-recent"].outcome, calls["settle-recent"].ended_at) == (CallOutcome.IN_PROGRESS, None)
+    assert (calls["settle-followed"].outcome, calls["settle-followed"].ended_at) == (CallOutcome.IN_PROGRESS, None)
+    assert calls["settle-hung-up"].outcome is CallOutcome.ABANDONED_IN_IVR
+    # Later: the recent one too; the call the AMI link follows stays its to end.
+    settle_unfollowed_calls(session, T0 + dt.timedelta(minutes=30), dt.timedelta(minutes=10))
+    session.expire_all()
+    assert session.scalar(select(Call.outcome).where(Call.uniqueid == "settle-recent")) is CallOutcome.FAILED
+    assert session.scalar(select(Call.outcome).where(Call.uniqueid == "settle-followed")) is CallOutcome.IN_PROGRESS

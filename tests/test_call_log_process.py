@@ -2,16 +2,18 @@
 import os
 import signal
 import time
+
+import pytest
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from conftest import wait_until
 from db.models import Call, IvrSession
 from db.session import make_session_factory
-from ivr.call_log import CallLogWriter
+from ivr.call_log import CallLogWriter, rejected_file
 from ivr.call_log_process import CallLogProcess
-from test_call_log import record
+from test_call_log import poison, record
 
 
 def _written(engine, prefix):
@@ -104,3 +106,87 @@ def test_the_ivr_uses_the_writer_process_as_configured_by_default(ivr_db, tmp_pa
         assert wait_until(lambda: _written(ivr_db, transcript.variables["HOTLINE_CALL_ID"]) == 1, timeout=20)
     finally:
         server.stop(grace=2)
+
+
+def _schema_url(engine) -> str:
+    """The engine's URL with its schema, for a child process that makes its own engine."""
+    with engine.connect() as connection:
+        schema = connection.exec_driver_sql("SELECT current_schema()").scalar()
+    url = engine.url.update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.mark.postgres
+def test_a_record_the_database_refuses_does_not_stop_the_writer_process(_migrated_postgres, tmp_path, caplog):
+    """Once, such a record killed the writer (its spool could not encode it), and every
+    writer started after it was handed the same batch: no call was written again."""
+    writer = CallLogProcess(_schema_url(_migrated_postgres), "Asia/Shanghai", tmp_path / "spool.jsonl",
+                            linger=0.05).start()
+    try:
+        first = writer._child.pid
+        writer.submit(record("refused-0"))
+        writer.submit(poison("refused-1"))
+        writer.submit(record("refused-2", phone="13411112222"))
+        assert writer.flush(timeout=20)
+        for n in range(3, 13):
+            writer.submit(record(f"refused-{n}", phone=f"134{n:08d}"))
+        assert writer.flush(timeout=20)
+        assert writer._child.pid == first
+        assert _written(_migrated_postgres, "refused-") == 12
+    finally:
+        writer.stop()
+        with make_session_factory(_migrated_postgres)() as session:
+            session.execute(delete(Call).where(Call.uniqueid.like("refused-%")))  # the schema is shared
+            session.commit()
+    assert '"refused-1"' in rejected_file(tmp_path / "spool.jsonl").read_text()
+    assert not (tmp_path / "spool.jsonl").exists()
+
+
+def _die_unless_in(pid: int) -> str:
+    if os.getpid() != pid:
+        os._exit(3)  # no exception, no clean-up: as a crash in a database driver would
+    return "ivr"
+
+
+class KillsTheWriter:
+    """A script name that kills the process that unpickles it, unless it is this one."""
+
+    def __reduce__(self):
+        return _die_unless_in, (os.getpid(),)
+
+
+@pytest.mark.slow
+def test_a_record_that_kills_the_writer_costs_a_few_restarts_then_only_itself(ivr_db, tmp_path, monkeypatch):
+    monkeypatch.setattr("ivr.call_log_process.RESTART_PAUSE", 0.0)
+    writer = _writer(ivr_db, tmp_path, linger=0.05, max_batch=1000)
+    try:
+        first = writer._child.pid
+        for n in range(5):
+            writer.submit(record(f"killer-{n}", phone=f"133{n:08d}", script=KillsTheWriter() if n == 2 else "ivr"))
+        assert writer.flush(timeout=60)
+        assert _written(ivr_db, "killer-") == 4
+        assert writer._child.pid != first
+    finally:
+        writer.stop()
+    assert '"killer-2"' in rejected_file(tmp_path / "spool.jsonl").read_text()
+
+
+def test_the_writer_process_settles_calls_nothing_followed(ivr_db, tmp_path):
+    import datetime as dt
+
+    from db.base import utcnow
+    from db.models import CallOutcome
+
+    writer = _writer(ivr_db, tmp_path, linger=0.05, unfollowed_after=0.5)
+    try:
+        now = utcnow()
+        writer.submit(record("unfollowed-1", started_at=now - dt.timedelta(seconds=5), ended_at=now))
+        assert writer.flush(timeout=20)
+
+        def outcome():
+            with make_session_factory(ivr_db)() as session:
+                return session.scalar(select(Call.outcome).where(Call.uniqueid == "unfollowed-1"))
+
+        assert wait_until(lambda: outcome() is CallOutcome.FAILED, timeout=10)
+    finally:
+        writer.stop()

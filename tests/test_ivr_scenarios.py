@@ -229,6 +229,20 @@ def test_callback_survives_a_hangup_during_the_goodbye(dial, clock, ivr_db):
         assert session.scalar(select(CallbackTask).where(CallbackTask.phone == "13733336666")) is not None
 
 
+def test_a_voicemail_on_a_call_with_a_kilobyte_uniqueid_is_still_a_request(dial, clock, ivr_db, ivr_sessions):
+    """The recording's name comes from agi_uniqueid: whole, it made a path longer than
+    service_requests.voicemail_file (255), which PostgreSQL refuses."""
+    clock.now = CLOSED_TIME
+    uniqueid = "1764000000." + "7" * 3000
+    transcript = dial("1 1 #@9000", caller="13733335555", extra_header={"agi_uniqueid": uniqueid})
+    assert transcript.variables["HOTLINE_NEXT"] == "hangup"
+    recorded = [detail for _, kind, detail in transcript.events if kind == "record"]
+    assert recorded and recorded[0].endswith(f"voicemail-{uniqueid[:64]}.wav")
+    with make_session_factory(ivr_db)() as session:
+        request = session.scalar(select(ServiceRequest).join(Caller).where(Caller.phone == "13733335555"))
+        assert request.voicemail_file == recorded[0] and len(request.voicemail_file) <= 255
+
+
 def test_anonymous_caller_asking_for_a_callback_is_offered_voicemail(dial, clock):
     clock.now = CLOSED_TIME
     heard = prompt_names(dial("1 2 #@5000", caller="anonymous"))

@@ -121,6 +121,80 @@ def test_ivr_handler_error_is_recorded_and_falls_back(ivr_server, ivr_services, 
     assert ivr_sessions()[-1].outcome is IvrOutcome.ERROR
 
 
+def test_calls_no_ami_link_follows_are_ended_by_the_ivr_in_the_end(ivr_server, ivr_services, dial, ivr_sessions, clock,
+                                                                   monkeypatch):
+    """A call routed to a queue by plain `hotline call` (no Asterisk, no AMI link), and one
+    sent to the fallback queue after a handler error, stayed in progress forever."""
+    import datetime as dt
+
+    from db.models import CallOutcome
+
+    routed = dial("1 1 1").variables["HOTLINE_CALL_ID"]
+    monkeypatch.setattr("ivr.call_log.request_status", lambda *a, **k: 1 / 0)
+    failed = dial("1 3").variables["HOTLINE_CALL_ID"]
+    left_the_ivr_at = clock.now
+
+    def outcomes():
+        return {s.call.uniqueid: (s.call.outcome, s.call.ended_at) for s in ivr_sessions()}
+
+    assert outcomes()[routed] == outcomes()[failed] == (CallOutcome.IN_PROGRESS, None)
+    clock.now += dt.timedelta(seconds=ivr_services.unfollowed_after + 1)
+    ivr_services.call_log._next_settle = 0  # the writer looks once a minute (once an unfollowed_after at most)
+    dial("1 1 1")  # the writer settles after this call's batch
+    assert wait_until(lambda: outcomes()[routed][0] is CallOutcome.FAILED)
+    assert outcomes()[failed][0] is CallOutcome.FAILED
+    assert outcomes()[routed][1] == left_the_ivr_at  # the end of its IVR session: all that is known
+    assert sum(outcome is CallOutcome.IN_PROGRESS for outcome, _ in outcomes().values()) == 1  # the last call
+
+
+def test_header_fields_are_cut_to_their_columns_and_odd_keys_are_no_keys(ivr_server, dial, ivr_sessions):
+    """A 40-digit DNID (calls.did is VARCHAR(32)), a 300-character uniqueid and caller ID
+    with control characters, and a reply that is no DTMF key (55296, a lone surrogate):
+    the call is served and stored with what fits."""
+    from db.models import Call
+
+    long_id = "1764000000." + "7" * 289
+    transcript = dial("1 1 1", did="4" * 40,
+                      extra_header={"agi_uniqueid": long_id, "agi_linkedid": long_id, "agi_callerid": "\x1b[31m" + "9" * 60})
+    assert transcript.variables["HOTLINE_CATEGORY"] == "household"
+    call = ivr_sessions()[-1].call
+    assert (call.uniqueid, call.linkedid) == (long_id[:64], long_id[:64])
+    assert transcript.variables["HOTLINE_CALL_ID"] == long_id[:64]
+    assert call.did == "4" * 32
+    assert call.caller_number == "[31m" + "9" * 36
+    for column in ("uniqueid", "linkedid", "did", "caller_number"):
+        assert len(getattr(call, column)) <= Call.__table__.c[column].type.length
+
+
+def test_arguments_the_ivr_ignores_take_no_room_in_its_caches(ivr_services, dial):
+    """The engine caches its decisions by how a call starts: unknown `start` and `lang`
+    arguments of kilobytes each, from a peer that varies them, once took an entry each."""
+    dial("1 1 1")
+    dial("1 1 1")  # the caller is a returning one from now on
+    cached = ivr_services.engine.start.cache_info().currsize
+    for n in range(5):
+        transcript = dial("1 1 1", script=f"ivr?start={n}{'x' * 3000}&lang={n}{'y' * 3000}")
+        assert transcript.variables["HOTLINE_CATEGORY"] == "household"
+    assert ivr_services.engine.start.cache_info().currsize == cached
+
+
+def test_a_reply_that_is_no_dtmf_key_is_taken_as_no_key(ivr_server, ivr_services, ivr_sessions):
+    host, port = ivr_server.address
+    with socket.create_connection((host, port)) as client:
+        client.settimeout(5)
+        client.sendall(b"agi_network_script: ivr\nagi_uniqueid: surrogate-1\nagi_callerid: 13800138000\n\n")
+        reader = client.makefile("rb")
+        for _ in range(12):  # every prompt and wait for a key is answered with 55296
+            if not reader.readline():
+                break
+            client.sendall(b"200 result=55296\n")
+        reader.close()
+    assert ivr_server.wait_finished(1, timeout=10) and ivr_services.call_log.flush()
+    session = ivr_sessions()[-1]
+    assert session.call.uniqueid == "surrogate-1"
+    assert all(step.key in ("timeout", "played", "hangup") for step in session.walk), session.walk
+
+
 def test_calls_release_their_threads_and_sockets(ivr_server, dial):
     dial("1 0")  # warm up: imports, pools
     threads, fds = threading.active_count(), open_fds()
@@ -199,3 +273,78 @@ def _accepts(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+# Out of file descriptors ---------------------------------------------------------------------
+
+_SHORT_OF_DESCRIPTORS = r'''
+import logging, os, resource, socket, sys, time
+logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+from ivr.server import FastAGIServer
+
+class CountingListener(socket.socket):
+    accepts = 0
+
+    def accept(self):
+        CountingListener.accepts += 1
+        return super().accept()
+
+server = FastAGIServer({"ivr": lambda agi, request: agi.set_variable("SERVED", "1")}, {"HOTLINE_NEXT": "queue"},
+                       port=0, header_timeout=60)
+server._listener = CountingListener(fileno=server._listener.detach())
+server._listener.setblocking(False)
+server.start()
+used = len(os.listdir("/proc/self/fd")) - 1  # less the one listdir held
+resource.setrlimit(resource.RLIMIT_NOFILE, (used + 3, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+print(server.address[1], flush=True)
+for line in sys.stdin:
+    print(CountingListener.accepts, time.process_time(), server.live_calls, flush=True)
+'''
+
+
+def test_out_of_descriptors_the_server_pauses_accepting_and_logs_once(tmp_path):
+    """accept() failing with EMFILE leaves the listener readable: the server used to try
+    again at once, at 99 % CPU and 55,000 log lines a second."""
+    log_file = tmp_path / "ivr.log"
+    with log_file.open("w") as stderr:
+        process = subprocess.Popen([sys.executable, "-c", _SHORT_OF_DESCRIPTORS], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=Path(__file__).parent.parent)
+    clients = []
+    try:
+        port = int(process.stdout.readline())
+
+        def state():
+            process.stdin.write("?\n")
+            process.stdin.flush()
+            accepts, cpu, live = process.stdout.readline().split()
+            return int(accepts), float(cpu), int(live)
+
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(8)]  # silent: held for 60 s
+        assert wait_until(lambda: state()[2] == 3, timeout=10)  # three descriptors were left
+        time.sleep(0.5)
+        accepts, cpu, _ = state()
+        time.sleep(2.0)
+        accepts_after, cpu_after, live = state()
+        assert live == 3
+        assert accepts_after - accepts <= 10  # a pause that doubles up to 1 s: a few tries
+        assert cpu_after - cpu < 0.5  # not a spin
+        log = log_file.read_text()
+        assert log.count("cannot accept FastAGI connections") == 1, log[-2000:]
+        assert log.count("\n") < 10
+
+        # A call that ends frees a descriptor: the next waiting connection gets it.
+        for client in clients[:3]:
+            client.close()
+        assert wait_until(lambda: state()[2] == 3, timeout=5)
+        for client in clients:
+            client.close()
+        assert wait_until(lambda: state()[2] == 0, timeout=10)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as caller:
+            caller.sendall(b"agi_network_script: ivr\n\n")
+            assert caller.recv(100).startswith(b'SET VARIABLE "SERVED"')
+        assert "accepting FastAGI connections again" in log_file.read_text()
+    finally:
+        for client in clients:
+            client.close()
+        process.kill()
+        process.communicate()

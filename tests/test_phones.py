@@ -23,7 +23,8 @@ def test_normalise(raw, number, kind):
     assert (phone.number, phone.kind) == (number, kind)
 
 
-@pytest.mark.parametrize("raw", ["", "anonymous", "<unknown>", "12345", "12800138000", "138001380001", "0762-123", "+1 415 555 0100"])
+@pytest.mark.parametrize("raw", ["", "anonymous", "<unknown>", "12345", "12800138000", "138001380001", "0762-123", "+1 415 555 0100",
+                                 "13٨٠٠١٣٨٠٠٠", "0762３６６０３６０", "1380013800\x00"])  # digits of other scripts, NUL
 def test_rejects(raw):
     with pytest.raises(InvalidPhone):
         normalise(raw)

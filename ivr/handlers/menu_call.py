@@ -11,6 +11,7 @@ from ivr.agi_renderer import AgiRenderer
 from ivr.call_log import IvrCallRecord
 from ivr.engine import CallStart, Finish, LookupStatus, StatusResult, describe
 from ivr.hub import blocking
+from ivr.prompts import LANGUAGES
 from ivr.server import AgiRequest
 from ivr.services import IvrServices
 
@@ -24,13 +25,13 @@ def handle(agi: HotlineAGI, request: AgiRequest, services: IvrServices) -> None:
     known = services.caller_languages.of(phone)
     business_open = services.menu.hours.is_open(now.astimezone(services.tz))
     start = CallStart(known, business_open, phone is not None,
-                      start_node=_arg(request, "start"), language=_arg(request, "lang"))
+                      start_node=_known(_arg(request, "start"), services.menu.nodes),
+                      language=_known(_arg(request, "lang"), LANGUAGES))
     state, action = services.engine.start(start)
+    fields = call_log.header_fields(env)
+    fields["uniqueid"] = fields["uniqueid"] or f"nouid-{id(agi)}"
     record = IvrCallRecord(
-        uniqueid=env.get("agi_uniqueid") or f"nouid-{id(agi)}",
-        linkedid=env.get("agi_linkedid"),
-        did=env.get("agi_dnid") or env.get("agi_extension"),
-        caller_number=env.get("agi_callerid"),
+        **fields,
         phone=phone,
         script=request.script,
         started_at=now,
@@ -82,6 +83,12 @@ def _finish(renderer: AgiRenderer, action: Finish, state, record: IvrCallRecord,
     except CallerGone:
         # Gone during the goodbye: what was booked (voicemail, callback, route) stands.
         record.steps.append(IvrStep(action.node, None, "hangup", services.clock()))
+
+
+def _known(value: str | None, known) -> str | None:
+    # The engine's decisions are cached by what a call starts with: an argument it would
+    # ignore must not make an entry (a peer could fill the cache with long ones).
+    return value if value in known else None
 
 
 def _arg(request: AgiRequest, name: str) -> str | None:
