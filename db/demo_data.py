@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from db.base import utcnow
 from db.models import (
-    AttemptOutcome,
     Caller,
     CallerAddress,
     Certificate,
@@ -34,7 +33,6 @@ from db.models import (
     ServiceCategory,
     ServiceRequest,
     Survey,
-    SurveyAttempt,
     SurveyStatus,
     Training,
     User,
@@ -302,9 +300,8 @@ def _survey(rng: random.Random, provider: Provider, caller: Caller, rating: int,
     )
     request.dispatches.append(Dispatch(provider=provider, status=DispatchStatus.ACCEPTED,
                                        offered_at=created + dt.timedelta(hours=1), responded_at=created + dt.timedelta(hours=2)))
-    survey = Survey(request=request, caller=caller, provider=provider, language=caller.language or Language.MANDARIN,
-                    due_at=completed + dt.timedelta(hours=2), status=SurveyStatus.COMPLETED, attempt_count=1,
-                    rating=rating, completed_at=surveyed, created_at=completed)
-    survey.attempts.append(SurveyAttempt(started_at=surveyed - dt.timedelta(minutes=2), ended_at=surveyed,
-                                         outcome=AttemptOutcome.ANSWERED, originate_reason=4))
-    return survey
+    # No attempt rows: the dialer paces itself and caps calls a day by the attempts it
+    # finds, and these ratings need none.
+    return Survey(request=request, caller=caller, provider=provider, language=caller.language or Language.MANDARIN,
+                  due_at=completed + dt.timedelta(hours=2), status=SurveyStatus.COMPLETED, attempt_count=1,
+                  rating=rating, completed_at=surveyed, created_at=completed)
