@@ -212,6 +212,7 @@ SCHEMA: dict[str, Kind] = {
     "ivr.voicemail_dir": TEXT,
     "ivr.writer_process": BOOLEAN,
     "ivr.unfollowed_after": number(0, 7 * 86400),
+    "ivr.demo_clock": BOOLEAN,
     "asterisk.fastagi_url": TEXT,
     "asterisk.queue_prefix": Kind("a short prefix of letters, digits and dashes", _name_prefix),
     "asterisk.callback_offer_after": integer(15, 3600),
@@ -396,6 +397,9 @@ def _validate(raw: dict[str, Any], sources: dict[str, str]) -> dict[str, Any]:
             ) from None
     if values["app.env"] == "production":
         _refuse_shipped_secrets(values)
+        if values["ivr.demo_clock"]:
+            # A call could then choose the time the IVR believes it is.
+            raise ConfigError("setting ivr.demo_clock is for demos: production refuses it (set it to false)")
     return values
 
 

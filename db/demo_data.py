@@ -1,4 +1,5 @@
-"""Demo data: providers with workers and certificates, three accounts, a few callers.
+"""Demo data: providers with workers and certificates, three accounts, a few callers,
+and the past surveyed requests behind the providers' ratings.
 
 Deterministic (seeded), so a demo and a bug report describe the same database.
 """
@@ -27,12 +28,17 @@ from db.models import (
     ProviderStatus,
     RequestChannel,
     RequestStatus,
+    RequestStatusChange,
     Role,
     ServiceCategory,
+    ServiceRequest,
+    Survey,
+    SurveyStatus,
     Training,
     User,
     Worker,
 )
+from db.numbering import request_numbers
 from db.reference import ensure_reference_data
 from db.service_requests import change_status, open_request
 from db.users import create_user, verify_password
@@ -73,6 +79,20 @@ _NAME_TAILS = {
 _CATEGORY_WEIGHTS = {
     "household": 10, "repair": 6, "elderly_care": 6, "medical": 3, "shopping_guide": 2,
     "housing": 2, "recruitment": 2, "legal": 2, "daily_life": 3, "other": 1,
+}
+# What a provider of each trade may serve besides its own category: a real-estate
+# agency sells and lets houses, it does not clean them.
+_RELATED_CATEGORIES = {
+    "household": {"elderly_care", "daily_life"},
+    "repair": {"daily_life"},
+    "elderly_care": {"medical", "household"},
+    "medical": {"elderly_care"},
+    "shopping_guide": {"daily_life"},
+    "housing": set(),
+    "recruitment": set(),
+    "legal": set(),
+    "daily_life": {"shopping_guide", "repair"},
+    "other": {"daily_life"},
 }
 _CERTIFICATES = {
     "household": ("家政服务员证", "健康证"),
@@ -118,6 +138,7 @@ def load_demo_data(session: Session, tz: ZoneInfo, production: bool = False) -> 
         if session.scalar(select(User.id).where(User.username == a.username)) is None
     ]
     callers = _callers(session, tz, categories, districts, providers, users[0] if users else None)
+    _past_ratings(session, tz, providers)
     return {"providers": len(providers), "users": len(users), "callers": callers}
 
 
@@ -134,7 +155,9 @@ def demo_passwords_in_use(session: Session) -> list[str]:
 def _provider(rng: random.Random, index: int, categories, districts) -> Provider:
     codes = list(_CATEGORY_WEIGHTS)
     main = codes[index % len(codes)] if index < len(codes) else rng.choices(codes, weights=list(_CATEGORY_WEIGHTS.values()))[0]
-    served = {main} | set(rng.sample(codes, rng.choice((0, 0, 1, 2))))
+    # Drawn from every category, kept where they fit the trade: the same draws as ever,
+    # so the rest of the demo data (districts, grades, workers) stays as it was.
+    served = {main} | (set(rng.sample(codes, rng.choice((0, 0, 1, 2)))) & _RELATED_CATEGORIES[main])
     district_codes = [code for code in districts if code != "other"]
     home = district_codes[index % len(district_codes)]
     covered = {home} | set(rng.sample(district_codes, rng.choice((0, 1, 2, 5))))
@@ -214,3 +237,71 @@ def _callers(session: Session, tz: ZoneInfo, categories, districts, providers, o
             change_status(session, request, RequestStatus.DISPATCHED, user=operator, now=now - dt.timedelta(days=2))
     session.flush()
     return len(_DEMO_CALLERS)
+
+
+# Callers of past, surveyed requests: the people behind the providers' seeded ratings.
+_PAST_CALLERS = 30
+_PAST_PHONE_PREFIX = "1882762"
+
+
+def _past_ratings(session: Session, tz: ZoneInfo, providers: list[Provider]) -> None:
+    """Each rated provider's ratings as the surveys they came from (completed requests
+    of the last 90 days), so the credit file's rollup (ivr/surveys.py) counts them and
+    the next survey adds to them instead of replacing them."""
+    rng = random.Random(20261130)  # its own, so the providers drawn above stay as they were
+    now = utcnow()
+    callers = []
+    for index in range(_PAST_CALLERS):
+        caller = Caller(phone=f"{_PAST_PHONE_PREFIX}{index:04d}", phone_kind=PhoneKind.MOBILE,
+                        name=rng.choice(_SURNAMES) + rng.choice(("先生", "女士", "伯", "姨")),
+                        language=rng.choice((Language.MANDARIN, Language.MANDARIN, Language.CANTONESE, Language.HAKKA)),
+                        first_call_at=now - dt.timedelta(days=200), last_call_at=now - dt.timedelta(days=rng.randint(5, 80)))
+        callers.append(caller)
+    session.add_all(callers)
+    session.flush()
+    surveys: list[Survey] = []
+    for provider in providers:
+        if not provider.rating_count:
+            continue
+        # The average drawn for the provider is what its callers' ratings scatter around.
+        target = provider.rating_avg
+        ratings = [min(5, max(1, round(rng.gauss(target, 0.7)))) for _ in range(rng.randint(3, 15))]
+        surveys += [_survey(rng, provider, rng.choice(callers), rating, now) for rating in ratings]
+        provider.rating_avg = round(sum(ratings) / len(ratings), 2)
+        provider.rating_count = len(ratings)
+    # Numbered a day at a time: one statement a day rather than one a request.
+    by_day: dict[dt.date, list[ServiceRequest]] = {}
+    for request in sorted((survey.request for survey in surveys), key=lambda r: r.created_at):
+        by_day.setdefault(request.created_at.astimezone(tz).date(), []).append(request)
+    for day, taken in by_day.items():
+        for request, number in zip(taken, request_numbers(session, day, len(taken))):
+            request.number = number
+    session.add_all(surveys)  # with their requests, dispatches and histories
+    session.flush()
+
+
+def _survey(rng: random.Random, provider: Provider, caller: Caller, rating: int, now: dt.datetime) -> Survey:
+    """A completed request of the provider's, and its survey: rated `rating` by its caller."""
+    surveyed = now - dt.timedelta(days=rng.randint(3, 80), hours=rng.randint(0, 10))
+    completed = surveyed - dt.timedelta(hours=rng.randint(2, 48))
+    created = completed - dt.timedelta(days=rng.randint(1, 6), hours=rng.randint(0, 12))
+    category = rng.choice(provider.categories)
+    lifecycle = [(None, RequestStatus.NEW, created), (RequestStatus.NEW, RequestStatus.DISPATCHED, created + dt.timedelta(hours=1)),
+                 (RequestStatus.DISPATCHED, RequestStatus.IN_SERVICE, created + dt.timedelta(hours=20)),
+                 (RequestStatus.IN_SERVICE, RequestStatus.COMPLETED, completed),
+                 (RequestStatus.COMPLETED, RequestStatus.SURVEYED, surveyed)]
+    request = ServiceRequest(
+        caller=caller, category=category,
+        channel=RequestChannel.PHONE, status=RequestStatus.SURVEYED, district=provider.district,
+        description=f"{category.name_zh}（已回访）",
+        created_at=created, updated_at=surveyed,
+        history=[RequestStatusChange(from_status=before, to_status=after, at=at, note=f"{rating}★" if after is RequestStatus.SURVEYED else None)
+                 for before, after, at in lifecycle],
+    )
+    request.dispatches.append(Dispatch(provider=provider, status=DispatchStatus.ACCEPTED,
+                                       offered_at=created + dt.timedelta(hours=1), responded_at=created + dt.timedelta(hours=2)))
+    # No attempt rows: the dialer paces itself and caps calls a day by the attempts it
+    # finds, and these ratings need none.
+    return Survey(request=request, caller=caller, provider=provider, language=caller.language or Language.MANDARIN,
+                  due_at=completed + dt.timedelta(hours=2), status=SurveyStatus.COMPLETED, attempt_count=1,
+                  rating=rating, completed_at=surveyed, created_at=completed)

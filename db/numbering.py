@@ -11,16 +11,17 @@ from db.models import DailyCounter
 REQUEST_PREFIX = "HY"
 
 
-def next_in_sequence(session: Session, name: str, day: dt.date) -> int:
-    """Atomically take the next value of a per-day counter (one statement, no race)."""
+def next_in_sequence(session: Session, name: str, day: dt.date, count: int = 1) -> int:
+    """Atomically take the next `count` values of a per-day counter (one statement, no
+    race); returns the last of them."""
     dialect = session.get_bind().dialect.name
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
     statement = (
         insert(DailyCounter)
-        .values(name=name, day=day, value=1)
+        .values(name=name, day=day, value=count)
         .on_conflict_do_update(
             index_elements=[DailyCounter.name, DailyCounter.day],
-            set_={"value": DailyCounter.value + 1},
+            set_={"value": DailyCounter.value + count},
         )
         .returning(DailyCounter.value)
     )
@@ -31,6 +32,12 @@ def next_request_number(session: Session, local_now: dt.datetime) -> str:
     day = local_now.date()
     value = next_in_sequence(session, "request", day)
     return f"{REQUEST_PREFIX}{day:%Y%m%d}-{value:04d}"
+
+
+def request_numbers(session: Session, day: dt.date, count: int) -> list[str]:
+    """`count` request numbers of one local day at once (loading past requests)."""
+    last = next_in_sequence(session, "request", day, count)
+    return [f"{REQUEST_PREFIX}{day:%Y%m%d}-{value:04d}" for value in range(last - count + 1, last + 1)]
 
 
 def parse_request_number(text: str) -> str | None:

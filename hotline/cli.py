@@ -111,6 +111,28 @@ def demo(app: AppContext, once: bool) -> None:
     stack.stop()
 
 
+# The simulated calls the banner and README.md suggest, in order on a fresh demo database:
+# each depends on what the ones before did (a caller's language is remembered).
+# tests/test_readme_calls.py places README's copy of them against a demo and checks
+# that each ends as it says.
+DEMO_CALLS = (
+    ("--at '2026-12-01 10:00' --through-asterisk --from 13800138000 --keys '1 1'",
+     "returning caller (Mandarin): family services, housekeeping; queues, rings operator 1001: a screen pop"),
+    ("--at '2026-12-01 10:00' --from 13912345678 --keys '2 1 3'",
+     "new caller: Cantonese, family services, medical escort"),
+    ("--at '2026-12-01 10:00' --from 13800138000 --keys '3'",
+     "returning caller: status of his open request and its provider"),
+    ("--at '2026-12-01 10:00' --from 07623660360 --keys '5'",
+     "returning Hakka caller: emergency, priority queue"),
+    ("--at '2026-12-01 10:00' --from anonymous --keys '- - -'",
+     "no keys at all: the operator after three timeouts"),
+    ("--at '2026-12-01 21:30' --from 13912345678 --keys '1 #@9000'",
+     "after hours, greeted in Cantonese now: leave a voicemail (it becomes a request)"),
+    ("--at '2026-12-01 21:30' --from 13800138000 --keys '2'",
+     "after hours: book a callback for the next business day"),
+)
+
+
 def demo_banner(app: AppContext, stack: "DemoStack") -> str:
     host, port = stack.ivr.address
     hours = app.menu.hours
@@ -134,16 +156,11 @@ def demo_banner(app: AppContext, stack: "DemoStack") -> str:
         "",
         "  Place a simulated call from another terminal (the Asterisk emulator plays the caller).",
         "  With --through-asterisk the call goes on to the queue and pops up in the console of",
-        "  the operator it is offered to (sign in as operator first):",
-        f"    {hotline} call --through-asterisk --from 13800138000 --keys '1 1 1' # Mandarin, household: pops up for operator",
-        "   during business hours",
-        f"    {hotline} call --from 13912345678 --keys '2 1 3'      # Cantonese, family services, medical escort",
-        f"    {hotline} call --from 13800138000 --keys '3'          # returning caller: status of his open request",
-        f"    {hotline} call --from 07623660360 --keys '5'          # Hakka caller: emergency, priority queue",
-        f"    {hotline} call --from anonymous --keys '- - -'        # no keys at all: operator after three timeouts",
-        "   after hours",
-        f"    {hotline} call --from 13912345678 --keys '2 1 #@9000' # leave a voicemail: it becomes a request",
-        f"    {hotline} call --from 13800138000 --keys '2'          # book a callback for the next business day",
+        "  the operator it is offered to (sign in as operator first). --at sets the time the",
+        "  demo's IVR goes by, so each works at any hour; run them in this order:",
+    ]
+    lines += [f"    {hotline} call {args}  # {what}" for args, what in DEMO_CALLS]
+    lines += [
         "",
         "  Demo logins for the agent console:",
     ]

@@ -11,6 +11,7 @@ Twilio credentials are set).
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 from dataclasses import dataclass, field
@@ -23,6 +24,14 @@ from emulator.fastagi_client import place_call
 from emulator.switch import Switch
 
 CALL_ACTION = "HotlineEmulatorCall"
+# `hotline call --at`: the local time the call's business-hours decision uses. The IVR
+# honours it only with ivr.demo_clock (which `hotline demo` sets, production refuses).
+DEMO_CLOCK_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+def ivr_script(at: dt.datetime | None = None) -> str:
+    """The AGI script the dialplan names, with the demo clock as its `at` argument."""
+    return "ivr" if at is None else f"ivr?at={at:{DEMO_CLOCK_FORMAT}}"
 
 
 class EmulatedAsterisk:
@@ -55,9 +64,10 @@ class EmulatedAsterisk:
             for extension in extensions:
                 members[f"PJSIP/{extension}"] = {"Paused": "0", "PausedReason": ""}
 
-    def call(self, caller: str, keys: str):
+    def call(self, caller: str, keys: str, at: dt.datetime | None = None):
         host, port = self.ivr_address
-        return self.switch.call(CallSpec(caller=caller, host=host, port=port, events=parse_keys(keys)))
+        return self.switch.call(CallSpec(caller=caller, host=host, port=port, events=parse_keys(keys),
+                                         script=ivr_script(at)))
 
     def _answered(self, action: dict[str, str]) -> None:
         """An answered Originate runs its context; for a survey call, the survey AGI."""
@@ -71,7 +81,11 @@ class EmulatedAsterisk:
         self.survey_transcripts.append(place_call(spec))
 
     def _call_action(self, action: dict[str, str]) -> dict[str, str]:
-        switched = self.call(action.get("Caller", ""), action.get("Keys", ""))
+        try:
+            at = dt.datetime.strptime(action["At"], DEMO_CLOCK_FORMAT) if action.get("At") else None
+        except ValueError:
+            raise ValueError(f"At must be a local time {DEMO_CLOCK_FORMAT}") from None
+        switched = self.call(action.get("Caller", ""), action.get("Keys", ""), at)
         transcript = switched.transcript
         return {"Uniqueid": switched.uniqueid, "Queue": switched.queue or "", "Agent": switched.agent or "",
                 "Transcript": json.dumps({"events": transcript.events, "variables": transcript.variables,
@@ -140,7 +154,8 @@ def start_demo_stack(app) -> DemoStack:
 
     settings = app.settings
     menu = app.menu
-    ivr = start_ivr_server(app)
+    # The demo lets `hotline call --at` try after-hours service by day.
+    ivr = start_ivr_server(app, demo_clock=not settings.production)
     try:
         asterisk = EmulatedAsterisk(ivr.address, settings).start()
     except OSError as exc:

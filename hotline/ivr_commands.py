@@ -1,32 +1,40 @@
 """`hotline ivr`, `hotline call`, `hotline prompts build`."""
 from __future__ import annotations
 
+import datetime as dt
 import signal
 import threading
 from pathlib import Path
 
 import click
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from db.models import Provider
 from emulator.agi_channel import CallSpec, Transcript, parse_keys
 from emulator.fastagi_client import place_call
+from emulator.prompt_texts import PromptTexts
 from hotline.context import AppContext
+from hotline.demo_stack import ivr_script
 from ivr.engine import provider_prompt
 from ivr.handlers import handler_table
 from ivr.menu import MenuError
 from ivr.prompt_build import PromptBuildError, build_prompts, tasks_for
-from ivr.prompts import LANGUAGES, load_manifest
+from ivr.prompts import load_manifest
 from ivr.server import FastAGIServer, tune_interpreter
 from ivr.services import IvrServices
 
 pass_app = click.make_pass_decorator(AppContext)
+# The files that speak providers' names: names/provider_<id>.
+_NAME_PROMPTS = provider_prompt(0).rsplit("_", 1)[0]
 
 
-def start_ivr_server(app: AppContext, port: int | None = None) -> FastAGIServer:
+def start_ivr_server(app: AppContext, port: int | None = None, *, demo_clock: bool | None = None) -> FastAGIServer:
+    """demo_clock: honour `hotline call --at` (default: the ivr.demo_clock setting)."""
     settings = app.settings
+    overrides = {} if demo_clock is None else {"demo_clock": demo_clock}
     try:
-        services = IvrServices.from_settings(settings, app.sessions)
+        services = IvrServices.from_settings(settings, app.sessions, **overrides)
     except MenuError as exc:
         raise click.ClickException(f"IVR menu: {exc}") from None
     server = FastAGIServer(
@@ -76,9 +84,12 @@ def ivr_command(app: AppContext, port: int | None) -> None:
               help="How Asterisk tells of a hangup: a HANGUP line, or closing the connection.")
 @click.option("--through-asterisk", is_flag=True,
               help="Ask the demo's emulated Asterisk to place it: IVR, then queue and operator, seen on AMI.")
+@click.option("--at", "at", type=click.DateTime(["%Y-%m-%d %H:%M"]),
+              help="Local time (app.timezone) the IVR judges business hours by, e.g. '2026-12-01 21:30'; "
+                   "honoured by `hotline demo` (ivr.demo_clock), never in production.")
 @pass_app
 def call_command(app: AppContext, caller: str, keys: str, did: str | None, host: str | None, port: int | None,
-                 hangup_style: str, through_asterisk: bool) -> None:
+                 hangup_style: str, through_asterisk: bool, at: dt.datetime | None) -> None:
     """Place a simulated call through the running IVR and print what the caller heard."""
     settings = app.settings
     try:
@@ -86,33 +97,34 @@ def call_command(app: AppContext, caller: str, keys: str, did: str | None, host:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--keys") from None
     if through_asterisk:
-        click.echo(_call_through_asterisk(settings, caller, keys))
+        click.echo(_call_through_asterisk(app, caller, keys, at))
         return
     spec = CallSpec(caller=caller, did=did or settings.phone.hotline_number, host=host or settings.ivr.host,
-                    port=port or settings.ivr.port, events=events, hangup_style=hangup_style)
+                    port=port or settings.ivr.port, events=events, hangup_style=hangup_style, script=ivr_script(at))
     transcript = place_call(spec)
     if transcript.agi_status == "FAILURE":
         raise click.ClickException(
             f"no FastAGI server at {spec.host}:{spec.port} (AGISTATUS=FAILURE: Asterisk's dialplan would go "
             "straight to the operator queue). Start one with `hotline ivr`."
         )
-    click.echo(render_transcript(transcript))
+    click.echo(render_transcript(transcript, _prompt_texts(app, transcript), at))
 
 
-def _call_through_asterisk(settings, caller: str, keys: str) -> str:
+def _call_through_asterisk(app: AppContext, caller: str, keys: str, at: dt.datetime | None) -> str:
     import json
 
-    from hotline.demo_stack import CALL_ACTION
+    from hotline.demo_stack import CALL_ACTION, DEMO_CLOCK_FORMAT
     from ivr.ami import AmiError, AmiLink
 
-    asterisk = settings.asterisk
+    asterisk = app.settings.asterisk
     link = AmiLink(asterisk.ami_host, asterisk.ami_port, asterisk.ami_username, asterisk.ami_secret,
                    event_mask="off", reply_timeout=300).start()
     try:
         if not link.wait_connected(3):
             raise click.ClickException(f"no Asterisk manager at {asterisk.ami_host}:{asterisk.ami_port}: "
                                        "start `make demo` (its emulated Asterisk) first")
-        reply = link.action(CALL_ACTION, Caller=caller, Keys=keys)
+        reply = link.action(CALL_ACTION, Caller=caller, Keys=keys,
+                            **({"At": f"{at:{DEMO_CLOCK_FORMAT}}"} if at is not None else {}))
     except AmiError as exc:
         raise click.ClickException(f"the emulated Asterisk could not place the call: {exc}") from None
     finally:
@@ -122,17 +134,16 @@ def _call_through_asterisk(settings, caller: str, keys: str) -> str:
                             recorded.get("agi_status", "SUCCESS"))
     route = (f"queued in {reply['Queue']}, answered by {reply['Agent']}" if reply.get("Agent")
              else f"queued in {reply['Queue']}, nobody answered" if reply.get("Queue") else "did not reach a queue")
-    return f"{render_transcript(transcript)}\ncall {reply.get('Uniqueid')}: {route}"
+    return f"{render_transcript(transcript, _prompt_texts(app, transcript), at)}\ncall {reply.get('Uniqueid')}: {route}"
 
 
-def render_transcript(transcript: Transcript) -> str:
-    manifest = load_manifest()
-    lines = []
+def render_transcript(transcript: Transcript, texts: PromptTexts | None = None, at: dt.datetime | None = None) -> str:
+    texts = texts or PromptTexts(load_manifest())
+    lines = [f"clock: {at:%Y-%m-%d %H:%M} (--at)"] if at is not None else []
     for ms, kind, detail in transcript.events:
         stamp = f"{ms / 1000:7.1f}s"
         if kind == "heard":
-            language, name = _prompt_of(detail)
-            text = manifest.text(name, language) if name in manifest and language in LANGUAGES else name
+            language, text = texts.heard(detail)
             lines.append(f"{stamp}  heard  [{language}] {text}")
         elif kind == "key":
             lines.append(f"{stamp}  key    {detail}")
@@ -152,18 +163,24 @@ def render_transcript(transcript: Transcript) -> str:
     else:
         ending = "back to the dialplan without a route: its fallback queues the caller for an operator"
     lines.append(f"ended: {ending}; AGISTATUS={transcript.agi_status}")
+    if at is not None and variables and "HOTLINE_DEMO_AT" not in variables:
+        lines.append("note: the IVR ignored --at and used its own clock (it honours --at only with "
+                     "ivr.demo_clock = true, as `hotline demo` sets; never in production)")
     if variables:
         lines.append("variables: " + " ".join(f"{k}={v}" for k, v in variables.items()))
     return "\n".join(lines)
 
 
-def _prompt_of(path: str) -> tuple[str, str]:
-    """("yue", "names/provider_5") from .../zh_yue/names/provider_5."""
-    parts = path.split("/")
-    folders = [i for i, part in enumerate(parts) if part.startswith("zh_")]
-    if not folders:
-        return "?", path
-    return parts[folders[-1]].removeprefix("zh_"), "/".join(parts[folders[-1] + 1:])
+def _prompt_texts(app: AppContext, transcript: Transcript) -> PromptTexts:
+    """The manifest's texts and, if the caller heard any, the providers' names as
+    `hotline prompts build` speaks them."""
+    names: dict[str, str] = {}
+    if any(_NAME_PROMPTS in path for path in transcript.heard):
+        try:
+            names = _provider_names(app)
+        except (click.ClickException, SQLAlchemyError):
+            pass  # no usable database here: names are shown by their prompt key
+    return PromptTexts(load_manifest(), names)
 
 
 @click.group("prompts")

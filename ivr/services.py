@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -16,6 +17,8 @@ from ivr.call_log_process import CallLogProcess
 from ivr.engine import Engine
 from ivr.menu import Menu, configured_menu
 from ivr.surveys import SurveyPolicy
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,6 +37,9 @@ class IvrServices:
     writer_process: bool = False
     # Seconds after which a call nothing followed after the IVR is ended (None: never).
     unfollowed_after: float | None = None
+    # Honour a call's `at` (`hotline call --at`): the time its business-hours decision
+    # uses. Demos only; production settings refuse it (ivr.demo_clock).
+    demo_clock: bool = False
 
     def __post_init__(self):
         self.engine = Engine(self.menu)
@@ -57,6 +63,7 @@ class IvrServices:
         overrides.setdefault("survey_policy", SurveyPolicy.from_settings(settings, menu))
         overrides.setdefault("writer_process", settings.ivr.writer_process)
         overrides.setdefault("unfollowed_after", settings.ivr.unfollowed_after or None)
+        overrides.setdefault("demo_clock", settings.ivr.demo_clock)
         return cls(
             sessions=sessions,
             menu=menu,
@@ -67,6 +74,21 @@ class IvrServices:
             spool=settings.data_path("spool", "ivr-calls.jsonl"),
             **overrides,
         )
+
+    def hours_clock(self, requested: str | None, now: dt.datetime) -> tuple[dt.datetime, bool]:
+        """The time business hours are judged by, and whether it is a demo's `at`.
+
+        `requested` is local time (YYYY-MM-DDTHH:MM) in the app's zone. Without
+        demo_clock, or when it cannot be read, the real clock rules.
+        """
+        if not requested or not self.demo_clock:
+            return now, False
+        try:
+            local = dt.datetime.fromisoformat(requested)
+        except ValueError:
+            log.warning("ignoring a demo clock that is not a local time YYYY-MM-DDTHH:MM: %r", requested[:40])
+            return now, False
+        return (local.replace(tzinfo=self.tz) if local.tzinfo is None else local), True
 
     def fallback_variables(self) -> dict[str, str]:
         """What a failed handler leaves for the dialplan: straight to the operator queue."""

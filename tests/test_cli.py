@@ -39,7 +39,7 @@ def test_upgrade_demo_data_and_demo(runner, settings):
     banner = run(runner, settings, "demo", "--once").output
     assert "operator-demo-2026" in banner and "supervisor" in banner and "admin" in banner
     assert "FastAGI IVR listening on 127.0.0.1:" in banner
-    assert "call --from 13912345678 --keys '2 1 3'" in banner
+    assert "call --at '2026-12-01 10:00' --from 13912345678 --keys '2 1 3'" in banner
 
 
 def test_user_create(runner, settings):

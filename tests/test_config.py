@@ -154,3 +154,13 @@ def test_a_broken_config_file_is_reported_without_the_secret_on_the_broken_line(
         with pytest.raises(ConfigError, match="is not valid TOML") as error:
             load_settings(environ={"HOTLINE_CONFIG": str(broken)})
         assert SECRET_VALUE not in str(error.value)
+
+
+def test_production_refuses_the_demo_clock():
+    """With it, whoever reaches the IVR could choose the time it judges business hours by."""
+    production = {"HOTLINE_APP_ENV": "production", "HOTLINE_APP_SECRET_KEY": "x" * 32,
+                  "HOTLINE_ASTERISK_TRUNK_PASSWORD": "t" * 20, "HOTLINE_ASTERISK_AMI_SECRET": "a" * 20}
+    assert not load_settings(environ=production).ivr.demo_clock
+    with pytest.raises(ConfigError, match="ivr.demo_clock is for demos: production refuses it"):
+        load_settings(environ={**production, "HOTLINE_IVR_DEMO_CLOCK": "true"})
+    assert load_settings(environ={"HOTLINE_IVR_DEMO_CLOCK": "true"}).ivr.demo_clock

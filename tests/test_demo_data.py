@@ -45,3 +45,80 @@ def test_demo_passwords_are_detected_until_changed(session):
     for user in session.scalars(select(User)):
         user.password_hash = generate_password_hash("a-real-password-of-our-own")
     assert demo_passwords_in_use(session) == []
+
+
+# What a provider's name says it does, and the categories such a business may serve.
+TRADES = {
+    "家政服务": {"household", "elderly_care", "daily_life"},
+    "家电维修": {"repair", "daily_life"},
+    "养老护理": {"elderly_care", "medical", "household"},
+    "陪诊护理": {"medical", "elderly_care"},
+    "社区生活服务店": {"shopping_guide", "daily_life"},
+    "房产经纪": {"housing"},
+    "人力资源": {"recruitment"},
+    "律师事务所": {"legal"},
+    "便民服务社": {"daily_life", "shopping_guide", "repair"},
+    "综合服务": {"other", "daily_life"},
+}
+# The category a trade is registered for: it must serve at least that.
+OWN_CATEGORY = {"家政服务": "household", "家电维修": "repair", "养老护理": "elderly_care", "陪诊护理": "medical",
+                "社区生活服务店": "shopping_guide", "房产经纪": "housing", "人力资源": "recruitment",
+                "律师事务所": "legal", "便民服务社": "daily_life", "综合服务": "other"}
+
+
+def test_every_demo_provider_serves_only_categories_that_fit_its_trade(session):
+    load_demo_data(session, SHANGHAI)
+    providers = session.scalars(select(Provider)).all()
+    assert len(providers) == 48
+    misfits = []
+    for provider in providers:
+        trades = [trade for trade in TRADES if trade in provider.name]
+        assert len(trades) == 1, f"{provider.name}: its trade is not one of {list(TRADES)}"
+        served = {c.code for c in provider.categories}
+        if OWN_CATEGORY[trades[0]] not in served or not served <= TRADES[trades[0]]:
+            misfits.append(f"{provider.name}: {sorted(served)}")
+    assert not misfits, "providers serving what their trade does not:\n" + "\n".join(misfits)
+
+
+def test_seeded_ratings_are_the_surveys_the_credit_file_counts(session):
+    from ivr.surveys import rollup_provider
+
+    load_demo_data(session, SHANGHAI)
+    rated = session.scalars(select(Provider).where(Provider.rating_count > 0)).all()
+    assert len(rated) >= 30
+    seeded = {p.id: (p.rating_avg, p.rating_count) for p in rated}
+    for provider in rated:
+        rollup_provider(session, provider.id)
+    session.expire_all()
+    assert {p.id: (p.rating_avg, p.rating_count) for p in rated} == seeded
+    unrated = session.scalars(select(Provider).where(Provider.rating_count == 0)).all()
+    assert unrated and all(p.rating_avg is None for p in unrated)
+
+
+def test_a_first_survey_rating_adds_to_the_seeded_ones(session):
+    import datetime as dt
+
+    from db.base import utcnow
+    from db.models import Caller, RequestChannel, RequestStatus, Survey
+    from db.service_requests import change_status, open_request
+    from ivr.surveys import record_rating
+
+    load_demo_data(session, SHANGHAI)
+    provider = session.scalars(select(Provider).where(Provider.rating_count >= 3).order_by(Provider.id)).first()
+    count, average = provider.rating_count, provider.rating_avg
+    seeded_sum = session.scalar(select(func.sum(Survey.rating)).where(Survey.provider_id == provider.id))
+    assert round(seeded_sum / count, 2) == average
+    # A demo caller's request served by it, completed and surveyed today: its first survey.
+    now = utcnow()
+    caller = session.scalar(select(Caller).where(Caller.phone == "13800138000"))
+    request = open_request(session, caller, provider.categories[0], RequestChannel.PHONE, SHANGHAI, now=now)
+    for status in (RequestStatus.DISPATCHED, RequestStatus.IN_SERVICE, RequestStatus.COMPLETED):
+        change_status(session, request, status, now=now)
+    survey = Survey(request=request, caller=caller, provider=provider, language=caller.language,
+                    due_at=now - dt.timedelta(minutes=5))
+    session.add(survey)
+    session.flush()
+    record_rating(session, survey, 1, None, now)
+    session.expire_all()
+    assert provider.rating_count == count + 1
+    assert provider.rating_avg == round((seeded_sum + 1) / (count + 1), 2) < average

@@ -111,12 +111,12 @@ def test_a_busy_line_is_retried_after_the_busy_delay(survey_rig, clock):
 def test_without_asterisk_nothing_is_claimed(ivr_db, clock):
     settings = load_settings(environ={}, overrides={"survey.delay_minutes": 0})
     sessions = make_session_factory(ivr_db)
-    _complete_the_demo_request(sessions, clock.now - dt.timedelta(hours=1))
+    request_id, _, _ = _complete_the_demo_request(sessions, clock.now - dt.timedelta(hours=1))
     link = AmiLink("127.0.0.1", free_port(), "hotline", "x")
     dialer = SurveyDialer(sessions, link, SurveyPolicy.from_settings(settings, configured_menu("")), clock=clock)
     assert dialer.one_pass() == 0
     with sessions() as session:
-        assert session.scalar(select(Survey.status)) == SurveyStatus.SCHEDULED
+        assert session.scalar(select(Survey.status).where(Survey.request_id == request_id)) == SurveyStatus.SCHEDULED
 
 
 # --- two dialers on PostgreSQL, one killed ----------------------------------------------

@@ -23,7 +23,8 @@ def handle(agi: HotlineAGI, request: AgiRequest, services: IvrServices) -> None:
     now = services.clock()
     phone = try_normalise(env.get("agi_callerid"), services.area_code)
     known = services.caller_languages.of(phone)
-    business_open = services.menu.hours.is_open(now.astimezone(services.tz))
+    hours_at, demo_clock = services.hours_clock(_arg(request, "at"), now)
+    business_open = services.menu.hours.is_open(hours_at.astimezone(services.tz))
     start = CallStart(known, business_open, phone is not None,
                       start_node=_known(_arg(request, "start"), services.menu.nodes),
                       language=_known(_arg(request, "lang"), LANGUAGES))
@@ -48,7 +49,7 @@ def handle(agi: HotlineAGI, request: AgiRequest, services: IvrServices) -> None:
                 event = renderer.perform(action)
             record.steps.append(IvrStep(action.node, _first_prompt(action), describe(event), services.clock()))
             state, action = services.engine.step(state, event)
-        _finish(renderer, action, state, record, services)
+        _finish(renderer, action, state, record, services, hours_at if demo_clock else None)
     except CallerGone:
         record.outcome = IvrOutcome.ABANDONED
         record.steps.append(IvrStep(state.node, None, "hangup", services.clock()))
@@ -62,14 +63,18 @@ def handle(agi: HotlineAGI, request: AgiRequest, services: IvrServices) -> None:
         services.call_log.submit(record)
 
 
-def _finish(renderer: AgiRenderer, action: Finish, state, record: IvrCallRecord, services: IvrServices) -> None:
+def _finish(renderer: AgiRenderer, action: Finish, state, record: IvrCallRecord, services: IvrServices,
+            demo_at=None) -> None:
     record.outcome = action.outcome
     record.voicemail = action.voicemail
     if action.callback:
-        local = services.clock().astimezone(services.tz)
+        local = (demo_at or services.clock()).astimezone(services.tz)
         record.callback_due = services.menu.hours.next_opening(local)
     variables = {"HOTLINE_CALL_ID": record.uniqueid, "HOTLINE_LANG": state.language,
                  "CHANNEL(language)": f"zh_{state.language}"}
+    if demo_at is not None:
+        # Says the demo's clock was honoured (`hotline call --at` reports it otherwise).
+        variables["HOTLINE_DEMO_AT"] = f"{demo_at.astimezone(services.tz):%Y-%m-%dT%H:%M}"
     if action.route is not None:
         record.queue = action.route.queue
         variables.update(HOTLINE_NEXT="queue", HOTLINE_QUEUE=action.route.queue,
