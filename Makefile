@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 # Debian tools the hotline uses, as command:package. Prompts are spoken by espeak-ng and
 # converted by sox; the console's browser test drives Debian's Chromium.
 DEBIAN_TOOLS := espeak-ng:espeak-ng sox:sox chromium:chromium chromedriver:chromium-driver
+# A Chinese font, so the console's pages render (and are measured by the browser tests)
+# with real glyphs rather than empty boxes.
+DEBIAN_FONTS := fonts-wqy-microhei
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help install system-tools test demo bench clean
@@ -26,6 +29,8 @@ install: system-tools $(STAMP)
 system-tools:
 	@missing=""; for pair in $(DEBIAN_TOOLS); do \
 	  command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	for font in $(DEBIAN_FONTS); do \
+	  dpkg -s $$font >/dev/null 2>&1 || missing="$$missing $$font"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
