@@ -15,10 +15,9 @@ import functools
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import Integer, bindparam, exists, func, literal, select, text, update
+from sqlalchemy import Integer, bindparam, exists, func, inspect, literal, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.util import identity_key
 
 from db.base import UTCDateTime, utcnow
 from db.errors import Refused
@@ -187,11 +186,12 @@ def claim(session: Session, policy: SurveyPolicy, dialer: str, limit: int, now: 
         "day_start": policy.day_start(now), "daily_cap": policy.daily_cap, "now": now, "dialer": dialer[:64],
     }).all()
     rows.sort(key=lambda row: (row.due_at, row.id))  # RETURNING keeps no order
-    for row in rows:
-        # An object this session already holds must not keep its pre-claim status.
-        held = session.identity_map.get(identity_key(Survey, row.id))
-        if held is not None:
-            session.expire(held)
+    if session.identity_map:
+        # A survey this session already holds must not keep its pre-claim status.
+        claimed = {row.id for row in rows}
+        for held in list(session.identity_map.values()):
+            if isinstance(held, Survey) and inspect(held).identity[0] in claimed:
+                session.expire(held)
     return [Claimed(row.id, row.phone, row.language.value if isinstance(row.language, Language) else row.language)
             for row in rows]
 
