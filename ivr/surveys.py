@@ -218,8 +218,9 @@ def _claim_statement(dialect: str):
     # Twice the room: a caller with several due surveys is called for one of them only.
     candidates = (select(surveys.c.id, surveys.c.caller_id, surveys.c.due_at, callers.c.phone)
                   .join(callers, callers.c.id == surveys.c.caller_id)
-                  .where(surveys.c.status == SurveyStatus.SCHEDULED, surveys.c.due_at <= bindparam("now", type_=UTCDateTime),
-                         callers.c.do_not_call.is_(False), called_today < bindparam("daily_cap", type_=Integer))
+                  .where(surveys.c.status == SurveyStatus.SCHEDULED,
+                         surveys.c.due_at <= bindparam("now", type_=UTCDateTime), callers.c.do_not_call.is_(False),
+                         called_today < bindparam("daily_cap", type_=Integer))
                   .order_by(surveys.c.due_at, surveys.c.id).limit(select(room.c.n * 2).scalar_subquery()))
     if dialect == "postgresql":
         candidates = candidates.with_for_update(of=surveys, skip_locked=True)
@@ -227,7 +228,8 @@ def _claim_statement(dialect: str):
     ranked = select(candidates, func.row_number().over(partition_by=candidates.c.caller_id,
                                                          order_by=(candidates.c.due_at, candidates.c.id)).label("nth")
                     ).subquery("ranked")
-    picked = (select(ranked.c.id.label("survey_id"), ranked.c.phone).where(ranked.c.nth == 1)  # one call at a time to anybody
+    picked = (select(ranked.c.id.label("survey_id"), ranked.c.phone)
+              .where(ranked.c.nth == 1)  # one call at a time to anybody
               .order_by(ranked.c.due_at, ranked.c.id).limit(select(room.c.n).scalar_subquery()).cte("picked"))
     if dialect == "postgresql":
         phone = picked.c.phone
