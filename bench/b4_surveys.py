@@ -8,7 +8,7 @@
   made outside the calling window is counted as a violation;
 - raw: the same batches as a bare UPDATE … WHERE id IN (SELECT … LIMIT 500) RETURNING;
 - bare enqueue: the same 100,000 rows into the emptied table by a bare INSERT … SELECT
-  (the table's indexes and foreign keys are most of an enqueue's cost).
+  (on PostgreSQL the table's indexes and foreign keys are most of an enqueue's cost).
 Targets: enqueue ≤ 2 s, ≥ 5,000 claims/s, zero quiet-hour violations.
 """
 from __future__ import annotations
