@@ -593,7 +593,8 @@ class Survey(Base):
 
     __tablename__ = "surveys"
     __table_args__ = (
-        Index("ix_surveys_status_due", "status", "due_at"),
+        # With `id` last a claim reads the due surveys in its order and stops at its limit.
+        Index("ix_surveys_status_due", "status", "due_at", "id"),
         CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="rating_range"),
     )
 
@@ -626,7 +627,8 @@ class SurveyAttempt(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
-    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Indexed: each claim counts the attempts started in the last second (calls-per-second cap).
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     ended_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
     outcome: Mapped[Optional[AttemptOutcome]] = mapped_column(str_enum(AttemptOutcome, "attempt_outcome"))
     # AMI OriginateResponse Reason: 0 failed, 1 no answer, 3 ringing timeout, 4 answered, 5 busy, 8 congestion.
