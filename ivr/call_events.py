@@ -22,7 +22,7 @@ from db.base import utcnow
 from db.models import Call, CallDirection, CallOutcome, OperatorState, PauseReason, User
 from db.session import transaction
 from ivr.ami import AmiEvent
-from ivr.operator_desk import latest_states, record_state
+from ivr.operator_desk import latest_states, record_state, record_states
 
 log = logging.getLogger(__name__)
 
@@ -129,10 +129,11 @@ class CallTracker:
             self._write_operator_states(session)
         self._changed.clear()
         self._operator_states.clear()
-        for facts in changed:
-            if facts.ended:  # written for good: forget it
-                self.calls.pop(facts.uniqueid, None)
-                self._channel_call = {k: v for k, v in self._channel_call.items() if v != facts.uniqueid}
+        ended = {facts.uniqueid for facts in changed if facts.ended}
+        if ended:  # written for good: forget them (one pass over the channels, not one a call)
+            for uniqueid in ended:
+                self.calls.pop(uniqueid, None)
+            self._channel_call = {k: v for k, v in self._channel_call.items() if v not in ended}
 
     # resync after a reconnect -------------------------------------------------------------------
 
@@ -270,9 +271,8 @@ class CallTracker:
         extensions = {extension for extension, _, _ in self._operator_states}
         users = {ext: uid for ext, uid in session.execute(
             select(User.sip_extension, User.id).where(User.sip_extension.in_(extensions)))}
-        for extension, state, at in self._operator_states:
-            if extension in users:
-                record_state(session, users[extension], state, at, "ami")
+        record_states(session, [dict(user_id=users[extension], state=state, at=at, source="ami")
+                                for extension, state, at in self._operator_states if extension in users])
 
     def _write(self, session: Session, calls: list[CallFacts]) -> None:
         table = Call.__table__

@@ -26,10 +26,19 @@ class DeskError(ValueError):
 def record_state(session: Session, user_id: int, state: OperatorState, at: dt.datetime,
                  source: str, reason: PauseReason | None = None) -> None:
     """Record a state change; the same change at the same time twice is recorded once."""
+    record_states(session, [dict(user_id=user_id, state=state, reason=reason, at=at, source=source)])
+
+
+def record_states(session: Session, changes: list[dict]) -> None:
+    """Record many state changes in one statement (a batch of AMI events brings thousands);
+    each a dict of OperatorStateChange's columns, replays recorded once."""
+    if not changes:
+        return
     table = OperatorStateChange.__table__
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[session.get_bind().dialect.name]
-    session.execute(insert(table).values(user_id=user_id, state=state, reason=reason, at=at, source=source)
-                    .on_conflict_do_nothing(index_elements=[table.c.user_id, table.c.state, table.c.at]))
+    rows = [{"reason": None, **change} for change in changes]
+    session.execute(insert(table).on_conflict_do_nothing(index_elements=[table.c.user_id, table.c.state, table.c.at]),
+                    rows)
 
 
 def latest_states(session: Session) -> dict[int, tuple[OperatorState, PauseReason | None]]:

@@ -2,14 +2,15 @@
 import datetime as dt
 
 import pytest
+import sqlalchemy
 from sqlalchemy import select
 
 from db.models import OperatorState, OperatorStateChange, PauseReason, User
 from db.session import make_session_factory
 from emulator.ami_server import AmiServer
-from ivr.ami import AmiError, AmiLink
+from ivr.ami import AmiError, AmiEvent, AmiLink
 from ivr.call_events import CallTracker
-from ivr.operator_desk import DeskError, OperatorDesk
+from ivr.operator_desk import DeskError, OperatorDesk, record_states
 from test_call_events import trace_events
 
 QUEUES = ["hotline-general", "hotline-priority"]
@@ -95,3 +96,43 @@ def test_calls_and_automatic_wrap_up_come_from_ami_events(ivr_db):
         (OperatorState.WRAP_UP, at(1795740127.0), "ami"),
         (OperatorState.AVAILABLE, at(1795740142.0), "ami"),
     ]
+
+
+def call_burst(calls: int, extension: str = "1001"):
+    """calls answered by one operator, one after another: AgentConnect and AgentComplete each."""
+    for n in range(calls):
+        ids = dict(Uniqueid=f"{n}.1", Linkedid=f"{n}.1", Interface=f"PJSIP/{extension}")
+        yield AmiEvent("AgentConnect", dict(ids, Timestamp=f"{1795740000 + 200 * n}.0", HoldTime="3"))
+        yield AmiEvent("AgentComplete", dict(ids, Timestamp=f"{1795740100 + 200 * n}.0", TalkTime="100"))
+
+
+def test_a_batch_of_calls_records_operators_states_in_a_few_statements(ivr_db):
+    """One statement a state change made the AMI link three times slower (bench B2)."""
+    tracker = CallTracker(make_session_factory(ivr_db))
+    for event in call_burst(300):
+        tracker.apply(event)
+    statements = []
+    listen = lambda *args: statements.append(args[2])  # noqa: E731
+    sqlalchemy.event.listen(ivr_db, "before_cursor_execute", listen)
+    try:
+        tracker.flush()
+    finally:
+        sqlalchemy.event.remove(ivr_db, "before_cursor_execute", listen)
+    state_inserts = [s for s in statements if "operator_state_changes" in s]
+    assert len(state_inserts) <= 2, f"{len(state_inserts)} statements for 300 calls' operator states"
+    user = operator(ivr_db)
+    assert [s for s, _, _ in states(ivr_db, user)].count(OperatorState.ON_CALL) == 300
+
+
+def test_state_changes_recorded_together_keep_one_of_each(engine):
+    with make_session_factory(engine)() as session, session.begin():
+        user = User(username="batch", display_name="批量", role="operator", password_hash="x", sip_extension="1099")
+        session.add(user)
+        session.flush()
+        at = dt.datetime(2026, 11, 27, 2, 0, tzinfo=dt.timezone.utc)
+        changes = [dict(user_id=user.id, state=OperatorState.ON_CALL, at=at, source="ami"),
+                   dict(user_id=user.id, state=OperatorState.ON_CALL, at=at, source="ami"),  # replayed
+                   dict(user_id=user.id, state=OperatorState.PAUSED, reason=PauseReason.MEAL, at=at, source="console")]
+        record_states(session, changes)
+        record_states(session, changes[:1])
+    assert states(engine, user) == [(OperatorState.ON_CALL, None, "ami"), (OperatorState.PAUSED, PauseReason.MEAL, "console")]
