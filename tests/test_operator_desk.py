@@ -1,16 +1,18 @@
 """Operators' states: in Asterisk's queues first, then on the supervisors' record."""
 import datetime as dt
+import time
 
 import pytest
 import sqlalchemy
 from sqlalchemy import select
 
+from db.base import utcnow
 from db.models import OperatorState, OperatorStateChange, PauseReason, User
 from db.session import make_session_factory
 from emulator.ami_server import AmiServer
 from ivr.ami import AmiError, AmiEvent, AmiLink
 from ivr.call_events import CallTracker
-from ivr.operator_desk import DeskError, OperatorDesk, record_states
+from ivr.operator_desk import DeskError, OperatorDesk, day_of, latest_states, record_states
 from test_call_events import trace_events
 
 QUEUES = ["hotline-general", "hotline-priority"]
@@ -91,11 +93,56 @@ def test_calls_and_automatic_wrap_up_come_from_ami_events(ivr_db):
         changes = session.scalars(select(OperatorStateChange).where(OperatorStateChange.user_id == user.id)
                                   .order_by(OperatorStateChange.at)).all()
     at = lambda stamp: dt.datetime.fromtimestamp(stamp, dt.timezone.utc)  # noqa: E731
-    assert [(c.state, c.at, c.source) for c in changes] == [
-        (OperatorState.ON_CALL, at(1795740032.0), "ami"),
-        (OperatorState.WRAP_UP, at(1795740127.0), "ami"),
-        (OperatorState.AVAILABLE, at(1795740142.0), "ami"),
+    assert [(c.state, c.at, c.ends_at, c.source) for c in changes] == [
+        (OperatorState.ON_CALL, at(1795740032.0), None, "ami"),
+        (OperatorState.WRAP_UP, at(1795740127.0), at(1795740142.0), "ami"),
     ]
+    with make_session_factory(ivr_db)() as session:
+        assert latest_states(session, at(1795740141.0))[user.id] == (OperatorState.WRAP_UP, None)
+        assert latest_states(session, at(1795740142.0))[user.id] == (OperatorState.AVAILABLE, None)
+    assert day_of(changes, at(1795740200.0))[-1] == (at(1795740142.0), OperatorState.AVAILABLE, None)
+
+
+def answered_and_hung_up(tracker, extension: str, hung_up: dt.datetime) -> None:
+    """A call the queue gave the operator, ended at hung_up: their wrap-up starts then."""
+    ids = dict(Uniqueid="1.1", Linkedid="1.1", Interface=f"PJSIP/{extension}")
+    stamp = lambda moment: f"{moment.timestamp():.6f}"  # noqa: E731
+    tracker.apply(AmiEvent("AgentConnect", dict(ids, Timestamp=stamp(hung_up - dt.timedelta(seconds=60)), HoldTime="3")))
+    tracker.apply(AmiEvent("AgentComplete", dict(ids, Timestamp=stamp(hung_up), TalkTime="60")))
+    tracker.flush()
+
+
+def test_a_pause_taken_during_wrap_up_outlasts_it(desk, ivr_db):
+    server, operators = desk
+    user = operator(ivr_db)
+    operators.login(user)
+    tracker = CallTracker(make_session_factory(ivr_db), wrapup_seconds=1)
+    answered_and_hung_up(tracker, "1001", utcnow())
+    with make_session_factory(ivr_db)() as session:
+        assert latest_states(session)[user.id] == (OperatorState.WRAP_UP, None)  # not "available" in advance
+    operators.pause(user, "after_call_work")
+    time.sleep(1)  # the wrap-up's end has passed
+    assert all(m["PJSIP/1001"]["Paused"] == "1" for m in server.queue_members.values())
+    with make_session_factory(ivr_db)() as session:
+        assert latest_states(session)[user.id] == (OperatorState.PAUSED, PauseReason.AFTER_CALL_WORK)
+        changes = session.scalars(select(OperatorStateChange).where(OperatorStateChange.user_id == user.id)
+                                  .order_by(OperatorStateChange.at, OperatorStateChange.id)).all()
+    assert [(state, reason) for _, state, reason in day_of(changes, utcnow())][-2:] == [
+        (OperatorState.WRAP_UP, None), (OperatorState.PAUSED, PauseReason.AFTER_CALL_WORK)]
+
+
+def test_a_queue_resync_during_wrap_up_keeps_the_wrap_up(ivr_db):
+    """QueueMember shows a member in wrap-up as neither paused nor in a call."""
+    tracker = CallTracker(make_session_factory(ivr_db), wrapup_seconds=60)
+    answered_and_hung_up(tracker, "1001", utcnow())
+    tracker.begin_queue_resync()
+    tracker.apply(AmiEvent("QueueMember", {"Queue": "hotline-general", "Interface": "PJSIP/1001", "Paused": "0",
+                                           "InCall": "0"}))
+    tracker.apply(AmiEvent("QueueStatusComplete", {}))
+    user = operator(ivr_db)
+    assert states(ivr_db, user)[-1][0] is OperatorState.WRAP_UP
+    with make_session_factory(ivr_db)() as session:
+        assert latest_states(session)[user.id] == (OperatorState.WRAP_UP, None)
 
 
 def call_burst(calls: int, extension: str = "1001"):
