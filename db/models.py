@@ -725,6 +725,10 @@ class OperatorStateChange(Base):
     state: Mapped[OperatorState] = mapped_column(str_enum(OperatorState, "operator_state"))
     reason: Mapped[Optional[PauseReason]] = mapped_column(str_enum(PauseReason, "pause_reason"))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # A wrap-up's scheduled end (the queue's wrap-up time after the call): available from
+    # then on unless a later change (a pause, a logout) came first. Kept on the wrap-up,
+    # not as an "available" recorded in advance, which would outrank that later change.
+    ends_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
     # Where it was learnt: "console" (an operator's action) or "ami" (a call's events).
     source: Mapped[str] = mapped_column(String(16))
 

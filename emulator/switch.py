@@ -5,10 +5,16 @@ does what the rendered dialplan would: with a queue chosen it joins that queue, 
 queue offers it to a logged-in member (AgentCalled), the member answers
 (AgentConnect), they talk, and the call hangs up — each as the AMI events
 asterisk-facts.md lists, stamped with the emulator's clock.
+
+As app_queue does (queues.conf: ringinuse = no, wrapuptime), the queue offers a caller
+only to a member who is neither paused, nor ringing or talking, nor in the wrap-up
+after a call; a caller finding none free waits for the first to come free, and
+abandons after `patience_seconds`.
 """
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from dataclasses import dataclass
 
@@ -30,13 +36,34 @@ class SwitchedCall:
 
 class Switch:
     def __init__(self, ami: AmiServer, queue_prefix: str = "hotline-", ring_seconds: float = 3, talk_seconds: float = 95,
-                 prompt_ms=None, clock=time.time):
+                 prompt_ms=None, clock=time.time, wrapup_seconds: float = 0, patience_seconds: float = 30):
         self.ami = ami
         self.queue_prefix = queue_prefix
         self.ring_seconds = ring_seconds
         self.talk_seconds = talk_seconds
+        self.wrapup_seconds = wrapup_seconds  # the queues' wrapuptime
+        self.patience_seconds = patience_seconds  # how long a caller waits in the queue for a free member
         self.prompt_ms = prompt_ms
         self.clock = clock  # seconds since the epoch, as AMI's Timestamp header
+        # Interface -> when (on the emulator's clock) its last queue call and wrap-up end.
+        # Calls are emulated at once but stamped over minutes: a later call must see them.
+        self._busy_until: dict[str, float] = {}
+        self._offering = threading.Lock()  # calls run on several threads (the demo's)
+
+    def _offer(self, queue: str, joined: float) -> tuple[str, float] | None:
+        """The member to offer a caller who joined at `joined`, and when: the first not paused
+        to be free, if within the caller's patience; that member is then busy with this call."""
+        with self._offering:
+            free_at = {interface: max(joined, self._busy_until.get(interface, joined))
+                       for interface, state in self.ami.queue_members.get(queue, {}).items() if state["Paused"] == "0"}
+            if not free_at:
+                return None
+            interface = min(free_at, key=free_at.get)  # ties: the first logged in
+            if free_at[interface] - joined > self.patience_seconds:
+                return None
+            offered = free_at[interface] + 1
+            self._busy_until[interface] = offered + self.ring_seconds + self.talk_seconds + self.wrapup_seconds
+            return interface, offered - joined
 
     def call(self, spec: CallSpec, answer: bool = True) -> SwitchedCall:
         uniqueid = spec.uniqueid or f"{int(time.time())}.{next(_channels)}"
@@ -67,19 +94,22 @@ class Switch:
         if transcript.agi_status == "SUCCESS" and queue:
             asterisk_queue = self.queue_prefix + queue
             emit("QueueCallerJoin", after=ivr_seconds, Queue=asterisk_queue, Position="1", Count="1", **chan_vars)
-            members = [i for i, state in self.ami.queue_members.get(asterisk_queue, {}).items() if state["Paused"] == "0"]
-            if answer and members:
-                agent = members[0]
+            offer = self._offer(asterisk_queue, clock) if answer else None
+            if offer is not None:
+                agent, waited = offer
                 agent_channel = f"{agent}-{next(_channels):08x}"
-                emit("AgentCalled", after=1, Queue=asterisk_queue, Interface=agent, MemberName=agent, DestChannel=agent_channel,
-                     CallerIDNum=spec.caller or "<unknown>", **chan_vars)
+                emit("AgentCalled", after=waited, Queue=asterisk_queue, Interface=agent, MemberName=agent,
+                     DestChannel=agent_channel, CallerIDNum=spec.caller or "<unknown>", **chan_vars)
                 emit("AgentConnect", after=self.ring_seconds, Queue=asterisk_queue, Interface=agent, MemberName=agent,
-                     DestChannel=agent_channel, HoldTime=str(int(1 + self.ring_seconds)), RingTime=str(int(self.ring_seconds)))
+                     DestChannel=agent_channel, HoldTime=str(int(waited + self.ring_seconds)),
+                     RingTime=str(int(self.ring_seconds)))
                 emit("QueueCallerLeave", Queue=asterisk_queue, Position="1", Count="0")
                 emit("AgentComplete", after=self.talk_seconds, Queue=asterisk_queue, Interface=agent,
                      TalkTime=str(int(self.talk_seconds)), Reason="caller")
             else:
-                emit("QueueCallerAbandon", after=30, Queue=asterisk_queue, Position="1", OriginalPosition="1", HoldTime="30")
+                patience = int(self.patience_seconds)
+                emit("QueueCallerAbandon", after=patience, Queue=asterisk_queue, Position="1", OriginalPosition="1",
+                     HoldTime=str(patience))
         emit("Hangup", after=1, Cause="16", **{"Cause-txt": "Normal Clearing"})
         self.ami.channels.pop(uniqueid, None)
         return SwitchedCall(uniqueid, transcript, queue, agent)

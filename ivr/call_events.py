@@ -22,7 +22,7 @@ from db.base import utcnow
 from db.models import Call, CallDirection, CallOutcome, OperatorState, PauseReason, User
 from db.session import transaction
 from ivr.ami import AmiEvent
-from ivr.operator_desk import latest_states, record_state
+from ivr.operator_desk import latest_states, record_state, record_states
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,8 @@ class CallTracker:
         self.sessions = sessions
         self.queue_prefix = queue_prefix
         self.wrapup_seconds = wrapup_seconds
-        # (extension, state, time): operators' calls and wrap-ups, written with the calls.
-        self._operator_states: list[tuple[str, OperatorState, dt.datetime]] = []
+        # (extension, state, time, wrap-up's end): operators' calls and wrap-ups, written with the calls.
+        self._operator_states: list[tuple[str, OperatorState, dt.datetime, dt.datetime | None]] = []
         self.calls: dict[str, CallFacts] = {}
         self._changed: set[str] = set()
         self._channel_call: dict[str, str] = {}  # Uniqueid of any channel -> Linkedid
@@ -129,10 +129,11 @@ class CallTracker:
             self._write_operator_states(session)
         self._changed.clear()
         self._operator_states.clear()
-        for facts in changed:
-            if facts.ended:  # written for good: forget it
-                self.calls.pop(facts.uniqueid, None)
-                self._channel_call = {k: v for k, v in self._channel_call.items() if v != facts.uniqueid}
+        ended = {facts.uniqueid for facts in changed if facts.ended}
+        if ended:  # written for good: forget them (one pass over the channels, not one a call)
+            for uniqueid in ended:
+                self.calls.pop(uniqueid, None)
+            self._channel_call = {k: v for k, v in self._channel_call.items() if v not in ended}
 
     # resync after a reconnect -------------------------------------------------------------------
 
@@ -196,6 +197,8 @@ class CallTracker:
                 known = latest.get(user_id)
                 if known is None and state == OperatorState.LOGGED_OUT:
                     continue  # never logged in: nothing to correct
+                if known == (OperatorState.WRAP_UP, None) and state == OperatorState.AVAILABLE:
+                    continue  # QueueMember does not tell wrap-up from free: the recorded wrap-up stands
                 if known != (state, reason):
                     record_state(session, user_id, state, now, "ami", reason)
 
@@ -246,15 +249,17 @@ class CallTracker:
         if facts is not None:
             facts.learn(answered_at=_time(event), queue_wait_seconds=_int(event.get("HoldTime")), agent_extension=extension)
         if extension:
-            self._operator_states.append((extension, OperatorState.ON_CALL, _time(event)))
+            self._operator_states.append((extension, OperatorState.ON_CALL, _time(event), None))
 
     def _on_agentcomplete(self, event: AmiEvent) -> None:
-        """The call ended: the queue gives the operator wrap-up time, then offers calls again."""
+        """The call ended: the queue gives the operator wrap-up time, then offers calls again.
+
+        The end is kept on the wrap-up, not recorded in advance as "available": a pause
+        taken meanwhile is then the later change, and stands (Asterisk keeps it too)."""
         extension = extension_of(event.get("Interface") or event.get("DestChannel"))
         if extension:
             ended = _time(event)
-            self._operator_states.append((extension, OperatorState.WRAP_UP, ended))
-            self._operator_states.append((extension, OperatorState.AVAILABLE, ended + dt.timedelta(seconds=self.wrapup_seconds)))
+            self._operator_states.append((extension, OperatorState.WRAP_UP, ended, ended + dt.timedelta(seconds=self.wrapup_seconds)))
 
     def _on_hangup(self, event: AmiEvent) -> None:
         facts = self._call(event)
@@ -267,12 +272,11 @@ class CallTracker:
     def _write_operator_states(self, session: Session) -> None:
         if not self._operator_states:
             return
-        extensions = {extension for extension, _, _ in self._operator_states}
+        extensions = {extension for extension, _, _, _ in self._operator_states}
         users = {ext: uid for ext, uid in session.execute(
             select(User.sip_extension, User.id).where(User.sip_extension.in_(extensions)))}
-        for extension, state, at in self._operator_states:
-            if extension in users:
-                record_state(session, users[extension], state, at, "ami")
+        record_states(session, [dict(user_id=users[extension], state=state, at=at, ends_at=ends_at, source="ami")
+                                for extension, state, at, ends_at in self._operator_states if extension in users])
 
     def _write(self, session: Session, calls: list[CallFacts]) -> None:
         table = Call.__table__

@@ -1,4 +1,5 @@
 """A call end to end on the emulator: IVR over FastAGI, queue and operator over AMI, one call row."""
+import datetime as dt
 import threading
 import time
 
@@ -76,3 +77,35 @@ def test_a_caller_who_hangs_up_in_the_ivr(asterisk, ivr_db, ivr_server, ivr_serv
     switched = switch.call(CallSpec(caller="13912345670", host=host, port=port, events=parse_keys("1 h")))
     call = settled(ivr_db, ivr_services, switched.uniqueid)
     assert call.outcome is CallOutcome.ABANDONED_IN_IVR and call.queue is None
+
+
+def test_the_queue_offers_a_caller_only_to_a_member_free_to_take_it(asterisk, ivr_db, ivr_server, ivr_services):
+    """As app_queue (ringinuse = no): not to one already in a call, not to one paused."""
+    ami_server, link, switch = asterisk
+    for extension in ("1001", "1002", "1003"):
+        link.action("QueueAdd", Queue="hotline-general", Interface=f"PJSIP/{extension}", Paused="false")
+    link.action("QueuePause", Queue="hotline-general", Interface="PJSIP/1003", Paused="true", Reason="meal")
+    host, port = ivr_server.address
+    # Three callers at once (the clock stands still); each talks for 95 s once answered.
+    calls = [switch.call(CallSpec(caller=f"1370000000{n}", host=host, port=port, events=parse_keys("2 1 3")))
+             for n in range(3)]
+    assert [c.agent for c in calls] == ["PJSIP/1001", "PJSIP/1002", None]
+    assert all(c.queue == "general" for c in calls)
+    third = settled(ivr_db, ivr_services, calls[2].uniqueid)
+    assert third.outcome is CallOutcome.ABANDONED_IN_QUEUE  # nobody came free within 30 s
+
+
+def test_a_member_in_wrap_up_is_offered_the_next_caller_when_it_ends(asterisk, ivr_db, ivr_server, ivr_services, clock):
+    ami_server, link, _ = asterisk
+    switch = Switch(ami_server, clock=lambda: clock.now.timestamp(), talk_seconds=10, wrapup_seconds=15)
+    link.action("QueueAdd", Queue="hotline-general", Interface="PJSIP/1001", Paused="false")
+    host, port = ivr_server.address
+    first = switch.call(CallSpec(caller="13700000011", host=host, port=port, events=parse_keys("2 1 3")))
+    clock.now += dt.timedelta(seconds=20)  # the next caller reaches the queue during 1001's wrap-up
+    second = switch.call(CallSpec(caller="13700000012", host=host, port=port, events=parse_keys("2 1 3")))
+    assert first.agent == second.agent == "PJSIP/1001"
+    first_row, second_row = (settled(ivr_db, ivr_services, c.uniqueid) for c in (first, second))
+    assert second_row.outcome is CallOutcome.ANSWERED
+    # The first call's hangup starts 15 s of wrap-up: the second caller waited them out.
+    assert second_row.answered_at - first_row.ended_at >= dt.timedelta(seconds=15)
+    assert second_row.queue_wait_seconds > 4

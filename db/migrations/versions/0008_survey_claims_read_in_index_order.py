@@ -1,7 +1,7 @@
 """survey claims read in index order
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 
 A claim takes the earliest due surveys by (due_at, id). With `id` in the index the
 claim reads them in order and stops at its limit; without it PostgreSQL sorted every
@@ -11,8 +11,8 @@ second cap counts the attempts started in the last second on every claim.
 from alembic import op
 
 
-revision = '0007'
-down_revision = '0006'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
