@@ -18,7 +18,7 @@ import logging
 import queue
 from dataclasses import dataclass, fields
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -40,7 +40,7 @@ FIRST_SEEN = ("started_at", "queue_entered_at", "answered_at")
 RECORDING, CALLBACK_ID, CALLBACK_NUMBER = CHANNEL_VARIABLES = (
     "HOTLINE_RECORDING", "HOTLINE_CALLBACK_ID", "HOTLINE_CALLBACK_NUMBER")
 # CallFacts fields that are not columns of calls.
-NOT_COLUMNS = ("abandoned_in_queue", "ended", "callback_booked", "callback_number")
+NOT_COLUMNS = ("abandoned_in_queue", "ended", "booked_task_id", "callback_number")
 
 
 @dataclass
@@ -61,7 +61,7 @@ class CallFacts:
     callback_task_id: int | None = None  # a call-back: the task it was placed for
     callback_number: str | None = None  # a call-back: the number it dials back
     abandoned_in_queue: bool = False
-    callback_booked: bool = False  # the caller took the queue's callback offer
+    booked_task_id: int | None = None  # the caller took the queue's callback offer: that task
     ended: bool = False
 
     def learn(self, **values) -> None:
@@ -76,7 +76,7 @@ class CallFacts:
             return CallOutcome.ANSWERED
         if not self.ended:
             return CallOutcome.IN_PROGRESS
-        if self.callback_booked:
+        if self.booked_task_id is not None:
             return CallOutcome.CALLBACK_REQUESTED
         if self.abandoned_in_queue or self.queue_entered_at is not None:
             return CallOutcome.ABANDONED_IN_QUEUE
@@ -255,8 +255,8 @@ class CallTracker:
             # A call-back's placeholder: the operator who answers it gives its halves their
             # own caller ID (NewCallerid), so the number dialled back names the call.
             facts.learn(callback_task_id=_row_id(task), callback_number=number_or_none(number))
-        elif _row_id(task) is not None:
-            facts.callback_booked = True
+        else:
+            facts.learn(booked_task_id=_row_id(task))
 
     def _on_queuecallerjoin(self, event: AmiEvent) -> None:
         facts = self._call(event)
@@ -269,7 +269,7 @@ class CallTracker:
         facts = self._call(event)
         if facts is not None and facts.answered_at is None and facts.queue_entered_at is not None:
             waited = (_time(event) - facts.queue_entered_at).total_seconds()
-            facts.learn(queue_wait_seconds=max(0, int(waited)))
+            facts.learn(queue_wait_seconds=max(0, round(waited)))
 
     def _on_queuecallerabandon(self, event: AmiEvent) -> None:
         facts = self._call(event)
@@ -319,7 +319,7 @@ class CallTracker:
             found = session.execute(select(User.sip_extension, User.id).where(User.sip_extension.in_(extensions)))
             agents = {extension: user_id for extension, user_id in found}
         # A task id from a channel variable that names no task must not fail the batch.
-        wanted = {f.callback_task_id for f in calls if f.callback_task_id is not None}
+        wanted = {task for f in calls for task in (f.callback_task_id, f.booked_task_id) if task is not None}
         tasks = set(session.scalars(select(CallbackTask.id).where(CallbackTask.id.in_(wanted)))) if wanted else set()
         rows = []
         for facts in calls:
@@ -347,6 +347,12 @@ class CallTracker:
                        else_=table.c.outcome)
         session.execute(statement.on_conflict_do_update(index_elements=[table.c.uniqueid],
                                                         set_={**keep_first, **take_last, "outcome": outcome}), rows)
+        for facts in calls:
+            if facts.booked_task_id in tasks:
+                # queue_callback points its task at the call row if the row was there yet.
+                session.execute(update(CallbackTask).where(CallbackTask.id == facts.booked_task_id,
+                                                           CallbackTask.call_id.is_(None))
+                                .values(call_id=select(Call.id).where(Call.uniqueid == facts.uniqueid).scalar_subquery()))
 
 
 def _time(event: AmiEvent) -> dt.datetime:

@@ -135,12 +135,16 @@ def test_a_caller_who_takes_the_callback_offer_is_not_counted_as_abandoned(link,
     """Pressing 1 at the offer: QueueCallerLeave, the queue_callback AGI sets HOTLINE_CALLBACK_ID
     (seen only as a channelvar, never as a VarSet), then the caller hangs up."""
     server, ami = link
+    add_task(ivr_db, 7001)  # booked before the call's row was written: no call_id yet
     replay(server, ami, CallTracker(make_session_factory(ivr_db)), "queue_callback_taken.trace")
     row = call_row(ivr_db, "1795742000.5")
     assert (row["outcome"], row["queue"], row["queue_wait_seconds"], row["answered_at"]) == (
         CallOutcome.CALLBACK_REQUESTED, "general", 61, None)
     assert row["recording_file"] == "/var/spool/asterisk/monitor/hotline/20261127/1795742000.5.wav"
     assert row["callback_task_id"] is None  # the task points to this call, not the other way
+    with make_session_factory(ivr_db)() as session:
+        call_id = session.scalar(select(Call.id).where(Call.uniqueid == "1795742000.5"))
+        assert session.get(CallbackTask, 7001).call_id == call_id
 
 
 def test_a_call_back_names_the_number_dialled_back_and_its_task(link, ivr_db):
@@ -167,6 +171,8 @@ def test_a_callback_id_naming_no_task_costs_no_row(link, ivr_db):
         tracker.apply(AmiEvent("NewCallerid", {"Uniqueid": "8.2", "Linkedid": "8.2", "CallerIDNum": "1001",
                                                "ChanVariable": {"HOTLINE_CALLBACK_ID": task, "HOTLINE_CALLBACK_NUMBER": "13766660000"}}))
     replay(server, ami, tracker, "callback_placeholder.trace")  # names task 7001, which does not exist here
+    replay(server, ami, tracker, "queue_callback_taken.trace")  # the same
+    assert call_row(ivr_db, "1795742000.5")["outcome"] is CallOutcome.CALLBACK_REQUESTED
     assert call_row(ivr_db, "1795743000.7")["callback_task_id"] is None
     assert call_row(ivr_db, "1795743000.7")["caller_number"] == "13766660000"
     assert call_row(ivr_db, "8.1")["caller_number"] == "13912345678"
