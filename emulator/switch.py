@@ -120,9 +120,10 @@ class Switch:
                 agent_channel = f"{agent}-{next(_channels):08x}"
                 emit("AgentCalled", after=1, Queue=asterisk_queue, Interface=agent, MemberName=agent, DestChannel=agent_channel,
                      CallerIDNum=spec.caller or "<unknown>")
-                emit("AgentConnect", after=self.ring_seconds, Queue=asterisk_queue, Interface=agent, MemberName=agent,
+                # Asterisk 22 lets the caller out of the queue first, then reports the connect.
+                emit("QueueCallerLeave", after=self.ring_seconds, Queue=asterisk_queue, Position="1", Count="0")
+                emit("AgentConnect", Queue=asterisk_queue, Interface=agent, MemberName=agent,
                      DestChannel=agent_channel, HoldTime=str(int(1 + self.ring_seconds)), RingTime=str(int(self.ring_seconds)))
-                emit("QueueCallerLeave", Queue=asterisk_queue, Position="1", Count="0")
                 emit("AgentComplete", after=self.talk_seconds, Queue=asterisk_queue, Interface=agent,
                      TalkTime=str(int(self.talk_seconds)), Reason="caller")
             else:
@@ -182,13 +183,15 @@ class Switch:
         operator = _Channel(f"{agent}-{next(_channels):08x}", f"{uniqueid}2", uniqueid)
         emit("AgentCalled", holder, after=1, Queue=asterisk_queue, Interface=agent, MemberName=agent,
              DestChannel=operator.name, CallerIDNum=number)
-        emit("AgentConnect", holder, after=self.ring_seconds, Queue=asterisk_queue, Interface=agent, MemberName=agent,
-             DestChannel=operator.name, HoldTime=str(int(1 + self.ring_seconds)), RingTime=str(int(self.ring_seconds)))
-        # The operator's answer reaches the placeholder's halves as their caller ID.
-        emit("NewConnectedLine", holder, ConnectedLineNum=extension, ConnectedLineName="<unknown>")
-        emit("NewCallerid", dialler, CallerIDNum=extension, CallerIDName="<unknown>")
+        # As Asterisk 22.10 orders them: the operator's answer as the holder's connected
+        # line, the queue letting go, the Originate answered, the connect, and then the
+        # operator's extension as the dialling half's caller ID.
+        emit("NewConnectedLine", holder, after=self.ring_seconds, ConnectedLineNum=extension, ConnectedLineName="<unknown>")
         emit("QueueCallerLeave", holder, Queue=asterisk_queue, Position="1", Count="0")
         respond()
+        emit("AgentConnect", holder, Queue=asterisk_queue, Interface=agent, MemberName=agent,
+             DestChannel=operator.name, HoldTime=str(int(1 + self.ring_seconds)), RingTime=str(int(self.ring_seconds)))
+        emit("NewCallerid", dialler, CallerIDNum=extension, CallerIDName="<unknown>")
         # [hotline-callback-dial]: Dial(PJSIP/<number>@hotline-trunk).
         customer = _Channel(f"PJSIP/hotline-trunk-{next(_channels):08x}", f"{uniqueid}3", uniqueid)
         emit("Newchannel", customer, ChannelState="0", ChannelStateDesc="Down", CallerIDNum=extension,
