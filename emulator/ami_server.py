@@ -34,11 +34,14 @@ EVENT_CLASSES = {
                      "NewConnectedLine", "NewAccountCode", "Rename", "DialBegin", "DialState", "DialEnd", "Hold",
                      "Unhold", "MusicOnHoldStart", "MusicOnHoldStop", "MixMonitorStart", "MixMonitorStop",
                      "BridgeCreate", "BridgeEnter", "BridgeLeave", "BridgeDestroy", "LocalBridge", "OriginateResponse",
-                     "DeviceStateChange", "ExtensionStatus", "BlindTransfer", "AttendedTransfer"), "call"),
+                     "DeviceStateChange", "ExtensionStatus", "BlindTransfer", "AttendedTransfer", "Pickup",
+                     "ChanSpyStart", "ChanSpyStop"), "call"),
     **dict.fromkeys(("Newexten", "VarSet"), "dialplan"),
     **dict.fromkeys(("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "AgentCalled", "AgentConnect",
                      "AgentComplete", "AgentRingNoAnswer", "AgentDump", "QueueMemberAdded", "QueueMemberRemoved",
-                     "QueueMemberPause", "QueueMemberStatus", "QueueMemberPenalty", "QueueMemberRinginuse"), "agent"),
+                     "QueueMemberPause", "QueueMemberStatus", "QueueMemberPenalty", "QueueMemberRinginuse",
+                     "AgentLogin", "AgentLogoff"), "agent"),
+    "Cdr": "cdr",
     "UserEvent": "user",
     **dict.fromkeys(("DTMFBegin", "DTMFEnd"), "dtmf"),
     **dict.fromkeys(("AGIExecStart", "AGIExecEnd", "AsyncAGIStart", "AsyncAGIExec", "AsyncAGIEnd"), "agi"),
@@ -57,7 +60,7 @@ def message(**headers) -> str:
 # Events that answer an action as a list (EventList: start ... Complete): sent to the
 # session that asked, whatever its read classes.
 LIST_EVENTS = frozenset({"CoreShowChannel", "CoreShowChannelsComplete", "QueueParams", "QueueMember", "QueueEntry",
-                         "QueueStatusComplete"})
+                         "QueueStatusComplete", "QueueSummary", "QueueSummaryComplete"})
 
 
 def event_mask(text: str) -> frozenset[str]:
@@ -151,7 +154,9 @@ class AmiServer:
 
     def emit(self, name: str, **headers) -> None:
         """Send an event to every logged-in session whose classes cover it."""
-        event_class = EVENT_CLASSES[name]
+        event_class = EVENT_CLASSES.get(name)
+        if event_class is None:
+            raise KeyError(f"{name}: give it its Asterisk class in EVENT_CLASSES before emitting it")
         text = message(Event=name, Privilege=f"{event_class},all", **headers)
         for session in self._live():
             if session.takes(event_class) and not self._hung.is_set():

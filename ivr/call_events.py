@@ -37,8 +37,7 @@ FIRST_SEEN = ("started_at", "queue_entered_at", "answered_at")
 # writes (set by the dialplan); the callback task a caller booked from the queue (set by
 # queue_callback) or a call-back's placeholder serves (set with the number it dials back,
 # by the callback placer's Originate).
-RECORDING, CALLBACK_ID, CALLBACK_NUMBER = CHANNEL_VARIABLES = (
-    "HOTLINE_RECORDING", "HOTLINE_CALLBACK_ID", "HOTLINE_CALLBACK_NUMBER")
+CHANNEL_VARIABLES = ("HOTLINE_RECORDING", "HOTLINE_CALLBACK_ID", "HOTLINE_CALLBACK_NUMBER")
 # CallFacts fields that are not columns of calls.
 NOT_COLUMNS = ("abandoned_in_queue", "ended", "booked_task_id", "callback_number")
 
