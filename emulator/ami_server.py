@@ -57,6 +57,7 @@ def message(**headers) -> str:
             lines.append(f"{key}: {item}\r\n")
     return "".join(lines) + "\r\n"
 
+
 # Events that answer an action as a list (EventList: start ... Complete): sent to the
 # session that asked, whatever its read classes.
 LIST_EVENTS = frozenset({"CoreShowChannel", "CoreShowChannelsComplete", "QueueParams", "QueueMember", "QueueEntry",

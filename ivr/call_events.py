@@ -263,8 +263,8 @@ class CallTracker:
             facts.learn(queue=event.get("Queue").removeprefix(self.queue_prefix), queue_entered_at=_time(event))
 
     def _on_queuecallerleave(self, event: AmiEvent) -> None:
-        """Out of the queue: to an operator (AgentConnect came first), or through a key
-        (the callback offer), not hung up (that is QueueCallerAbandon)."""
+        """Out of the queue: to an operator (AgentConnect follows, with the hold time), or
+        through a key (the callback offer); a hang-up is QueueCallerAbandon instead."""
         facts = self._call(event)
         if facts is not None and facts.answered_at is None and facts.queue_entered_at is not None:
             waited = (_time(event) - facts.queue_entered_at).total_seconds()
