@@ -325,6 +325,9 @@ class Call(Base):
     outcome: Mapped[CallOutcome] = mapped_column(str_enum(CallOutcome, "call_outcome"), default=CallOutcome.IN_PROGRESS)
     hangup_cause: Mapped[Optional[int]]
     recording_file: Mapped[Optional[str]] = mapped_column(String(255))
+    # A call-back (the placeholder that rang a caller back): the task it was placed for.
+    # The task's call_id is the other way round: the call that asked for it.
+    callback_task_id: Mapped[Optional[int]] = mapped_column(ForeignKey("callback_tasks.id", use_alter=True))
 
     caller: Mapped[Optional[Caller]] = relationship()
     agent: Mapped[Optional[User]] = relationship()

@@ -6,6 +6,10 @@ call in memory and writes changed calls in batches. It is idempotent: first-seen
 keep their first value and everything else is the last value seen, so the same events
 replayed give the same rows. It writes only what AMI knows, and takes the outcome only
 from a call still in progress (the IVR's voicemail or callback stands).
+
+The hotline's AMI account has no "dialplan" read class (no VarSet): variables reach the
+tracker as manager.conf channelvars, `ChanVariable: NAME=value` headers on the events it
+does receive, from the moment they are set (CHANNEL_VARIABLES).
 """
 from __future__ import annotations
 
@@ -14,12 +18,12 @@ import logging
 import queue
 from dataclasses import dataclass, fields
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.base import utcnow
-from db.models import Call, CallDirection, CallOutcome, OperatorState, PauseReason, User
+from db.models import Call, CallbackTask, CallDirection, CallOutcome, OperatorState, PauseReason, User
 from db.session import transaction
 from ivr.ami import AmiEvent
 from ivr.operator_desk import latest_states, record_state, record_states
@@ -29,6 +33,13 @@ log = logging.getLogger(__name__)
 PAUSE_REASONS = {reason.value for reason in PauseReason}
 # Fields that keep the first value seen; all others take the last.
 FIRST_SEEN = ("started_at", "queue_entered_at", "answered_at")
+# Channel variables the tracker reads (manager.conf channelvars): the file MixMonitor
+# writes (set by the dialplan); the callback task a caller booked from the queue (set by
+# queue_callback) or a call-back's placeholder serves (set with the number it dials back,
+# by the callback placer's Originate).
+CHANNEL_VARIABLES = ("HOTLINE_RECORDING", "HOTLINE_CALLBACK_ID", "HOTLINE_CALLBACK_NUMBER")
+# CallFacts fields that are not columns of calls.
+NOT_COLUMNS = ("abandoned_in_queue", "ended", "booked_task_id", "callback_number")
 
 
 @dataclass
@@ -46,7 +57,10 @@ class CallFacts:
     ended_at: dt.datetime | None = None
     hangup_cause: int | None = None
     recording_file: str | None = None
+    callback_task_id: int | None = None  # a call-back: the task it was placed for
+    callback_number: str | None = None  # a call-back: the number it dials back
     abandoned_in_queue: bool = False
+    booked_task_id: int | None = None  # the caller took the queue's callback offer: that task
     ended: bool = False
 
     def learn(self, **values) -> None:
@@ -61,6 +75,8 @@ class CallFacts:
             return CallOutcome.ANSWERED
         if not self.ended:
             return CallOutcome.IN_PROGRESS
+        if self.booked_task_id is not None:
+            return CallOutcome.CALLBACK_REQUESTED
         if self.abandoned_in_queue or self.queue_entered_at is not None:
             return CallOutcome.ABANDONED_IN_QUEUE
         return CallOutcome.ABANDONED_IN_IVR
@@ -103,6 +119,8 @@ class CallTracker:
         try:
             if handler is not None:
                 handler(event)
+            if "ChanVariable" in event.headers:
+                self._learn_variables(event)
         except (ValueError, KeyError, AttributeError) as exc:
             log.warning("ignored a malformed %s event: %s", event.name, exc)
         for listener in self.listeners:
@@ -226,16 +244,34 @@ class CallTracker:
         if facts is not None and event.get("Uniqueid") == event.get("Linkedid"):
             facts.learn(caller_number=number_or_none(event.get("CallerIDNum")))
 
-    def _on_varset(self, event: AmiEvent) -> None:
-        if event.get("Variable") in ("HOTLINE_RECORDING", "__HOTLINE_RECORDING"):
-            facts = self._call(event)
-            if facts is not None:
-                facts.learn(recording_file=event.get("Value") or None)
+    def _learn_variables(self, event: AmiEvent) -> None:
+        variables = event.variables
+        recording, task, number = (variables.get(name, "") for name in CHANNEL_VARIABLES)
+        if not (recording or task or number):
+            return  # channelvars ride on every channel event, mostly still empty
+        facts = self._call(event)
+        if facts is None:
+            return
+        facts.learn(recording_file=recording[:255] or None)
+        if number:
+            # A call-back's placeholder: the operator who answers it gives its halves their
+            # own caller ID (NewCallerid), so the number dialled back names the call.
+            facts.learn(callback_task_id=_row_id(task), callback_number=number_or_none(number))
+        else:
+            facts.learn(booked_task_id=_row_id(task))
 
     def _on_queuecallerjoin(self, event: AmiEvent) -> None:
         facts = self._call(event)
         if facts is not None:
             facts.learn(queue=event.get("Queue").removeprefix(self.queue_prefix), queue_entered_at=_time(event))
+
+    def _on_queuecallerleave(self, event: AmiEvent) -> None:
+        """Out of the queue: to an operator (AgentConnect follows, with the hold time), or
+        through a key (the callback offer); a hang-up is QueueCallerAbandon instead."""
+        facts = self._call(event)
+        if facts is not None and facts.answered_at is None and facts.queue_entered_at is not None:
+            waited = (_time(event) - facts.queue_entered_at).total_seconds()
+            facts.learn(queue_wait_seconds=max(0, round(waited)))
 
     def _on_queuecallerabandon(self, event: AmiEvent) -> None:
         facts = self._call(event)
@@ -285,10 +321,15 @@ class CallTracker:
         if extensions:
             found = session.execute(select(User.sip_extension, User.id).where(User.sip_extension.in_(extensions)))
             agents = {extension: user_id for extension, user_id in found}
+        # A task id from a channel variable that names no task must not fail the batch.
+        wanted = {task for f in calls for task in (f.callback_task_id, f.booked_task_id) if task is not None}
+        tasks = set(session.scalars(select(CallbackTask.id).where(CallbackTask.id.in_(wanted)))) if wanted else set()
         rows = []
         for facts in calls:
-            row = {f.name: getattr(facts, f.name) for f in fields(CallFacts) if f.name not in ("abandoned_in_queue", "ended")}
+            row = {f.name: getattr(facts, f.name) for f in fields(CallFacts) if f.name not in NOT_COLUMNS}
             row["started_at"] = row["started_at"] or facts.ended_at or utcnow()
+            row["caller_number"] = facts.callback_number or facts.caller_number
+            row["callback_task_id"] = facts.callback_task_id if facts.callback_task_id in tasks else None
             row["outcome"] = facts.outcome
             row["agent_id"] = agents.get(facts.agent_extension)
             rows.append(row)
@@ -300,7 +341,7 @@ class CallTracker:
         keep_first["started_at"] = case((new.started_at < table.c.started_at, new.started_at), else_=table.c.started_at)
         take_last = {name: func.coalesce(new[name], table.c[name]) for name in (
             "caller_number", "did", "queue", "queue_wait_seconds", "agent_extension", "agent_id",
-            "ended_at", "hangup_cause", "recording_file")}
+            "ended_at", "hangup_cause", "recording_file", "callback_task_id")}
         # The IVR's verdict (voicemail, callback) stands; AMI settles calls still open.
         # (Explicit comparisons: an IN list cannot be bound in an executemany.)
         still_open = or_(table.c.outcome == CallOutcome.IN_PROGRESS.value, table.c.outcome == CallOutcome.ABANDONED_IN_IVR.value)
@@ -309,6 +350,12 @@ class CallTracker:
                        else_=table.c.outcome)
         session.execute(statement.on_conflict_do_update(index_elements=[table.c.uniqueid],
                                                         set_={**keep_first, **take_last, "outcome": outcome}), rows)
+        for facts in calls:
+            if facts.booked_task_id in tasks:
+                # queue_callback points its task at the call row if the row was there yet.
+                session.execute(update(CallbackTask).where(CallbackTask.id == facts.booked_task_id,
+                                                           CallbackTask.call_id.is_(None))
+                                .values(call_id=select(Call.id).where(Call.uniqueid == facts.uniqueid).scalar_subquery()))
 
 
 def _time(event: AmiEvent) -> dt.datetime:
@@ -331,6 +378,11 @@ def _duration(text: str) -> int | None:
 
 def _int(text: str) -> int | None:
     return int(text) if text.lstrip("-").isdigit() else None
+
+
+def _row_id(text: str) -> int | None:
+    """A row id from a channel variable; None unless it fits an integer column."""
+    return int(text) if text.isascii() and text.isdigit() and 0 < int(text) < 2**31 else None
 
 
 def number_or_none(text: str) -> str | None:
