@@ -10,7 +10,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-RULE_FILE = Path(__file__).resolve().parent.parent / "config" / "grading.toml"
+import config
+
+RULE_FILE = Path(config.__file__).with_name("grading.toml")
 
 # Factors whose value must reach a step ("at least"), and those that must stay under it.
 AT_LEAST = ("rating", "certified", "years")
