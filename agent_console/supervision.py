@@ -17,7 +17,7 @@ from agent_console.formatting import refusal
 from agent_console.forms import CreditMeasureForm, GradeOverrideForm, NoteForm, ReasonForm, submitted
 from db.base import utcnow
 from db.errors import Refused
-from db.models import CreditMeasureKind, Provider, ProviderStatus
+from db.models import CreditMeasureKind, Provider, ProviderStatus, Worker
 from supervision import credit_file, grading, sanctions
 from supervision.rule import Rule, load_rule
 
@@ -56,7 +56,7 @@ EVENTS = {
     "registered": _l("入驻平台"), "grade": _l("星级变更"), "rating": _l("回访评价"), "complaint": _l("收到投诉"),
     "complaint_outcome": _l("投诉办结"), "commendation": _l("守法诚信奖励"), "warning": _l("警告"),
     "suspension": _l("暂停派单"), "removal": _l("移出平台"), "reinstated": _l("恢复派单"),
-    "certificate": _l("取得证书"), "training": _l("完成培训"),
+    "certificate": _l("取得证书"), "training": _l("完成培训"), "joined": _l("登记为从业人员"),
 }
 
 
@@ -88,7 +88,8 @@ def reason_text(reason: dict) -> str:
         return _("班长调整的%(grade)s星已到期，按规则重新定级", grade=reason.get("grade") or "—")
     value = factor_value(reason)
     what = factor_name(reason["factor"]) + (" " + value if value else "")
-    return _("%(what)s：%(points)s", what=what, points=f"{reason['points']:+d}")
+    points = "%+d" % reason["points"]
+    return _("%(what)s：%(points)s", what=what, points=points)
 
 
 @bp.app_template_filter("grade_reason")
@@ -134,6 +135,15 @@ def credit(provider_id: int):
         measure_form=CreditMeasureForm(), reinstate_form=ReasonForm(prefix="reinstate"), plain=NoteForm(),
         removed=provider.status == ProviderStatus.SUSPENDED,
     )
+
+
+@bp.route("/supervision/workers/<int:worker_id>")
+@roles(*OPERATORS)
+def worker(worker_id: int):
+    found = get_or_404(Worker, worker_id)
+    now = utcnow()
+    return render_template("supervision/worker.html", worker=found, events=credit_file.worker_timeline(get_db(), found),
+                           events_text=EVENTS, today=grading.local_today(now))
 
 
 def _done(provider_id: int, message: str | None = None):

@@ -76,6 +76,20 @@ def timeline(session: Session, provider: Provider, *, limit: int = 200) -> list[
     return events[:limit]
 
 
+def worker_timeline(session: Session, worker: Worker) -> list[Event]:
+    """A worker's file: joining the provider, certificates (with expiry) and trainings."""
+    events = [Event(worker.created_at, "joined", {"provider": worker.provider.name})]
+    for certificate in worker.certificates:
+        events.append(Event(_day(certificate.issued_on), "certificate",
+                            {"worker": worker.name, "kind": certificate.kind, "number": certificate.number,
+                             "expires_on": certificate.expires_on}, date_only=True))
+    for training in worker.trainings:
+        events.append(Event(_day(training.completed_on), "training",
+                            {"worker": worker.name, "course": training.course, "hours": training.hours}, date_only=True))
+    events.sort(key=lambda event: event.at, reverse=True)
+    return events
+
+
 def expiring_certificates(session: Session, now: dt.datetime, days: int = FOLLOW_UP_DAYS) -> list[Certificate]:
     """Certificates of active workers that expire within `days` days (today included)."""
     today = local_today(now)

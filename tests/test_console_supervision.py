@@ -163,3 +163,19 @@ def test_the_supervision_pages_read_in_english(client, auth, console_services):
     shown = client.get(page).get_data(as_text=True)
     assert "Average survey rating, last 90 days 4.83: +40" in shown and "Grade history" in shown
     assert not any(text in shown for text in ("信用基础分", "星级记录", "档案记录", "按规则定级", "入驻平台", "调整星级"))
+
+
+def test_a_workers_file_shows_certificates_with_expiry_and_trainings(client, auth, console_services):
+    today = utcnow().date()
+    with console_services.sessions() as session:
+        worker = session.scalars(select(Worker).order_by(Worker.id)).first()
+        session.add(Certificate(worker_id=worker.id, kind="养老护理员", number="OLD-1",
+                                issued_on=today - dt.timedelta(days=800), expires_on=today - dt.timedelta(days=3)))
+        session.commit()
+        worker_id, provider_id = worker.id, worker.provider_id
+    auth.login("operator")
+    assert f"/supervision/workers/{worker_id}" in client.get(f"/providers/{provider_id}").get_data(as_text=True)
+    page = client.get(f"/supervision/workers/{worker_id}").get_data(as_text=True)
+    table = page[page.index('id="worker-certificates"'):page.index('id="worker-timeline"')]
+    assert "OLD-1" in table and "已过期" in table
+    assert "登记为从业人员" in page and "取得证书" in page
