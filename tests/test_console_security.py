@@ -395,19 +395,33 @@ def test_the_console_script_never_puts_the_callers_number_in_a_url():
     assert "offer" in query and "caller" not in query
 
 
-@pytest.fixture
-def console_on_each_database(engine, tmp_path):
-    """The console on a migrated SQLite and PostgreSQL database, with one admin account."""
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def console_on_each_database(request, tmp_path):
+    """The console on a migrated SQLite and PostgreSQL database of its own (the account it
+    adds must not reach the databases other tests share), with one admin account."""
     import uuid
 
     from agent_console import create_app
     from agent_console.services import ConsoleServices
     from config import load_settings
-    from db.session import make_session_factory
+    from db import migrate
+    from db.reference import ensure_reference_data
+    from db.session import make_engine, make_session_factory, transaction
     from db.users import create_user
     from hotline.pop_bus import InProcessBus
 
+    from conftest import _drop_schema, _postgres_schema_engine
+
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'own.sqlite3'}")
+        request.addfinalizer(engine.dispose)
+    else:
+        admin, engine, schema = _postgres_schema_engine()
+        request.addfinalizer(lambda: _drop_schema(admin, engine, schema))
+    migrate.upgrade(engine)
     sessions = make_session_factory(engine)
+    with transaction(sessions) as session:
+        ensure_reference_data(session)
     username = f"admin-{uuid.uuid4().hex[:8]}"
     with sessions() as session:
         create_user(session, username, "admin-password-2026", Role.ADMIN, sip_extension=None)
