@@ -113,8 +113,13 @@ def submitted(form_class: type[FlaskForm] = NoteForm) -> FlaskForm:
     return form
 
 
+def _stripped(text):
+    return text.strip() if isinstance(text, str) else text
+
+
 class ComplaintForm(FlaskForm):
-    phone = StringField(_l("投诉人电话"), validators=[Optional(), Length(max=30)])
+    # Stripped: Optional() lets a blank " " through, which is no phone number.
+    phone = StringField(_l("投诉人电话"), validators=[Optional(), Length(max=30)], filters=[_stripped])
     request_number = StringField(_l("相关工单号"), validators=[Optional(), Length(max=20)])
     provider = SelectField(_l("被投诉企业"), coerce=int, validators=[Optional()])
     description = TextAreaField(_l("投诉内容"), validators=[DataRequired(), Length(max=4000)])
