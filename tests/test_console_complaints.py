@@ -22,3 +22,15 @@ def test_a_blank_phone_is_no_phone_and_a_bad_one_is_explained(auth, console_serv
     complaint_id = int(re.search(r"/complaints/(\d+)", spaced.headers["Location"]).group(1))
     with console_services.sessions() as session:
         assert session.get(Complaint, complaint_id).caller.phone == "13800138000"
+
+
+def test_the_provider_list_starts_with_a_choice_that_says_none_was_chosen(client, auth):
+    """Not the bare "0" WTForms prints for an option whose label is blank."""
+    auth.login("operator")
+    first = re.search(r'<select[^>]*name="provider"[^>]*>\s*<option[^>]*value="0"[^>]*>([^<]*)</option>',
+                      client.get("/complaints/new").get_data(as_text=True))
+    assert first and first.group(1) == "未指定（按工单的派单企业）"
+    auth.post("/language/en", {"next": "/"})
+    first = re.search(r'<select[^>]*name="provider"[^>]*>\s*<option[^>]*value="0"[^>]*>([^<]*)</option>',
+                      client.get("/complaints/new").get_data(as_text=True))
+    assert first and first.group(1) == "Not specified (the request&#39;s provider, if any)"
