@@ -1,6 +1,8 @@
 """How values read in the console: local times, and enum values in the reader's language."""
 from __future__ import annotations
 
+import re
+
 from flask import Flask
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
@@ -52,8 +54,12 @@ HANGUP_CAUSES = {
     34: _l("无可用线路"), 38: _l("网络故障"), 41: _l("临时故障"), 42: _l("交换设备拥塞"),
     102: _l("超时未应答"), 127: _l("网间互通故障"),
 }
-# A key pressed in the IVR, or what a step did (db.models.IvrStep.key).
-STEP_EVENTS = {"timeout": _l("未按键"), "hangup": _l("挂机"), "recorded": _l("已录音")}
+# A key pressed in the IVR, or what a step did (db.models.IvrStep.key, ivr.engine.describe):
+# "played" is a message the caller just heard, so there is nothing to add to its title.
+STEP_EVENTS = {"timeout": _l("未按键"), "hangup": _l("挂机"), "recorded": _l("已录音"), "silence": _l("未录到声音"),
+               "played": ""}
+STATUS_FOUND = re.compile(r"found:(\d+)")  # a status check: how many requests it read back
+DTMF = frozenset("0123456789*#ABCD")
 # Nodes that only pass a caller on: left out of the way a caller took through the menu.
 PASSING_KINDS = frozenset({"language", "announce", "hours"})
 
@@ -149,6 +155,12 @@ def step_key(key: str | None) -> str:
         return ""
     if key in STEP_EVENTS:
         return str(STEP_EVENTS[key])
+    found = STATUS_FOUND.fullmatch(key)
+    if found:
+        count = int(found.group(1))
+        return str(_l("查到 %(count)d 张工单", count=count) if count else _l("没有查到工单"))
+    if len(key) > 1 and set(key) <= DTMF:  # a request number keyed in
+        return str(_l("输入 %(digits)s", digits=key))
     # Any other key is shown as pressed (a bad one stored before the IVR refused them is
     # printed as the replacement glyph by the page), never hidden from a supervisor.
     return str(_l("按 %(key)s", key=key))
