@@ -6,6 +6,7 @@ import re
 from flask import Flask
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
+from jinja2 import pass_context
 
 from agent_console.database import services
 from db.service_requests import full_address
@@ -166,11 +167,19 @@ def step_key(key: str | None) -> str:
     return str(_l("按 %(key)s", key=key))
 
 
+def _per_render(function):
+    """The filter as Jinja must call it: at every render. Jinja folds a filter over a constant
+    ('operator'|label) into the compiled template, in whatever language the first reader
+    used; a filter that takes the render's context is never folded."""
+    @pass_context
+    def filtered(_context, *args, **kwargs):
+        return function(*args, **kwargs)
+    return filtered
+
+
 def register_filters(app: Flask) -> None:
+    # Every one depends on the reader's language (or the configured time zone).
     for name, function in (("node_title", node_title), ("menu_way", menu_way), ("queue_title", queue_title),
-                           ("hangup_cause", hangup_cause), ("step_key", step_key)):
-        app.add_template_filter(function, name)
-    app.add_template_filter(address)
-    app.add_template_filter(label)
-    app.add_template_filter(local_time, "localtime")
-    app.add_template_filter(named)
+                           ("hangup_cause", hangup_cause), ("step_key", step_key), ("address", address),
+                           ("label", label), ("localtime", local_time), ("named", named)):
+        app.add_template_filter(_per_render(function), name)
