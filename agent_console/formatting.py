@@ -61,6 +61,18 @@ STEP_EVENTS = {"timeout": _l("未按键"), "hangup": _l("挂机"), "recorded": _
                "played": ""}
 STATUS_FOUND = re.compile(r"found:(\d+)")  # a status check: how many requests it read back
 DTMF = frozenset("0123456789*#ABCD")
+# Why a provider is suggested (db.dispatching.REASON_TEXTS, in the reader's language).
+DISPATCH_REASONS = {
+    "district_unknown": _l("区县未填 +0"),
+    "district_served": _l("服务该区县 +%(points)d"),
+    "district_not_served": _l("不在服务区县 +0"),
+    "grade": _l("%(grade)d星级 +%(points)d"),
+    "ungraded": _l("未定级 +0"),
+    "rating": _l("评分%(rating).2f（%(count)d次） %(points)+.0f"),
+    "few_ratings": _l("评价不足%(minimum)d次 +0"),
+    "complaints": _l("近%(days)d天投诉%(count)d次 -%(points)d"),
+    "load": _l("在办%(load)d/%(capacity)d +%(points).0f"),
+}
 # Nodes that only pass a caller on: left out of the way a caller took through the menu.
 PASSING_KINDS = frozenset({"language", "announce", "hours"})
 
@@ -167,6 +179,12 @@ def step_key(key: str | None) -> str:
     return str(_l("按 %(key)s", key=key))
 
 
+def dispatch_reasons(suggestion) -> str:
+    """Why a provider is suggested, each reason in the reader's language."""
+    separator = "；" if str(get_locale()).startswith("zh") else "; "
+    return separator.join(str(DISPATCH_REASONS[kind]) % values for kind, values in suggestion.reason_parts)
+
+
 def _per_render(function):
     """The filter as Jinja must call it: at every render. Jinja folds a filter over a constant
     ('operator'|label) into the compiled template, in whatever language the first reader
@@ -181,5 +199,6 @@ def register_filters(app: Flask) -> None:
     # Every one depends on the reader's language (or the configured time zone).
     for name, function in (("node_title", node_title), ("menu_way", menu_way), ("queue_title", queue_title),
                            ("hangup_cause", hangup_cause), ("step_key", step_key), ("address", address),
-                           ("label", label), ("localtime", local_time), ("named", named)):
+                           ("label", label), ("localtime", local_time), ("named", named),
+                           ("dispatch_reasons", dispatch_reasons)):
         app.add_template_filter(_per_render(function), name)
