@@ -66,7 +66,9 @@ class RequestForm(FlaskForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.category.choices = select(category_choices())
-        self.district.choices = select(district_choices())
+        # No district until one is chosen: a preselected first district (源城区) was silently
+        # kept for a request whose caller was never asked, and shown as if it were known.
+        self.district.choices = select([(0, _l("请选择区县"))] + district_choices())
         self.priority.choices = select((p.value, label(p.value)) for p in Priority)
 
     def validate_window_start(self, field) -> None:

@@ -290,3 +290,23 @@ def test_why_a_provider_is_suggested_is_said_in_the_readers_language(client, aut
     # Scripts keep the reasons as they were: the API's are in Chinese, in the same order.
     api = client.get(f"/api/v1/requests/{number}/suggestions").get_json()["suggestions"]
     assert ["；".join(s["reasons"]) for s in api] == chinese
+
+
+def test_no_district_is_chosen_for_the_operator(client, auth, console_services):
+    """The district list starts blank: it preselected the first district (源城区), which the
+    edit form then showed, and kept, for a request whose district was never asked."""
+    auth.login()
+    selected = re.compile(r'<select[^>]*name="district"[^>]*>\s*<option[^>]*value="0"[^>]*>([^<]*)</option>')
+    assert selected.search(client.get("/requests/new").get_data(as_text=True)).group(1) == "请选择区县"
+    refused = _new_request(auth, console_services, district=0)
+    assert refused.status_code == 200 and "request-form" in refused.get_data(as_text=True)
+    with console_services.sessions() as session:
+        request = session.scalar(select(ServiceRequest).where(ServiceRequest.district_id.is_(None)).limit(1))
+        if request is None:  # a voicemail's request has no district
+            request = session.scalar(select(ServiceRequest).limit(1))
+            request.district_id = None
+            session.commit()
+        number = request.number
+    form = client.get(f"/requests/{number}/edit").get_data(as_text=True)
+    district = re.search(r'<select[^>]*name="district"[^>]*>(.*?)</select>', form, re.S).group(1)
+    assert "selected" not in district and district.lstrip().startswith('<option value="0">请选择区县</option>')
