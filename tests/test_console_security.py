@@ -471,3 +471,19 @@ def test_nul_bytes_huge_integers_and_bottomless_json_get_a_clear_400(console_on_
     fine = api.post("/api/v1/requests", data='{"phone": "13912345678", "address": "[[[[[[[[[[{{{{{{{\\\\u0000"}',
                     content_type="application/json", auth=account)
     assert fine.status_code == 422 and "category" in fine.json["fields"]
+
+
+def test_a_lone_surrogate_in_json_gets_a_clear_400_not_a_500(console_on_each_database):
+    """'\\ud800' is valid JSON and parses to a lone surrogate, which no database driver encodes:
+    refused before any view, in a key or a value, at any depth."""
+    app, account = console_on_each_database
+    api = app.test_client()
+    for body in ('{"phone": "13912345678", "category": "household", "district": "yuancheng", "address": "\\ud800"}',
+                 '{"phone": "13912345678", "category": "\\udfff", "district": "yuancheng", "address": "x"}',
+                 '{"address\\ud800": "x"}', '{"a": ["x", {"b": "\\ud83d"}]}'):
+        response = api.post("/api/v1/requests", data=body, content_type="application/json", auth=account)
+        assert response.status_code == 400 and response.json["error"], (body, response.status_code)
+    # A surrogate pair is one ordinary character (an emoji), and stays welcome.
+    fine = api.post("/api/v1/requests", data='{"phone": "13912345678", "address": "\\ud83d\\ude00"}',
+                    content_type="application/json", auth=account)
+    assert fine.status_code == 422 and "category" in fine.json["fields"]
