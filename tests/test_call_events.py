@@ -7,13 +7,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from db.models import Call, CallbackReason, CallbackTask, CallDirection, CallOutcome, IvrOutcome, PhoneKind, User
+from db.base import utcnow
+from db.models import Call, CallbackReason, CallbackTask, CallDirection, CallOutcome, IvrOutcome, PhoneKind, TaskStatus, User
 from db.phones import Phone
 from db.session import make_session_factory
 from emulator.ami_server import AmiServer
 from ivr.ami import AmiEvent, AmiLink
 from ivr.ami_service import EVENT_CLASSES
 from ivr.call_events import CallTracker
+from ivr.callback_placer import CallbackPlacer
 from ivr.call_log import IvrCallRecord, save_calls
 
 TRACES = Path(__file__).parent / "fixtures" / "ami"
@@ -177,6 +179,41 @@ def test_a_callback_id_naming_no_task_costs_no_row(link, ivr_db):
     assert call_row(ivr_db, "1795743000.7")["caller_number"] == "13766660000"
     assert call_row(ivr_db, "8.1")["caller_number"] == "13912345678"
     assert (call_row(ivr_db, "8.2")["caller_number"], call_row(ivr_db, "8.2")["callback_task_id"]) == ("13766660000", None)
+
+
+def placed_task(engine, task_id: int, phone: str, action_id: str) -> None:
+    """A queue callback the placer has originated (its placeholder now in the queue)."""
+    with make_session_factory(engine).begin() as session:
+        session.add(CallbackTask(id=task_id, phone=phone, reason=CallbackReason.QUEUE_CALLBACK, queue="general",
+                                 queue_position=1, due_at=utcnow(), status=TaskStatus.IN_PROGRESS, attempts=1,
+                                 originate_action_id=action_id))
+
+
+@pytest.mark.parametrize("trace, task_id, phone, action_id, answered", [
+    ("callback_customer_busy.trace", 6, "13799990002", "hotline-161", False),
+    ("callback_customer_answered.trace", 5, "13700000012", "hotline-82", True),
+])
+def test_a_call_back_is_done_only_when_the_customer_answers(link, ivr_db, trace, task_id, phone, action_id, answered):
+    """Recorded on Asterisk 22.10.1 with our rendered configuration (Local channels standing
+    in for the trunk and the operator's phone). The operator takes the placeholder, which
+    answers the Originate (OriginateResponse Reason 4) before the customer is even rung;
+    then hotline-callback-dial's DialEnd says BUSY or ANSWER. A busy customer's task is
+    tried again later, not done."""
+    server, ami = link
+    placed_task(ivr_db, task_id, phone, action_id)
+    sessions = make_session_factory(ivr_db)
+    tracker = CallTracker(sessions)
+    tracker.listeners.append(CallbackPlacer(ami, sessions))
+    replay(server, ami, tracker, trace)
+    with sessions() as session:
+        task = session.get(CallbackTask, task_id)
+        call_back = session.scalar(select(Call).where(Call.callback_task_id == task_id))
+        assert call_back.caller_number == phone and call_back.agent_extension == "1001"
+        if answered:
+            assert (task.status, task.attempts) == (TaskStatus.DONE, 1) and task.done_at is not None
+        else:
+            assert (task.status, task.attempts, task.done_at) == (TaskStatus.PENDING, 1, None)
+            assert task.due_at > utcnow() and task.originate_action_id is None
 
 
 def test_malformed_events_are_ignored(ivr_db):
