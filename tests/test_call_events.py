@@ -181,6 +181,23 @@ def test_a_callback_id_naming_no_task_costs_no_row(link, ivr_db):
     assert (call_row(ivr_db, "8.2")["caller_number"], call_row(ivr_db, "8.2")["callback_task_id"]) == ("13766660000", None)
 
 
+def test_a_callback_taker_as_a_real_asterisk_reports_it(link, ivr_db):
+    """Recorded on Asterisk 22.10.1 with our rendered configuration (the caller a Local
+    channel standing in for the trunk): 1 1 1 through the IVR, the queue, 1 at the offer.
+    The recording and the booked task come only as channelvars (the account has no
+    dialplan class); the queue lets the caller go with QueueCallerLeave, no abandon."""
+    server, ami = link
+    add_task(ivr_db, 5)
+    replay(server, ami, CallTracker(make_session_factory(ivr_db)), "callback_offer_taken_real.trace")
+    row = call_row(ivr_db, "1796038720.64")
+    assert (row["outcome"], row["queue"], row["answered_at"], row["caller_number"]) == (
+        CallOutcome.CALLBACK_REQUESTED, "general", None, "13700000012")
+    assert row["recording_file"] == "/work/asterisk-build/run/recordings/20261130/1796038720.64.wav"
+    with make_session_factory(ivr_db)() as session:
+        call_id = session.scalar(select(Call.id).where(Call.uniqueid == "1796038720.64"))
+        assert session.get(CallbackTask, 5).call_id == call_id
+
+
 def placed_task(engine, task_id: int, phone: str, action_id: str) -> None:
     """A queue callback the placer has originated (its placeholder now in the queue)."""
     with make_session_factory(engine).begin() as session:
