@@ -13,7 +13,7 @@ from agent_console.forms import NoteForm, submitted
 from db.audit import record
 from db.base import utcnow
 from db.models import CallbackTask, TaskStatus
-from ivr.ami import AmiError
+from telephony.ami import AmiError
 
 bp = Blueprint("callbacks", __name__)
 # Seconds the operator's phone rings before the dial is given up.

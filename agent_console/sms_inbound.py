@@ -18,7 +18,7 @@ from db.models import Dispatch, DispatchStatus, Provider, ServiceRequest
 from db.phones import try_normalise
 from db.sms import parse_provider_reply
 from db.service_requests import TransitionError
-from hotline.sms_gateway import inbound_signature
+from sms.gateway import inbound_signature
 
 bp = Blueprint("sms_inbound", __name__)
 HOW = "请回复“接单 工单号”或“拒单 工单号”。"

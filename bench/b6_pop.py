@@ -28,10 +28,10 @@ def run(calls: int = 200) -> dict:
     from db.demo_data import load_demo_data
     from db.session import make_engine, make_session_factory, transaction
     from emulator.ami_server import AmiServer
-    from hotline.pop_bus import InProcessBus
-    from ivr.ami import AmiLink
-    from ivr.ami_service import AmiService
-    from ivr.call_events import CallTracker
+    from telephony.pop_bus import InProcessBus
+    from telephony.ami import AmiLink
+    from telephony.ami_service import AmiService
+    from telephony.call_events import CallTracker
 
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'pop.sqlite3'}"

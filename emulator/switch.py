@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from emulator.agi_channel import CallSpec, Transcript
 from emulator.ami_server import AmiServer
 from emulator.fastagi_client import place_call
-from hotline.asterisk_config import SCREEN_POP_VARIABLES
+from dialplans.render import SCREEN_POP_VARIABLES
 
 _channels = itertools.count(1)
 

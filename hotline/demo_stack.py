@@ -143,14 +143,14 @@ def start_demo_stack(app) -> DemoStack:
     from agent_console import create_app
     from agent_console.services import ConsoleServices
     from db.models import User
-    from hotline.asterisk_config import menu_queues
+    from dialplans.render import menu_queues
     from hotline.ivr_commands import start_ivr_server
-    from hotline.pop_bus import InProcessBus
-    from hotline.sms_gateway import SmsSender, gateway_from_settings
-    from ivr.ami import AmiLink
-    from ivr.ami_service import AmiService
-    from ivr.survey_dialer import SurveyDialer
-    from ivr.surveys import SurveyPolicy
+    from telephony.pop_bus import InProcessBus
+    from sms.gateway import SmsSender, gateway_from_settings
+    from telephony.ami import AmiLink
+    from telephony.ami_service import AmiService
+    from surveys.dialer import SurveyDialer
+    from surveys.policy import SurveyPolicy
 
     settings = app.settings
     menu = app.menu

@@ -114,7 +114,7 @@ def _call_through_asterisk(app: AppContext, caller: str, keys: str, at: dt.datet
     import json
 
     from hotline.demo_stack import CALL_ACTION, DEMO_CLOCK_FORMAT
-    from ivr.ami import AmiError, AmiLink
+    from telephony.ami import AmiError, AmiLink
 
     asterisk = app.settings.asterisk
     link = AmiLink(asterisk.ami_host, asterisk.ami_port, asterisk.ami_username, asterisk.ami_secret,
@@ -220,7 +220,7 @@ def _provider_names(app: AppContext) -> dict[str, str]:
 @pass_app
 def asterisk_config_command(app: AppContext, out_dir: Path, show_sip_passwords: bool) -> None:
     """Render Asterisk's configuration (dialplan, queues, PJSIP, AMI, hold music)."""
-    from hotline import asterisk_config
+    from dialplans import render as asterisk_config
     app.require_schema()
     settings = app.settings
     services_menu = app.menu
@@ -239,8 +239,8 @@ def asterisk_config_command(app: AppContext, out_dir: Path, show_sip_passwords: 
 @pass_app
 def ami_command(app: AppContext) -> None:
     """Follow every call through Asterisk's manager interface until SIGTERM."""
-    from hotline.pop_bus import bus_from_settings
-    from ivr.ami_service import AmiService
+    from telephony.pop_bus import bus_from_settings
+    from telephony.ami_service import AmiService
 
     app.require_schema()
     settings = app.settings

@@ -16,7 +16,7 @@ from ivr.call_log import CallerLanguages, CallLog, CallLogWriter
 from ivr.call_log_process import CallLogProcess
 from ivr.engine import Engine
 from ivr.menu import Menu, configured_menu
-from ivr.surveys import SurveyPolicy
+from surveys.policy import SurveyPolicy
 
 log = logging.getLogger(__name__)
 

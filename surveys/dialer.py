@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.base import utcnow
 from db.session import transaction
-from ivr.ami import AmiError, AmiLink
-from ivr.surveys import (
+from telephony.ami import AmiError, AmiLink
+from surveys.policy import (
     Claimed, SurveyPolicy, cancel_opted_out, claim, recover_stale, schedule_completed, settle_originate, start_attempt,
 )
 

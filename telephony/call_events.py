@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.base import utcnow
 from db.models import Call, CallDirection, CallOutcome, OperatorState, PauseReason, User
 from db.session import transaction
-from ivr.ami import AmiEvent
-from ivr.operator_desk import latest_states, record_state
+from telephony.ami import AmiEvent
+from telephony.operator_desk import latest_states, record_state
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.base import utcnow
 from db.models import CallbackReason, CallbackTask, TaskStatus
 from db.session import transaction
-from ivr.ami import AmiError, AmiEvent, AmiLink
+from telephony.ami import AmiError, AmiEvent, AmiLink
 
 log = logging.getLogger(__name__)
 REASON_ANSWERED = "4"

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.base import utcnow
 from db.models import OperatorState, OperatorStateChange, PauseReason, User
 from db.session import transaction
-from ivr.ami import AmiError, AmiLink
+from telephony.ami import AmiError, AmiLink
 
 
 class DeskError(ValueError):

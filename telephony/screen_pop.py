@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from ivr.ami import AmiEvent
-from ivr.call_events import extension_of, number_or_none
+from telephony.ami import AmiEvent
+from telephony.call_events import extension_of, number_or_none
 
 log = logging.getLogger(__name__)
 

@@ -265,7 +265,7 @@ def ivr_sessions(ivr_db):
 def console_services(ivr_db, tmp_path):
     """The console's services on a copy of the demo database, with an in-process pop bus."""
     from agent_console.services import ConsoleServices
-    from hotline.pop_bus import InProcessBus
+    from telephony.pop_bus import InProcessBus
 
     settings = load_settings(environ={}, overrides={"database.url": str(ivr_db.url), "app.data_dir": str(tmp_path)})
     services = ConsoleServices(settings, make_session_factory(ivr_db), InProcessBus())

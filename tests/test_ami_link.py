@@ -8,7 +8,7 @@ import pytest
 from asterisk.ami import AMIClient, SimpleAction
 
 from emulator.ami_server import REASON_ANSWERED, REASON_BUSY, AmiServer
-from ivr.ami import AmiError, AmiLink
+from telephony.ami import AmiError, AmiLink
 from conftest import wait_until
 
 SECRET = "development-ami-secret"

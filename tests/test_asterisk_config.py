@@ -6,7 +6,7 @@ import subprocess
 import pytest
 from click.testing import CliRunner
 
-from hotline import asterisk_config
+from dialplans import render as asterisk_config
 from hotline.cli import cli
 from hotline.context import AppContext
 from ivr.handlers import handler_table

@@ -11,8 +11,8 @@ from db.models import Call, CallOutcome, IvrOutcome, PhoneKind, User
 from db.phones import Phone
 from db.session import make_session_factory
 from emulator.ami_server import AmiServer
-from ivr.ami import AmiEvent, AmiLink
-from ivr.call_events import CallTracker
+from telephony.ami import AmiEvent, AmiLink
+from telephony.call_events import CallTracker
 from ivr.call_log import IvrCallRecord, save_calls
 
 TRACES = Path(__file__).parent / "fixtures" / "ami"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from emulator.ami_server import AmiServer
-from ivr.ami import AmiLink
+from telephony.ami import AmiLink
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def test_an_operators_day_at_the_desk(client, auth, asterisk):
 
 
 def test_without_asterisk_the_desk_says_so_and_records_nothing(client, auth, console_services):
-    from ivr.ami import AmiLink
+    from telephony.ami import AmiLink
 
     console_services._ami = AmiLink("127.0.0.1", 1, "hotline", "x")  # never connected
     auth.login("operator")
@@ -54,7 +54,7 @@ def test_one_click_callback_rings_the_operator_then_the_caller(client, auth, ast
 
     from db.base import utcnow
     from db.models import CallbackReason, CallbackTask, Language, TaskStatus
-    from ivr.callback_placer import settle
+    from telephony.callback_placer import settle
 
     with console_services.sessions() as session, session.begin():
         task = CallbackTask(phone="13912345678", language=Language.HAKKA, reason=CallbackReason.AFTER_HOURS, due_at=utcnow())

@@ -149,7 +149,7 @@ def test_session_cookie_is_http_only_and_secure_in_production(app, client, auth)
     production = load_settings(environ={}, overrides={"app.env": "production", "app.secret_key": "x" * 32,
                                                       "asterisk.trunk_password": "y" * 20, "asterisk.ami_secret": "z" * 20})
     from agent_console.services import ConsoleServices
-    from hotline.pop_bus import InProcessBus
+    from telephony.pop_bus import InProcessBus
 
     prod_app = create_app(services=ConsoleServices(production, app.extensions["hotline"].sessions, InProcessBus()))
     assert prod_app.config["SESSION_COOKIE_SECURE"] is True
@@ -405,7 +405,7 @@ def console_on_each_database(engine, tmp_path):
     from config import load_settings
     from db.session import make_session_factory
     from db.users import create_user
-    from hotline.pop_bus import InProcessBus
+    from telephony.pop_bus import InProcessBus
 
     sessions = make_session_factory(engine)
     username = f"admin-{uuid.uuid4().hex[:8]}"

@@ -10,9 +10,9 @@ from db.session import make_session_factory
 from emulator.agi_channel import CallSpec, parse_keys
 from emulator.ami_server import AmiServer
 from emulator.switch import Switch
-from ivr.ami import AmiLink
-from ivr.ami_service import AmiService
-from ivr.call_events import CallTracker
+from telephony.ami import AmiLink
+from telephony.ami_service import AmiService
+from telephony.call_events import CallTracker
 
 
 @pytest.fixture

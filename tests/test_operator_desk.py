@@ -7,9 +7,9 @@ from sqlalchemy import select
 from db.models import OperatorState, OperatorStateChange, PauseReason, User
 from db.session import make_session_factory
 from emulator.ami_server import AmiServer
-from ivr.ami import AmiError, AmiLink
-from ivr.call_events import CallTracker
-from ivr.operator_desk import DeskError, OperatorDesk
+from telephony.ami import AmiError, AmiLink
+from telephony.call_events import CallTracker
+from telephony.operator_desk import DeskError, OperatorDesk
 from test_call_events import trace_events
 
 QUEUES = ["hotline-general", "hotline-priority"]

@@ -22,7 +22,7 @@ from ivr.hub import blocking
 from ivr.prompts import LANGUAGES
 from ivr.server import AgiRequest
 from ivr.services import IvrServices
-from ivr.surveys import record_no_input, record_rating
+from surveys.policy import record_no_input, record_rating
 
 log = logging.getLogger(__name__)
 RATING_TRIES = 3
