@@ -16,16 +16,11 @@ from sqlalchemy.orm import Session
 
 from config import Settings
 from db.models import Priority, User
+from dialplans import contract
 from ivr.menu import Menu
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "dialplans"
+TEMPLATES = Path(__file__).resolve().parent
 FILES = ("extensions.conf", "queues.conf", "pjsip.conf", "manager.conf", "musiconhold.conf")
-# Carried on AMI channel events to the console's screen pop (manager.conf channelvars).
-SCREEN_POP_VARIABLES = ("HOTLINE_CALL_ID", "HOTLINE_LANG", "HOTLINE_CATEGORY", "HOTLINE_PRIORITY",
-                        "HOTLINE_QUEUE", "HOTLINE_INTENT")
-# Set by the AMI link when it originates a callback placeholder, and by the survey
-# dialer when it originates a survey call (extensions.conf).
-ORIGINATE_VARIABLES = ("HOTLINE_CALLBACK_POSITION", "HOTLINE_CALLBACK_NUMBER", "HOTLINE_SURVEY_ID", "HOTLINE_LANG")
 _PRIORITY = {Priority.NORMAL.value: 0, Priority.URGENT.value: 5, Priority.EMERGENCY.value: 10}
 
 
@@ -94,7 +89,7 @@ def render(settings: Settings, menu: Menu, phones: list[SoftPhone]) -> dict[str,
         "ami_port": asterisk.ami_port,
         "ami_username": asterisk.ami_username,
         "ami_secret": asterisk.ami_secret,
-        "channelvars": ",".join(SCREEN_POP_VARIABLES),
+        "channelvars": ",".join(contract.SCREEN_POP_VARIABLES),
         "phones": phones,
     }
     environment = jinja2.Environment(

@@ -12,10 +12,14 @@ import itertools
 import time
 from dataclasses import dataclass
 
+from dialplans import contract
 from emulator.agi_channel import CallSpec, Transcript
 from emulator.ami_server import AmiServer
 from emulator.fastagi_client import place_call
-from dialplans.render import SCREEN_POP_VARIABLES
+
+# An emulator-only AMI action: place a call through the switch as a caller would
+# (`hotline call --through-asterisk` against `hotline demo`).
+CALL_ACTION = "HotlineEmulatorCall"
 
 _channels = itertools.count(1)
 
@@ -51,18 +55,18 @@ class Switch:
             self.ami.emit(name, Timestamp=f"{clock:.6f}", **ids, **headers)
 
         emit("Newchannel", ChannelState="0", ChannelStateDesc="Down", CallerIDNum=spec.caller or "<unknown>",
-             CallerIDName="<unknown>", Context="hotline-trunk", Exten=spec.did, Priority="1")
+             CallerIDName="<unknown>", Context=contract.TRUNK_CONTEXT, Exten=spec.did, Priority="1")
         self.ami.channels[uniqueid] = {"Linkedid": uniqueid, "Channel": channel, "CallerIDNum": spec.caller, "Duration": "0:00:00"}
         started = time.monotonic()
         transcript = place_call(spec, **({"prompt_ms": self.prompt_ms} if self.prompt_ms else {}))
         ivr_seconds = time.monotonic() - started + sum(ms for ms, kind, _ in transcript.events[-1:]) / 1000
         variables = transcript.variables
-        for name in ("HOTLINE_LANG", "HOTLINE_QUEUE", "HOTLINE_CATEGORY"):
+        for name in (contract.LANG, contract.QUEUE, contract.CATEGORY):
             if name in variables:
                 emit("VarSet", Variable=name, Value=variables[name])
         # manager.conf's channelvars: the IVR's choices ride on the caller's channel events.
-        chan_vars = {"ChanVariable": [f"{name}={variables.get(name, '')}" for name in SCREEN_POP_VARIABLES]}
-        queue = variables.get("HOTLINE_QUEUE") if variables.get("HOTLINE_NEXT") == "queue" else None
+        chan_vars = {"ChanVariable": [f"{name}={variables.get(name, '')}" for name in contract.SCREEN_POP_VARIABLES]}
+        queue = variables.get(contract.QUEUE) if variables.get(contract.NEXT) == contract.NEXT_QUEUE else None
         agent = None
         if transcript.agi_status == "SUCCESS" and queue:
             asterisk_queue = self.queue_prefix + queue

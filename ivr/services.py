@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
 from db.base import utcnow
+from dialplans import contract
 from ivr.call_log import CallerLanguages, CallLog, CallLogWriter
 from ivr.call_log_process import CallLogProcess
 from ivr.engine import Engine
@@ -93,5 +94,5 @@ class IvrServices:
     def fallback_variables(self) -> dict[str, str]:
         """What a failed handler leaves for the dialplan: straight to the operator queue."""
         route = self.menu.node(self.menu.fallback)
-        return {"HOTLINE_NEXT": "queue", "HOTLINE_QUEUE": route.queue, "HOTLINE_INTENT": "operator",
-                "HOTLINE_PRIORITY": "normal", "HOTLINE_FALLBACK": "1"}
+        return {contract.NEXT: contract.NEXT_QUEUE, contract.QUEUE: route.queue, contract.INTENT: "operator",
+                contract.PRIORITY: "normal", contract.FALLBACK: "1"}

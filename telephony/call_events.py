@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.base import utcnow
 from db.models import Call, CallDirection, CallOutcome, OperatorState, PauseReason, User
 from db.session import transaction
+from dialplans import contract
 from telephony.ami import AmiEvent
 from telephony.operator_desk import latest_states, record_state
 
@@ -213,7 +214,7 @@ class CallTracker:
         facts = self._call(event)
         if facts is None or event.get("Uniqueid") != event.get("Linkedid"):
             return  # only the call's first channel says where it came from
-        outbound = event.get("Context", "").startswith(("hotline-outbound", "hotline-callback"))
+        outbound = event.get("Context", "").startswith((contract.OUTBOUND_CONTEXT, contract.CALLBACK_HOLD_CONTEXT, contract.CALLBACK_DIAL_CONTEXT))
         facts.learn(started_at=_time(event), caller_number=number_or_none(event.get("CallerIDNum")),
                     did=event.get("Exten") or None, direction=CallDirection.OUTBOUND if outbound else CallDirection.INBOUND)
 
@@ -224,7 +225,7 @@ class CallTracker:
             facts.learn(caller_number=number_or_none(event.get("CallerIDNum")))
 
     def _on_varset(self, event: AmiEvent) -> None:
-        if event.get("Variable") in ("HOTLINE_RECORDING", "__HOTLINE_RECORDING"):
+        if event.get("Variable") in (contract.RECORDING, "__" + contract.RECORDING):
             facts = self._call(event)
             if facts is not None:
                 facts.learn(recording_file=event.get("Value") or None)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.base import utcnow
 from db.models import CallbackReason, CallbackTask, TaskStatus
 from db.session import transaction
+from dialplans import contract
 from telephony.ami import AmiError, AmiEvent, AmiLink
 
 log = logging.getLogger(__name__)
@@ -55,13 +56,13 @@ class CallbackPlacer:
 
     def _originate(self, task: CallbackTask) -> bool:
         variables = {
-            "HOTLINE_CALLBACK_ID": str(task.id),
-            "HOTLINE_CALLBACK_NUMBER": task.phone,
-            "HOTLINE_CALLBACK_POSITION": str(task.queue_position or ""),
-            "HOTLINE_LANG": task.language.value if task.language else self.default_language,
+            contract.CALLBACK_ID: str(task.id),
+            contract.CALLBACK_NUMBER: task.phone,
+            contract.CALLBACK_POSITION: str(task.queue_position or ""),
+            contract.LANG: task.language.value if task.language else self.default_language,
         }
         try:
-            action_id = self.link.originate(f"Local/{task.queue}@hotline-callback-hold/n", "hotline-callback-dial", "s",
+            action_id = self.link.originate(f"Local/{task.queue}@{contract.CALLBACK_HOLD_CONTEXT}/n", contract.CALLBACK_DIAL_CONTEXT, "s",
                                             variables=variables, Timeout=str(HOLD_TIMEOUT_MS), CallerID=f'"" <{task.phone}>')
         except AmiError as exc:
             log.warning("callback %s not placed yet: %s", task.id, exc)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from db.models import Survey, SurveyStatus
 from db.session import transaction
+from dialplans import contract
 from ivr.agi import CallerGone, HotlineAGI
 from ivr.agi_renderer import AgiRenderer
 from ivr.engine import PromptRef, provider_prompt
@@ -31,7 +32,7 @@ COMMENT_SECONDS = 60
 
 
 def handle(agi: HotlineAGI, request: AgiRequest, services: IvrServices) -> None:
-    survey_id = agi.get_variable("HOTLINE_SURVEY_ID")
+    survey_id = agi.get_variable(contract.SURVEY_ID)
     found = blocking(_load, services, survey_id)
     if found is None:
         log.warning("survey call for unknown or settled survey %r", survey_id)
