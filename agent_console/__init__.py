@@ -20,7 +20,7 @@ from agent_console.services import ConsoleServices
 
 csrf = CSRFProtect()
 babel = Babel()
-LOCALES = ("zh", "en")
+LOCALES = translations.LOCALES
 
 
 def select_locale() -> str:

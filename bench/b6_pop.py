@@ -27,6 +27,7 @@ def run(calls: int = 200) -> dict:
     from db import migrate
     from db.demo_data import load_demo_data
     from db.session import make_engine, make_session_factory, transaction
+    from dialplans import contract
     from emulator.ami_server import AmiServer
     from telephony.pop_bus import InProcessBus
     from telephony.ami import AmiLink
@@ -76,8 +77,8 @@ def run(calls: int = 200) -> dict:
                     bare.events.get_nowait()
                 started = time.perf_counter()
                 server.emit("AgentCalled", Queue="hotline-general", Interface="PJSIP/1001", DestChannel="PJSIP/1001-1",
-                            CallerIDNum="13912345678", ChanVariable=[f"HOTLINE_CALL_ID={uniqueid}", "HOTLINE_LANG=yue",
-                                                                     "HOTLINE_CATEGORY=medical", "HOTLINE_PRIORITY=normal"],
+                            CallerIDNum="13912345678", ChanVariable=[f"{contract.CALL_ID}={uniqueid}", f"{contract.LANG}=yue",
+                                                                     f"{contract.CATEGORY}=medical", f"{contract.PRIORITY}=normal"],
                             **ids)
                 while True:
                     event = bare.events.get(timeout=5)

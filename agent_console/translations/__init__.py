@@ -11,6 +11,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 SOURCE = Path(__file__).parent
+# The console's languages: its own text (zh), then each catalog here.
+LOCALES = ("zh", "en")
 
 
 def catalogs() -> list[Path]:
