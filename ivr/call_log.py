@@ -45,6 +45,7 @@ from db.models import (
     steps_json,
 )
 from db.base import UTCDateTime, utcnow
+from db.calls import upsert_sql
 from db.phones import Phone
 from db.service_requests import open_request
 from db.session import transaction
@@ -286,7 +287,6 @@ class _WriteStatements:
 @functools.cache
 def _write_statements(dialect: Dialect) -> _WriteStatements:
     callers, calls, sessions = Caller.__table__.c, Call.__table__.c, IvrSession.__table__.c
-    in_progress = CallOutcome.IN_PROGRESS.value
     return _WriteStatements(
         # A language is set only where the caller chose one (NULL keeps what was known).
         upsert_callers=_DriverStatement(dialect, (
@@ -295,17 +295,11 @@ def _write_statements(dialect: Dialect) -> _WriteStatements:
             "language = coalesce(excluded.language, callers.language)"),
             [callers.phone, callers.phone_kind, callers.language, callers.do_not_call, callers.first_call_at,
              callers.last_call_at, callers.created_at]),
-        # A call seen before (a second AGI, the AMI link) keeps what it had and gains this pass.
-        upsert_calls=_DriverStatement(dialect, (
-            "INSERT INTO calls (uniqueid, linkedid, direction, did, caller_number, caller_id, started_at, "
-            "ivr_language, ivr_path, queue, outcome, ended_at) "
-            "VALUES (?, ?, ?, ?, ?, (SELECT id FROM callers WHERE phone = ?), ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (uniqueid) DO UPDATE SET caller_id = coalesce(excluded.caller_id, calls.caller_id), "
-            "ivr_language = excluded.ivr_language, "
-            "ivr_path = substr(coalesce(calls.ivr_path || '>', '') || coalesce(excluded.ivr_path, ''), 1, 255), "
-            "queue = coalesce(excluded.queue, calls.queue), "
-            f"outcome = CASE WHEN excluded.outcome <> '{in_progress}' THEN excluded.outcome ELSE calls.outcome END, "
-            "ended_at = coalesce(calls.ended_at, excluded.ended_at)"),
+        # A call seen before (a second AGI, the AMI link) merges by the calls row's rules (db/calls.py).
+        upsert_calls=_DriverStatement(dialect, upsert_sql({
+            "uniqueid": "?", "linkedid": "?", "direction": "?", "did": "?", "caller_number": "?",
+            "caller_id": "(SELECT id FROM callers WHERE phone = ?)", "started_at": "?", "ivr_language": "?",
+            "ivr_path": "?", "queue": "?", "outcome": "?", "ended_at": "?"}),
             [calls.uniqueid, calls.linkedid, calls.direction, calls.did, calls.caller_number, callers.phone,
              calls.started_at, calls.ivr_language, calls.ivr_path, calls.queue, calls.outcome, calls.ended_at]),
         insert_sessions=_DriverStatement(dialect, (

@@ -14,12 +14,12 @@ import logging
 import queue
 from dataclasses import dataclass, fields
 
-from sqlalchemy import case, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.base import utcnow
-from db.models import Call, CallDirection, CallOutcome, OperatorState, PauseReason, User
+from db.calls import upsert_calls
+from db.models import CallDirection, CallOutcome, OperatorState, PauseReason, User
 from db.session import transaction
 from dialplans import contract
 from telephony.ami import AmiEvent
@@ -276,7 +276,6 @@ class CallTracker:
                 record_state(session, users[extension], state, at, "ami")
 
     def _write(self, session: Session, calls: list[CallFacts]) -> None:
-        table = Call.__table__
         extensions = {f.agent_extension for f in calls if f.agent_extension}
         agents = {}
         if extensions:
@@ -289,23 +288,8 @@ class CallTracker:
             row["outcome"] = facts.outcome
             row["agent_id"] = agents.get(facts.agent_extension)
             rows.append(row)
-        insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[session.get_bind().dialect.name]
-        statement = insert(table)
-        new = statement.excluded
-        keep_first = {name: func.coalesce(table.c[name], new[name]) for name in FIRST_SEEN}
-        # Two writers meet on this row (the IVR too): a call started at the earliest time either saw.
-        keep_first["started_at"] = case((new.started_at < table.c.started_at, new.started_at), else_=table.c.started_at)
-        take_last = {name: func.coalesce(new[name], table.c[name]) for name in (
-            "caller_number", "did", "queue", "queue_wait_seconds", "agent_extension", "agent_id",
-            "ended_at", "hangup_cause", "recording_file")}
-        # The IVR's verdict (voicemail, callback) stands; AMI settles calls still open.
-        # (Explicit comparisons: an IN list cannot be bound in an executemany.)
-        still_open = or_(table.c.outcome == CallOutcome.IN_PROGRESS.value, table.c.outcome == CallOutcome.ABANDONED_IN_IVR.value)
-        outcome = case((still_open,
-                        case((new.outcome == CallOutcome.IN_PROGRESS.value, table.c.outcome), else_=new.outcome)),
-                       else_=table.c.outcome)
-        session.execute(statement.on_conflict_do_update(index_elements=[table.c.uniqueid],
-                                                        set_={**keep_first, **take_last, "outcome": outcome}), rows)
+        # The IVR writes this row too: the calls row's rules merge the two (db/calls.py).
+        upsert_calls(session, rows)
 
 
 def _time(event: AmiEvent) -> dt.datetime:

@@ -10,12 +10,11 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.base import utcnow
 from db.models import OperatorState, OperatorStateChange, PauseReason, User
-from db.session import transaction
+from db.session import insert_for, transaction
 from telephony.ami import AmiError, AmiLink
 
 
@@ -27,8 +26,7 @@ def record_state(session: Session, user_id: int, state: OperatorState, at: dt.da
                  source: str, reason: PauseReason | None = None) -> None:
     """Record a state change; the same change at the same time twice is recorded once."""
     table = OperatorStateChange.__table__
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[session.get_bind().dialect.name]
-    session.execute(insert(table).values(user_id=user_id, state=state, reason=reason, at=at, source=source)
+    session.execute(insert_for(session, table).values(user_id=user_id, state=state, reason=reason, at=at, source=source)
                     .on_conflict_do_nothing(index_elements=[table.c.user_id, table.c.state, table.c.at]))
 
 
