@@ -178,9 +178,6 @@ def ivr_services(ivr_db, clock, tmp_path):
     settings = load_settings(environ={}, overrides={
         "database.url": str(ivr_db.url), "app.data_dir": str(tmp_path), "ivr.sounds_dir": str(tmp_path / "sounds"),
         "ivr.voicemail_dir": str(tmp_path / "voicemail"),
-        # A thread writes the call log: a writer process for every test would cost a
-        # second each. tests/test_call_log_process.py covers the process.
-        "ivr.writer_process": False,
     })
     services = IvrServices.from_settings(settings, make_session_factory(ivr_db), clock=clock)
     yield services
