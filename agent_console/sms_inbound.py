@@ -1,6 +1,6 @@
 """Providers answer dispatches by SMS: Twilio forwards each reply here (a webhook).
 
-Only Twilio's signed requests are taken (hotline/sms_gateway.py checks the signature
+Only Twilio's signed requests are taken (sms/gateway.py checks the signature
 against the public address). The reply is recorded as the provider's answer to its
 open offer for that request; anything else gets a polite explanation by SMS, and
 nothing is changed.

@@ -224,7 +224,7 @@ class _DriverStatement:
 
     Each parameter goes through its column type's own bind processor, so values are
     stored exactly as SQLAlchemy stores them; what is skipped is SQLAlchemy's work a row,
-    which was two thirds of the writer's time on B1.
+    which would otherwise be most of the writer's time.
     """
 
     def __init__(self, dialect: Dialect, sql: str, parameters: list[Column | None]):

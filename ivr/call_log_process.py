@@ -2,7 +2,7 @@
 
 Why a process: a writer thread beside the call hub would fight the hub for the GIL, and
 that interplay, more than the writing itself, costs live calls CPU and turnaround time
-(B1 in bench/ measures the IVR with this writer). Here the hub only appends a finished
+(bench/b1_ivr.py measures the IVR with this writer). Here the hub only appends a finished
 call to a list; a courier thread sends what has gathered every `linger` seconds (sooner
 when `max_batch` have gathered), pickled in one message, and the child writes it with
 CallLogStore (retries record by record, a spool file for what still fails). The courier

@@ -74,7 +74,7 @@ def test_one_click_callback_rings_the_operator_then_the_caller(client, auth, ast
     # A second click while it rings does not dial again.
     auth.post(f"/callbacks/{task_id}/dial", page="/callbacks")
     assert sum(1 for a in asterisk.actions if a.get("Action") == "Originate") == 1
-    # The AMI link settles it from the OriginateResponse (ivr/callback_placer.py).
+    # The AMI link settles it from the OriginateResponse (telephony/callback_placer.py).
     with console_services.sessions() as session, session.begin():
         settle(session.scalar(select(CallbackTask).where(CallbackTask.id == task_id)), True, 3, utcnow())
     assert "已完成" in client.get("/callbacks?show=all").get_data(as_text=True)
