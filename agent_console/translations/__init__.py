@@ -1,7 +1,5 @@
-"""The English catalog: messages.po is the source; it is compiled at start-up when stale.
-
-The console's own text is Simplified Chinese (the msgids); English is the translation.
-"""
+"""The console's English catalog: messages.po is the source, compiled at start-up when stale."""
+# The console's own text is Simplified Chinese (the msgids); English is the translation.
 from __future__ import annotations
 
 import os
