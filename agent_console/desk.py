@@ -15,7 +15,7 @@ from agent_console.forms import NoteForm, submitted
 from db.base import utcnow
 from db.models import OperatorStateChange, PauseReason, User
 from telephony.ami import AmiError
-from telephony.operator_desk import DeskError, OperatorDesk, latest_states
+from telephony.operator_desk import DeskError, OperatorDesk, day_of, latest_states
 
 bp = Blueprint("desk", __name__)
 
@@ -57,8 +57,10 @@ def operators():
     today = dt.datetime.combine(utcnow().astimezone(tz).date(), dt.time(), tz)
     people = db.scalars(select(User).where(User.active).order_by(User.sip_extension, User.username)).all()
     changes = db.scalars(select(OperatorStateChange).where(OperatorStateChange.at >= today)
-                         .order_by(OperatorStateChange.at)).all()
+                         .order_by(OperatorStateChange.at, OperatorStateChange.id)).all()
     by_user: dict[int, list[OperatorStateChange]] = {}
     for change in changes:
         by_user.setdefault(change.user_id, []).append(change)
-    return render_template("operators.html", people=people, latest=latest_states(db), by_user=by_user)
+    now = utcnow()
+    days = {user_id: day_of(changes, now) for user_id, changes in by_user.items()}
+    return render_template("operators.html", people=people, latest=latest_states(db, now), days=days)

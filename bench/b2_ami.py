@@ -1,9 +1,11 @@
 """B2: AMI events into call state, beside a bare parser, in the same run.
 
 Both take the same 100k-event burst in AMI wire format (10,000 calls of 10 events:
-Newchannel, 5 VarSet, QueueCallerJoin, AgentConnect, AgentComplete, Hangup).
+Newchannel, 5 VarSet, QueueCallerJoin, AgentConnect, AgentComplete, Hangup; the
+operator's Interface on AgentConnect and AgentComplete, as Asterisk sends them).
 - bare: asterisk-ami's own parser, packet by packet, and nothing else;
-- ours: the same parser, then the call tracker, writing every call row to SQLite.
+- ours: the same parser, then the call tracker, writing every call row and the
+  operator's states (on call, wrap-up) to SQLite.
 Targets: ≥ 50,000 events/s into call state; the 100k burst drained in < 2 s.
 """
 from __future__ import annotations
@@ -31,7 +33,7 @@ def burst(calls: int = 10_000) -> str:
         parts += [message(Event="VarSet", Variable=f"V{k}", Value="x", **base) for k in range(5)]
         parts += [message(Event="QueueCallerJoin", Queue="hotline-general", **base),
                   message(Event="AgentConnect", Interface="PJSIP/1001", HoldTime="3", **base),
-                  message(Event="AgentComplete", TalkTime="60", **base),
+                  message(Event="AgentComplete", Interface="PJSIP/1001", TalkTime="60", **base),
                   message(Event="Hangup", Cause="16", **base)]
     return "".join(parts)
 

@@ -1,19 +1,54 @@
-"""What the database benchmarks share: both databases, percentiles, rows made by the database."""
+"""What the benchmarks share: where a figure was measured, both databases, percentiles, rows
+made by the database."""
 from __future__ import annotations
 
+import datetime as dt
+import json
 import statistics
+import subprocess
 import tempfile
 import uuid
+import zoneinfo
 from pathlib import Path
 from typing import Callable
 
 from sqlalchemy import text
 
+ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BACKENDS = ("sqlite", "postgresql")
 # Rows are made by the database itself (a recursive CTE / generate_series): a million
 # rows without a million Python round trips.
 _SQLITE_SERIES = "WITH RECURSIVE series(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM series WHERE n < {count}) "
+
+
+def provenance(repo: Path = ROOT) -> dict:
+    """The commit a run measures, whether the tree differed from it, and when: a figure
+    kept after the code moved on shows its age."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        # Untracked files count too: a new module not yet committed is measured all the same.
+        dirty = git("status", "--porcelain") != ""
+    except (OSError, subprocess.CalledProcessError):
+        commit, dirty = None, None  # not a git checkout: say so rather than guess
+    now = dt.datetime.now(zoneinfo.ZoneInfo("Asia/Shanghai"))
+    return {"commit": commit, "dirty": dirty, "date": now.isoformat(timespec="seconds")}
+
+
+def write_results(folder: Path, name: str, results: dict, measured_at: dict) -> Path:
+    """bench/results/<name>.json: the figures and the commit they were measured at."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps({"measured_at": measured_at, **results}, indent=1, ensure_ascii=False))
+    return path
+
+
+def provenance_line(measured_at: dict) -> str:
+    commit = measured_at["commit"][:10] if measured_at["commit"] else "an unknown commit"
+    return f"measured at {commit}{' (with uncommitted changes)' if measured_at['dirty'] else ''}, {measured_at['date']}"
 
 
 def series(dialect: str, count: int) -> tuple[str, str]:

@@ -62,7 +62,7 @@ RULES: dict[str, str | None] = {
     "outcome": MOST_TELLING,
     **{name: LAST_KNOWN for name in ("did", "caller_id", "caller_number", "ivr_language", "queue",
                                       "queue_wait_seconds", "agent_id", "agent_extension", "hangup_cause",
-                                      "recording_file")},
+                                      "recording_file", "callback_task_id")},
 }
 
 

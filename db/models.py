@@ -325,6 +325,9 @@ class Call(Base):
     outcome: Mapped[CallOutcome] = mapped_column(str_enum(CallOutcome, "call_outcome"), default=CallOutcome.IN_PROGRESS)
     hangup_cause: Mapped[Optional[int]]
     recording_file: Mapped[Optional[str]] = mapped_column(String(255))
+    # A call-back (the placeholder that rang a caller back): the task it was placed for.
+    # The task's call_id is the other way round: the call that asked for it.
+    callback_task_id: Mapped[Optional[int]] = mapped_column(ForeignKey("callback_tasks.id", use_alter=True))
 
     caller: Mapped[Optional[Caller]] = relationship()
     agent: Mapped[Optional[User]] = relationship()
@@ -593,7 +596,8 @@ class Survey(Base):
 
     __tablename__ = "surveys"
     __table_args__ = (
-        Index("ix_surveys_status_due", "status", "due_at"),
+        # With `id` last a claim reads the due surveys in its order and stops at its limit.
+        Index("ix_surveys_status_due", "status", "due_at", "id"),
         CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="rating_range"),
     )
 
@@ -626,7 +630,8 @@ class SurveyAttempt(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
-    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Indexed: each claim counts the attempts started in the last second (calls-per-second cap).
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     ended_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
     outcome: Mapped[Optional[AttemptOutcome]] = mapped_column(str_enum(AttemptOutcome, "attempt_outcome"))
     # AMI OriginateResponse Reason: 0 failed, 1 no answer, 3 ringing timeout, 4 answered, 5 busy, 8 congestion.
@@ -723,6 +728,10 @@ class OperatorStateChange(Base):
     state: Mapped[OperatorState] = mapped_column(str_enum(OperatorState, "operator_state"))
     reason: Mapped[Optional[PauseReason]] = mapped_column(str_enum(PauseReason, "pause_reason"))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # A wrap-up's scheduled end (the queue's wrap-up time after the call): available from
+    # then on unless a later change (a pause, a logout) came first. Kept on the wrap-up,
+    # not as an "available" recorded in advance, which would outrank that later change.
+    ends_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
     # Where it was learnt: "console" (an operator's action) or "ami" (a call's events).
     source: Mapped[str] = mapped_column(String(16))
 

@@ -37,11 +37,21 @@ QUEUE_POSITION = "HOTLINE_QUEUE_POSITION"  # the place a caller leaving a queue 
 FASTAGI = "HOTLINE_FASTAGI"  # [globals]: agi://host:port of the IVR
 RECORDINGS = "HOTLINE_RECORDINGS"  # [globals]: the recordings folder
 
-# Carried on AMI channel events to the console's screen pop (manager.conf channelvars).
+# Carried on AMI channel events (manager.conf channelvars): the screen pop's, then the
+# call tracker's (the recording; the callback task a caller booked or a placeholder
+# serves, with the number it dials back).
 SCREEN_POP_VARIABLES = (CALL_ID, LANG, CATEGORY, PRIORITY, QUEUE, INTENT)
+TRACKER_VARIABLES = (RECORDING, CALLBACK_ID, CALLBACK_NUMBER)
+AMI_CHANNEL_VARIABLES = SCREEN_POP_VARIABLES + TRACKER_VARIABLES
 # Set by the AMI link when it originates a callback placeholder, and by the survey
 # dialer when it originates a survey call.
 ORIGINATE_VARIABLES = (CALLBACK_POSITION, CALLBACK_NUMBER, SURVEY_ID, LANG)
+
+# The hotline AMI account's read classes (manager.conf). Not "dialplan" (a VarSet and a
+# Newexten for every priority of every call) nor "agi" (one event per AGI command):
+# floods in production. Whatever the link needs must come in one of these
+# (tests/test_asterisk_config.py).
+AMI_READ_CLASSES = ("system", "call", "agent", "user", "dtmf")
 
 # --- AGI scripts: AGI(${HOTLINE_FASTAGI}/<script>?<arguments>) -------------------------------------
 IVR_SCRIPT = "ivr"

@@ -89,7 +89,8 @@ def render(settings: Settings, menu: Menu, phones: list[SoftPhone]) -> dict[str,
         "ami_port": asterisk.ami_port,
         "ami_username": asterisk.ami_username,
         "ami_secret": asterisk.ami_secret,
-        "channelvars": ",".join(contract.SCREEN_POP_VARIABLES),
+        "ami_read": ",".join(contract.AMI_READ_CLASSES),
+        "channelvars": ",".join(contract.AMI_CHANNEL_VARIABLES),
         "phones": phones,
     }
     environment = jinja2.Environment(

@@ -4,6 +4,9 @@ Banner `Asterisk Call Manager/11.0.0`; Login with `Events: off` or an event mask
 responses carrying the ActionID; list actions (QueueStatus, CoreShowChannels) as
 `EventList: start` … `EventList: Complete`; Originate answered at once and then by an
 OriginateResponse event matched by ActionID; Ping, queue member actions, Logoff.
+Each event goes only to sessions whose account's read classes and login mask both cover
+its class (manager.c: send_events = readperm & mask; an event is sent when
+send_events & category == category), with its `Privilege: <class>,all` header.
 Tests can broadcast events, close every connection (FIN), or hang (stop reading and
 writing with the sockets left open), as a real peer sometimes does.
 """
@@ -16,9 +19,34 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from dialplans.contract import AMI_READ_CLASSES
+
 BANNER = "Asterisk Call Manager/11.0.0\r\n"
 # Originate: how a dialled number answers. Reason codes as Asterisk reports them.
 REASON_ANSWERED, REASON_FAILED, REASON_NO_ANSWER, REASON_BUSY, REASON_CONGESTION = 4, 0, 1, 5, 8
+# Every class manager.c knows; "on" at login means all of them.
+CLASSES = frozenset({"system", "call", "log", "verbose", "command", "agent", "user", "config", "dtmf", "reporting",
+                     "cdr", "dialplan", "originate", "agi", "cc", "aoc", "test", "security", "message"})
+# The class of each event, as Asterisk 22 raises it (manager_channels.c, stasis_channels.c,
+# app_queue.c, res_agi.c, manager.c...). An event not listed here cannot be emitted.
+EVENT_CLASSES = {
+    **dict.fromkeys(("Newchannel", "Newstate", "Hangup", "HangupRequest", "SoftHangupRequest", "NewCallerid",
+                     "NewConnectedLine", "NewAccountCode", "Rename", "DialBegin", "DialState", "DialEnd", "Hold",
+                     "Unhold", "MusicOnHoldStart", "MusicOnHoldStop", "MixMonitorStart", "MixMonitorStop",
+                     "BridgeCreate", "BridgeEnter", "BridgeLeave", "BridgeDestroy", "LocalBridge", "OriginateResponse",
+                     "DeviceStateChange", "ExtensionStatus", "BlindTransfer", "AttendedTransfer", "Pickup",
+                     "ChanSpyStart", "ChanSpyStop"), "call"),
+    **dict.fromkeys(("Newexten", "VarSet"), "dialplan"),
+    **dict.fromkeys(("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "AgentCalled", "AgentConnect",
+                     "AgentComplete", "AgentRingNoAnswer", "AgentDump", "QueueMemberAdded", "QueueMemberRemoved",
+                     "QueueMemberPause", "QueueMemberStatus", "QueueMemberPenalty", "QueueMemberRinginuse",
+                     "AgentLogin", "AgentLogoff"), "agent"),
+    "Cdr": "cdr",
+    "UserEvent": "user",
+    **dict.fromkeys(("DTMFBegin", "DTMFEnd"), "dtmf"),
+    **dict.fromkeys(("AGIExecStart", "AGIExecEnd", "AsyncAGIStart", "AsyncAGIExec", "AsyncAGIEnd"), "agi"),
+    **dict.fromkeys(("FullyBooted", "Reload", "Shutdown", "PeerStatus", "ContactStatus", "Registry"), "system"),
+}
 
 
 def message(**headers) -> str:
@@ -30,12 +58,41 @@ def message(**headers) -> str:
     return "".join(lines) + "\r\n"
 
 
+# Events that answer an action as a list (EventList: start ... Complete): sent to the
+# session that asked, whatever its read classes.
+LIST_EVENTS = frozenset({"CoreShowChannel", "CoreShowChannelsComplete", "QueueParams", "QueueMember", "QueueEntry",
+                         "QueueStatusComplete", "QueueSummary", "QueueSummaryComplete"})
+
+
+def event_mask(text: str) -> frozenset[str]:
+    """The classes a login's or an Events action's mask names (manager.c strings_to_mask)."""
+    text = text.strip().lower()
+    if text in ("on", "yes", "true", "y", "t", "1"):
+        return CLASSES
+    if text in ("off", "no", "false", "n", "f", "0"):
+        return frozenset()
+    return frozenset(part.strip() for part in text.split(",")) & CLASSES
+
+
+def privilege_class(packet: str) -> str | None:
+    """The class in a recorded packet's `Privilege: call,all` header, if it has one."""
+    start = packet.find("Privilege:")
+    if start < 0:
+        return None
+    end = packet.find("\r\n", start)
+    return packet[start + len("Privilege:"):end if end >= 0 else None].split(",", 1)[0].strip().lower()
+
+
 @dataclass
 class _Session:
     sock: socket.socket
     logged_in: bool = False
-    events: bool = True
+    # The classes this session is sent: the account's read classes and its mask.
+    send_events: frozenset[str] = frozenset()
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def takes(self, event_class: str) -> bool:
+        return self.logged_in and event_class in self.send_events
 
     def send(self, text: str) -> None:
         with self.lock:
@@ -48,8 +105,10 @@ class _Session:
 class AmiServer:
     def __init__(self, username: str = "hotline", secret: str = "development-ami-secret",
                  originate_outcome: Callable[[str], int] | None = None, originate_delay: float = 0.05,
-                 host: str = "127.0.0.1", port: int = 0):
+                 host: str = "127.0.0.1", port: int = 0, read: tuple[str, ...] = AMI_READ_CLASSES):
         self.username, self.secret = username, secret
+        # The account's read classes: by default those of our rendered manager.conf.
+        self.read = frozenset(read) & CLASSES
         self.originate_outcome = originate_outcome or (lambda channel: REASON_ANSWERED)
         self.originate_delay = originate_delay
         self.sessions: list[_Session] = []
@@ -63,6 +122,10 @@ class AmiServer:
         # Called (on its own thread) for every answered Originate: the call then runs the
         # dialplan, e.g. a survey call's AGI.
         self.on_answered: Callable[[dict[str, str]], None] | None = None
+        # Called (on its own thread) for every Originate with (action, uniqueid, reason,
+        # respond): a switch that plays the originated call's channel events calls
+        # respond() (the OriginateResponse) when Asterisk would, and returns True.
+        self.on_originate: Callable[[dict[str, str], str, int, Callable[[], None]], bool] | None = None
         # Emulator-only actions (the demo's "place a call"): name -> fn(action) -> response headers.
         self.custom_actions: dict[str, Callable[[dict[str, str]], dict[str, str]]] = {}
         self._listener = socket.create_server((host, port))
@@ -91,17 +154,33 @@ class AmiServer:
     # what tests do to the peer ------------------------------------------------------------
 
     def emit(self, name: str, **headers) -> None:
-        """Send an event to every logged-in session that takes events."""
-        text = message(Event=name, **headers)
+        """Send an event to every logged-in session whose classes cover it."""
+        event_class = EVENT_CLASSES.get(name)
+        if event_class is None:
+            raise KeyError(f"{name}: give it its Asterisk class in EVENT_CLASSES before emitting it")
+        text = message(Event=name, Privilege=f"{event_class},all", **headers)
         for session in self._live():
-            if session.logged_in and session.events and not self._hung.is_set():
+            if session.takes(event_class) and not self._hung.is_set():
                 session.send(text)
 
-    def send_raw(self, text: str) -> None:
-        """Send bytes as they are (a recorded trace) to every logged-in session."""
+    def send_raw(self, text: str) -> int:
+        """Send a recorded trace's packets as they are to every logged-in session, each
+        packet with a Privilege header only where its class is taken; returns the most
+        packets one session was sent."""
+        most = 0
+        packets = [packet + "\r\n\r\n" for packet in text.split("\r\n\r\n") if packet.strip()]
+        if "Privilege:" not in text:  # nothing to choose by (a benchmark's burst)
+            for session in self._live():
+                if session.logged_in:
+                    session.send(text)
+            return len(packets)
         for session in self._live():
-            if session.logged_in:
-                session.send(text)
+            if not session.logged_in:
+                continue
+            chosen = [p for p in packets if (c := privilege_class(p)) is None or session.takes(c)]
+            session.send("".join(chosen))
+            most = max(most, len(chosen))
+        return most
 
     def close_all(self) -> None:
         """Close every connection: the client sees a FIN."""
@@ -177,9 +256,11 @@ class AmiServer:
         if name == "login":
             if action.get("Username") == self.username and action.get("Secret") == self.secret:
                 session.logged_in = True
-                session.events = action.get("Events", "on").lower() not in ("off", "no", "false")
+                mask = action.get("Events", "")
+                session.send_events = self.read & event_mask(mask) if mask.strip() else self.read
                 session.send(message(Response="Success", ActionID=action_id, Message="Authentication accepted"))
-                self.emit("FullyBooted", Privilege="system,all", Status="Fully Booted")
+                if session.takes("system"):  # to this session only, as manager.c does
+                    session.send(message(Event="FullyBooted", Privilege="system,all", Status="Fully Booted"))
             else:
                 session.send(message(Response="Error", ActionID=action_id, Message="Authentication failed"))
             return
@@ -206,8 +287,8 @@ class AmiServer:
         session.send(message(Response="Success", ActionID=action_id, Ping="Pong", Timestamp=f"{time.time():.6f}"))
 
     def _action_events(self, session, action, action_id):
-        session.events = action.get("EventMask", "on").lower() not in ("off", "no", "false")
-        session.send(message(Response="Success", ActionID=action_id, Events="On" if session.events else "Off"))
+        session.send_events = self.read & event_mask(action.get("EventMask", "on"))
+        session.send(message(Response="Success", ActionID=action_id, Events="On" if session.send_events else "Off"))
 
     def _action_logoff(self, session, action, action_id):
         session.send(message(Response="Goodbye", ActionID=action_id, Message="Thanks for all the fish."))
@@ -221,13 +302,17 @@ class AmiServer:
         reason = self.originate_outcome(action.get("Channel", ""))
         uniqueid = f"{int(time.time())}.{next(self._ids)}"
 
-        def later():
-            time.sleep(self.originate_delay)
+        def respond():
             self.emit("OriginateResponse", ActionID=action_id,
                       Response="Success" if reason == REASON_ANSWERED else "Failure",
                       Channel=action.get("Channel", ""), Context=action.get("Context", ""),
                       Exten=action.get("Exten", ""), Reason=str(reason), Uniqueid=uniqueid,
                       CallerIDNum=action.get("CallerID", "<unknown>"), CallerIDName="<unknown>")
+
+        def later():
+            time.sleep(self.originate_delay)
+            if self.on_originate is None or not self.on_originate(action, uniqueid, reason, respond):
+                respond()
             if reason == REASON_ANSWERED and self.on_answered is not None:
                 self.on_answered(action)
 

@@ -1,27 +1,44 @@
 """One call through the emulated Asterisk, on both of its faces at once.
 
-The caller's channel appears on AMI (Newchannel), runs the IVR over FastAGI, and then
-does what the rendered dialplan would: with a queue chosen it joins that queue, the
-queue offers it to a logged-in member (AgentCalled), the member answers
-(AgentConnect), they talk, and the call hangs up — each as the AMI events
-asterisk-facts.md lists, stamped with the emulator's clock.
+The caller's channel appears on AMI (Newchannel), is answered and recorded, runs the IVR
+over FastAGI, and then does what the rendered dialplan would: with a queue chosen it
+joins that queue, the queue offers it to a logged-in member (AgentCalled), the member
+answers (AgentConnect), they talk, and the call hangs up — each as the AMI events
+asterisk-facts.md lists, stamped with the emulator's clock. A caller may instead take
+the queue's callback offer (QueueCallerLeave, then the `queue_callback` AGI).
+
+The callback placer's Originate of `Local/<queue>@hotline-callback-hold/n` is played
+too: the placeholder's two halves queue, an operator answers (and gives the halves his
+extension as their caller ID), and the other half dials the caller back.
+
+Every channel event carries manager.conf's channelvars (`ChanVariable: NAME=value`,
+empty until set), as Asterisk 22 sends them; VarSet goes only to accounts with the
+dialplan class.
+
+As app_queue does (queues.conf: ringinuse = no, wrapuptime), the queue offers a caller
+only to a member who is neither paused, nor ringing or talking, nor in the wrap-up
+after a call; a caller finding none free waits for the first to come free, and
+abandons after `patience_seconds`.
 """
 from __future__ import annotations
 
+import datetime as dt
 import itertools
+import threading
 import time
-from dataclasses import dataclass
+import zoneinfo
+from dataclasses import dataclass, field
 
 from dialplans import contract
 from emulator.agi_channel import CallSpec, Transcript
-from emulator.ami_server import AmiServer
+from emulator.ami_server import REASON_ANSWERED, AmiServer
 from emulator.fastagi_client import place_call
 
+_channels = itertools.count(1)
+CALLBACK_HOLD = "@" + contract.CALLBACK_HOLD_CONTEXT
 # An emulator-only AMI action: place a call through the switch as a caller would
 # (`hotline call --through-asterisk` against `hotline demo`).
 CALL_ACTION = "HotlineEmulatorCall"
-
-_channels = itertools.count(1)
 
 
 @dataclass
@@ -30,60 +47,196 @@ class SwitchedCall:
     transcript: Transcript
     queue: str | None
     agent: str | None
+    callback: Transcript | None = None  # the queue_callback AGI, for a caller who took the offer
+
+
+@dataclass
+class _Channel:
+    """One channel's identity and variables, as its AMI events show them."""
+    name: str
+    uniqueid: str
+    linkedid: str
+    variables: dict[str, str] = field(default_factory=dict)
+
+    def headers(self) -> dict:
+        return {"Channel": self.name, "Uniqueid": self.uniqueid, "Linkedid": self.linkedid,
+                "ChanVariable": [f"{name}={self.variables.get(name, '')}" for name in contract.AMI_CHANNEL_VARIABLES]}
 
 
 class Switch:
     def __init__(self, ami: AmiServer, queue_prefix: str = "hotline-", ring_seconds: float = 3, talk_seconds: float = 95,
-                 prompt_ms=None, clock=time.time):
+                 prompt_ms=None, clock=time.time, wrapup_seconds: float = 0, patience_seconds: float = 30,
+                 recordings_dir: str = "/var/spool/asterisk/monitor/hotline", timezone: str = "Asia/Shanghai",
+                 callback_offer_after: float = 60):
         self.ami = ami
         self.queue_prefix = queue_prefix
         self.ring_seconds = ring_seconds
         self.talk_seconds = talk_seconds
+        self.wrapup_seconds = wrapup_seconds  # the queues' wrapuptime
+        self.patience_seconds = patience_seconds  # how long a caller waits in the queue for a free member
         self.prompt_ms = prompt_ms
         self.clock = clock  # seconds since the epoch, as AMI's Timestamp header
+        self.recordings_dir = recordings_dir
+        self.timezone = zoneinfo.ZoneInfo(timezone)
+        self.callback_offer_after = callback_offer_after
+        ami.on_originate = self._originated
+        # Interface -> when (on the emulator's clock) its last queue call and wrap-up end.
+        # Calls are emulated at once but stamped over minutes: a later call must see them.
+        self._busy_until: dict[str, float] = {}
+        self._offering = threading.Lock()  # calls run on several threads (the demo's)
 
-    def call(self, spec: CallSpec, answer: bool = True) -> SwitchedCall:
+    def _offer(self, queue: str, joined: float) -> tuple[str, float] | None:
+        """The member to offer a caller who joined at `joined`, and when: the first not paused
+        to be free, if within the caller's patience; that member is then busy with this call."""
+        with self._offering:
+            free_at = {interface: max(joined, self._busy_until.get(interface, joined))
+                       for interface, state in self.ami.queue_members.get(queue, {}).items() if state["Paused"] == "0"}
+            if not free_at:
+                return None
+            interface = min(free_at, key=free_at.get)  # ties: the first logged in
+            if free_at[interface] - joined > self.patience_seconds:
+                return None
+            offered = free_at[interface] + 1
+            self._busy_until[interface] = offered + self.ring_seconds + self.talk_seconds + self.wrapup_seconds
+            return interface, offered - joined
+
+    def call(self, spec: CallSpec, answer: bool = True, take_callback: bool = False) -> SwitchedCall:
+        """take_callback: nobody answers, and the caller presses 1 at the callback offer."""
         uniqueid = spec.uniqueid or f"{int(time.time())}.{next(_channels)}"
         spec.uniqueid = uniqueid
         clock = self.clock()
-        channel = f"PJSIP/hotline-trunk-{uniqueid.split('.')[-1].zfill(8)}"
-        ids = {"Channel": channel, "Uniqueid": uniqueid, "Linkedid": uniqueid}
+        caller = _Channel(f"PJSIP/hotline-trunk-{uniqueid.split('.')[-1].zfill(8)}", uniqueid, uniqueid)
 
-        def emit(name: str, after: float = 0.0, **headers) -> None:
+        def emit(name: str, after: float = 0.0, channel: _Channel = caller, **headers) -> None:
             nonlocal clock
             clock += after
-            self.ami.emit(name, Timestamp=f"{clock:.6f}", **ids, **headers)
+            self.ami.emit(name, Timestamp=f"{clock:.6f}", **channel.headers(), **headers)
+
+        def set_variable(name: str, value: str, inherit: str = "") -> None:
+            caller.variables[name] = value
+            emit("VarSet", Variable=inherit + name, Value=value)
 
         emit("Newchannel", ChannelState="0", ChannelStateDesc="Down", CallerIDNum=spec.caller or "<unknown>",
              CallerIDName="<unknown>", Context=contract.TRUNK_CONTEXT, Exten=spec.did, Priority="1")
-        self.ami.channels[uniqueid] = {"Linkedid": uniqueid, "Channel": channel, "CallerIDNum": spec.caller, "Duration": "0:00:00"}
+        self.ami.channels[uniqueid] = {"Linkedid": uniqueid, "Channel": caller.name, "CallerIDNum": spec.caller, "Duration": "0:00:00"}
+        emit("Newstate", ChannelState="6", ChannelStateDesc="Up", CallerIDNum=spec.caller or "<unknown>")
+        # [hotline-inbound]: Set(__HOTLINE_RECORDING=<dir>/<day>/<uniqueid>.wav), day by app.timezone.
+        day = dt.datetime.fromtimestamp(clock, self.timezone).strftime("%Y%m%d")
+        set_variable(contract.RECORDING, f"{self.recordings_dir}/{day}/{uniqueid}.wav", inherit="__")
+        emit("MixMonitorStart")
         started = time.monotonic()
         transcript = place_call(spec, **({"prompt_ms": self.prompt_ms} if self.prompt_ms else {}))
         ivr_seconds = time.monotonic() - started + sum(ms for ms, kind, _ in transcript.events[-1:]) / 1000
         variables = transcript.variables
-        for name in (contract.LANG, contract.QUEUE, contract.CATEGORY):
-            if name in variables:
-                emit("VarSet", Variable=name, Value=variables[name])
-        # manager.conf's channelvars: the IVR's choices ride on the caller's channel events.
-        chan_vars = {"ChanVariable": [f"{name}={variables.get(name, '')}" for name in contract.SCREEN_POP_VARIABLES]}
+        for name, value in variables.items():
+            set_variable(name, value)
         queue = variables.get(contract.QUEUE) if variables.get(contract.NEXT) == contract.NEXT_QUEUE else None
-        agent = None
+        agent = callback = None
         if transcript.agi_status == "SUCCESS" and queue:
             asterisk_queue = self.queue_prefix + queue
-            emit("QueueCallerJoin", after=ivr_seconds, Queue=asterisk_queue, Position="1", Count="1", **chan_vars)
-            members = [i for i, state in self.ami.queue_members.get(asterisk_queue, {}).items() if state["Paused"] == "0"]
-            if answer and members:
-                agent = members[0]
+            emit("QueueCallerJoin", after=ivr_seconds, Queue=asterisk_queue, Position="1", Count="1")
+            offer = self._offer(asterisk_queue, clock) if answer and not take_callback else None
+            if take_callback:
+                # The caller pressed 1 at the offer: the queue lets go (QueueCallerLeave, not
+                # an abandon) and the channel goes on in hotline-queue-exit.
+                emit("QueueCallerLeave", after=self.callback_offer_after, Queue=asterisk_queue, Position="1", Count="0")
+                callback = self._queue_callback(spec, caller, queue)
+                for name, value in callback.variables.items():
+                    set_variable(name, value)
+                if callback.variables.get(contract.CALLBACK_BOOKED) != "1":  # back into the queue, then gives up
+                    emit("QueueCallerJoin", Queue=asterisk_queue, Position="1", Count="1")
+                    emit("QueueCallerAbandon", after=30, Queue=asterisk_queue, Position="1", OriginalPosition="1", HoldTime="30")
+            elif offer is not None:
+                agent, waited = offer
                 agent_channel = f"{agent}-{next(_channels):08x}"
-                emit("AgentCalled", after=1, Queue=asterisk_queue, Interface=agent, MemberName=agent, DestChannel=agent_channel,
-                     CallerIDNum=spec.caller or "<unknown>", **chan_vars)
-                emit("AgentConnect", after=self.ring_seconds, Queue=asterisk_queue, Interface=agent, MemberName=agent,
-                     DestChannel=agent_channel, HoldTime=str(int(1 + self.ring_seconds)), RingTime=str(int(self.ring_seconds)))
-                emit("QueueCallerLeave", Queue=asterisk_queue, Position="1", Count="0")
+                emit("AgentCalled", after=waited, Queue=asterisk_queue, Interface=agent, MemberName=agent,
+                     DestChannel=agent_channel, CallerIDNum=spec.caller or "<unknown>")
+                # Asterisk 22 lets the caller out of the queue first, then reports the connect.
+                emit("QueueCallerLeave", after=self.ring_seconds, Queue=asterisk_queue, Position="1", Count="0")
+                emit("AgentConnect", Queue=asterisk_queue, Interface=agent, MemberName=agent,
+                     DestChannel=agent_channel, HoldTime=str(int(waited + self.ring_seconds)),
+                     RingTime=str(int(self.ring_seconds)))
                 emit("AgentComplete", after=self.talk_seconds, Queue=asterisk_queue, Interface=agent,
                      TalkTime=str(int(self.talk_seconds)), Reason="caller")
             else:
-                emit("QueueCallerAbandon", after=30, Queue=asterisk_queue, Position="1", OriginalPosition="1", HoldTime="30")
+                patience = int(self.patience_seconds)
+                emit("QueueCallerAbandon", after=patience, Queue=asterisk_queue, Position="1", OriginalPosition="1",
+                     HoldTime=str(patience))
         emit("Hangup", after=1, Cause="16", **{"Cause-txt": "Normal Clearing"})
         self.ami.channels.pop(uniqueid, None)
-        return SwitchedCall(uniqueid, transcript, queue, agent)
+        return SwitchedCall(uniqueid, transcript, queue, agent, callback)
+
+    def _queue_callback(self, spec: CallSpec, caller: _Channel, queue: str) -> Transcript:
+        """[hotline-queue-exit]: QUEUEPOSITION kept, then AGI(.../queue_callback)."""
+        variables = {**caller.variables, contract.QUEUE: queue, "QUEUEPOSITION": "1"}
+        callback_spec = CallSpec(caller=spec.caller, did=spec.did, script=contract.QUEUE_CALLBACK_SCRIPT, host=spec.host, port=spec.port,
+                                 uniqueid=caller.uniqueid, variables=variables)
+        return place_call(callback_spec, **({"prompt_ms": self.prompt_ms} if self.prompt_ms else {}))
+
+    # the callback placer's placeholder --------------------------------------------------------
+
+    def _originated(self, action: dict[str, str], uniqueid: str, reason: int, respond) -> bool:
+        """Local/<queue>@hotline-callback-hold/n: the placeholder queues; when an operator
+        answers, the Originate is answered and the other half dials the caller back."""
+        target = action.get("Channel", "")
+        if not (target.startswith("Local/") and CALLBACK_HOLD in target):
+            return False
+        queue = target.removeprefix("Local/").split("@", 1)[0]
+        variables = dict(item.split("=", 1) for item in action.get("Variable", "").split(",") if "=" in item)
+        number = action.get("CallerID", "").rpartition("<")[2].rstrip(">") or "<unknown>"
+        clock = self.clock()
+        local = f"Local/{queue}{CALLBACK_HOLD}-{next(_channels):08x}"
+        dialler = _Channel(local + ";1", uniqueid, uniqueid)  # runs hotline-callback-dial once answered
+        holder = _Channel(local + ";2", f"{uniqueid}1", uniqueid)  # waits in the queue
+
+        def emit(name: str, channel: _Channel, after: float = 0.0, **headers) -> None:
+            nonlocal clock
+            clock += after
+            self.ami.emit(name, Timestamp=f"{clock:.6f}", **channel.headers(), **headers)
+
+        for half in (dialler, holder):
+            # Caller ID is not in Newchannel for an originated Local channel; it comes next.
+            emit("Newchannel", half, ChannelState="0", ChannelStateDesc="Down", CallerIDNum="<unknown>",
+                 CallerIDName="<unknown>", Context=CALLBACK_HOLD[1:], Exten=queue, Priority="1")
+        for half in (dialler, holder):
+            half.variables.update(variables)  # Originate's Variable: reaches both halves
+            emit("NewCallerid", half, CallerIDNum=number, CallerIDName="<unknown>")
+        asterisk_queue = self.queue_prefix + queue
+        position = variables.get(contract.CALLBACK_POSITION) or "1"
+        emit("QueueCallerJoin", holder, Queue=asterisk_queue, Position=position, Count=position)
+        if reason != REASON_ANSWERED:
+            emit("QueueCallerAbandon", holder, after=30, Queue=asterisk_queue, Position=position,
+                 OriginalPosition=position, HoldTime="30")
+            for half in (holder, dialler):
+                emit("Hangup", half, Cause="16", **{"Cause-txt": "Normal Clearing"})
+            respond()
+            return True
+        # The first member free to take it (app_queue's choice); the demo's Originate is
+        # answered even when all are busy, so the first logged in stands in then.
+        members = list(self.ami.queue_members.get(asterisk_queue, {}))
+        agent, waited = self._offer(asterisk_queue, clock) or (members[0] if members else "PJSIP/1001", 1)
+        extension = agent.split("/", 1)[1]
+        operator = _Channel(f"{agent}-{next(_channels):08x}", f"{uniqueid}2", uniqueid)
+        emit("AgentCalled", holder, after=waited, Queue=asterisk_queue, Interface=agent, MemberName=agent,
+             DestChannel=operator.name, CallerIDNum=number)
+        # As Asterisk 22.10 orders them: the operator's answer as the holder's connected
+        # line, the queue letting go, the Originate answered, the connect, and then the
+        # operator's extension as the dialling half's caller ID.
+        emit("NewConnectedLine", holder, after=self.ring_seconds, ConnectedLineNum=extension, ConnectedLineName="<unknown>")
+        emit("QueueCallerLeave", holder, Queue=asterisk_queue, Position="1", Count="0")
+        respond()
+        emit("AgentConnect", holder, Queue=asterisk_queue, Interface=agent, MemberName=agent,
+             DestChannel=operator.name, HoldTime=str(int(waited + self.ring_seconds)), RingTime=str(int(self.ring_seconds)))
+        emit("NewCallerid", dialler, CallerIDNum=extension, CallerIDName="<unknown>")
+        # [hotline-callback-dial]: Dial(PJSIP/<number>@hotline-trunk).
+        customer = _Channel(f"PJSIP/hotline-trunk-{next(_channels):08x}", f"{uniqueid}3", uniqueid)
+        emit("Newchannel", customer, ChannelState="0", ChannelStateDesc="Down", CallerIDNum=extension,
+             CallerIDName="<unknown>", Context=contract.TRUNK_CONTEXT, Exten="s", Priority="1")
+        emit("DialBegin", dialler, DestChannel=customer.name, DialString=f"{number}@{contract.TRUNK_CONTEXT}")
+        emit("Newstate", customer, after=5, ChannelState="6", ChannelStateDesc="Up", CallerIDNum=number)
+        emit("DialEnd", dialler, DestChannel=customer.name, DialStatus="ANSWER")
+        emit("AgentComplete", holder, after=self.talk_seconds, Queue=asterisk_queue, Interface=agent,
+             TalkTime=str(int(self.talk_seconds)), Reason="caller")
+        for channel in (customer, dialler, holder, operator):
+            emit("Hangup", channel, Cause="16", **{"Cause-txt": "Normal Clearing"})
+        return True

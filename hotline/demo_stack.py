@@ -31,7 +31,9 @@ class EmulatedAsterisk:
         self.ivr_address = ivr_address
         self.ami = AmiServer(asterisk.ami_username, asterisk.ami_secret, host=asterisk.ami_host,
                              port=asterisk.ami_port if port is None else port)
-        self.switch = Switch(self.ami, asterisk.queue_prefix, talk_seconds=talk_seconds)
+        self.switch = Switch(self.ami, asterisk.queue_prefix, talk_seconds=talk_seconds,
+                             wrapup_seconds=asterisk.wrapup_seconds, recordings_dir=asterisk.recordings_dir,
+                             timezone=settings.app.timezone, callback_offer_after=asterisk.callback_offer_after)
         self.ami.custom_actions[CALL_ACTION.lower()] = self._call_action
         self.ami.on_answered = self._answered
         # How each number answers a survey call (keys); others rate 5 and leave no comment.

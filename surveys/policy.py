@@ -11,13 +11,14 @@ a dialer that dies leaves a trail another dialer settles without calling anyone 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import exists, func, literal, select, text, update
+from sqlalchemy import Integer, bindparam, exists, func, inspect, literal, select, text, update
 from sqlalchemy.orm import Session
 
-from db.base import utcnow
+from db.base import UTCDateTime, utcnow
 from db.errors import Refused
 from db.models import (
     AttemptOutcome,
@@ -161,46 +162,84 @@ def cancel_opted_out(session: Session) -> int:
 
 
 def claim(session: Session, policy: SurveyPolicy, dialer: str, limit: int, now: dt.datetime | None = None) -> list[Claimed]:
-    """Take up to `limit` due surveys for this dialer, exclusively; [] in quiet hours."""
+    """Take up to `limit` due surveys for this dialer, exclusively; [] in quiet hours.
+
+    One statement applies the caps, picks the surveys and marks them claimed: a claim
+    costs one round trip however many surveys it takes.
+    """
     now = now or utcnow()
     if limit <= 0 or not policy.may_call(now):
         return []
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:
-        session.execute(select(func.pg_advisory_xact_lock(CLAIM_LOCK_KEY)))
-    in_progress = session.scalar(select(func.count()).where(Survey.status == SurveyStatus.DIALLING))
+    dialect = session.get_bind().dialect.name
+    session.flush()  # the statement goes straight to the connection: pending changes first
+    connection = session.connection()
+    if dialect == "postgresql":
+        # Taken before the claim statement's snapshot: its counts see every claim
+        # committed before it.
+        connection.execute(select(func.pg_advisory_xact_lock(CLAIM_LOCK_KEY)))
     # Calls per second, across every dialer: attempts started in the last window count.
     window = dt.timedelta(seconds=max(1.0, 1.0 / policy.calls_per_second))
-    started = session.scalar(select(func.count()).where(SurveyAttempt.started_at > now - window))
-    per_window = max(1, int(policy.calls_per_second * window.total_seconds()))
-    room = min(limit, policy.max_channels - in_progress, per_window - started)
-    if room <= 0:
-        return []
-    earlier = Survey.__table__.alias("earlier")
-    called_today = (select(func.count()).select_from(SurveyAttempt.__table__.join(earlier, earlier.c.id == SurveyAttempt.survey_id))
-                    .where(earlier.c.caller_id == Survey.caller_id, SurveyAttempt.started_at >= policy.day_start(now))
+    rows = connection.execute(_claim_statement(dialect), {
+        "limit": limit, "max_channels": policy.max_channels, "window_start": now - window,
+        "per_window": max(1, int(policy.calls_per_second * window.total_seconds())),
+        "day_start": policy.day_start(now), "daily_cap": policy.daily_cap, "now": now, "dialer": dialer[:64],
+    }).all()
+    rows.sort(key=lambda row: (row.due_at, row.id))  # RETURNING keeps no order
+    if session.identity_map:
+        # A survey this session already holds must not keep its pre-claim status.
+        claimed = {row.id for row in rows}
+        for held in list(session.identity_map.values()):
+            if isinstance(held, Survey) and inspect(held).identity[0] in claimed:
+                session.expire(held)
+    return [Claimed(row.id, row.phone, row.language.value if isinstance(row.language, Language) else row.language)
+            for row in rows]
+
+
+@functools.cache
+def _claim_statement(dialect: str):
+    """UPDATE … FROM (due surveys within every cap, one per caller) RETURNING whom to dial.
+
+    Built once: the values come as parameters, so the driver may prepare it.
+    """
+    surveys, attempts, callers = Survey.__table__, SurveyAttempt.__table__, Caller.__table__
+    least, greatest = (func.least, func.greatest) if dialect == "postgresql" else (func.min, func.max)
+    in_progress = select(func.count()).where(surveys.c.status == SurveyStatus.DIALLING).scalar_subquery()
+    started = select(func.count()).where(attempts.c.started_at > bindparam("window_start", type_=UTCDateTime)
+                                         ).scalar_subquery()
+    room = select(greatest(0, least(bindparam("limit", type_=Integer),
+                                    bindparam("max_channels", type_=Integer) - in_progress,
+                                    bindparam("per_window", type_=Integer) - started)).label("n")).cte("room")
+    earlier = surveys.alias("earlier")
+    called_today = (select(func.count()).select_from(attempts.join(earlier, earlier.c.id == attempts.c.survey_id))
+                    .where(earlier.c.caller_id == surveys.c.caller_id,
+                           attempts.c.started_at >= bindparam("day_start", type_=UTCDateTime))
                     .scalar_subquery())
-    query = (select(Survey.id, Survey.caller_id, Caller.phone, Survey.language)
-             .join(Caller, Caller.id == Survey.caller_id)
-             .where(Survey.status == SurveyStatus.SCHEDULED, Survey.due_at <= now, Caller.do_not_call.is_(False),
-                    called_today < policy.daily_cap)
-             .order_by(Survey.due_at, Survey.id).limit(room * 2))
-    if postgres:
-        query = query.with_for_update(of=Survey, skip_locked=True)
-    taken: list[Claimed] = []
-    callers: set[int] = set()
-    for survey_id, caller_id, phone, language in session.execute(query):
-        if caller_id in callers:
-            continue  # one call at a time to anybody
-        callers.add(caller_id)
-        taken.append(Claimed(survey_id, phone, language.value if isinstance(language, Language) else language))
-        if len(taken) == room:
-            break
-    if taken:
-        session.execute(update(Survey).where(Survey.id.in_([c.survey_id for c in taken]))
-                        .values(status=SurveyStatus.DIALLING, claimed_by=dialer[:64], claimed_at=now,
-                                attempt_count=Survey.attempt_count + 1))
-    return taken
+    # Twice the room: a caller with several due surveys is called for one of them only.
+    candidates = (select(surveys.c.id, surveys.c.caller_id, surveys.c.due_at, callers.c.phone)
+                  .join(callers, callers.c.id == surveys.c.caller_id)
+                  .where(surveys.c.status == SurveyStatus.SCHEDULED,
+                         surveys.c.due_at <= bindparam("now", type_=UTCDateTime), callers.c.do_not_call.is_(False),
+                         called_today < bindparam("daily_cap", type_=Integer))
+                  .order_by(surveys.c.due_at, surveys.c.id).limit(select(room.c.n * 2).scalar_subquery()))
+    if dialect == "postgresql":
+        candidates = candidates.with_for_update(of=surveys, skip_locked=True)
+    candidates = candidates.cte("candidates")
+    ranked = select(candidates, func.row_number().over(partition_by=candidates.c.caller_id,
+                                                         order_by=(candidates.c.due_at, candidates.c.id)).label("nth")
+                    ).subquery("ranked")
+    picked = (select(ranked.c.id.label("survey_id"), ranked.c.phone)
+              .where(ranked.c.nth == 1)  # one call at a time to anybody
+              .order_by(ranked.c.due_at, ranked.c.id).limit(select(room.c.n).scalar_subquery()).cte("picked"))
+    if dialect == "postgresql":
+        phone = picked.c.phone
+    else:
+        # SQLite's RETURNING may name only the updated table (and SQLAlchemy writes its
+        # columns there unqualified, so the subquery's own are named apart: callers.id).
+        phone = select(callers.c.phone).where(callers.c.id == surveys.c.caller_id).scalar_subquery()
+    return (update(surveys).where(surveys.c.id == picked.c.survey_id)
+            .values(status=SurveyStatus.DIALLING, claimed_by=bindparam("dialer"), claimed_at=bindparam("now"),
+                    attempt_count=surveys.c.attempt_count + 1)
+            .returning(surveys.c.id, surveys.c.due_at, surveys.c.language, phone.label("phone")))
 
 
 def start_attempt(session: Session, survey_id: int, action_id: str, now: dt.datetime | None = None) -> SurveyAttempt:

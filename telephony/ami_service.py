@@ -21,6 +21,12 @@ from telephony.screen_pop import ScreenPopPublisher
 log = logging.getLogger(__name__)
 
 
+# The event classes the link asks for at login: channels' (call: Newchannel, NewCallerid,
+# Hangup, OriginateResponse) and queues' (agent: QueueCallerJoin, AgentConnect...).
+# Asterisk sends only those also in the account's read classes (manager.conf).
+EVENT_CLASSES = ("call", "agent")
+
+
 class AmiService:
     # Seconds between looks for callbacks to place (they are also placed after a login).
     PLACE_INTERVAL = 2.0
@@ -42,7 +48,7 @@ class AmiService:
     def from_settings(cls, settings: Settings, sessions: sessionmaker[Session], host: str, port: int,
                       pop_bus=None, default_language: str = "cmn") -> "AmiService":
         link = AmiLink(host, port, settings.asterisk.ami_username, settings.asterisk.ami_secret,
-                       event_mask="call,agent,dialplan")
+                       event_mask=",".join(EVENT_CLASSES))
         tracker = CallTracker(sessions, settings.asterisk.queue_prefix, settings.asterisk.wrapup_seconds)
         return cls(link, tracker, CallbackPlacer(link, sessions, default_language), pop_bus)
 

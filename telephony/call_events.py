@@ -6,30 +6,46 @@ call in memory and writes changed calls in batches. It is idempotent: first-seen
 keep their first value and everything else is the last value seen, so the same events
 replayed give the same rows. It writes only what AMI knows, and takes the outcome only
 from a call still in progress (the IVR's voicemail or callback stands).
+
+The hotline's AMI account has no "dialplan" read class (no VarSet): variables reach the
+tracker as manager.conf channelvars, `ChanVariable: NAME=value` headers on the events it
+does receive, from the moment they are set (CHANNEL_VARIABLES).
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import queue
+from collections import OrderedDict
 from dataclasses import dataclass, fields
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.base import utcnow
 from db.calls import upsert_calls
-from db.models import CallDirection, CallOutcome, OperatorState, PauseReason, User
+from db.models import Call, CallbackTask, CallDirection, CallOutcome, OperatorState, PauseReason, User
 from db.session import transaction
 from dialplans import contract
 from telephony.ami import AmiEvent
-from telephony.operator_desk import latest_states, record_state
+from telephony.operator_desk import latest_states, record_state, record_states
 
 log = logging.getLogger(__name__)
 
 PAUSE_REASONS = {reason.value for reason in PauseReason}
 # Fields that keep the first value seen; all others take the last.
 FIRST_SEEN = ("started_at", "queue_entered_at", "answered_at")
+# Channel variables the tracker reads (manager.conf channelvars): the file MixMonitor
+# writes (set by the dialplan); the callback task a caller booked from the queue (set by
+# queue_callback) or a call-back's placeholder serves (set with the number it dials back,
+# by the callback placer's Originate).
+CHANNEL_VARIABLES = contract.TRACKER_VARIABLES
+# CallFacts fields that are not columns of calls.
+# Calls written as ended, remembered so that their channels' later events (the operator's
+# hang-up, a placeholder's other half) neither bring them back to life in memory nor
+# rewrite their rows; bounded, since the link runs for months.
+ENDED_REMEMBERED = 10_000
+NOT_COLUMNS = ("abandoned_in_queue", "ended", "booked_task_id", "callback_number")
 
 
 @dataclass
@@ -47,7 +63,10 @@ class CallFacts:
     ended_at: dt.datetime | None = None
     hangup_cause: int | None = None
     recording_file: str | None = None
+    callback_task_id: int | None = None  # a call-back: the task it was placed for
+    callback_number: str | None = None  # a call-back: the number it dials back
     abandoned_in_queue: bool = False
+    booked_task_id: int | None = None  # the caller took the queue's callback offer: that task
     ended: bool = False
 
     def learn(self, **values) -> None:
@@ -62,6 +81,8 @@ class CallFacts:
             return CallOutcome.ANSWERED
         if not self.ended:
             return CallOutcome.IN_PROGRESS
+        if self.booked_task_id is not None:
+            return CallOutcome.CALLBACK_REQUESTED
         if self.abandoned_in_queue or self.queue_entered_at is not None:
             return CallOutcome.ABANDONED_IN_QUEUE
         return CallOutcome.ABANDONED_IN_IVR
@@ -72,11 +93,12 @@ class CallTracker:
         self.sessions = sessions
         self.queue_prefix = queue_prefix
         self.wrapup_seconds = wrapup_seconds
-        # (extension, state, time): operators' calls and wrap-ups, written with the calls.
-        self._operator_states: list[tuple[str, OperatorState, dt.datetime]] = []
+        # (extension, state, time, wrap-up's end): operators' calls and wrap-ups, written with the calls.
+        self._operator_states: list[tuple[str, OperatorState, dt.datetime, dt.datetime | None]] = []
         self.calls: dict[str, CallFacts] = {}
         self._changed: set[str] = set()
         self._channel_call: dict[str, str] = {}  # Uniqueid of any channel -> Linkedid
+        self._ended: OrderedDict[str, None] = OrderedDict()  # Linkedids written as ended, oldest first
         self._listed: set[str] | None = None  # during a resync: the calls Asterisk listed
         self._members: dict | None = None  # during a queue resync: extension -> (state, reason)
         # Others that act on events (screen pops, callback placeholders): told of every
@@ -104,6 +126,8 @@ class CallTracker:
         try:
             if handler is not None:
                 handler(event)
+            if "ChanVariable" in event.headers:
+                self._learn_variables(event)
         except (ValueError, KeyError, AttributeError) as exc:
             log.warning("ignored a malformed %s event: %s", event.name, exc)
         for listener in self.listeners:
@@ -130,10 +154,14 @@ class CallTracker:
             self._write_operator_states(session)
         self._changed.clear()
         self._operator_states.clear()
-        for facts in changed:
-            if facts.ended:  # written for good: forget it
-                self.calls.pop(facts.uniqueid, None)
-                self._channel_call = {k: v for k, v in self._channel_call.items() if v != facts.uniqueid}
+        ended = {facts.uniqueid for facts in changed if facts.ended}
+        if ended:  # written for good: forget them (one pass over the channels, not one a call)
+            for uniqueid in ended:
+                self.calls.pop(uniqueid, None)
+                self._ended[uniqueid] = None
+            while len(self._ended) > ENDED_REMEMBERED:
+                self._ended.popitem(last=False)
+            self._channel_call = {k: v for k, v in self._channel_call.items() if v not in ended}
 
     # resync after a reconnect -------------------------------------------------------------------
 
@@ -197,6 +225,8 @@ class CallTracker:
                 known = latest.get(user_id)
                 if known is None and state == OperatorState.LOGGED_OUT:
                     continue  # never logged in: nothing to correct
+                if known == (OperatorState.WRAP_UP, None) and state == OperatorState.AVAILABLE:
+                    continue  # QueueMember does not tell wrap-up from free: the recorded wrap-up stands
                 if known != (state, reason):
                     record_state(session, user_id, state, now, "ami", reason)
 
@@ -204,7 +234,7 @@ class CallTracker:
 
     def _call(self, event: AmiEvent) -> CallFacts | None:
         linkedid = event.get("Linkedid") or self._channel_call.get(event.get("Uniqueid"))
-        if not linkedid:
+        if not linkedid or linkedid in self._ended:
             return None
         self._channel_call[event.get("Uniqueid") or linkedid] = linkedid
         self._changed.add(linkedid)
@@ -224,16 +254,34 @@ class CallTracker:
         if facts is not None and event.get("Uniqueid") == event.get("Linkedid"):
             facts.learn(caller_number=number_or_none(event.get("CallerIDNum")))
 
-    def _on_varset(self, event: AmiEvent) -> None:
-        if event.get("Variable") in (contract.RECORDING, "__" + contract.RECORDING):
-            facts = self._call(event)
-            if facts is not None:
-                facts.learn(recording_file=event.get("Value") or None)
+    def _learn_variables(self, event: AmiEvent) -> None:
+        variables = event.variables
+        recording, task, number = (variables.get(name, "") for name in CHANNEL_VARIABLES)
+        if not (recording or task or number):
+            return  # channelvars ride on every channel event, mostly still empty
+        facts = self._call(event)
+        if facts is None:
+            return
+        facts.learn(recording_file=recording[:255] or None)
+        if number:
+            # A call-back's placeholder: the operator who answers it gives its halves their
+            # own caller ID (NewCallerid), so the number dialled back names the call.
+            facts.learn(callback_task_id=_row_id(task), callback_number=number_or_none(number))
+        else:
+            facts.learn(booked_task_id=_row_id(task))
 
     def _on_queuecallerjoin(self, event: AmiEvent) -> None:
         facts = self._call(event)
         if facts is not None:
             facts.learn(queue=event.get("Queue").removeprefix(self.queue_prefix), queue_entered_at=_time(event))
+
+    def _on_queuecallerleave(self, event: AmiEvent) -> None:
+        """Out of the queue: to an operator (AgentConnect follows, with the hold time), or
+        through a key (the callback offer); a hang-up is QueueCallerAbandon instead."""
+        facts = self._call(event)
+        if facts is not None and facts.answered_at is None and facts.queue_entered_at is not None:
+            waited = (_time(event) - facts.queue_entered_at).total_seconds()
+            facts.learn(queue_wait_seconds=max(0, round(waited)))
 
     def _on_queuecallerabandon(self, event: AmiEvent) -> None:
         facts = self._call(event)
@@ -247,15 +295,17 @@ class CallTracker:
         if facts is not None:
             facts.learn(answered_at=_time(event), queue_wait_seconds=_int(event.get("HoldTime")), agent_extension=extension)
         if extension:
-            self._operator_states.append((extension, OperatorState.ON_CALL, _time(event)))
+            self._operator_states.append((extension, OperatorState.ON_CALL, _time(event), None))
 
     def _on_agentcomplete(self, event: AmiEvent) -> None:
-        """The call ended: the queue gives the operator wrap-up time, then offers calls again."""
+        """The call ended: the queue gives the operator wrap-up time, then offers calls again.
+
+        The end is kept on the wrap-up, not recorded in advance as "available": a pause
+        taken meanwhile is then the later change, and stands (Asterisk keeps it too)."""
         extension = extension_of(event.get("Interface") or event.get("DestChannel"))
         if extension:
             ended = _time(event)
-            self._operator_states.append((extension, OperatorState.WRAP_UP, ended))
-            self._operator_states.append((extension, OperatorState.AVAILABLE, ended + dt.timedelta(seconds=self.wrapup_seconds)))
+            self._operator_states.append((extension, OperatorState.WRAP_UP, ended, ended + dt.timedelta(seconds=self.wrapup_seconds)))
 
     def _on_hangup(self, event: AmiEvent) -> None:
         facts = self._call(event)
@@ -268,12 +318,11 @@ class CallTracker:
     def _write_operator_states(self, session: Session) -> None:
         if not self._operator_states:
             return
-        extensions = {extension for extension, _, _ in self._operator_states}
+        extensions = {extension for extension, _, _, _ in self._operator_states}
         users = {ext: uid for ext, uid in session.execute(
             select(User.sip_extension, User.id).where(User.sip_extension.in_(extensions)))}
-        for extension, state, at in self._operator_states:
-            if extension in users:
-                record_state(session, users[extension], state, at, "ami")
+        record_states(session, [dict(user_id=users[extension], state=state, at=at, ends_at=ends_at, source="ami")
+                                for extension, state, at, ends_at in self._operator_states if extension in users])
 
     def _write(self, session: Session, calls: list[CallFacts]) -> None:
         extensions = {f.agent_extension for f in calls if f.agent_extension}
@@ -281,15 +330,26 @@ class CallTracker:
         if extensions:
             found = session.execute(select(User.sip_extension, User.id).where(User.sip_extension.in_(extensions)))
             agents = {extension: user_id for extension, user_id in found}
+        # A task id from a channel variable that names no task must not fail the batch.
+        wanted = {task for f in calls for task in (f.callback_task_id, f.booked_task_id) if task is not None}
+        tasks = set(session.scalars(select(CallbackTask.id).where(CallbackTask.id.in_(wanted)))) if wanted else set()
         rows = []
         for facts in calls:
-            row = {f.name: getattr(facts, f.name) for f in fields(CallFacts) if f.name not in ("abandoned_in_queue", "ended")}
+            row = {f.name: getattr(facts, f.name) for f in fields(CallFacts) if f.name not in NOT_COLUMNS}
             row["started_at"] = row["started_at"] or facts.ended_at or utcnow()
+            row["caller_number"] = facts.callback_number or facts.caller_number
+            row["callback_task_id"] = facts.callback_task_id if facts.callback_task_id in tasks else None
             row["outcome"] = facts.outcome
             row["agent_id"] = agents.get(facts.agent_extension)
             rows.append(row)
         # The IVR writes this row too: the calls row's rules merge the two (db/calls.py).
         upsert_calls(session, rows)
+        for facts in calls:
+            if facts.booked_task_id in tasks:
+                # queue_callback points its task at the call row if the row was there yet.
+                session.execute(update(CallbackTask).where(CallbackTask.id == facts.booked_task_id,
+                                                           CallbackTask.call_id.is_(None))
+                                .values(call_id=select(Call.id).where(Call.uniqueid == facts.uniqueid).scalar_subquery()))
 
 
 def _time(event: AmiEvent) -> dt.datetime:
@@ -312,6 +372,11 @@ def _duration(text: str) -> int | None:
 
 def _int(text: str) -> int | None:
     return int(text) if text.lstrip("-").isdigit() else None
+
+
+def _row_id(text: str) -> int | None:
+    """A row id from a channel variable; None unless it fits an integer column."""
+    return int(text) if text.isascii() and text.isdigit() and 0 < int(text) < 2**31 else None
 
 
 def number_or_none(text: str) -> str | None:

@@ -29,6 +29,8 @@ MAX_ATTEMPTS = 3
 
 
 class CallbackPlacer:
+    EVENTS = ("OriginateResponse",)  # what it acts on (tests/test_asterisk_config.py)
+
     def __init__(self, link: AmiLink, sessions: sessionmaker[Session], default_language: str = "cmn",
                  max_attempts: int = MAX_ATTEMPTS, clock=utcnow):
         self.link = link
@@ -75,7 +77,7 @@ class CallbackPlacer:
     # settling ------------------------------------------------------------------------------
 
     def on_event(self, event: AmiEvent) -> None:
-        if event.name == "OriginateResponse" and event.get("ActionID"):
+        if event.name in self.EVENTS and event.get("ActionID"):
             self._responses.append((event.get("ActionID"), event.get("Reason")))
 
     def after_flush(self) -> None:

@@ -3,7 +3,8 @@
 Each change is made in Asterisk first (QueueAdd, QueuePause, QueueRemove over AMI)
 and recorded only once Asterisk accepted it, so the supervisors' record never claims
 a state the queues do not have. Calls and wrap-ups are recorded from AMI events by
-the call tracker (record_state, source "ami").
+the call tracker (record_states, source "ami"); a wrap-up carries its scheduled end,
+so a pause taken during it (a later change) stays the operator's state.
 """
 from __future__ import annotations
 
@@ -25,21 +26,51 @@ class DeskError(ValueError):
 def record_state(session: Session, user_id: int, state: OperatorState, at: dt.datetime,
                  source: str, reason: PauseReason | None = None) -> None:
     """Record a state change; the same change at the same time twice is recorded once."""
+    record_states(session, [dict(user_id=user_id, state=state, reason=reason, at=at, source=source)])
+
+
+def record_states(session: Session, changes: list[dict]) -> None:
+    """Record many state changes in one statement (a batch of AMI events brings thousands);
+    each a dict of OperatorStateChange's columns, replays recorded once."""
+    if not changes:
+        return
     table = OperatorStateChange.__table__
-    session.execute(insert_for(session, table).values(user_id=user_id, state=state, reason=reason, at=at, source=source)
-                    .on_conflict_do_nothing(index_elements=[table.c.user_id, table.c.state, table.c.at]))
+    rows = [{"reason": None, "ends_at": None, **change} for change in changes]
+    session.execute(insert_for(session, table).on_conflict_do_nothing(
+        index_elements=[table.c.user_id, table.c.state, table.c.at]), rows)
 
 
-def latest_states(session: Session) -> dict[int, tuple[OperatorState, PauseReason | None]]:
-    """Each operator's last recorded state (and pause reason)."""
+def current_state(state: OperatorState, reason: PauseReason | None, ends_at: dt.datetime | None,
+                  now: dt.datetime) -> tuple[OperatorState, PauseReason | None]:
+    """A wrap-up that has run its course, with nothing recorded since, left the operator available."""
+    if state is OperatorState.WRAP_UP and ends_at is not None and ends_at <= now:
+        return OperatorState.AVAILABLE, None
+    return state, reason
+
+
+def latest_states(session: Session, now: dt.datetime | None = None) -> dict[int, tuple[OperatorState, PauseReason | None]]:
+    """Each operator's state now (and pause reason): the last recorded change wins."""
+    now = now or utcnow()
     change = OperatorStateChange
     newest = (select(change.user_id, func.max(change.at).label("at")).group_by(change.user_id).subquery())
-    rows = session.execute(select(change.user_id, change.state, change.reason, change.id)
+    rows = session.execute(select(change.user_id, change.state, change.reason, change.ends_at, change.id)
                            .join(newest, (newest.c.user_id == change.user_id) & (newest.c.at == change.at))
                            .order_by(change.id))
-    # Two states at one instant (wrap-up then available is never so; login then available is):
-    # the later row wins.
-    return {user_id: (state, reason) for user_id, state, reason, _ in rows}
+    # Two states at one instant (login then available): the later row wins.
+    return {user_id: current_state(state, reason, ends_at, now) for user_id, state, reason, ends_at, _ in rows}
+
+
+def day_of(changes: list[OperatorStateChange], now: dt.datetime) -> list[tuple[dt.datetime, OperatorState, PauseReason | None]]:
+    """One operator's changes in time order as (time, state, reason), with the return to
+    "available" at the end of each wrap-up that no other change cut short."""
+    day = []
+    for change, following in zip(changes, [*changes[1:], None]):
+        day.append((change.at, change.state, change.reason))
+        ends_at = change.ends_at
+        if (change.state is OperatorState.WRAP_UP and ends_at is not None and ends_at <= now
+                and (following is None or following.at > ends_at)):
+            day.append((ends_at, OperatorState.AVAILABLE, None))
+    return day
 
 
 class OperatorDesk:

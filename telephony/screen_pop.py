@@ -16,13 +16,15 @@ log = logging.getLogger(__name__)
 
 
 class ScreenPopPublisher:
+    EVENTS = ("AgentCalled",)  # what it acts on (tests/test_asterisk_config.py)
+
     def __init__(self, bus, queue_prefix: str = "hotline-"):
         self.bus = bus
         self.queue_prefix = queue_prefix
         self._pending: list[tuple[str, dict]] = []
 
     def on_event(self, event: AmiEvent) -> None:
-        if event.name != "AgentCalled":
+        if event.name not in self.EVENTS:
             return
         extension = extension_of(event.get("Interface") or event.get("DestChannel"))
         uniqueid = event.get("Linkedid") or event.get("Uniqueid")

@@ -122,6 +122,21 @@ def test_detects_a_silently_hung_peer_and_reconnects_within_5_s(server, make_lin
     assert downs and all("peer hung" in message for message in downs), downs
 
 
+def test_a_peer_busy_sending_events_is_not_taken_for_hung(server, make_link):
+    """Under a flood the Pong comes late, behind the events before it: no reconnect for that
+    (each one would drop whatever was still in flight)."""
+    server.custom_actions["ping"] = lambda action: time.sleep(1.2) or {"Ping": "Pong"}
+    link = make_link(ping_interval=0.3, reply_timeout=0.5)
+    assert link.wait_connected(3)
+    deadline = time.monotonic() + 2.5
+    while time.monotonic() < deadline:
+        server.emit("Newchannel", Uniqueid="1.1", Linkedid="1.1", Channel="PJSIP/t")
+        time.sleep(0.05)
+    assert link.reconnects == 0 and link.connected.is_set()
+    server.hang()  # and now silent: that is a hung peer
+    assert wait_until(lambda: link.reconnects >= 1, timeout=5)
+
+
 def test_stop_returns_at_once_while_the_reader_waits(make_link):
     link = make_link(ping_interval=30)
     assert link.wait_connected(3)
@@ -187,7 +202,7 @@ def test_a_full_event_queue_drops_and_counts_rather_than_blocking(server, make_l
     link = make_link(max_events=10)
     assert link.wait_connected(3)
     for n in range(50):
-        server.emit("VarSet", Variable="X", Value=str(n))
+        server.emit("UserEvent", UserEvent="X", Value=str(n))
     assert wait_until(lambda: link.dropped_events >= 35)
     assert link.action("Ping")["Ping"] == "Pong"  # the reader is still serving replies
 
@@ -217,3 +232,42 @@ def test_not_connected_is_a_clear_error():
         assert wait_until(lambda: link.last_error is not None)
     finally:
         link.stop()
+
+
+def drain(link, settle: float = 0.3) -> list:
+    time.sleep(settle)
+    events = []
+    while True:
+        try:
+            events.append(link.events.get_nowait())
+        except queue.Empty:
+            return events
+
+
+@pytest.mark.parametrize("read, mask, delivered", [
+    # The rendered manager.conf's account: no dialplan, agi (nor cdr...) events.
+    (("system", "call", "agent", "user", "dtmf"), "on", {"Newchannel", "QueueCallerLeave", "UserEvent", "DTMFEnd"}),
+    # The login's mask narrows what the account may read; it never widens it.
+    (("system", "call", "agent", "user", "dtmf"), "call,agent,dialplan", {"Newchannel", "QueueCallerLeave"}),
+    (("call", "dialplan"), "on", {"Newchannel", "VarSet", "Newexten"}),
+    (("system", "call", "agent", "user", "dtmf"), "off", set()),
+])
+def test_events_go_only_to_accounts_whose_read_classes_and_mask_cover_them(read, mask, delivered):
+    """manager.c: send_events = readperm & mask; an event goes out if its class is in it."""
+    server = AmiServer(read=read).start()
+    link = AmiLink("127.0.0.1", server.port, "hotline", SECRET, event_mask=mask, ping_interval=30).start()
+    try:
+        assert link.wait_connected(3)
+        drain(link)
+        ids = {"Channel": "PJSIP/hotline-trunk-00000001", "Uniqueid": "1.1", "Linkedid": "1.1"}
+        for name in ("Newchannel", "VarSet", "Newexten", "QueueCallerLeave", "UserEvent", "DTMFEnd", "AGIExecStart"):
+            server.emit(name, **ids)
+        # A recorded trace is filtered by its packets' Privilege headers, the same way.
+        server.send_raw("Event: VarSet\r\nPrivilege: dialplan,all\r\nVariable: __HOTLINE_RECORDING\r\n\r\n"
+                        "Event: Cdr\r\nPrivilege: cdr,all\r\nUniqueid: 1.1\r\n\r\n")
+        events = drain(link)
+        assert {event.name for event in events} == delivered
+        assert all(event.get("Privilege").endswith(",all") for event in events)
+    finally:
+        link.stop()
+        server.stop()

@@ -7,6 +7,11 @@ import pytest
 from click.testing import CliRunner
 
 from dialplans import contract, render
+from emulator.ami_server import EVENT_CLASSES, LIST_EVENTS
+from telephony import ami_service
+from telephony.call_events import CHANNEL_VARIABLES, CallTracker
+from telephony.callback_placer import CallbackPlacer
+from telephony.screen_pop import ScreenPopPublisher
 from hotline.cli import cli
 from hotline.context import AppContext
 from ivr.handlers import handler_table
@@ -91,7 +96,7 @@ def test_the_contract_names_what_the_dialplan_and_the_code_share(rendered):
     spelled = set(re.findall(r"\b(HOTLINE_[A-Z_]+)\b", text))
     named = {value for name, value in vars(contract).items()
              if name.isupper() and isinstance(value, str) and value.startswith("HOTLINE_") and value != contract.IVR_PREFIX}
-    carried_only = {contract.DEMO_AT, contract.CALLBACK_ID}  # set by us, read by people (the IVR session, the call's variables)
+    carried_only = {contract.DEMO_AT}  # set by the IVR for people: kept with its session, shown by `hotline call`
     assert spelled <= named
     assert named - carried_only <= spelled
     defined = set(re.findall(r"^\[([\w-]+)\]", files["extensions.conf"], re.M))
@@ -121,7 +126,7 @@ def test_every_variable_the_dialplan_reads_is_set_somewhere(rendered, dial):
     unset = read - set_in_dialplan - globals_ - by_ivr - by_queue_callback - set(contract.ORIGINATE_VARIABLES)
     assert unset == set()
     channelvars = re.search(r"^channelvars = (.*)$", files["manager.conf"], re.M).group(1).split(",")
-    assert set(channelvars) <= by_ivr
+    assert set(channelvars) <= by_ivr | set_in_dialplan | by_queue_callback | set(contract.ORIGINATE_VARIABLES)
 
 
 def test_sounds_asterisk_plays_exist_in_every_language(rendered):
@@ -140,6 +145,24 @@ def test_ami_account_has_least_privilege(rendered):
     read = re.search(r"^read = (.*)$", files["manager.conf"], re.M).group(1).split(",")
     assert "agi" not in read and "all" not in read
     assert "bindaddr = 127.0.0.1" in files["manager.conf"]
+
+
+def test_every_event_the_ami_link_relies_on_reaches_its_account(rendered):
+    """Asterisk sends an account only the events whose class is in its read classes and in
+    the mask it logged in with; variables come only as channelvars (no VarSet without
+    the dialplan class). Whatever the call tracker or its listeners act on must come."""
+    files, _ = rendered
+    manager = files["manager.conf"]
+    read = set(re.search(r"^read = (.*)$", manager, re.M).group(1).split(","))
+    delivered = read & set(ami_service.EVENT_CLASSES)
+    classes = {name.lower(): event_class for name, event_class in EVENT_CLASSES.items()}
+    answers = {name.lower() for name in LIST_EVENTS}  # to the link's own actions
+    relied_on = {name.removeprefix("_on_") for name in dir(CallTracker) if name.startswith("_on_")}
+    relied_on |= {name.lower() for listener in (CallbackPlacer, ScreenPopPublisher) for name in listener.EVENTS}
+    assert relied_on - set(classes) - answers == set(), "name their Asterisk class in emulator/ami_server.py"
+    assert {name: classes[name] for name in relied_on - answers if classes[name] not in delivered} == {}
+    channelvars = set(re.search(r"^channelvars = (.*)$", manager, re.M).group(1).split(","))
+    assert set(CHANNEL_VARIABLES) | set(contract.SCREEN_POP_VARIABLES) <= channelvars
 
 
 def test_trunk_and_softphones(rendered):

@@ -52,3 +52,60 @@ def test_b6_measures_the_pop_and_the_bare_link():
     results = b6_pop.run(calls=5)
     assert results["ours"]["p99_ms"] > 0 and results["bare"]["p99_ms"] > 0
     assert "bare AMI link" in b6_pop.report(results)
+
+
+# --- where a figure was measured ----------------------------------------------------------
+
+
+def _git(repo, *args):
+    import subprocess
+
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args], cwd=repo,
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_a_run_names_its_commit_and_whether_the_tree_had_changes(tmp_path):
+    from bench.common import provenance
+
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    _git(tmp_path, "add", "code.py")
+    _git(tmp_path, "commit", "-q", "-m", "first")
+    clean = provenance(tmp_path)
+    assert clean["commit"] == _git(tmp_path, "rev-parse", "HEAD") and clean["dirty"] is False
+    assert clean["date"][:4].isdigit() and clean["date"].endswith("+08:00")  # Asia/Shanghai
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert provenance(tmp_path)["dirty"] is True
+    _git(tmp_path, "commit", "-q", "-am", "second")
+    (tmp_path / "new_module.py").write_text("")  # untracked, yet measured
+    moved_on = provenance(tmp_path)
+    assert moved_on["commit"] != clean["commit"] and moved_on["dirty"] is True
+
+
+def test_outside_a_git_checkout_the_commit_is_unknown_not_guessed(tmp_path):
+    from bench.common import provenance, provenance_line
+
+    measured_at = provenance(tmp_path)
+    assert measured_at["commit"] is None and measured_at["dirty"] is None
+    assert "unknown commit" in provenance_line(measured_at)
+
+
+def test_make_bench_writes_each_result_with_the_commit_it_was_measured_at(tmp_path, monkeypatch, capsys):
+    import json
+    import types
+
+    import bench.__main__ as bench_main
+    from bench import b4_surveys
+    from bench.common import provenance
+
+    monkeypatch.setattr(bench_main, "RESULTS", tmp_path / "results")
+    small_b4 = types.SimpleNamespace(run=lambda: b4_surveys.run(requests=300), report=b4_surveys.report)
+    monkeypatch.setitem(bench_main.BENCHMARKS, "b4", small_b4)
+    bench_main.main(["b4"])
+    written = json.loads((tmp_path / "results" / "b4.json").read_text())
+    here = provenance()
+    assert written["measured_at"]["commit"] == here["commit"] and written["measured_at"]["dirty"] == here["dirty"]
+    assert written["measured_at"]["date"][:10] == here["date"][:10]
+    assert written["sqlite"]["ours"]["claimed"] == 300
+    assert f"measured at {here['commit'][:10]}" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["b4.json"]  # only what was run

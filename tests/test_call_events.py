@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from db.models import Call, CallOutcome, IvrOutcome, PhoneKind, User
+from db.models import Call, CallbackReason, CallbackTask, CallDirection, CallOutcome, IvrOutcome, PhoneKind, User
 from db.phones import Phone
 from db.session import make_session_factory
 from emulator.ami_server import AmiServer
 from telephony.ami import AmiEvent, AmiLink
+from telephony.ami_service import EVENT_CLASSES
 from telephony.call_events import CallTracker
 from ivr.call_log import IvrCallRecord, save_calls
 
@@ -25,8 +26,10 @@ def at(stamp: float) -> dt.datetime:
 
 @pytest.fixture
 def link():
+    """The hotline's account as manager.conf renders it, logged in as `hotline ami` does."""
     server = AmiServer().start()
-    ami = AmiLink("127.0.0.1", server.port, "hotline", "development-ami-secret", ping_interval=30).start()
+    ami = AmiLink("127.0.0.1", server.port, "hotline", "development-ami-secret", ping_interval=30,
+                  event_mask=",".join(EVENT_CLASSES)).start()
     assert ami.wait_connected(3)
     yield server, ami
     ami.stop()
@@ -34,10 +37,10 @@ def link():
 
 
 def replay(server, ami, tracker, name: str) -> None:
-    """Send a recorded trace from the AMI peer and let the tracker consume what arrives."""
+    """Send a recorded trace from the AMI peer and let the tracker consume what arrives
+    (only the events the account's read classes and the link's mask let through)."""
     text = (TRACES / name).read_text(encoding="utf-8").replace("\n", "\r\n")
-    expected = text.count("Event: ")
-    server.send_raw(text)
+    expected = server.send_raw(text)
     seen, deadline = 0, time.monotonic() + 5
     while time.monotonic() < deadline:
         try:
@@ -59,7 +62,8 @@ def call_row(engine, uniqueid):
         call = session.scalar(select(Call).where(Call.uniqueid == uniqueid))
         return {column: getattr(call, column) for column in (
             "direction", "caller_number", "did", "started_at", "queue", "queue_entered_at", "queue_wait_seconds",
-            "answered_at", "agent_extension", "agent_id", "ended_at", "hangup_cause", "recording_file", "outcome")}
+            "answered_at", "agent_extension", "agent_id", "ended_at", "hangup_cause", "recording_file", "outcome",
+            "callback_task_id")}
 
 
 def test_an_answered_call_gets_every_time_and_its_agent(link, ivr_db):
@@ -75,7 +79,7 @@ def test_an_answered_call_gets_every_time_and_its_agent(link, ivr_db):
         "queue_wait_seconds": 12, "answered_at": at(1795740032.0), "agent_extension": "1001", "agent_id": operator,
         "ended_at": at(1795740127.0003), "hangup_cause": 16,
         "recording_file": "/var/spool/asterisk/monitor/hotline/20261127/1795740000.1.wav",
-        "outcome": CallOutcome.ANSWERED,
+        "outcome": CallOutcome.ANSWERED, "callback_task_id": None,
     }
     assert row["direction"].value == "inbound"
     assert tracker.calls == {}  # ended calls are written and forgotten
@@ -119,6 +123,62 @@ def test_the_ivr_verdict_stands_and_both_writers_meet_on_one_row(link, ivr_db):
     assert row["hangup_cause"] == 16
 
 
+def add_task(engine, task_id: int, call_uniqueid: str | None = None) -> None:
+    """The queue callback task 7001 the callback traces name."""
+    with make_session_factory(engine).begin() as session:
+        call_id = session.scalar(select(Call.id).where(Call.uniqueid == call_uniqueid)) if call_uniqueid else None
+        session.add(CallbackTask(id=task_id, phone="13766660000", reason=CallbackReason.QUEUE_CALLBACK, queue="general",
+                                 queue_position=4, call_id=call_id, due_at=at(1795742081.0)))
+
+
+def test_a_caller_who_takes_the_callback_offer_is_not_counted_as_abandoned(link, ivr_db):
+    """Pressing 1 at the offer: QueueCallerLeave, the queue_callback AGI sets HOTLINE_CALLBACK_ID
+    (seen only as a channelvar, never as a VarSet), then the caller hangs up."""
+    server, ami = link
+    add_task(ivr_db, 7001)  # booked before the call's row was written: no call_id yet
+    replay(server, ami, CallTracker(make_session_factory(ivr_db)), "queue_callback_taken.trace")
+    row = call_row(ivr_db, "1795742000.5")
+    assert (row["outcome"], row["queue"], row["queue_wait_seconds"], row["answered_at"]) == (
+        CallOutcome.CALLBACK_REQUESTED, "general", 61, None)
+    assert row["recording_file"] == "/var/spool/asterisk/monitor/hotline/20261127/1795742000.5.wav"
+    assert row["callback_task_id"] is None  # the task points to this call, not the other way
+    with make_session_factory(ivr_db)() as session:
+        call_id = session.scalar(select(Call.id).where(Call.uniqueid == "1795742000.5"))
+        assert session.get(CallbackTask, 7001).call_id == call_id
+
+
+def test_a_call_back_names_the_number_dialled_back_and_its_task(link, ivr_db):
+    """The operator who answers the placeholder gives its halves his extension (NewCallerid
+    1001); the row still names the customer and links to the task it was placed for."""
+    server, ami = link
+    add_task(ivr_db, 7001)
+    tracker = CallTracker(make_session_factory(ivr_db))
+    replay(server, ami, tracker, "callback_placeholder.trace")
+    row = call_row(ivr_db, "1795743000.7")
+    assert (row["caller_number"], row["callback_task_id"], row["direction"]) == ("13766660000", 7001, CallDirection.OUTBOUND)
+    assert (row["agent_extension"], row["answered_at"], row["outcome"]) == ("1001", at(1795743007.0), CallOutcome.ANSWERED)
+    assert row["ended_at"] == at(1795743130.0002)
+    with make_session_factory(ivr_db)() as session:
+        assert session.get(CallbackTask, 7001).call_id is None  # the task's own call is the one that asked
+
+
+def test_a_callback_id_naming_no_task_costs_no_row(link, ivr_db):
+    """A channel variable is input: a task id that names nothing is dropped, the rows are written."""
+    server, ami = link
+    tracker = CallTracker(make_session_factory(ivr_db))
+    tracker.apply(AmiEvent("Newchannel", {"Uniqueid": "8.1", "Linkedid": "8.1", "CallerIDNum": "13912345678"}))
+    for task in ("99999999999999999999", "-3", "７"):
+        tracker.apply(AmiEvent("NewCallerid", {"Uniqueid": "8.2", "Linkedid": "8.2", "CallerIDNum": "1001",
+                                               "ChanVariable": {"HOTLINE_CALLBACK_ID": task, "HOTLINE_CALLBACK_NUMBER": "13766660000"}}))
+    replay(server, ami, tracker, "callback_placeholder.trace")  # names task 7001, which does not exist here
+    replay(server, ami, tracker, "queue_callback_taken.trace")  # the same
+    assert call_row(ivr_db, "1795742000.5")["outcome"] is CallOutcome.CALLBACK_REQUESTED
+    assert call_row(ivr_db, "1795743000.7")["callback_task_id"] is None
+    assert call_row(ivr_db, "1795743000.7")["caller_number"] == "13766660000"
+    assert call_row(ivr_db, "8.1")["caller_number"] == "13912345678"
+    assert (call_row(ivr_db, "8.2")["caller_number"], call_row(ivr_db, "8.2")["callback_task_id"]) == ("13766660000", None)
+
+
 def test_malformed_events_are_ignored(ivr_db):
     tracker = CallTracker(make_session_factory(ivr_db))
     for event in (
@@ -139,6 +199,22 @@ def trace_events(name: str) -> list[AmiEvent]:
 
     text = (TRACES / name).read_text(encoding="utf-8").replace("\n", "\r\n")
     return [AmiEvent(e.name, dict(e.keys)) for e in (Event.read(pack) for pack in text.split("\r\n\r\n") if pack.strip())]
+
+
+def test_events_after_a_call_ended_neither_keep_it_in_memory_nor_rewrite_it(ivr_db):
+    """The operator's channel hangs up after the caller's (the call's first channel): that
+    late Hangup, and a placeholder half's late caller ID, belong to a call already written."""
+    tracker = CallTracker(make_session_factory(ivr_db))
+    for event in trace_events("answered_call.trace"):
+        tracker.apply(event)
+    tracker.flush()
+    written = call_row(ivr_db, "1795740000.1")
+    for name, headers in (("NewCallerid", {"CallerIDNum": "1001"}), ("Hangup", {"Cause": "17"})):
+        tracker.apply(AmiEvent(name, {"Uniqueid": "1795740029.2", "Linkedid": "1795740000.1",
+                                      "Channel": "PJSIP/1001-00000002", "Timestamp": "1795740300.0", **headers}))
+    tracker.flush()
+    assert tracker.calls == {}
+    assert call_row(ivr_db, "1795740000.1") == written
 
 
 def test_the_tracker_on_both_databases(engine):

@@ -39,6 +39,38 @@ def test_an_operators_day_at_the_desk(client, auth, asterisk):
     assert "话务员 小陈" in page and "已签出" in page and "用餐" in page
 
 
+def test_a_pause_taken_during_wrap_up_shows_on_the_desk_after_it(client, auth, asterisk, console_services):
+    import datetime as dt
+    import re
+    import time
+
+    from db.base import utcnow
+    from telephony.ami import AmiEvent
+    from telephony.call_events import CallTracker
+
+    auth.login("operator")
+    auth.post("/desk/login", page="/desk")
+    # A call ends; the queue gives extension 1001 a second of wrap-up.
+    tracker = CallTracker(console_services.sessions, wrapup_seconds=1)
+    ended = utcnow()
+    ids = dict(Uniqueid="1.1", Linkedid="1.1", Interface="PJSIP/1001")
+    tracker.apply(AmiEvent("AgentConnect", dict(ids, Timestamp=f"{(ended - dt.timedelta(seconds=60)).timestamp()}")))
+    tracker.apply(AmiEvent("AgentComplete", dict(ids, Timestamp=f"{ended.timestamp()}")))
+    tracker.flush()
+    assert "话后整理" in client.get("/desk").get_data(as_text=True)
+    auth.post("/desk/pause", {"reason": "meal"}, page="/desk")
+    time.sleep(1)  # the wrap-up is over; the pause is not
+    desk = client.get("/desk").get_data(as_text=True)
+    assert re.search(r'id="desk-state">暂停（用餐）<', desk) and "恢复接听" in desk
+    assert asterisk.queue_members["hotline-general"]["PJSIP/1001"]["Paused"] == "1"
+    auth.logout()
+    auth.login("supervisor")
+    page = client.get("/operators").get_data(as_text=True)
+    row = next(row for row in page.split("<tr>") if "1001" in row)
+    assert "<td>暂停（用餐）</td>" in row  # the state now
+    assert re.search(r"话后整理 → \d\d:\d\d:\d\d 暂停（用餐）</td></tr>$", row.rstrip())  # the day: no 空闲 after it
+
+
 def test_without_asterisk_the_desk_says_so_and_records_nothing(client, auth, console_services):
     from telephony.ami import AmiLink
 

@@ -1,25 +1,32 @@
 """A call end to end on the emulator: IVR over FastAGI, queue and operator over AMI, one call row."""
+import datetime as dt
 import threading
 import time
 
 import pytest
 from sqlalchemy import select
 
-from db.models import Call, CallOutcome, IvrOutcome, IvrSession, User
+from db.models import Call, CallbackTask, CallDirection, CallOutcome, IvrOutcome, IvrSession, TaskStatus, User
 from db.session import make_session_factory
 from emulator.agi_channel import CallSpec, parse_keys
 from emulator.ami_server import AmiServer
 from emulator.switch import Switch
 from telephony.ami import AmiLink
-from telephony.ami_service import AmiService
+from telephony.ami_service import EVENT_CLASSES, AmiService
 from telephony.call_events import CallTracker
+from telephony.callback_placer import CallbackPlacer
+from tests.conftest import wait_until
 
 
 @pytest.fixture
 def asterisk(ivr_db, ivr_server, ivr_services, clock):
+    # The account as manager.conf renders it, logged in with `hotline ami`'s mask.
     ami_server = AmiServer().start()
-    link = AmiLink("127.0.0.1", ami_server.port, "hotline", "development-ami-secret", ping_interval=30)
-    service = AmiService(link, CallTracker(make_session_factory(ivr_db)))
+    link = AmiLink("127.0.0.1", ami_server.port, "hotline", "development-ami-secret", ping_interval=30,
+                   event_mask=",".join(EVENT_CLASSES))
+    sessions = make_session_factory(ivr_db)
+    service = AmiService(link, CallTracker(sessions), CallbackPlacer(link, sessions))
+    service.PLACE_INTERVAL = 0.1
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
     assert link.wait_connected(3)
@@ -59,6 +66,38 @@ def test_a_call_walks_the_ivr_queues_is_answered_and_hangs_up(asterisk, ivr_db, 
     assert call.started_at < call.queue_entered_at < call.answered_at < call.ended_at
     assert call.hangup_cause == 16 and call.caller_number == "13912345678"
     assert ivr.outcome is IvrOutcome.ROUTED
+    # What MixMonitor writes: <recordings_dir>/<day in Asia/Shanghai>/<uniqueid>.wav
+    assert call.recording_file == f"/var/spool/asterisk/monitor/hotline/20261127/{switched.uniqueid}.wav"
+
+
+def test_a_caller_who_takes_the_callback_offer_is_called_back_by_name(asterisk, ivr_db, ivr_server, ivr_services):
+    """Pressing 1 while waiting books a callback (not an abandon); the placeholder that keeps
+    the caller's place is answered by 1001, and its row names the caller, not 1001."""
+    ami_server, link, switch = asterisk
+    host, port = ivr_server.address
+    switched = switch.call(CallSpec(caller="13766665555", host=host, port=port, events=parse_keys("2 1 3")),
+                           take_callback=True)
+    assert switched.callback.variables["HOTLINE_CALLBACK_BOOKED"] == "1"
+    task_id = int(switched.callback.variables["HOTLINE_CALLBACK_ID"])
+    call = settled(ivr_db, ivr_services, switched.uniqueid)
+    assert call.outcome is CallOutcome.CALLBACK_REQUESTED and call.queue == "general" and call.answered_at is None
+    assert call.queue_wait_seconds == switch.callback_offer_after
+
+    def task():
+        with make_session_factory(ivr_db)() as session:
+            return session.get(CallbackTask, task_id)
+    assert wait_until(lambda: task().call_id == call.id)  # the task points to the call...
+    # ...which an operator returns from the caller's place in the queue.
+    link.action("QueueAdd", Queue="hotline-general", Interface="PJSIP/1001", Paused="false")
+    assert wait_until(lambda: task().status is TaskStatus.DONE, timeout=5)
+
+    def call_back():
+        with make_session_factory(ivr_db)() as session:
+            return session.scalar(select(Call).where(Call.callback_task_id == task_id, Call.ended_at.is_not(None)))
+    assert wait_until(lambda: call_back() is not None, timeout=5)
+    back = call_back()
+    assert (back.caller_number, back.direction, back.agent_extension) == ("13766665555", CallDirection.OUTBOUND, "1001")
+    assert back.outcome is CallOutcome.ANSWERED and back.uniqueid != call.uniqueid
 
 
 def test_nobody_logged_in_the_caller_abandons_in_the_queue(asterisk, ivr_db, ivr_server, ivr_services):
@@ -76,3 +115,35 @@ def test_a_caller_who_hangs_up_in_the_ivr(asterisk, ivr_db, ivr_server, ivr_serv
     switched = switch.call(CallSpec(caller="13912345670", host=host, port=port, events=parse_keys("1 h")))
     call = settled(ivr_db, ivr_services, switched.uniqueid)
     assert call.outcome is CallOutcome.ABANDONED_IN_IVR and call.queue is None
+
+
+def test_the_queue_offers_a_caller_only_to_a_member_free_to_take_it(asterisk, ivr_db, ivr_server, ivr_services):
+    """As app_queue (ringinuse = no): not to one already in a call, not to one paused."""
+    ami_server, link, switch = asterisk
+    for extension in ("1001", "1002", "1003"):
+        link.action("QueueAdd", Queue="hotline-general", Interface=f"PJSIP/{extension}", Paused="false")
+    link.action("QueuePause", Queue="hotline-general", Interface="PJSIP/1003", Paused="true", Reason="meal")
+    host, port = ivr_server.address
+    # Three callers at once (the clock stands still); each talks for 95 s once answered.
+    calls = [switch.call(CallSpec(caller=f"1370000000{n}", host=host, port=port, events=parse_keys("2 1 3")))
+             for n in range(3)]
+    assert [c.agent for c in calls] == ["PJSIP/1001", "PJSIP/1002", None]
+    assert all(c.queue == "general" for c in calls)
+    third = settled(ivr_db, ivr_services, calls[2].uniqueid)
+    assert third.outcome is CallOutcome.ABANDONED_IN_QUEUE  # nobody came free within 30 s
+
+
+def test_a_member_in_wrap_up_is_offered_the_next_caller_when_it_ends(asterisk, ivr_db, ivr_server, ivr_services, clock):
+    ami_server, link, _ = asterisk
+    switch = Switch(ami_server, clock=lambda: clock.now.timestamp(), talk_seconds=10, wrapup_seconds=15)
+    link.action("QueueAdd", Queue="hotline-general", Interface="PJSIP/1001", Paused="false")
+    host, port = ivr_server.address
+    first = switch.call(CallSpec(caller="13700000011", host=host, port=port, events=parse_keys("2 1 3")))
+    clock.now += dt.timedelta(seconds=20)  # the next caller reaches the queue during 1001's wrap-up
+    second = switch.call(CallSpec(caller="13700000012", host=host, port=port, events=parse_keys("2 1 3")))
+    assert first.agent == second.agent == "PJSIP/1001"
+    first_row, second_row = (settled(ivr_db, ivr_services, c.uniqueid) for c in (first, second))
+    assert second_row.outcome is CallOutcome.ANSWERED
+    # The first call's hangup starts 15 s of wrap-up: the second caller waited them out.
+    assert second_row.answered_at - first_row.ended_at >= dt.timedelta(seconds=15)
+    assert second_row.queue_wait_seconds > 4

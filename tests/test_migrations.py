@@ -99,3 +99,33 @@ def test_ivr_steps_move_onto_their_session_and_back(empty_engine):
     with empty_engine.connect() as connection:
         rows = connection.execute(text('SELECT session_id, seq, node, "key" FROM ivr_steps ORDER BY session_id, seq')).all()
     assert [tuple(row) for row in rows] == [(1, 0, "welcome", "2"), (1, 1, "main", "1"), (2, 0, "status", "hangup")]
+
+
+@pytest.mark.parametrize("empty_engine", BACKENDS, indirect=True)
+def test_downgrading_0009_gives_back_the_end_of_each_wrap_up_that_ran_its_course(empty_engine):
+    """Before 0009 a wrap-up's end was an "available" row: downgrading writes those rows,
+    and none for a wrap-up cut short (a pause taken during it)."""
+    import datetime as dt
+
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from db.models import OperatorState, OperatorStateChange, PauseReason, User
+
+    migrate.upgrade(empty_engine)
+    t = lambda seconds: dt.datetime(2026, 11, 27, 2, 0, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=seconds)  # noqa: E731
+    with Session(empty_engine) as session, session.begin():
+        session.add(user := User(username="op", display_name="op", role="operator", password_hash="x", sip_extension="1001"))
+        session.flush()
+        session.add_all([
+            OperatorStateChange(user_id=user.id, state=OperatorState.WRAP_UP, at=t(0), ends_at=t(15), source="ami"),
+            OperatorStateChange(user_id=user.id, state=OperatorState.ON_CALL, at=t(100), source="ami"),
+            OperatorStateChange(user_id=user.id, state=OperatorState.WRAP_UP, at=t(200), ends_at=t(215), source="ami"),
+            OperatorStateChange(user_id=user.id, state=OperatorState.PAUSED, reason=PauseReason.MEAL, at=t(205),
+                                source="console"),
+        ])
+    migrate.downgrade(empty_engine, "0008")
+    with empty_engine.connect() as connection:
+        rows = connection.execute(text("SELECT state, source FROM operator_state_changes ORDER BY at")).all()
+    assert [tuple(row) for row in rows] == [("wrap_up", "ami"), ("available", "ami"), ("on_call", "ami"),
+                                            ("wrap_up", "ami"), ("paused", "console")]

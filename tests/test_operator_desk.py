@@ -1,15 +1,18 @@
 """Operators' states: in Asterisk's queues first, then on the supervisors' record."""
 import datetime as dt
+import time
 
 import pytest
+import sqlalchemy
 from sqlalchemy import select
 
+from db.base import utcnow
 from db.models import OperatorState, OperatorStateChange, PauseReason, User
 from db.session import make_session_factory
 from emulator.ami_server import AmiServer
-from telephony.ami import AmiError, AmiLink
+from telephony.ami import AmiError, AmiEvent, AmiLink
 from telephony.call_events import CallTracker
-from telephony.operator_desk import DeskError, OperatorDesk
+from telephony.operator_desk import DeskError, OperatorDesk, day_of, latest_states, record_states
 from test_call_events import trace_events
 
 QUEUES = ["hotline-general", "hotline-priority"]
@@ -90,8 +93,93 @@ def test_calls_and_automatic_wrap_up_come_from_ami_events(ivr_db):
         changes = session.scalars(select(OperatorStateChange).where(OperatorStateChange.user_id == user.id)
                                   .order_by(OperatorStateChange.at)).all()
     at = lambda stamp: dt.datetime.fromtimestamp(stamp, dt.timezone.utc)  # noqa: E731
-    assert [(c.state, c.at, c.source) for c in changes] == [
-        (OperatorState.ON_CALL, at(1795740032.0), "ami"),
-        (OperatorState.WRAP_UP, at(1795740127.0), "ami"),
-        (OperatorState.AVAILABLE, at(1795740142.0), "ami"),
+    assert [(c.state, c.at, c.ends_at, c.source) for c in changes] == [
+        (OperatorState.ON_CALL, at(1795740032.0), None, "ami"),
+        (OperatorState.WRAP_UP, at(1795740127.0), at(1795740142.0), "ami"),
     ]
+    with make_session_factory(ivr_db)() as session:
+        assert latest_states(session, at(1795740141.0))[user.id] == (OperatorState.WRAP_UP, None)
+        assert latest_states(session, at(1795740142.0))[user.id] == (OperatorState.AVAILABLE, None)
+    assert day_of(changes, at(1795740200.0))[-1] == (at(1795740142.0), OperatorState.AVAILABLE, None)
+
+
+def answered_and_hung_up(tracker, extension: str, hung_up: dt.datetime) -> None:
+    """A call the queue gave the operator, ended at hung_up: their wrap-up starts then."""
+    ids = dict(Uniqueid="1.1", Linkedid="1.1", Interface=f"PJSIP/{extension}")
+    stamp = lambda moment: f"{moment.timestamp():.6f}"  # noqa: E731
+    tracker.apply(AmiEvent("AgentConnect", dict(ids, Timestamp=stamp(hung_up - dt.timedelta(seconds=60)), HoldTime="3")))
+    tracker.apply(AmiEvent("AgentComplete", dict(ids, Timestamp=stamp(hung_up), TalkTime="60")))
+    tracker.flush()
+
+
+def test_a_pause_taken_during_wrap_up_outlasts_it(desk, ivr_db):
+    server, operators = desk
+    user = operator(ivr_db)
+    operators.login(user)
+    tracker = CallTracker(make_session_factory(ivr_db), wrapup_seconds=1)
+    answered_and_hung_up(tracker, "1001", utcnow())
+    with make_session_factory(ivr_db)() as session:
+        assert latest_states(session)[user.id] == (OperatorState.WRAP_UP, None)  # not "available" in advance
+    operators.pause(user, "after_call_work")
+    time.sleep(1)  # the wrap-up's end has passed
+    assert all(m["PJSIP/1001"]["Paused"] == "1" for m in server.queue_members.values())
+    with make_session_factory(ivr_db)() as session:
+        assert latest_states(session)[user.id] == (OperatorState.PAUSED, PauseReason.AFTER_CALL_WORK)
+        changes = session.scalars(select(OperatorStateChange).where(OperatorStateChange.user_id == user.id)
+                                  .order_by(OperatorStateChange.at, OperatorStateChange.id)).all()
+    assert [(state, reason) for _, state, reason in day_of(changes, utcnow())][-2:] == [
+        (OperatorState.WRAP_UP, None), (OperatorState.PAUSED, PauseReason.AFTER_CALL_WORK)]
+
+
+def test_a_queue_resync_during_wrap_up_keeps_the_wrap_up(ivr_db):
+    """QueueMember shows a member in wrap-up as neither paused nor in a call."""
+    tracker = CallTracker(make_session_factory(ivr_db), wrapup_seconds=60)
+    answered_and_hung_up(tracker, "1001", utcnow())
+    tracker.begin_queue_resync()
+    tracker.apply(AmiEvent("QueueMember", {"Queue": "hotline-general", "Interface": "PJSIP/1001", "Paused": "0",
+                                           "InCall": "0"}))
+    tracker.apply(AmiEvent("QueueStatusComplete", {}))
+    user = operator(ivr_db)
+    assert states(ivr_db, user)[-1][0] is OperatorState.WRAP_UP
+    with make_session_factory(ivr_db)() as session:
+        assert latest_states(session)[user.id] == (OperatorState.WRAP_UP, None)
+
+
+def call_burst(calls: int, extension: str = "1001"):
+    """calls answered by one operator, one after another: AgentConnect and AgentComplete each."""
+    for n in range(calls):
+        ids = dict(Uniqueid=f"{n}.1", Linkedid=f"{n}.1", Interface=f"PJSIP/{extension}")
+        yield AmiEvent("AgentConnect", dict(ids, Timestamp=f"{1795740000 + 200 * n}.0", HoldTime="3"))
+        yield AmiEvent("AgentComplete", dict(ids, Timestamp=f"{1795740100 + 200 * n}.0", TalkTime="100"))
+
+
+def test_a_batch_of_calls_records_operators_states_in_a_few_statements(ivr_db):
+    """One statement a state change made the AMI link three times slower (bench B2)."""
+    tracker = CallTracker(make_session_factory(ivr_db))
+    for event in call_burst(300):
+        tracker.apply(event)
+    statements = []
+    listen = lambda *args: statements.append(args[2])  # noqa: E731
+    sqlalchemy.event.listen(ivr_db, "before_cursor_execute", listen)
+    try:
+        tracker.flush()
+    finally:
+        sqlalchemy.event.remove(ivr_db, "before_cursor_execute", listen)
+    state_inserts = [s for s in statements if "operator_state_changes" in s]
+    assert len(state_inserts) <= 2, f"{len(state_inserts)} statements for 300 calls' operator states"
+    user = operator(ivr_db)
+    assert [s for s, _, _ in states(ivr_db, user)].count(OperatorState.ON_CALL) == 300
+
+
+def test_state_changes_recorded_together_keep_one_of_each(engine):
+    with make_session_factory(engine)() as session, session.begin():
+        user = User(username="batch", display_name="批量", role="operator", password_hash="x", sip_extension="1099")
+        session.add(user)
+        session.flush()
+        at = dt.datetime(2026, 11, 27, 2, 0, tzinfo=dt.timezone.utc)
+        changes = [dict(user_id=user.id, state=OperatorState.ON_CALL, at=at, source="ami"),
+                   dict(user_id=user.id, state=OperatorState.ON_CALL, at=at, source="ami"),  # replayed
+                   dict(user_id=user.id, state=OperatorState.PAUSED, reason=PauseReason.MEAL, at=at, source="console")]
+        record_states(session, changes)
+        record_states(session, changes[:1])
+    assert states(engine, user) == [(OperatorState.ON_CALL, None, "ami"), (OperatorState.PAUSED, PauseReason.MEAL, "console")]

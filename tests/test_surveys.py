@@ -18,8 +18,8 @@ from db.models import (
 from db.service_requests import change_status, open_request
 from ivr.menu import configured_menu
 from surveys.policy import (
-    SurveyPolicy, cancel_opted_out, claim, record_no_input, record_rating, recover_stale, schedule_completed,
-    settle_originate, start_attempt,
+    SurveyPolicy, cancel_opted_out, claim, record_no_input, record_rating, recover_stale, reschedule,
+    schedule_completed, settle_originate, start_attempt,
 )
 
 TZ = zoneinfo.ZoneInfo("Asia/Shanghai")
@@ -210,3 +210,26 @@ def test_calls_per_second_are_capped_across_dialers(session, policy):
         start_attempt(session, taken.survey_id, f"cps-{taken.survey_id}", clock)
     assert claim(session, policy, "d2", 100, clock + dt.timedelta(milliseconds=500)) == []
     assert len(claim(session, policy, "d2", 100, clock + dt.timedelta(milliseconds=1100))) == 2
+
+
+def test_a_claim_takes_the_earliest_due_first_one_per_caller_each_with_its_callers_number(session, policy):
+    """Due order is not id order here; a caller with two due surveys is called for the earlier one."""
+    policy = dataclasses.replace(policy, calls_per_second=1000)
+    phones = ["13912341001", "13912341002", "13912341003", "13912341001"]
+    languages = [Language.CANTONESE, Language.MANDARIN, Language.HAKKA, Language.CANTONESE]
+    requests = [_completed_request(session, phone, at=FRIDAY_10, language=language)
+                for phone, language in zip(phones, languages)]
+    schedule_completed(session, policy, FRIDAY_10 + policy.delay)
+    clock = FRIDAY_10 + policy.delay
+    surveys = [session.scalar(select(Survey).where(Survey.request_id == r.id)) for r in requests]
+    for survey, minutes_early in zip(surveys, [10, 20, 30, 40]):
+        reschedule(survey, clock - dt.timedelta(minutes=minutes_early))
+    session.flush()
+    taken = claim(session, policy, "d1", 10, clock)
+    # Earliest first: the fourth (first caller again), the third, the second; not the first.
+    assert [c.survey_id for c in taken] == [surveys[3].id, surveys[2].id, surveys[1].id]
+    assert [c.phone for c in taken] == [phones[3], phones[2], phones[1]]
+    assert [c.language for c in taken] == [languages[3].value, languages[2].value, languages[1].value]
+    # What the session already held shows the claim, not the state before it.
+    assert [s.status for s in surveys] == [SurveyStatus.SCHEDULED] + [SurveyStatus.DIALLING] * 3
+    assert surveys[3].claimed_by == "d1" and surveys[3].attempt_count == 1
