@@ -36,6 +36,8 @@ LABELS = {
     # roles, providers, callbacks
     "operator": _l("话务员"), "supervisor": _l("班长"), "admin": _l("管理员"),
     "active": _l("正常"), "suspended": _l("已暂停"),
+    # credit files: commendations and sanctions
+    "commendation": _l("守法诚信奖励"), "warning": _l("警告"), "suspension": _l("暂停派单"), "removal": _l("移出平台"),
     # operators' states and pause reasons
     "logged_in": _l("已签入"), "available": _l("空闲"), "paused": _l("暂停"), "on_call": _l("通话中"),
     "wrap_up": _l("话后整理"), "logged_out": _l("已签出"),
@@ -89,6 +91,12 @@ REFUSALS = {
     "bad_transition": _l("工单 %(number)s 不能从“%(current)s”改为“%(wanted)s”。"),
     "survey_not_waiting": _l("只有待回访、失败或已取消的回访可以改期。"),
     "survey_in_progress": _l("正在呼叫或已完成的回访不能取消。"),
+    "bad_grade": _l("星级为1到5星。"),
+    "reason_required": _l("请写明理由。"),
+    "not_overridden": _l("%(provider)s 的星级是按规则定的，无需续期。"),
+    "bad_days": _l("暂停天数为1到%(most)d天。"),
+    "already_removed": _l("%(provider)s 已移出平台。"),
+    "not_removed": _l("%(provider)s 未被移出平台。"),
 }
 
 

@@ -18,6 +18,8 @@ from db.models import (
     Caller,
     CallerAddress,
     Certificate,
+    CreditMeasure,
+    CreditMeasureKind,
     Dispatch,
     DispatchStatus,
     District,
@@ -132,6 +134,10 @@ def load_demo_data(session: Session, tz: ZoneInfo, production: bool = False) -> 
     providers = [_provider(rng, i, categories, districts) for i in range(PROVIDER_COUNT)]
     session.add_all(providers)
     session.flush()
+    # The suspended ones were removed by a supervisor: their credit files say so.
+    session.add_all(CreditMeasure(provider_id=p.id, kind=CreditMeasureKind.REMOVAL, reason=p.suspended_reason,
+                                  starts_at=utcnow() - dt.timedelta(days=20))
+                    for p in providers if p.status is ProviderStatus.SUSPENDED)
     users = [
         create_user(session, a.username, a.password, a.role, a.display_name, a.sip_extension)
         for a in DEMO_ACCOUNTS

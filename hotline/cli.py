@@ -21,6 +21,7 @@ from db.session import transaction
 from db.users import UserError, create_user
 from hotline.console_commands import console_command, sms_command
 from hotline.context import AppContext
+from hotline.supervision_commands import regrade_command
 from hotline.survey_commands import dialer_command
 from hotline.ivr_commands import (
     ami_command,
@@ -182,6 +183,7 @@ cli.add_command(ami_command)
 cli.add_command(console_command)
 cli.add_command(sms_command)
 cli.add_command(dialer_command)
+cli.add_command(regrade_command)
 
 
 def main() -> None:

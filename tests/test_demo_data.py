@@ -122,3 +122,15 @@ def test_a_first_survey_rating_adds_to_the_seeded_ones(session):
     session.expire_all()
     assert provider.rating_count == count + 1
     assert provider.rating_avg == round((seeded_sum + 1) / (count + 1), 2) < average
+
+
+def test_demo_providers_out_of_dispatch_have_the_removal_in_their_credit_file(session):
+    from db.demo_data import load_demo_data
+    from db.models import CreditMeasure, CreditMeasureKind
+    from zoneinfo import ZoneInfo
+
+    load_demo_data(session, ZoneInfo("Asia/Shanghai"))
+    removed = {p.id for p in session.scalars(select(Provider)) if p.status is ProviderStatus.SUSPENDED}
+    measures = session.scalars(select(CreditMeasure)).all()
+    assert removed and {m.provider_id for m in measures} == removed
+    assert all(m.kind is CreditMeasureKind.REMOVAL and m.reason for m in measures)
