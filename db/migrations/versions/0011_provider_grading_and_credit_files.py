@@ -1,6 +1,6 @@
 """provider grading history, credit measures (commendations and sanctions), upheld complaints
 
-Revision ID: 0013
+Revision ID: 0011
 Revises: 0010
 
 Columns are added with a plain ALTER TABLE ADD COLUMN on both databases: on SQLite a
@@ -13,7 +13,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0013'
+revision = '0011'
 down_revision = '0010'
 branch_labels = None
 depends_on = None
