@@ -10,6 +10,7 @@ import datetime as dt
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -31,9 +32,9 @@ from db.models import (
 
 bp = Blueprint("call_log", __name__)
 FIELD_NAMES = {
-    "number": "来电号码", "date_from": "开始日期", "date_to": "结束日期", "operator": "坐席", "queue": "队列",
-    "outcome": "结果", "category": "服务类别", "language": "语言", "priority": "优先级",
-    "has_recording": "录音", "has_request": "工单", "sort": "排序", "order": "顺序",
+    "number": _l("来电号码"), "date_from": _l("开始日期"), "date_to": _l("结束日期"), "operator": _l("坐席"), "queue": _l("队列"),
+    "outcome": _l("结果"), "category": _l("服务类别"), "language": _l("语言"), "priority": _l("优先级"),
+    "has_recording": _l("录音"), "has_request": _l("工单"), "sort": _l("排序"), "order": _l("顺序"),
 }
 
 
@@ -67,7 +68,7 @@ def index():
     db = get_db()
     parsed = _parsed()
     for name in parsed.errors:
-        flash(_("“%(field)s”的值无法识别，已忽略。", field=_(FIELD_NAMES[name])), "warning")
+        flash(_("“%(field)s”的值无法识别，已忽略。", field=FIELD_NAMES[name]), "warning")
     found = search.page(db, parsed.filter, request.args.get("after"), queue_prefix=services().settings.asterisk.queue_prefix)
     return render_template("calls/index.html", page=found, form=parsed.form, number=shown_number,
                            seconds=search.seconds_between, unmasked=may_unmask(), **_choices(db))
@@ -83,8 +84,8 @@ def export(kind: str):
     record_read(db, current_user.row(), "export", "calls",
                 {"format": kind, "filter": parsed.filter.describe(), "unmasked": unmasked})
     db.commit()
-    header = [_(name) for name in ("开始时间", "来电号码", "语言", "语音导航", "队列", "排队等待(秒)", "坐席",
-                                   "通话时长(秒)", "结果", "挂机原因", "录音", "工单")]
+    header = [_("开始时间"), _("来电号码"), _("语言"), _("语音导航"), _("队列"), _("排队等待(秒)"), _("坐席"),
+              _("通话时长(秒)"), _("结果"), _("挂机原因"), _("录音"), _("工单")]
     cells = _export_cells(unmasked)
     sessions, prefix = services().sessions, services().settings.asterisk.queue_prefix
 
