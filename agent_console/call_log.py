@@ -94,7 +94,8 @@ def export(kind: str):
             for row in search.stream(session, parsed.filter, prefix):
                 yield cells(row)
 
-    chunks = (csv_chunks if kind == "csv" else xlsx_chunks)(header, rows())
+    # The caller ID and the operator's name come from outside: inert if they look like formulas.
+    chunks = csv_chunks(header, rows(), free_text=(1, 6)) if kind == "csv" else xlsx_chunks(header, rows())
     stamp = utcnow().astimezone(services().tz).strftime("%Y%m%d-%H%M")
     mimetypes = {"csv": "text/csv; charset=utf-8",
                  "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
@@ -120,19 +121,21 @@ def _export_cells(unmasked: bool):
             ways[path] = way_through(path, nodes, english)
         return ways[path]
 
-    def word(value) -> str:
-        return "" if value is None else labels.get(value.value, value.value)
+    outcomes = {member: labels.get(member.value, member.value) for member in CallOutcome}
+    languages = {member: labels.get(member.value, member.value) for member in Language}
+    languages[None] = ""
 
     def cells(row) -> list:
-        number = row.caller_phone or row.caller_number
+        (_, _, _, started, answered, ended, raw_number, phone, language, path, queue, wait, agent, extension, outcome,
+         cause, recording, request_number) = row
+        number = phone or raw_number
         return [
-            row.started_at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"),
+            started.astimezone(tz).isoformat(" ", "seconds")[:19],  # 2026-11-27 10:00:00, as strftime but faster
             (number if unmasked else mask_number(number)) if number else "",
-            word(row.ivr_language), way(row.ivr_path), queues.get(row.queue, other_queue) if row.queue else "",
-            row.queue_wait_seconds, row.agent_name or row.agent_extension or "",
-            search.seconds_between(row.answered_at, row.ended_at), word(row.outcome),
-            "" if row.hangup_cause is None else causes.get(row.hangup_cause, other_cause),
-            yes if row.recording_file else no, row.request_number or "",
+            languages[language], way(path), queues.get(queue, other_queue) if queue else "",
+            wait, agent or extension or "",
+            search.seconds_between(answered, ended) if answered else None, outcomes[outcome],
+            "" if cause is None else causes.get(cause, other_cause), yes if recording else no, request_number or "",
         ]
 
     return cells

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import tempfile
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -16,6 +17,7 @@ import xlsxwriter
 
 CHUNK_ROWS = 1000
 READ_BYTES = 64 * 1024
+_DIGIT = re.compile(r"\d")
 
 
 def mask_number(number: str | None) -> str:
@@ -24,7 +26,7 @@ def mask_number(number: str | None) -> str:
     A short number keeps only its last four (or nothing); text that is no number
     ("anonymous") has nothing to hide.
     """
-    if not number or not any(ch.isdigit() for ch in number):
+    if not number or not (number.isdigit() or _DIGIT.search(number)):
         return number or ""
     if len(number) >= 8:
         return number[:3] + "*" * (len(number) - 7) + number[-4:]
@@ -47,18 +49,30 @@ def _inert(value: Any) -> Any:
     return value
 
 
-def csv_chunks(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator[bytes]:
-    """UTF-8 with a byte-order mark, which Excel needs to read Chinese from a CSV."""
+def csv_chunks(header: Sequence[str], rows: Iterable[Sequence[Any]], free_text: Sequence[int] = ()) -> Iterator[bytes]:
+    """UTF-8 with a byte-order mark, which Excel needs to read Chinese from a CSV.
+
+    The columns named in `free_text` hold text from outside (a caller ID, a name): a
+    value there that a spreadsheet would run as a formula is made inert.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
     yield b"\xef\xbb\xbf" + buffer.getvalue().encode()
     buffer.seek(0), buffer.truncate()
-    for count, row in enumerate(rows, 1):
-        writer.writerow([_inert(value) for value in row])
-        if count % CHUNK_ROWS == 0:
+    batch: list = []
+    for row in rows:
+        if free_text:
+            row = list(row)
+            for column in free_text:
+                row[column] = _inert(row[column])
+        batch.append(row)
+        if len(batch) == CHUNK_ROWS:
+            writer.writerows(batch)
+            batch.clear()
             yield buffer.getvalue().encode()
             buffer.seek(0), buffer.truncate()
+    writer.writerows(batch)
     if buffer.tell():
         yield buffer.getvalue().encode()
 

@@ -422,6 +422,8 @@ class ServiceRequest(Base):
     __tablename__ = "service_requests"
     __table_args__ = (
         Index("ix_service_requests_caller_status", "caller_id", "status"),
+        # A call's requests, and the first one's number read from the index alone (the call log).
+        Index("ix_service_requests_call_number", "call_id", "number"),
         CheckConstraint("window_end IS NULL OR window_start IS NULL OR window_end > window_start", name="window_order"),
     )
 
@@ -441,7 +443,7 @@ class ServiceRequest(Base):
     status: Mapped[RequestStatus] = mapped_column(
         str_enum(RequestStatus, "request_status"), default=RequestStatus.NEW, index=True
     )
-    call_id: Mapped[Optional[int]] = mapped_column(ForeignKey("calls.id"), index=True)
+    call_id: Mapped[Optional[int]] = mapped_column(ForeignKey("calls.id"))
     voicemail_file: Mapped[Optional[str]] = mapped_column(String(255))
     created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -218,5 +218,6 @@ def test_masks_and_cells_a_spreadsheet_would_run():
     assert mask_number("+8613800138000") == "+86*******8000"
     assert mask_number("12345") == "*2345" and mask_number("110") == "***"
     assert mask_number("anonymous") == "anonymous" and mask_number(None) == ""
-    written = b"".join(csv_chunks(["a"], [["=1+1"], ["+8613800138000"], ["-x"], ["@SUM(A1)"]])).decode("utf-8-sig")
-    assert written.splitlines()[1:] == ["'=1+1", "+8613800138000", "'-x", "'@SUM(A1)"]
+    rows = [["=1+1", "=1"], ["+8613800138000", "-1"], ["-x", "-x"], ["@SUM(A1)", "@"]]
+    written = b"".join(csv_chunks(["a", "b"], rows, free_text=(0,))).decode("utf-8-sig")
+    assert written.splitlines()[1:] == ["'=1+1,=1", "+8613800138000,-1", "'-x,-x", "'@SUM(A1),@"]

@@ -28,13 +28,13 @@ def upgrade() -> None:
                                      nullable=True))
     op.create_index('ix_calls_caller_last4_started', 'calls', ['caller_last4', 'started_at', 'id'], unique=False)
     op.create_index('ix_calls_outcome_started', 'calls', ['outcome', 'started_at'], unique=False)
-    op.create_index(op.f('ix_service_requests_call_id'), 'service_requests', ['call_id'], unique=False)
+    op.create_index('ix_service_requests_call_number', 'service_requests', ['call_id', 'number'], unique=False)
     op.create_index(op.f('ix_callback_tasks_caller_id'), 'callback_tasks', ['caller_id'], unique=False)
 
 
 def downgrade() -> None:
     op.drop_index(op.f('ix_callback_tasks_caller_id'), table_name='callback_tasks')
-    op.drop_index(op.f('ix_service_requests_call_id'), table_name='service_requests')
+    op.drop_index('ix_service_requests_call_number', table_name='service_requests')
     op.drop_index('ix_calls_outcome_started', table_name='calls')
     op.drop_index('ix_calls_caller_last4_started', table_name='calls')
     # A plain ALTER TABLE DROP COLUMN: a batch copy would cascade-delete on SQLite.
