@@ -45,6 +45,11 @@ def shown_number(number: str | None) -> str:
     return number if may_unmask() else mask_number(number)
 
 
+def lost_since() -> dt.datetime:
+    """Lost callers are listed for console.lost_callers_days after their call."""
+    return utcnow() - dt.timedelta(days=services().settings.console.lost_callers_days)
+
+
 def _parsed():
     settings = services().settings
     return parse_filter(request.args, services().tz, settings.phone.area_code)
@@ -157,7 +162,7 @@ def view(uniqueid: str):
     return render_template("calls/view.html", call=call, number=shown_number(call.caller.phone if call.caller else call.caller_number),
                            linked=linked, surveys=surveys, voicemails=voicemails, recording=recording,
                            talk=search.seconds_between(call.answered_at, call.ended_at),
-                           lost=lost_callers.is_lost(db, call.id), plain=NoteForm())
+                           lost=lost_callers.is_lost(db, call.id, lost_since()), plain=NoteForm())
 
 
 @bp.route("/calls/<uniqueid>/recording")
@@ -177,8 +182,10 @@ def recording(uniqueid: str):
 @roles(*SUPERVISORS)
 def lost():
     db = get_db()
-    rows = db.execute(lost_callers.lost_calls()).all()
-    return render_template("calls/lost.html", rows=rows, total=lost_callers.waiting_count(db), number=shown_number,
+    since = lost_since()
+    rows = db.execute(lost_callers.lost_calls(since)).all()
+    return render_template("calls/lost.html", rows=rows, total=lost_callers.waiting_count(db, since), number=shown_number,
+                           days=services().settings.console.lost_callers_days,
                            now=utcnow(), plain=NoteForm(), seconds=search.seconds_between)
 
 
@@ -187,7 +194,7 @@ def lost():
 def book(call_id: int):
     form = submitted()
     db = get_db()
-    booking = lost_callers.book_callback(db, call_id, utcnow(), note=form.note.data or _("未接来电回拨"))
+    booking = lost_callers.book_callback(db, call_id, utcnow(), lost_since(), note=form.note.data or _("未接来电回拨"))
     if booking is None:
         flash(_("这位来电人已回拨或已再次来电，无需预约。"), "warning")
     elif booking.already:

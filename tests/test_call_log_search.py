@@ -152,8 +152,11 @@ def test_the_last_four_digits_search_reads_its_index(session):
     assert "ix_calls_caller_last4_started" in plan
 
 
-def _lost_ids(session) -> list[int]:
-    return [row.id for row in session.execute(lost_callers.lost_calls()).all()]
+SINCE = T0 - dt.timedelta(days=500)  # console.lost_callers_days back from "now", for these tests
+
+
+def _lost_ids(session, since: dt.datetime = SINCE) -> list[int]:
+    return [row.id for row in session.execute(lost_callers.lost_calls(since)).all()]
 
 
 def test_lost_callers_leave_the_list_once_reached_or_heard_from(session):
@@ -180,21 +183,23 @@ def test_lost_callers_leave_the_list_once_reached_or_heard_from(session):
     mine = [i for i in lost if i in {gone.id, again.id, twice_first.id, twice_last.id, called_back.id, placed.id,
                                      unanswered_back.id}]
     assert mine == [gone.id, unanswered_back.id, twice_last.id]  # oldest first
-    assert lost_callers.waiting_count(session) == len(lost)
+    assert lost_callers.waiting_count(session, SINCE) == len(lost)
+    # Older than the list's days: no longer listed (the call stays in the call log).
+    assert gone.id not in _lost_ids(session, since=base + dt.timedelta(seconds=1))
 
 
 def test_booking_a_callback_once_and_the_list_after_it_is_done(session):
     base = T0 - dt.timedelta(days=300)
     lost = _call(session, "13700000011", base, outcome=CallOutcome.VOICEMAIL, ivr_language=Language.HAKKA)
     answered = _call(session, "13700000012", base)
-    assert lost_callers.book_callback(session, answered.id, base) is None
-    booking = lost_callers.book_callback(session, lost.id, base + dt.timedelta(hours=2), note="未接来电回拨")
+    assert lost_callers.book_callback(session, answered.id, base, SINCE) is None
+    booking = lost_callers.book_callback(session, lost.id, base + dt.timedelta(hours=2), SINCE, note="未接来电回拨")
     assert not booking.already and booking.task.phone == "13700000011" and booking.task.status == TaskStatus.PENDING
     assert booking.task.reason.value == "voicemail" and booking.task.call_id == lost.id
     assert booking.task.language == Language.HAKKA
-    again = lost_callers.book_callback(session, lost.id, base + dt.timedelta(hours=3))
+    again = lost_callers.book_callback(session, lost.id, base + dt.timedelta(hours=3), SINCE)
     assert again.already and again.task.id == booking.task.id
-    row = next(r for r in session.execute(lost_callers.lost_calls()).all() if r.id == lost.id)
+    row = next(r for r in session.execute(lost_callers.lost_calls(SINCE)).all() if r.id == lost.id)
     assert row.callback_booked  # still listed (not yet reached), shown as booked
     booking.task.status, booking.task.done_at = TaskStatus.DONE, base + dt.timedelta(hours=4)
     session.flush()
