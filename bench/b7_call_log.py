@@ -40,9 +40,9 @@ def populate(engine, calls: int) -> None:
         load_demo_data(session, zoneinfo.ZoneInfo("Asia/Shanghai"))
     dialect = engine.dialect.name
     # Local 2025-12-01 00:00 is 2025-11-30 16:00 UTC; 365 days of calls from then on.
-    stamp = ("datetime('2025-11-30 16:00:00', '+' || (n % 365) || ' days', '+' || (n * 7919 % 86400) || ' seconds')"
+    stamp = ("datetime('2025-11-30 16:00:00', '+' || (n % 365) || ' days', '+' || (n % 86400 * 7919 % 86400) || ' seconds')"
              if dialect == "sqlite" else
-             "timestamptz '2025-11-30 16:00:00+00' + (n % 365) * interval '1 day' + (n * 7919 % 86400) * interval '1 second'")
+             "timestamptz '2025-11-30 16:00:00+00' + (n % 365) * interval '1 day' + (n % 86400 * 7919 % 86400) * interval '1 second'")
     pad = (lambda value, width: f"substr('00000000' || CAST({value} AS TEXT), -{width}, {width})" if dialect == "sqlite"
            else f"lpad(CAST({value} AS TEXT), {width}, '0')")
     number = (f"CASE WHEN n % 20 = 0 THEN '139' || {pad('n / 20 % 10000', 4)} || '8000' "
