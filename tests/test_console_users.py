@@ -64,3 +64,21 @@ def test_a_deactivated_account_is_signed_out_and_cannot_sign_in(app, auth, conso
     me = _user(console_services, "admin")
     auth.post(f"/users/{me.id}/active", page="/users")
     assert _user(console_services, "admin").active is True  # not oneself
+
+
+def test_a_refused_change_is_explained_not_a_server_error(app, client, auth, console_services):
+    """The change form's errors are translated lazily; they are flashed as text (a bad
+    extension, a short password or an unknown role once gave a 500)."""
+    import re
+
+    auth.login("admin")
+    target = _user(console_services, "operator")
+    for change, explained in (({"role": "operator", "sip_extension": "12ab"}, "分机号为3到6位数字。"),
+                              ({"role": "operator", "password": "short"}, "8 到 256"),
+                              ({"role": "nobody", "sip_extension": "1001"}, "不是有效的选择")):
+        response = auth.post(f"/users/{target.id}", change, page="/users")
+        assert response.status_code == 302, (change, response.status_code)
+        flashed = re.findall(r'<p class="flash error"[^>]*>([^<]*)</p>', client.get("/users").get_data(as_text=True))
+        assert any(explained in message for message in flashed), (change, flashed)
+    assert _user(console_services, "operator").sip_extension == "1001"
+    assert _user(console_services, "operator").role == Role.OPERATOR
