@@ -17,6 +17,7 @@ import xlsxwriter
 
 CHUNK_ROWS = 1000
 READ_BYTES = 64 * 1024
+SHEET_ROWS = 1_048_576  # Excel's rows a worksheet, the header's included
 _DIGIT = re.compile(r"\d")
 
 
@@ -83,11 +84,18 @@ def xlsx_chunks(header: Sequence[str], rows: Iterable[Sequence[Any]], sheet: str
     try:
         workbook = xlsxwriter.Workbook(path, {"constant_memory": True, "strings_to_numbers": False,
                                               "strings_to_formulas": False, "strings_to_urls": False})
-        worksheet = workbook.add_worksheet(sheet)
         bold = workbook.add_format({"bold": True})
-        worksheet.write_row(0, 0, header, bold)
-        for index, row in enumerate(rows, 1):
-            worksheet.write_row(index, 0, ["" if value is None else value for value in row])
+        worksheet, line, sheets = None, SHEET_ROWS, 0
+        for row in rows:
+            if line == SHEET_ROWS:  # a sheet is full (xlsxwriter would drop the row silently): the next one
+                sheets += 1
+                worksheet = workbook.add_worksheet(sheet if sheets == 1 else f"{sheet} {sheets}")
+                worksheet.write_row(0, 0, header, bold)
+                line = 1
+            worksheet.write_row(line, 0, ["" if value is None else value for value in row])
+            line += 1
+        if worksheet is None:
+            workbook.add_worksheet(sheet).write_row(0, 0, header, bold)
         workbook.close()
         with open(path, "rb") as finished:
             while chunk := finished.read(READ_BYTES):

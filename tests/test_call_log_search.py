@@ -217,6 +217,18 @@ def test_export_streams_every_filtered_row_in_order_as_csv_and_xlsx(session):
     assert [list(r) for r in book.active.iter_rows(values_only=True)] == [["id", "号码"]] + cells
 
 
+def test_an_xlsx_longer_than_a_sheet_goes_on_in_the_next(monkeypatch):
+    from call_log import export
+
+    monkeypatch.setattr(export, "SHEET_ROWS", 4)  # Excel's 1,048,576, scaled down
+    book = openpyxl.load_workbook(io.BytesIO(b"".join(xlsx_chunks(["n"], ([n] for n in range(7))))), read_only=True)
+    assert book.sheetnames == ["calls", "calls 2", "calls 3"]
+    assert [[row[0] for row in sheet.iter_rows(values_only=True)] for sheet in book] == [
+        ["n", 0, 1, 2], ["n", 3, 4, 5], ["n", 6]]
+    empty = openpyxl.load_workbook(io.BytesIO(b"".join(xlsx_chunks(["n"], iter(())))), read_only=True)
+    assert [list(row) for row in empty.active.iter_rows(values_only=True)] == [["n"]]
+
+
 def test_masks_and_cells_a_spreadsheet_would_run():
     assert mask_number("13800138000") == "138****8000"
     assert mask_number("07623331234") == "076****1234"
