@@ -10,7 +10,7 @@ import dataclasses
 import datetime as dt
 from typing import Any, Iterator
 
-from sqlalchemy import Integer, Select, bindparam, exists, func, or_, select, tuple_
+from sqlalchemy import Integer, Select, bindparam, exists, func, or_, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from call_log.schemas import CallFilter, decode_cursor, encode_cursor
@@ -101,10 +101,13 @@ def page(session: Session, call_filter: CallFilter, cursor: str | None = None, s
     after = decode_cursor(cursor, call_filter.sort)
     if after is not None:
         # A row value comparison: one index range on both databases, ties settled by id.
+        value = bindparam(None, after[0], type_=sort_value.type)
+        bound = tuple_(value, bindparam(None, after[1], type_=Integer()))
         key = tuple_(sort_value, sort_id)
-        bound = tuple_(bindparam(None, after[0], type_=sort_value.type), bindparam(None, after[1], type_=Integer()))
-        query = query.where(key < bound if descending else key > bound)
+        # The plain bound beside the row value is what SQLite can start its index range at.
+        query = query.where(key < bound, sort_value <= value) if descending else query.where(key > bound, sort_value >= value)
     order = (sort_value.desc(), sort_id.desc()) if descending else (sort_value.asc(), sort_id.asc())
+    _custom_plans(session)
     rows = session.execute(query.order_by(*order).limit(size + 1)).all()
     more = len(rows) > size
     rows = rows[:size]
@@ -115,12 +118,20 @@ def page(session: Session, call_filter: CallFilter, cursor: str | None = None, s
     return Page(rows, next_cursor)
 
 
+def _custom_plans(session: Session) -> None:
+    """On PostgreSQL, plan this transaction's statements for their values.
+
+    psycopg prepares a statement run five times on a connection, and PostgreSQL may then
+    keep one generic plan for every value; for "last four digits = $1" it guesses the
+    average (a hundred calls) and sorts them all, which for a number shared by 50,000
+    calls is a quarter of a second instead of one index range read backwards.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
 def _wait(row) -> int:
     return NO_WAIT if row.queue_wait_seconds is None else row.queue_wait_seconds
-
-
-def count(session: Session, call_filter: CallFilter, queue_prefix: str = "") -> int:
-    return session.scalar(select(func.count()).select_from(Call).where(*conditions(call_filter, queue_prefix)))
 
 
 def stream(session: Session, call_filter: CallFilter, queue_prefix: str = "") -> Iterator[Any]:
