@@ -97,8 +97,8 @@ def page(session: Session, call_filter: CallFilter, cursor: str | None = None, s
     """One page of the filtered calls, after `cursor` (None: the first page)."""
     sort_value, sort_id = _sort_columns(call_filter.sort)
     descending = call_filter.order == "desc"
-    query = filtered(call_filter, queue_prefix)
     after = decode_cursor(cursor, call_filter.sort)
+    query = filtered(_within_cursor(call_filter, after), queue_prefix)
     if after is not None:
         # A row value comparison: one index range on both databases, ties settled by id.
         value = bindparam(None, after[0], type_=sort_value.type)
@@ -116,6 +116,22 @@ def page(session: Session, call_filter: CallFilter, cursor: str | None = None, s
         last = rows[-1]
         next_cursor = encode_cursor(last.started_at if call_filter.sort == "time" else _wait(last), last.id)
     return Page(rows, next_cursor)
+
+
+def _within_cursor(call_filter: CallFilter, after: tuple | None) -> CallFilter:
+    """The filter without the date bound a time cursor already implies.
+
+    SQLite starts an index range at one upper (or lower) bound of started_at only; given
+    both the day range's and the cursor's it may take the day range's and walk every call
+    of the pages before. The cursor's is the tighter, so the other one goes.
+    """
+    if after is None or call_filter.sort != "time":
+        return call_filter
+    if call_filter.order == "desc" and call_filter.end is not None and after[0] < call_filter.end:
+        return dataclasses.replace(call_filter, end=None)
+    if call_filter.order == "asc" and call_filter.start is not None and after[0] >= call_filter.start:
+        return dataclasses.replace(call_filter, start=None)
+    return call_filter
 
 
 def _custom_plans(session: Session) -> None:

@@ -116,7 +116,10 @@ def test_keyset_pages_neither_repeat_nor_skip_a_call_among_ties(session, sort, o
     # Seven calls in the same second and waits that repeat: only the id can order them.
     calls = [_call(session, "13800135555", T0 + dt.timedelta(seconds=i // 7), queue_wait_seconds=[None, 0, 5, 5, 30][i % 5])
              for i in range(17)]
-    call_filter = parse_filter({"number": "5555", "sort": sort, "order": order}, TZ).filter
+    # With a day range too: a time cursor stands in for one of its bounds (search._within_cursor).
+    outside = _call(session, "13800135555", T0 + dt.timedelta(days=1))
+    call_filter = parse_filter({"number": "5555", "sort": sort, "order": order, "date_from": "2026-11-26",
+                                "date_to": "2026-11-27"}, TZ).filter
     seen, cursor = [], None
     for _ in range(10):
         page = search.page(session, call_filter, cursor, size=3)
@@ -128,7 +131,7 @@ def test_keyset_pages_neither_repeat_nor_skip_a_call_among_ties(session, sort, o
     key = ((lambda c: (c.started_at, c.id)) if sort == "time"
            else (lambda c: (search.NO_WAIT if c.queue_wait_seconds is None else c.queue_wait_seconds, c.id)))
     expected = [c.id for c in sorted(calls, key=key, reverse=order == "desc")]
-    assert seen == expected
+    assert seen == expected and outside.id not in seen
 
 
 def test_a_cursor_that_was_tampered_with_gives_the_first_page(session):
