@@ -105,7 +105,7 @@ def _export_in_own_process(url: str, folder: str, replies) -> None:
     from agent_console.services import ConsoleServices
     from config import load_settings
     from db.session import make_engine, make_session_factory
-    from hotline.pop_bus import InProcessBus
+    from telephony.pop_bus import InProcessBus
 
     settings = load_settings(environ={}, overrides={"database.url": url, "app.data_dir": folder})
     app = create_app({"WTF_CSRF_ENABLED": False},

@@ -14,6 +14,7 @@ from sqlalchemy import Integer, Select, bindparam, exists, func, or_, select, te
 from sqlalchemy.orm import Session
 
 from call_log.schemas import CallFilter, decode_cursor, encode_cursor
+from dialplans import contract
 from db.models import Call, Caller, IvrSession, ServiceCategory, ServiceRequest, User
 
 PAGE_SIZE = 50
@@ -68,11 +69,11 @@ def conditions(f: CallFilter, queue_prefix: str = "") -> list:
         where.append(Call.ivr_language == f.language)
     if f.category:
         # What the caller chose in the IVR, or the category of a request taken on the call.
-        where.append(or_(_ivr_chose("HOTLINE_CATEGORY", f.category),
+        where.append(or_(_ivr_chose(contract.CATEGORY, f.category),
                          exists().where(ServiceRequest.call_id == Call.id, ServiceRequest.category_id == ServiceCategory.id,
                                         ServiceCategory.code == f.category)))
     if f.priority:
-        where.append(or_(_ivr_chose("HOTLINE_PRIORITY", f.priority.value),
+        where.append(or_(_ivr_chose(contract.PRIORITY, f.priority.value),
                          exists().where(ServiceRequest.call_id == Call.id, ServiceRequest.priority == f.priority)))
     if f.has_recording is not None:
         where.append(Call.recording_file.is_not(None) if f.has_recording else Call.recording_file.is_(None))

@@ -14,10 +14,10 @@ from sqlalchemy import select
 from agent_console import create_app
 from db.models import Call, CallbackTask, CallOutcome
 from hotline.demo_stack import ConsoleServer, EmulatedAsterisk
-from ivr.ami import AmiLink
-from ivr.ami_service import AmiService
-from ivr.call_events import CallTracker
-from ivr.callback_placer import CallbackPlacer
+from telephony.ami import AmiLink
+from telephony.ami_service import AmiService
+from telephony.call_events import CallTracker
+from telephony.callback_placer import CallbackPlacer
 from tests.conftest import wait_until
 from tests.test_call_log_console import add_call, console_services, recordings_dir, write_wav  # noqa: F401
 from tests.test_console_browser import CHROMEDRIVER, CHROMIUM

@@ -43,7 +43,7 @@ def recordings_dir(tmp_path):
 def console_services(ivr_db, tmp_path, recordings_dir):
     """The conftest's console services, with MixMonitor's folder in tmp_path."""
     from agent_console.services import ConsoleServices
-    from hotline.pop_bus import InProcessBus
+    from telephony.pop_bus import InProcessBus
 
     settings = load_settings(environ={}, overrides={"database.url": str(ivr_db.url), "app.data_dir": str(tmp_path),
                                                     "asterisk.recordings_dir": str(recordings_dir)})
