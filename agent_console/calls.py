@@ -1,4 +1,4 @@
-"""Screen pops (Server-Sent Events) and the call log.
+"""Screen pops (Server-Sent Events); the call log itself is agent_console/call_log.py.
 
 A pop shows a caller's history, which is for the operator the call was offered to (and
 for supervisors). The stream that delivers a pop signs the offer for the operator it
@@ -14,13 +14,11 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 from flask_login import current_user
 from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from agent_console.auth import OPERATORS, SUPERVISORS, roles
 from agent_console.database import get_db, services
-from agent_console.voicemail import voicemail_file
 from db.caller_history import caller_history, provider_of
-from db.models import Call, CallOutcome, ServiceCategory, ServiceRequest
+from db.models import Call, ServiceCategory
 from db.phones import try_normalise
 from telephony.pop_bus import iterate
 
@@ -93,28 +91,3 @@ def pop(uniqueid: str):
     category = db.scalar(select(ServiceCategory).where(ServiceCategory.code == ivr["category"])) if ivr["category"] else None
     return render_template("calls/pop.html", call=call, uniqueid=uniqueid, number=number, history=history,
                            provider_of=provider_of, ivr=ivr, category=category, offer=offer)
-
-
-@bp.route("/calls")
-@roles(*SUPERVISORS)
-def index():
-    db = get_db()
-    query = select(Call).options(selectinload(Call.caller), selectinload(Call.agent)).order_by(Call.started_at.desc())
-    outcome = request.args.get("outcome", "")
-    if outcome in {o.value for o in CallOutcome}:
-        query = query.where(Call.outcome == CallOutcome(outcome))
-    calls = db.scalars(query.limit(200)).all()
-    return render_template("calls/index.html", calls=calls, outcome=outcome, outcomes=list(CallOutcome))
-
-
-@bp.route("/calls/<uniqueid>")
-@roles(*SUPERVISORS)
-def view(uniqueid: str):
-    db = get_db()
-    call = db.scalar(select(Call).options(selectinload(Call.ivr_sessions)).where(Call.uniqueid == uniqueid[:64]))
-    if call is None:
-        abort(404)
-    left = db.scalars(select(ServiceRequest).where(ServiceRequest.call_id == call.id,
-                                                   ServiceRequest.voicemail_file.is_not(None))).all()
-    voicemails = [(message, voicemail_file(message) is not None) for message in left]
-    return render_template("calls/view.html", call=call, voicemails=voicemails)

@@ -150,9 +150,13 @@ def node_title(name: str | None) -> str:
 
 def menu_way(path: str | None) -> str:
     """The menus and choices a caller went through (the call's ivr_path), by title."""
-    nodes = services().menu.nodes
+    return way_through(path, services().menu.nodes, _english())
+
+
+def way_through(path: str | None, nodes, english: bool) -> str:
+    """menu_way without the request: for an export that runs after its request has ended."""
     names = [name for name in (path or "").split(">") if name in nodes and nodes[name].kind not in PASSING_KINDS]
-    return " › ".join(_titled(nodes[name].title) for name in names)
+    return " › ".join(nodes[name].title["en" if english else "zh"] for name in names)
 
 
 def queue_title(name: str | None) -> str:
@@ -187,6 +191,16 @@ def step_key(key: str | None) -> str:
     return str(_l("按 %(key)s", key=key))
 
 
+def prompt_text(prompt: str | None, language=None) -> str:
+    """The words of a prompt a caller heard, in the language they heard it (Mandarin if
+    unknown); a prompt no longer in the manifest shows nothing, never its name."""
+    manifest = services().prompts
+    if not prompt or prompt not in manifest:
+        return ""
+    texts = manifest.prompts[prompt].texts
+    return texts.get(getattr(language, "value", language) or "cmn") or texts.get("cmn", "")
+
+
 def dispatch_reasons(suggestion) -> str:
     """Why a provider is suggested, each reason in the reader's language."""
     separator = "；" if str(get_locale()).startswith("zh") else "; "
@@ -205,7 +219,7 @@ def _per_render(function):
 
 def register_filters(app: Flask) -> None:
     # Every one depends on the reader's language (or the configured time zone).
-    for name, function in (("node_title", node_title), ("menu_way", menu_way), ("queue_title", queue_title),
+    for name, function in (("node_title", node_title), ("prompt_text", prompt_text), ("menu_way", menu_way), ("queue_title", queue_title),
                            ("hangup_cause", hangup_cause), ("step_key", step_key), ("address", address),
                            ("label", label), ("localtime", local_time), ("named", named),
                            ("dispatch_reasons", dispatch_reasons)):

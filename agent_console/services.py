@@ -45,6 +45,13 @@ class ConsoleServices:
         return configured_menu(self.settings.ivr.menu_file)
 
     @cached_property
+    def prompts(self):
+        """The prompt manifest (read once): what each prompt a caller heard says."""
+        from ivr.prompts import load_manifest
+
+        return load_manifest()
+
+    @cached_property
     def queues(self) -> list[str]:
         """Asterisk's names of the IVR menu's queues, which operators sign in to (read once)."""
         from dialplans.render import menu_queues

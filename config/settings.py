@@ -234,6 +234,7 @@ SCHEMA: dict[str, Kind] = {
     "console.login_max_failures": integer(1, 100),
     "console.login_lockout_minutes": integer(1, 1440),
     "console.duplicate_hours": integer(1, 720),
+    "console.lost_callers_days": integer(1, 366),
     "console.dispatch_answer_minutes": integer(1, 1440),
     "console.trusted_proxies": integer(0, 5),
     "console.public_url": Kind("empty, or the console's public https:// address", _public_url),

@@ -311,12 +311,21 @@ class CallerAddress(Base):
 
 # --- calls and the IVR ----------------------------------------------------------------
 
+# substr() with a start counted from 1 reads the same on SQLite and PostgreSQL.
+CALLER_LAST4 = "substr(caller_number, length(caller_number) - 3)"
+
 
 class Call(Base):
     """One inbound or outbound call, keyed by Asterisk's uniqueid."""
 
     __tablename__ = "calls"
-    __table_args__ = (Index("ix_calls_caller_started", "caller_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_calls_caller_started", "caller_id", "started_at"),
+        # The call log's searches: by a number's last four digits within days, and by outcome
+        # (the lost callers); `id` last so keyset pages read the index in their order.
+        Index("ix_calls_caller_last4_started", "caller_last4", "started_at", "id"),
+        Index("ix_calls_outcome_started", "outcome", "started_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uniqueid: Mapped[str] = mapped_column(String(64), unique=True)
@@ -326,6 +335,9 @@ class Call(Base):
     caller_id: Mapped[Optional[int]] = mapped_column(ForeignKey("callers.id"))
     # As Asterisk delivered it, before normalisation (may be "anonymous").
     caller_number: Mapped[Optional[str]] = mapped_column(String(40))
+    # Its last four characters, kept by the database (virtual on SQLite, stored on
+    # PostgreSQL) so "calls from …8000" is an index range, not a scan of every number.
+    caller_last4: Mapped[Optional[str]] = mapped_column(String(4), Computed(CALLER_LAST4, persisted=True))
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     answered_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
     ended_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
@@ -425,6 +437,8 @@ class ServiceRequest(Base):
     __tablename__ = "service_requests"
     __table_args__ = (
         Index("ix_service_requests_caller_status", "caller_id", "status"),
+        # A call's requests, and the first one's number read from the index alone (the call log).
+        Index("ix_service_requests_call_number", "call_id", "number"),
         CheckConstraint("window_end IS NULL OR window_start IS NULL OR window_end > window_start", name="window_order"),
     )
 
@@ -747,7 +761,8 @@ class CallbackTask(Base):
     __table_args__ = (Index("ix_callback_tasks_status_due", "status", "due_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    caller_id: Mapped[Optional[int]] = mapped_column(ForeignKey("callers.id"))
+    # Indexed: the lost-callers list asks, for each caller, whether a callback reached them.
+    caller_id: Mapped[Optional[int]] = mapped_column(ForeignKey("callers.id"), index=True)
     phone: Mapped[str] = mapped_column(String(20))
     language: Mapped[Optional[Language]] = mapped_column(str_enum(Language, "language"))
     reason: Mapped[CallbackReason] = mapped_column(str_enum(CallbackReason, "callback_reason"))

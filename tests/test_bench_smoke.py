@@ -54,6 +54,15 @@ def test_b6_measures_the_pop_and_the_bare_link():
     assert "bare AMI link" in b6_pop.report(results)
 
 
+def test_b7_searches_and_exports_every_call():
+    from bench import b7_call_log
+
+    results = b7_call_log.run(calls=4_000)
+    assert results["sqlite"]["search"]["matching"] == 200 and results["sqlite"]["search"]["far_page"] == 4
+    assert results["sqlite"]["export"]["rows"] == 4_000 and results["sqlite"]["bare_read"]["rows"] == 4_000
+    assert "SELECT count(*)" in b7_call_log.report(results) and "rows/s" in b7_call_log.report(results)
+
+
 # --- where a figure was measured ----------------------------------------------------------
 
 

@@ -232,7 +232,7 @@ def test_warnings_and_commendations_enter_the_credit_file_and_the_grade(session)
 
 @pytest.mark.parametrize("empty_engine", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
                          indirect=True)
-def test_providers_suspended_before_0013_become_removals_in_their_credit_file(empty_engine):
+def test_providers_suspended_before_0011_become_removals_in_their_credit_file(empty_engine):
     from sqlalchemy import text
     from sqlalchemy.orm import Session
 
@@ -244,7 +244,7 @@ def test_providers_suspended_before_0013_become_removals_in_their_credit_file(em
             "INSERT INTO providers (id, name, licence_number, phone, rating_count, capacity, status, suspended_reason, "
             "created_at) VALUES (1, '甲', 'L1', '1', 0, 5, 'suspended', '投诉核查中', '2025-01-01 00:00:00'), "
             "(2, '乙', 'L2', '1', 0, 5, 'active', NULL, '2025-01-01 00:00:00')"))
-    migrate.upgrade(empty_engine, "0013")
+    migrate.upgrade(empty_engine, "0011")
     with Session(empty_engine) as session:
         (removal,) = session.scalars(select(CreditMeasure)).all()
         assert (removal.provider_id, removal.kind, removal.lifted_at) == (1, CreditMeasureKind.REMOVAL, None)
