@@ -125,6 +125,7 @@ class DemoStack:
     threads: list[threading.Thread] = field(default_factory=list)
 
     def stop(self) -> None:
+        self.ivr.shutdown_begun()  # before the rest stops: the signal reached the IVR's writer too
         self.console.stop()
         if self.sms_sender is not None:
             self.sms_sender.stop()

@@ -47,6 +47,7 @@ def start_ivr_server(app: AppContext, port: int | None = None, *, demo_clock: bo
         backlog=settings.ivr.backlog,
         max_connections=settings.ivr.max_connections,
     )
+    server.on_stopping.append(services.closing)
     server.on_stopped.append(services.close)
     tune_interpreter()
     return server.start()

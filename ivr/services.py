@@ -53,6 +53,11 @@ class IvrServices:
                                           clock=self.clock).start()
         self.caller_languages = CallerLanguages(database)
 
+    def closing(self) -> None:
+        """Shutdown has begun: the writer process, if it dies now, is not replaced."""
+        if isinstance(self.call_log, CallLogProcess):
+            self.call_log.closing()
+
     def close(self) -> None:
         """Write what the call-log writer still holds; call after the server has stopped."""
         self.call_log.stop()
