@@ -14,6 +14,7 @@ from db.models import Provider
 from emulator.agi_channel import CallSpec, Transcript, parse_keys
 from emulator.fastagi_client import place_call
 from emulator.prompt_texts import PromptTexts
+from emulator.recordings import write_recorded
 from hotline.context import AppContext
 from hotline.demo_stack import ivr_script
 from ivr.engine import provider_prompt
@@ -103,6 +104,7 @@ def call_command(app: AppContext, caller: str, keys: str, did: str | None, host:
     spec = CallSpec(caller=caller, did=did or settings.phone.hotline_number, host=host or settings.ivr.host,
                     port=port or settings.ivr.port, events=events, hangup_style=hangup_style, script=ivr_script(at))
     transcript = place_call(spec)
+    write_recorded(transcript)  # a voicemail left: a short tone where Asterisk would record it
     if transcript.agi_status == "FAILURE":
         raise click.ClickException(
             f"no FastAGI server at {spec.host}:{spec.port} (AGISTATUS=FAILURE: Asterisk's dialplan would go "
