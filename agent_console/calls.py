@@ -22,7 +22,7 @@ from agent_console.voicemail import voicemail_file
 from db.caller_history import caller_history, provider_of
 from db.models import Call, CallOutcome, ServiceCategory, ServiceRequest
 from db.phones import try_normalise
-from hotline.pop_bus import iterate
+from telephony.pop_bus import iterate
 
 bp = Blueprint("calls", __name__)
 HEARTBEAT = 15.0  # seconds: keeps proxies from closing an idle stream

@@ -8,8 +8,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config import load_settings
 from db.session import make_engine, make_session_factory
-from hotline.pop_bus import PopBus, bus_from_settings
-from ivr.ami import AmiLink
+from telephony.pop_bus import PopBus, bus_from_settings
+from telephony.ami import AmiLink
 
 
 class ConsoleServices:
@@ -47,7 +47,7 @@ class ConsoleServices:
     @cached_property
     def queues(self) -> list[str]:
         """Asterisk's names of the IVR menu's queues, which operators sign in to (read once)."""
-        from hotline.asterisk_config import menu_queues
+        from dialplans.render import menu_queues
 
         return [q.asterisk_name for q in menu_queues(self.menu, self.settings.asterisk.queue_prefix)]
 

@@ -16,7 +16,7 @@ from agent_console.forms import NoteForm, submitted, TIME_FORMAT
 from agent_console.voicemail import comment_file
 from db.audit import record
 from db.models import Caller, Survey, SurveyStatus
-from ivr.surveys import cancel, reschedule
+from surveys.policy import cancel, reschedule
 
 bp = Blueprint("surveys", __name__)
 

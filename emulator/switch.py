@@ -29,14 +29,17 @@ import time
 import zoneinfo
 from dataclasses import dataclass, field
 
+from dialplans import contract
 from emulator.agi_channel import CallSpec, Transcript
 from emulator.ami_server import REASON_ANSWERED, AmiServer
 from emulator.fastagi_client import place_call
 from emulator.recordings import write_recorded, write_tone
-from hotline.asterisk_config import AMI_CHANNEL_VARIABLES
 
 _channels = itertools.count(1)
-CALLBACK_HOLD = "@hotline-callback-hold"
+CALLBACK_HOLD = "@" + contract.CALLBACK_HOLD_CONTEXT
+# An emulator-only AMI action: place a call through the switch as a caller would
+# (`hotline call --through-asterisk` against `hotline demo`).
+CALL_ACTION = "HotlineEmulatorCall"
 
 
 @dataclass
@@ -58,7 +61,7 @@ class _Channel:
 
     def headers(self) -> dict:
         return {"Channel": self.name, "Uniqueid": self.uniqueid, "Linkedid": self.linkedid,
-                "ChanVariable": [f"{name}={self.variables.get(name, '')}" for name in AMI_CHANNEL_VARIABLES]}
+                "ChanVariable": [f"{name}={self.variables.get(name, '')}" for name in contract.AMI_CHANNEL_VARIABLES]}
 
 
 class Switch:
@@ -118,13 +121,13 @@ class Switch:
             emit("VarSet", Variable=inherit + name, Value=value)
 
         emit("Newchannel", ChannelState="0", ChannelStateDesc="Down", CallerIDNum=spec.caller or "<unknown>",
-             CallerIDName="<unknown>", Context="hotline-trunk", Exten=spec.did, Priority="1")
+             CallerIDName="<unknown>", Context=contract.TRUNK_CONTEXT, Exten=spec.did, Priority="1")
         self.ami.channels[uniqueid] = {"Linkedid": uniqueid, "Channel": caller.name, "CallerIDNum": spec.caller, "Duration": "0:00:00"}
         emit("Newstate", ChannelState="6", ChannelStateDesc="Up", CallerIDNum=spec.caller or "<unknown>")
         # [hotline-inbound]: Set(__HOTLINE_RECORDING=<dir>/<day>/<uniqueid>.wav), day by app.timezone.
         day = dt.datetime.fromtimestamp(clock, self.timezone).strftime("%Y%m%d")
         recording = f"{self.recordings_dir}/{day}/{uniqueid}.wav"
-        set_variable("HOTLINE_RECORDING", recording, inherit="__")
+        set_variable(contract.RECORDING, recording, inherit="__")
         emit("MixMonitorStart")
         started = time.monotonic()
         transcript = place_call(spec, **({"prompt_ms": self.prompt_ms} if self.prompt_ms else {}))
@@ -132,7 +135,7 @@ class Switch:
         variables = transcript.variables
         for name, value in variables.items():
             set_variable(name, value)
-        queue = variables.get("HOTLINE_QUEUE") if variables.get("HOTLINE_NEXT") == "queue" else None
+        queue = variables.get(contract.QUEUE) if variables.get(contract.NEXT) == contract.NEXT_QUEUE else None
         agent = callback = None
         if transcript.agi_status == "SUCCESS" and queue:
             asterisk_queue = self.queue_prefix + queue
@@ -145,7 +148,7 @@ class Switch:
                 callback = self._queue_callback(spec, caller, queue)
                 for name, value in callback.variables.items():
                     set_variable(name, value)
-                if callback.variables.get("HOTLINE_CALLBACK_BOOKED") != "1":  # back into the queue, then gives up
+                if callback.variables.get(contract.CALLBACK_BOOKED) != "1":  # back into the queue, then gives up
                     emit("QueueCallerJoin", Queue=asterisk_queue, Position="1", Count="1")
                     emit("QueueCallerAbandon", after=30, Queue=asterisk_queue, Position="1", OriginalPosition="1", HoldTime="30")
             elif offer is not None:
@@ -173,8 +176,8 @@ class Switch:
 
     def _queue_callback(self, spec: CallSpec, caller: _Channel, queue: str) -> Transcript:
         """[hotline-queue-exit]: QUEUEPOSITION kept, then AGI(.../queue_callback)."""
-        variables = {**caller.variables, "HOTLINE_QUEUE": queue, "QUEUEPOSITION": "1"}
-        callback_spec = CallSpec(caller=spec.caller, did=spec.did, script="queue_callback", host=spec.host, port=spec.port,
+        variables = {**caller.variables, contract.QUEUE: queue, "QUEUEPOSITION": "1"}
+        callback_spec = CallSpec(caller=spec.caller, did=spec.did, script=contract.QUEUE_CALLBACK_SCRIPT, host=spec.host, port=spec.port,
                                  uniqueid=caller.uniqueid, variables=variables)
         return place_call(callback_spec, **({"prompt_ms": self.prompt_ms} if self.prompt_ms else {}))
 
@@ -207,7 +210,7 @@ class Switch:
             half.variables.update(variables)  # Originate's Variable: reaches both halves
             emit("NewCallerid", half, CallerIDNum=number, CallerIDName="<unknown>")
         asterisk_queue = self.queue_prefix + queue
-        position = variables.get("HOTLINE_CALLBACK_POSITION") or "1"
+        position = variables.get(contract.CALLBACK_POSITION) or "1"
         emit("QueueCallerJoin", holder, Queue=asterisk_queue, Position=position, Count=position)
         if reason != REASON_ANSWERED:
             emit("QueueCallerAbandon", holder, after=30, Queue=asterisk_queue, Position=position,
@@ -236,10 +239,10 @@ class Switch:
         # [hotline-callback-dial]: Dial(PJSIP/<number>@hotline-trunk).
         customer = _Channel(f"PJSIP/hotline-trunk-{next(_channels):08x}", f"{uniqueid}3", uniqueid)
         emit("Newchannel", customer, ChannelState="0", ChannelStateDesc="Down", CallerIDNum=extension,
-             CallerIDName="<unknown>", Context="hotline-trunk", Exten="s", Priority="1")
+             CallerIDName="<unknown>", Context=contract.TRUNK_CONTEXT, Exten="s", Priority="1")
         # The dialling half's events say where it runs, as Asterisk's do (the placer reads it).
-        dialling = {"Context": "hotline-callback-dial", "Exten": "s", "Priority": "1"}
-        emit("DialBegin", dialler, **dialling, DestChannel=customer.name, DialString=f"{number}@hotline-trunk")
+        dialling = {"Context": contract.CALLBACK_DIAL_CONTEXT, "Exten": "s", "Priority": "1"}
+        emit("DialBegin", dialler, **dialling, DestChannel=customer.name, DialString=f"{number}@{contract.TRUNK_CONTEXT}")
         emit("Newstate", customer, after=5, ChannelState="6", ChannelStateDesc="Up", CallerIDNum=number)
         emit("DialEnd", dialler, **dialling, DestChannel=customer.name, DialStatus="ANSWER")
         emit("AgentComplete", holder, after=self.talk_seconds, Queue=asterisk_queue, Interface=agent,

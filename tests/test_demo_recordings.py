@@ -35,7 +35,7 @@ def demo_settings(tmp_path, demo_database_template, monkeypatch):
     return load_settings(environ={}, overrides={
         "database.url": f"sqlite:///{database}", "app.data_dir": str(tmp_path / "var"),
         "ivr.port": free_port(), "asterisk.ami_port": free_port(), "console.port": free_port(),
-        "ivr.sounds_dir": str(tmp_path / "sounds"), "ivr.writer_process": False,
+        "ivr.sounds_dir": str(tmp_path / "sounds"),
     })
 
 

@@ -11,10 +11,10 @@ from db.session import make_session_factory
 from emulator.agi_channel import CallSpec, parse_keys
 from emulator.ami_server import AmiServer
 from emulator.switch import Switch
-from ivr.ami import AmiLink
-from ivr.ami_service import EVENT_CLASSES, AmiService
-from ivr.call_events import CallTracker
-from ivr.callback_placer import CallbackPlacer
+from telephony.ami import AmiLink
+from telephony.ami_service import EVENT_CLASSES, AmiService
+from telephony.call_events import CallTracker
+from telephony.callback_placer import CallbackPlacer
 from tests.conftest import wait_until
 
 
