@@ -57,6 +57,11 @@ HANGUP_CAUSES = {
     34: _l("无可用线路"), 38: _l("网络故障"), 41: _l("临时故障"), 42: _l("交换设备拥塞"),
     102: _l("超时未应答"), 127: _l("网间互通故障"),
 }
+# Why an Originate ended, as Asterisk's OriginateResponse gives it (a survey call's attempt):
+# the dial states it can end in, in words; any other as "other".
+ORIGINATE_REASONS = {
+    0: _l("失败/无此号码"), 1: _l("无人接听"), 3: _l("振铃超时"), 4: _l("已接通"), 5: _l("忙线"), 8: _l("网络拥塞"),
+}
 # A key pressed in the IVR, or what a step did (db.models.IvrStep.key, ivr.engine.describe):
 # "played" is a message the caller just heard, so there is nothing to add to its title.
 STEP_EVENTS = {"timeout": _l("未按键"), "hangup": _l("挂机"), "recorded": _l("已录音"), "silence": _l("未录到声音"),
@@ -174,6 +179,12 @@ def hangup_cause(code: int | None) -> str:
     return str(HANGUP_CAUSES.get(code, _l("其他原因")))
 
 
+def originate_reason(code: int | None) -> str:
+    if code is None:
+        return ""
+    return str(ORIGINATE_REASONS.get(code, _l("其他")))
+
+
 def step_key(key: str | None) -> str:
     """What the caller did at a step: 按 3, 未按键, 挂机."""
     if not key:
@@ -220,7 +231,8 @@ def _per_render(function):
 def register_filters(app: Flask) -> None:
     # Every one depends on the reader's language (or the configured time zone).
     for name, function in (("node_title", node_title), ("prompt_text", prompt_text), ("menu_way", menu_way), ("queue_title", queue_title),
-                           ("hangup_cause", hangup_cause), ("step_key", step_key), ("address", address),
+                           ("hangup_cause", hangup_cause), ("originate_reason", originate_reason),
+                           ("step_key", step_key), ("address", address),
                            ("label", label), ("localtime", local_time), ("named", named),
                            ("dispatch_reasons", dispatch_reasons)):
         app.add_template_filter(_per_render(function), name)

@@ -65,7 +65,9 @@ class RequestForm(FlaskForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.category.choices = select(category_choices())
+        # Neither category nor district until one is chosen: a preselected first entry (家庭服务,
+        # 源城区) was silently kept for a request whose caller was never asked, shown as if known.
+        self.category.choices = select([(0, _l("请选择服务类别"))] + category_choices())
         # No district until one is chosen: a preselected first district (源城区) was silently
         # kept for a request whose caller was never asked, and shown as if it were known.
         self.district.choices = select([(0, _l("请选择区县"))] + district_choices())

@@ -33,6 +33,7 @@ from dialplans import contract
 from emulator.agi_channel import CallSpec, Transcript
 from emulator.ami_server import REASON_ANSWERED, AmiServer
 from emulator.fastagi_client import place_call
+from emulator.recordings import write_recorded, write_tone
 
 _channels = itertools.count(1)
 CALLBACK_HOLD = "@" + contract.CALLBACK_HOLD_CONTEXT
@@ -67,7 +68,7 @@ class Switch:
     def __init__(self, ami: AmiServer, queue_prefix: str = "hotline-", ring_seconds: float = 3, talk_seconds: float = 95,
                  prompt_ms=None, clock=time.time, wrapup_seconds: float = 0, patience_seconds: float = 30,
                  recordings_dir: str = "/var/spool/asterisk/monitor/hotline", timezone: str = "Asia/Shanghai",
-                 callback_offer_after: float = 60):
+                 callback_offer_after: float = 60, write_recordings: bool = False):
         self.ami = ami
         self.queue_prefix = queue_prefix
         self.ring_seconds = ring_seconds
@@ -77,6 +78,9 @@ class Switch:
         self.prompt_ms = prompt_ms
         self.clock = clock  # seconds since the epoch, as AMI's Timestamp header
         self.recordings_dir = recordings_dir
+        # Leave a short WAV where Asterisk would record (the demo: its console plays them);
+        # tests of the events alone need no files, least of all in /var/spool.
+        self.write_recordings = write_recordings
         self.timezone = zoneinfo.ZoneInfo(timezone)
         self.callback_offer_after = callback_offer_after
         ami.on_originate = self._originated
@@ -122,7 +126,8 @@ class Switch:
         emit("Newstate", ChannelState="6", ChannelStateDesc="Up", CallerIDNum=spec.caller or "<unknown>")
         # [hotline-inbound]: Set(__HOTLINE_RECORDING=<dir>/<day>/<uniqueid>.wav), day by app.timezone.
         day = dt.datetime.fromtimestamp(clock, self.timezone).strftime("%Y%m%d")
-        set_variable(contract.RECORDING, f"{self.recordings_dir}/{day}/{uniqueid}.wav", inherit="__")
+        recording = f"{self.recordings_dir}/{day}/{uniqueid}.wav"
+        set_variable(contract.RECORDING, recording, inherit="__")
         emit("MixMonitorStart")
         started = time.monotonic()
         transcript = place_call(spec, **({"prompt_ms": self.prompt_ms} if self.prompt_ms else {}))
@@ -162,6 +167,9 @@ class Switch:
                 patience = int(self.patience_seconds)
                 emit("QueueCallerAbandon", after=patience, Queue=asterisk_queue, Position="1", OriginalPosition="1",
                      HoldTime=str(patience))
+        if self.write_recordings:  # closed by the hangup, as MixMonitor's file is
+            write_recorded(transcript)
+            write_tone(recording, 2.0)
         emit("Hangup", after=1, Cause="16", **{"Cause-txt": "Normal Clearing"})
         self.ami.channels.pop(uniqueid, None)
         return SwitchedCall(uniqueid, transcript, queue, agent, callback)

@@ -22,18 +22,36 @@ from dialplans import contract
 from emulator.agi_channel import CallSpec, parse_keys
 from emulator.ami_server import AmiServer
 from emulator.fastagi_client import place_call
+from emulator.recordings import write_recorded
 from emulator.switch import CALL_ACTION, Switch
+
+
+def demo_settings(settings):
+    """The settings as the demo uses them: calls recorded in the demo's own folder
+    (<app.data_dir>/recordings), unless a recordings_dir was configured. The shipped one
+    is Asterisk's spool, which the emulator cannot, and must not, write to."""
+    from config import Settings
+    from config.settings import DEFAULTS_FILE, SCHEMA
+
+    key = "asterisk.recordings_dir"
+    if settings.production or settings.sources.get(key) != DEFAULTS_FILE.name:
+        return settings
+    values = {name: settings.get(name) for name in SCHEMA}
+    values[key] = str(settings.data_path("recordings").resolve())
+    return Settings(values, {**settings.sources, key: "demo"})
 
 
 class EmulatedAsterisk:
     def __init__(self, ivr_address: tuple[str, int], settings, *, port: int | None = None, talk_seconds: float = 95):
+        settings = demo_settings(settings)
         asterisk = settings.asterisk
         self.ivr_address = ivr_address
         self.ami = AmiServer(asterisk.ami_username, asterisk.ami_secret, host=asterisk.ami_host,
                              port=asterisk.ami_port if port is None else port)
         self.switch = Switch(self.ami, asterisk.queue_prefix, talk_seconds=talk_seconds,
                              wrapup_seconds=asterisk.wrapup_seconds, recordings_dir=asterisk.recordings_dir,
-                             timezone=settings.app.timezone, callback_offer_after=asterisk.callback_offer_after)
+                             timezone=settings.app.timezone, callback_offer_after=asterisk.callback_offer_after,
+                             write_recordings=True)
         self.ami.custom_actions[CALL_ACTION.lower()] = self._call_action
         self.ami.on_answered = self._answered
         # How each number answers a survey call (keys); others rate 5 and leave no comment.
@@ -71,7 +89,9 @@ class EmulatedAsterisk:
         host, port = self.ivr_address
         spec = CallSpec(caller=phone, host=host, port=port, script=contract.SURVEY_SCRIPT, variables=variables,
                         events=parse_keys(self.survey_answers.get(phone, "5 2")))
-        self.survey_transcripts.append(place_call(spec))
+        transcript = place_call(spec)
+        write_recorded(transcript)  # the caller's comment, where Asterisk would record it
+        self.survey_transcripts.append(transcript)
 
     def _call_action(self, action: dict[str, str]) -> dict[str, str]:
         try:
@@ -116,6 +136,7 @@ class DemoStack:
     threads: list[threading.Thread] = field(default_factory=list)
 
     def stop(self) -> None:
+        self.ivr.shutdown_begun()  # before the rest stops: the signal reached the IVR's writer too
         self.console.stop()
         if self.sms_sender is not None:
             self.sms_sender.stop()
@@ -145,7 +166,7 @@ def start_demo_stack(app) -> DemoStack:
     from surveys.dialer import SurveyDialer
     from surveys.policy import SurveyPolicy
 
-    settings = app.settings
+    settings = demo_settings(app.settings)  # the console finds the calls' recordings there
     menu = app.menu
     # The demo lets `hotline call --at` try after-hours service by day.
     ivr = start_ivr_server(app, demo_clock=not settings.production)
