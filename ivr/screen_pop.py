@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from db.languages import split_queue
 from ivr.ami import AmiEvent
 from ivr.call_events import extension_of, number_or_none
 
@@ -37,7 +38,7 @@ class ScreenPopPublisher:
             "language": variables.get("HOTLINE_LANG") or None,
             "category": variables.get("HOTLINE_CATEGORY") or None,
             "priority": variables.get("HOTLINE_PRIORITY") or None,
-            "queue": event.get("Queue").removeprefix(self.queue_prefix) or None,
+            "queue": split_queue(event.get("Queue"), self.queue_prefix)[0] or None,
         }))
 
     def after_flush(self) -> None:
