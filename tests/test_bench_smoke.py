@@ -54,6 +54,16 @@ def test_b6_measures_the_pop_and_the_bare_link():
     assert "bare AMI link" in b6_pop.report(results)
 
 
+def test_b9_runs_both_routings_and_routing_by_language_matches_more_callers():
+    from bench import b9_language
+
+    results = b9_language.run(rates=(0.4,), seconds=60)
+    load = results["loads"][0]
+    assert load["by_language"]["answered"] == load["plain"]["answered"] == load["callers"] == 24
+    assert load["by_language"]["language_match_rate"] > load["plain"]["language_match_rate"]
+    assert "plain (baseline)" in b9_language.report(results)
+
+
 # --- where a figure was measured ----------------------------------------------------------
 
 
