@@ -20,7 +20,7 @@ from agent_console.auth import OPERATORS, SUPERVISORS, roles
 from agent_console.database import get_db, services
 from agent_console.voicemail import voicemail_file
 from db.caller_history import caller_history, provider_of
-from db.languages import skills
+from db.languages import match_rate, skills, speaks
 from db.models import Call, CallOutcome, Language, ServiceCategory, ServiceRequest
 from db.phones import try_normalise
 from hotline.pop_bus import iterate
@@ -117,7 +117,9 @@ def index():
     if outcome in {o.value for o in CallOutcome}:
         query = query.where(Call.outcome == CallOutcome(outcome))
     calls = db.scalars(query.limit(200)).all()
-    return render_template("calls/index.html", calls=calls, outcome=outcome, outcomes=list(CallOutcome))
+    matched, judged = match_rate(calls)
+    return render_template("calls/index.html", calls=calls, outcome=outcome, outcomes=list(CallOutcome),
+                           matched=matched, judged=judged, speaks=speaks)
 
 
 @bp.route("/calls/<uniqueid>")

@@ -41,6 +41,19 @@ def penalty(user: User, language: Language | None) -> int:
     return NO_SKILL_PENALTY if fluency is None else PENALTY[fluency]
 
 
+def speaks(user: User, language: Language) -> bool:
+    """Whether `user` answers callers of `language` in it: natively or fluently."""
+    return skills(user).get(language) in (Fluency.NATIVE, Fluency.FLUENT)
+
+
+def match_rate(calls) -> tuple[int, int]:
+    """(answered calls whose operator speaks the caller's language, answered calls with a
+    known language and operator): the language match rate's two terms."""
+    judged = [call for call in calls if call.agent is not None and call.ivr_language is not None
+              and call.answered_at is not None]
+    return sum(speaks(call.agent, call.ivr_language) for call in judged), len(judged)
+
+
 def language_queue(queue: str, language: Language) -> str:
     """The Asterisk queue for callers of `language` in the menu queue `queue`."""
     return f"{queue}-{language.value}"

@@ -102,3 +102,24 @@ def test_only_admins_record_languages(app, auth, console_services):
     assert response.status_code == 403
     with console_services.sessions() as session:
         assert session.get(User, target.id).languages == []
+
+
+def test_the_call_log_shows_whether_the_operator_spoke_the_callers_language(client, auth, console_services):
+    from db.base import utcnow
+    from db.languages import set_languages
+    from db.models import Call, CallDirection, CallOutcome, Fluency, Language
+
+    with console_services.sessions() as session:
+        operator = session.scalar(select(User).where(User.username == "operator"))
+        set_languages(session, operator, {Language.HAKKA: Fluency.NATIVE, Language.CANTONESE: Fluency.BASIC}, None)
+        for n, language in enumerate((Language.HAKKA, Language.CANTONESE, Language.MANDARIN)):
+            session.add(Call(uniqueid=f"lang.{n}", direction=CallDirection.INBOUND, ivr_language=language, agent=operator,
+                             answered_at=utcnow(), outcome=CallOutcome.ANSWERED))
+        session.add(Call(uniqueid="lang.x", direction=CallDirection.INBOUND, ivr_language=Language.HAKKA,
+                         outcome=CallOutcome.ABANDONED_IN_QUEUE))  # never answered: not judged
+        session.commit()
+    auth.login("supervisor")
+    page = client.get("/calls").get_data(as_text=True)
+    # Hakka (native) matches; Cantonese (basic) and Mandarin (not recorded) do not.
+    assert "语言匹配率" in page and "33%（1/3）" in page
+    assert page.count("✓") == 1 and page.count("✗") == 2
