@@ -30,6 +30,8 @@ login_manager = LoginManager()
 OPERATORS = (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)  # everyone at a workstation
 SUPERVISORS = (Role.SUPERVISOR, Role.ADMIN)
 ADMINS = (Role.ADMIN,)
+# A longer "next" is no page of ours, and would not fit in a Location header.
+MAX_NEXT = 2048
 
 
 class ConsoleUser:
@@ -158,19 +160,20 @@ def login():
             session.permanent = True
             session["pw"] = session_stamp(user)
             login_user(ConsoleUser(user))
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(safe_next(request.args.get("next")))
         flash(error, "error")
     return render_template("login.html", form=form)
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None, default: str | None = None) -> str:
     """Only a path on this site: never an open redirect. Browsers drop tabs and newlines
     from a URL and read a backslash as a slash, so "/<tab>/evil.example" is "//evil.example"
-    to them: any control character or backslash sends the user home instead."""
-    if (target and target.isprintable() and "\\" not in target and target.startswith("/")
+    to them: any control character or backslash sends the user to `default` (home) instead,
+    and so does a path too long for a Location header."""
+    if (target and len(target) <= MAX_NEXT and target.isprintable() and "\\" not in target and target.startswith("/")
             and not target.startswith("//") and not urlsplit(target).netloc):
         return target
-    return url_for("main.dashboard")
+    return default or url_for("main.dashboard")
 
 
 @bp.route("/logout", methods=["POST"])
@@ -190,4 +193,4 @@ def language(code: str):
     from agent_console import LOCALES
     if code in LOCALES:
         session["lang"] = code
-    return redirect(_safe_next(request.form.get("next")))
+    return redirect(safe_next(request.form.get("next")))

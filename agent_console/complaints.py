@@ -32,7 +32,9 @@ def index():
 def new():
     db = get_db()
     form = ComplaintForm()
-    form.provider.choices = choices([(0, "")] + [(p.id, p.name) for p in db.scalars(select(Provider).order_by(Provider.name))])
+    # A blank label would show the value: WTForms prints "0" for an option labelled "".
+    form.provider.choices = choices([(0, _("未指定（按工单的派单企业）"))]
+                                    + [(p.id, p.name) for p in db.scalars(select(Provider).order_by(Provider.name))])
     if form.validate_on_submit():
         linked = None
         if form.request_number.data:

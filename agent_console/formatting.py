@@ -1,9 +1,12 @@
 """How values read in the console: local times, and enum values in the reader's language."""
 from __future__ import annotations
 
+import re
+
 from flask import Flask
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
+from jinja2 import pass_context
 
 from agent_console.database import services
 from db.service_requests import full_address
@@ -54,8 +57,24 @@ HANGUP_CAUSES = {
     34: _l("无可用线路"), 38: _l("网络故障"), 41: _l("临时故障"), 42: _l("交换设备拥塞"),
     102: _l("超时未应答"), 127: _l("网间互通故障"),
 }
-# A key pressed in the IVR, or what a step did (db.models.IvrStep.key).
-STEP_EVENTS = {"timeout": _l("未按键"), "hangup": _l("挂机"), "recorded": _l("已录音")}
+# A key pressed in the IVR, or what a step did (db.models.IvrStep.key, ivr.engine.describe):
+# "played" is a message the caller just heard, so there is nothing to add to its title.
+STEP_EVENTS = {"timeout": _l("未按键"), "hangup": _l("挂机"), "recorded": _l("已录音"), "silence": _l("未录到声音"),
+               "played": ""}
+STATUS_FOUND = re.compile(r"found:(\d+)")  # a status check: how many requests it read back
+DTMF = frozenset("0123456789*#ABCD")
+# Why a provider is suggested (db.dispatching.REASON_TEXTS, in the reader's language).
+DISPATCH_REASONS = {
+    "district_unknown": _l("区县未填 +0"),
+    "district_served": _l("服务该区县 +%(points)d"),
+    "district_not_served": _l("不在服务区县 +0"),
+    "grade": _l("%(grade)d星级 +%(points)d"),
+    "ungraded": _l("未定级 +0"),
+    "rating": _l("评分%(rating).2f（%(count)d次） %(points)+.0f"),
+    "few_ratings": _l("评价不足%(minimum)d次 +0"),
+    "complaints": _l("近%(days)d天投诉%(count)d次 -%(points)d"),
+    "load": _l("在办%(load)d/%(capacity)d +%(points).0f"),
+}
 # Nodes that only pass a caller on: left out of the way a caller took through the menu.
 PASSING_KINDS = frozenset({"language", "announce", "hours"})
 
@@ -151,16 +170,37 @@ def step_key(key: str | None) -> str:
         return ""
     if key in STEP_EVENTS:
         return str(STEP_EVENTS[key])
+    found = STATUS_FOUND.fullmatch(key)
+    if found:
+        count = int(found.group(1))
+        return str(_l("查到 %(count)d 张工单", count=count) if count else _l("没有查到工单"))
+    if len(key) > 1 and set(key) <= DTMF:  # a request number keyed in
+        return str(_l("输入 %(digits)s", digits=key))
     # Any other key is shown as pressed (a bad one stored before the IVR refused them is
     # printed as the replacement glyph by the page), never hidden from a supervisor.
     return str(_l("按 %(key)s", key=key))
 
 
+def dispatch_reasons(suggestion) -> str:
+    """Why a provider is suggested, each reason in the reader's language."""
+    separator = "；" if str(get_locale()).startswith("zh") else "; "
+    return separator.join(str(DISPATCH_REASONS[kind]) % values for kind, values in suggestion.reason_parts)
+
+
+def _per_render(function):
+    """The filter as Jinja must call it: at every render. Jinja folds a filter over a constant
+    ('operator'|label) into the compiled template, in whatever language the first reader
+    used; a filter that takes the render's context is never folded."""
+    @pass_context
+    def filtered(_context, *args, **kwargs):
+        return function(*args, **kwargs)
+    return filtered
+
+
 def register_filters(app: Flask) -> None:
+    # Every one depends on the reader's language (or the configured time zone).
     for name, function in (("node_title", node_title), ("menu_way", menu_way), ("queue_title", queue_title),
-                           ("hangup_cause", hangup_cause), ("step_key", step_key)):
-        app.add_template_filter(function, name)
-    app.add_template_filter(address)
-    app.add_template_filter(label)
-    app.add_template_filter(local_time, "localtime")
-    app.add_template_filter(named)
+                           ("hangup_cause", hangup_cause), ("step_key", step_key), ("address", address),
+                           ("label", label), ("localtime", local_time), ("named", named),
+                           ("dispatch_reasons", dispatch_reasons)):
+        app.add_template_filter(_per_render(function), name)

@@ -66,7 +66,9 @@ class RequestForm(FlaskForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.category.choices = select(category_choices())
-        self.district.choices = select(district_choices())
+        # No district until one is chosen: a preselected first district (源城区) was silently
+        # kept for a request whose caller was never asked, and shown as if it were known.
+        self.district.choices = select([(0, _l("请选择区县"))] + district_choices())
         self.priority.choices = select((p.value, label(p.value)) for p in Priority)
 
     def validate_window_start(self, field) -> None:
@@ -113,8 +115,13 @@ def submitted(form_class: type[FlaskForm] = NoteForm) -> FlaskForm:
     return form
 
 
+def _stripped(text):
+    return text.strip() if isinstance(text, str) else text
+
+
 class ComplaintForm(FlaskForm):
-    phone = StringField(_l("投诉人电话"), validators=[Optional(), Length(max=30)])
+    # Stripped: Optional() lets a blank " " through, which is no phone number.
+    phone = StringField(_l("投诉人电话"), validators=[Optional(), Length(max=30)], filters=[_stripped])
     request_number = StringField(_l("相关工单号"), validators=[Optional(), Length(max=20)])
     provider = SelectField(_l("被投诉企业"), coerce=int, validators=[Optional()])
     description = TextAreaField(_l("投诉内容"), validators=[DataRequired(), Length(max=4000)])

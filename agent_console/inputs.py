@@ -1,6 +1,7 @@
 """Input no view should ever see: checked once, for every request, before any view runs.
 
-PostgreSQL refuses a NUL character in text, SQLite an integer beyond 64 bits, and
+PostgreSQL refuses a NUL character in text, SQLite an integer beyond 64 bits, every
+driver a lone surrogate (which a JSON string may spell as "\\ud800"), and
 Python's JSON parser recurses once per level of nesting: each would surface as a 500
 from whichever query or parser met it first. Refused here with a plain 400 instead.
 """
@@ -57,7 +58,8 @@ def stored_text(value) -> str | None:
 
 
 def refuse_unusable_input() -> None:
-    """before_request: 400 for a NUL anywhere in the path, query, form, credentials or JSON,
+    """before_request: 400 for a NUL anywhere in the path, query, form, credentials or JSON
+    (or a lone surrogate in JSON: Werkzeug decodes the rest with replacement characters),
     a whole number beyond 64 bits as a path part or query value, or JSON nested deeper
     than MAX_JSON_DEPTH. (Form numbers are checked by their fields; a password may well
     be twenty digits.)"""
@@ -90,15 +92,16 @@ def _check_json(body: bytes) -> None:
         depth += 1 if bracket in b"[{" else -1
         if depth > MAX_JSON_DEPTH:
             abort(400)
-    if _has_nul(request.get_json(silent=True)):
+    if _unstorable(request.get_json(silent=True)):
         abort(400)
 
 
-def _has_nul(value) -> bool:
+def _unstorable(value) -> bool:
+    """A NUL, or a lone surrogate ("\\ud800" is valid JSON, but no database driver encodes it)."""
     if isinstance(value, str):
-        return "\x00" in value
+        return stored_text(value) is None
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+        return any(_unstorable(k) or _unstorable(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
+        return any(_unstorable(v) for v in value)
     return False

@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from agent_console.auth import OPERATORS, roles
+from agent_console.auth import OPERATORS, roles, safe_next
 from agent_console.database import get_db, get_or_404, services
 from agent_console.formatting import refusal
 from agent_console.forms import NoteForm, submitted, TIME_FORMAT
@@ -89,4 +89,5 @@ def do_not_call(caller_id: int):
     record(db, current_user.row(), "do_not_call", caller, {"value": caller.do_not_call})
     db.commit()
     flash(_("已设为不再回访。") if caller.do_not_call else _("已恢复回访。"), "success")
-    return redirect(request.form.get("next") if (request.form.get("next") or "").startswith("/surveys/") else url_for("surveys.index"))
+    back = request.form.get("next") or ""
+    return redirect(safe_next(back, url_for("surveys.index")) if back.startswith("/surveys/") else url_for("surveys.index"))

@@ -61,12 +61,32 @@ class Suggestion:
     complaints: int
     serves_district: bool
     score: float  # rounded, as shown
-    reasons: tuple[str, ...] = field(default=())
+    # Each reason as (kind, values): the console says it in the reader's language.
+    reason_parts: tuple[tuple[str, dict], ...] = field(default=())
     exact_score: float = 0.0
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """The reasons in Chinese (the API's and the log's language)."""
+        return tuple(REASON_TEXTS[kind] % values for kind, values in self.reason_parts)
 
     @property
     def reason_text(self) -> str:
         return "；".join(self.reasons)
+
+
+# What each kind of reason says; agent_console/formatting.py holds the same texts for translation.
+REASON_TEXTS = {
+    "district_unknown": "区县未填 +0",
+    "district_served": "服务该区县 +%(points)d",
+    "district_not_served": "不在服务区县 +0",
+    "grade": "%(grade)d星级 +%(points)d",
+    "ungraded": "未定级 +0",
+    "rating": "评分%(rating).2f（%(count)d次） %(points)+.0f",
+    "few_ratings": "评价不足%(minimum)d次 +0",
+    "complaints": "近%(days)d天投诉%(count)d次 -%(points)d",
+    "load": "在办%(load)d/%(capacity)d +%(points).0f",
+}
 
 
 def _counts(session: Session, provider_ids: list[int], since: dt.datetime) -> tuple[dict[int, int], dict[int, int]]:
@@ -169,22 +189,26 @@ class _Stream:
 
 def _suggestion(provider: Provider, load: int, complaints: int, serves: bool | None, score: float) -> Suggestion:
     if serves is None:
-        reasons = ["区县未填 +0"]
+        parts = [("district_unknown", {})]
     else:
-        reasons = ["服务该区县 +%d" % DISTRICT_POINTS if serves else "不在服务区县 +0"]
-    reasons.append(f"{provider.grade}星级 +{provider.grade * GRADE_POINTS}" if provider.grade else "未定级 +0")
+        parts = [("district_served", {"points": DISTRICT_POINTS}) if serves else ("district_not_served", {})]
+    parts.append(("grade", {"grade": provider.grade, "points": provider.grade * GRADE_POINTS}) if provider.grade
+                 else ("ungraded", {}))
     if provider.rating_count >= MIN_RATINGS and provider.rating_avg is not None:
-        reasons.append(f"评分{provider.rating_avg:.2f}（{provider.rating_count}次） {(provider.rating_avg - 3) * RATING_POINTS:+.0f}")
+        parts.append(("rating", {"rating": provider.rating_avg, "count": provider.rating_count,
+                                 "points": (provider.rating_avg - 3) * RATING_POINTS}))
     else:
-        reasons.append(f"评价不足{MIN_RATINGS}次 +0")
+        parts.append(("few_ratings", {"minimum": MIN_RATINGS}))
     if complaints:
-        reasons.append(f"近{COMPLAINT_DAYS}天投诉{complaints}次 -{COMPLAINT_POINTS * min(complaints, 3)}")
-    reasons.append(f"在办{load}/{provider.capacity} +{FREE_CAPACITY_POINTS * (1 - load / provider.capacity):.0f}")
+        parts.append(("complaints", {"days": COMPLAINT_DAYS, "count": complaints,
+                                     "points": COMPLAINT_POINTS * min(complaints, 3)}))
+    parts.append(("load", {"load": load, "capacity": provider.capacity,
+                           "points": FREE_CAPACITY_POINTS * (1 - load / provider.capacity)}))
     return Suggestion(
         provider_id=provider.id, name=provider.name, phone=provider.phone, grade=provider.grade,
         rating_avg=provider.rating_avg, rating_count=provider.rating_count, load=load,
         capacity=provider.capacity, complaints=complaints, serves_district=bool(serves),
-        score=round(float(score), 1), reasons=tuple(reasons), exact_score=float(score),
+        score=round(float(score), 1), reason_parts=tuple(parts), exact_score=float(score),
     )
 
 

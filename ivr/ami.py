@@ -85,6 +85,7 @@ class _Client(AMIClient):
         self._send_lock = threading.Lock()
         self._ids = itertools.count(1)
         self.banner_seen = threading.Event()
+        self.packets_read = 0  # the watchdog's sign of life: a peer that sends is not hung
 
     def next_action_id(self) -> str:
         return f"hotline-{next(self._ids)}"
@@ -137,6 +138,7 @@ class _Client(AMIClient):
                 return
             self.banner_seen.set()
             for pack in packs:
+                self.packets_read += 1
                 try:
                     self.fire_recv_pack(pack)
                 except Exception:
@@ -282,13 +284,19 @@ class AmiLink:
                 log.exception("AMI resync after login failed")
 
     def _watch(self) -> None:
-        """Ping while connected; a peer that stops answering is dropped (even without FIN)."""
+        """Ping while connected; a peer that stops answering is dropped (even without FIN).
+
+        A Pong arrives behind everything the peer sent before it: under a flood of events
+        on a busy machine it can be late while the peer is plainly alive. Only a peer that
+        sent nothing at all while the Ping waited is taken for hung."""
         client = self._client
         while not self._stop.is_set() and not client.finished.is_set():
             # Wakes at once when the reader ends (FIN, reset), not at the next Ping.
             if client.finished.wait(self.ping_interval) or self._stop.is_set():
                 break
-            if client.send_action(SimpleAction("Ping")).response is None and not client.finished.is_set():
+            heard = client.packets_read
+            if (client.send_action(SimpleAction("Ping")).response is None and not client.finished.is_set()
+                    and client.packets_read == heard):
                 raise AmiError(f"no answer to Ping within {self.reply_timeout} s: peer hung")
         if not self._stop.is_set():
             raise AmiError("connection closed by Asterisk")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import queue
+from collections import OrderedDict
 from dataclasses import dataclass, fields
 
 from sqlalchemy import case, func, or_, select, update
@@ -40,6 +41,10 @@ FIRST_SEEN = ("started_at", "queue_entered_at", "answered_at")
 # by the callback placer's Originate).
 CHANNEL_VARIABLES = ("HOTLINE_RECORDING", "HOTLINE_CALLBACK_ID", "HOTLINE_CALLBACK_NUMBER")
 # CallFacts fields that are not columns of calls.
+# Calls written as ended, remembered so that their channels' later events (the operator's
+# hang-up, a placeholder's other half) neither bring them back to life in memory nor
+# rewrite their rows; bounded, since the link runs for months.
+ENDED_REMEMBERED = 10_000
 NOT_COLUMNS = ("abandoned_in_queue", "ended", "booked_task_id", "callback_number")
 
 
@@ -93,6 +98,7 @@ class CallTracker:
         self.calls: dict[str, CallFacts] = {}
         self._changed: set[str] = set()
         self._channel_call: dict[str, str] = {}  # Uniqueid of any channel -> Linkedid
+        self._ended: OrderedDict[str, None] = OrderedDict()  # Linkedids written as ended, oldest first
         self._listed: set[str] | None = None  # during a resync: the calls Asterisk listed
         self._members: dict | None = None  # during a queue resync: extension -> (state, reason)
         # Others that act on events (screen pops, callback placeholders): told of every
@@ -152,6 +158,9 @@ class CallTracker:
         if ended:  # written for good: forget them (one pass over the channels, not one a call)
             for uniqueid in ended:
                 self.calls.pop(uniqueid, None)
+                self._ended[uniqueid] = None
+            while len(self._ended) > ENDED_REMEMBERED:
+                self._ended.popitem(last=False)
             self._channel_call = {k: v for k, v in self._channel_call.items() if v not in ended}
 
     # resync after a reconnect -------------------------------------------------------------------
@@ -225,7 +234,7 @@ class CallTracker:
 
     def _call(self, event: AmiEvent) -> CallFacts | None:
         linkedid = event.get("Linkedid") or self._channel_call.get(event.get("Uniqueid"))
-        if not linkedid:
+        if not linkedid or linkedid in self._ended:
             return None
         self._channel_call[event.get("Uniqueid") or linkedid] = linkedid
         self._changed.add(linkedid)

@@ -209,9 +209,13 @@ class FastAGIServer:
     def _dispatch(self, agi: HotlineAGI, env: dict[str, str]) -> None:
         script, args = parse_script(env)
         handler = self.handlers.get(script)
+        if handler is None:
+            # A dialplan typo or a stranger probing the port: one line each, not a traceback.
+            log.error("no handler for AGI script %r on %s; known: %s; sending the call to the operator",
+                      script[:64], env.get("agi_channel"), ", ".join(sorted(self.handlers)))
+            self._send_to_fallback(agi)
+            return
         try:
-            if handler is None:
-                raise LookupError(f"no handler for AGI script {script!r}; known: {', '.join(sorted(self.handlers))}")
             handler(agi, AgiRequest(script, args, env, self.stopping))
         except CallerGone as gone:
             log.debug("caller gone on %s: %s", env.get("agi_channel"), gone)

@@ -117,6 +117,21 @@ def test_detects_a_silently_hung_peer_and_reconnects_within_5_s(server, make_lin
     assert "peer hung" in (link.last_error or "peer hung")
 
 
+def test_a_peer_busy_sending_events_is_not_taken_for_hung(server, make_link):
+    """Under a flood the Pong comes late, behind the events before it: no reconnect for that
+    (each one would drop whatever was still in flight)."""
+    server.custom_actions["ping"] = lambda action: time.sleep(1.2) or {"Ping": "Pong"}
+    link = make_link(ping_interval=0.3, reply_timeout=0.5)
+    assert link.wait_connected(3)
+    deadline = time.monotonic() + 2.5
+    while time.monotonic() < deadline:
+        server.emit("Newchannel", Uniqueid="1.1", Linkedid="1.1", Channel="PJSIP/t")
+        time.sleep(0.05)
+    assert link.reconnects == 0 and link.connected.is_set()
+    server.hang()  # and now silent: that is a hung peer
+    assert wait_until(lambda: link.reconnects >= 1, timeout=5)
+
+
 def test_stop_returns_at_once_while_the_reader_waits(make_link):
     link = make_link(ping_interval=30)
     assert link.wait_connected(3)

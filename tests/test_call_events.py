@@ -201,6 +201,22 @@ def trace_events(name: str) -> list[AmiEvent]:
     return [AmiEvent(e.name, dict(e.keys)) for e in (Event.read(pack) for pack in text.split("\r\n\r\n") if pack.strip())]
 
 
+def test_events_after_a_call_ended_neither_keep_it_in_memory_nor_rewrite_it(ivr_db):
+    """The operator's channel hangs up after the caller's (the call's first channel): that
+    late Hangup, and a placeholder half's late caller ID, belong to a call already written."""
+    tracker = CallTracker(make_session_factory(ivr_db))
+    for event in trace_events("answered_call.trace"):
+        tracker.apply(event)
+    tracker.flush()
+    written = call_row(ivr_db, "1795740000.1")
+    for name, headers in (("NewCallerid", {"CallerIDNum": "1001"}), ("Hangup", {"Cause": "17"})):
+        tracker.apply(AmiEvent(name, {"Uniqueid": "1795740029.2", "Linkedid": "1795740000.1",
+                                      "Channel": "PJSIP/1001-00000002", "Timestamp": "1795740300.0", **headers}))
+    tracker.flush()
+    assert tracker.calls == {}
+    assert call_row(ivr_db, "1795740000.1") == written
+
+
 def test_the_tracker_on_both_databases(engine):
     from sqlalchemy import delete
 

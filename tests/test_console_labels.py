@@ -77,3 +77,38 @@ def test_hangup_causes_in_words_with_a_generic_fallback(app, cause, words):
 
     with app.test_request_context():
         assert hangup_cause(cause) == words
+
+
+@pytest.fixture
+def status_check_call(console_services):
+    """A call as the IVR records it: each step's key is what ivr.engine.describe made of it."""
+    from ivr.engine import Digits, Key, Played, Recorded, RequestInfo, StatusResult, Timeout, describe
+
+    walk = [("welcome_back", Played()), ("main", Key("3")), ("status", StatusResult(())), ("status_entry", Digits("2026112800")),
+            ("status", StatusResult((RequestInfo("HY20261128-0001", "dispatched", 1),))), ("status_after", Timeout()),
+            ("voicemail", Recorded(None))]
+    record = IvrCallRecord(
+        uniqueid="1764208805.43", linkedid="1764208805.43", did="4008300762", caller_number="13911112222",
+        phone=Phone("13911112222", PhoneKind.MOBILE), script="ivr", started_at=AT, language="cmn",
+        language_chosen=False, ended_at=AT + dt.timedelta(seconds=60), end_node="voicemail",
+        path=[node for node, _ in walk],
+        steps=[IvrStep(node, None, describe(event), AT + dt.timedelta(seconds=i)) for i, (node, event) in enumerate(walk)],
+    )
+    with transaction(console_services.sessions) as session:
+        save_calls(session, [record], ZoneInfo("Asia/Shanghai"))
+    return record.uniqueid
+
+
+def test_what_each_step_did_is_said_in_words(client, auth, status_check_call):
+    """Not "按 played" or "按 found:1": a message heard adds nothing, a status check says what it found."""
+    auth.login("supervisor")
+    page = _text(client.get(f"/calls/{status_check_call}").get_data(as_text=True))
+    for said in ("10:00:05 欢迎回来 10:00:06 主菜单 按 3", "10:00:07 查询工单进度 没有查到工单", "10:00:08 输入工单号 输入 2026112800",
+                 "10:00:09 查询工单进度 查到 1 张工单", "10:00:10 查询后菜单 未按键", "10:00:11 留言 未录到声音"):
+        assert said in page, said
+    assert not [code for code in ("played", "found:", "silence", "timeout") if code in page]
+    auth.post("/language/en", {"next": "/"})
+    page = _text(client.get(f"/calls/{status_check_call}").get_data(as_text=True))
+    for said in ("Request status No request found", "Request number entry keyed in 2026112800",
+                 "Request status Found 1 request(s)", "Voicemail Nothing recorded"):
+        assert said in page, said

@@ -37,3 +37,33 @@ def test_the_console_switches_language_and_back(client, auth):
     assert "Requests" in page and "Dashboard" in page and "工作台" not in page
     auth.post("/language/zh", {"next": "/"})
     assert "工作台" in client.get("/").get_data(as_text=True)
+
+
+def test_a_label_written_into_a_template_follows_each_readers_language(app, client, auth):
+    """Jinja folds a filter over a constant ('operator'|label, the accounts page's role list)
+    into the compiled template: the first reader's language then stayed for everyone."""
+    auth.login("admin")
+    roles_on_page = re.compile(r'<select name="role" aria-label="[^"]*">(.*?)</select>', re.S)
+    assert "话务员" in roles_on_page.search(client.get("/users").get_data(as_text=True)).group(1)
+    auth.post("/language/en", {"next": "/"})
+    english = roles_on_page.search(client.get("/users").get_data(as_text=True)).group(1)
+    assert "Operator" in english and "Supervisor" in english and "话务员" not in english
+
+
+def test_one_request_is_a_request_in_english(client, auth, console_services):
+    """The menu's 工单 is "Requests"; a request's own page was headed "Requests HY…" too."""
+    from sqlalchemy import select
+
+    from db.models import ServiceRequest
+
+    with console_services.sessions() as session:
+        number = session.scalar(select(ServiceRequest.number).limit(1))
+    auth.login()
+    auth.post("/language/en", {"next": "/"})
+    page = client.get(f"/requests/{number}").get_data(as_text=True)
+    heading = re.sub(r"<[^>]+>", "", re.search(r"<h1>(.*?)</h1>", page, re.S).group(1))
+    assert heading.startswith(f"Request {number}"), heading
+    assert ">Requests</a>" in page  # the menu keeps its plural
+    auth.post("/language/zh", {"next": "/"})
+    heading = re.sub(r"<[^>]+>", "", re.search(r"<h1>(.*?)</h1>", client.get(f"/requests/{number}").get_data(as_text=True), re.S).group(1))
+    assert heading.startswith(f"工单 {number}"), heading

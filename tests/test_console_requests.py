@@ -268,3 +268,45 @@ def test_a_request_without_a_district_says_so_and_asks_for_it(client, auth, cons
     warning = re.search(r'<p class="warning" id="no-district">(.*?)</p>', page, re.S)
     assert warning and "未填区县" in warning.group(1) and f"/requests/{number}/edit" in warning.group(1)
     assert "不在服务区县" not in page  # unknown, not out of area
+
+
+def test_why_a_provider_is_suggested_is_said_in_the_readers_language(client, auth, console_services):
+    """The reasons came from the database layer in Chinese only, so an English page mixed them in."""
+    auth.login()
+    number = _number(_new_request(auth, console_services))
+
+    def reasons() -> list[str]:
+        page = client.get(f"/requests/{number}").get_data(as_text=True)
+        table = re.search(r'<table id="suggestions">(.*?)</table>', page, re.S).group(1)
+        return re.findall(r'<td class="small">([^<]*)</td>', table)
+
+    chinese = reasons()
+    assert chinese and all("星级" in r or "未定级" in r for r in chinese)
+    auth.post("/language/en", {"next": "/"})
+    english = reasons()
+    assert len(english) == len(chinese)
+    assert all(re.search(r"in hand \+\d+$", r) for r in english), english
+    assert not [r for r in english if re.search(r"[\u4e00-\u9fff]", r)], english
+    # Scripts keep the reasons as they were: the API's are in Chinese, in the same order.
+    api = client.get(f"/api/v1/requests/{number}/suggestions").get_json()["suggestions"]
+    assert ["；".join(s["reasons"]) for s in api] == chinese
+
+
+def test_no_district_is_chosen_for_the_operator(client, auth, console_services):
+    """The district list starts blank: it preselected the first district (源城区), which the
+    edit form then showed, and kept, for a request whose district was never asked."""
+    auth.login()
+    selected = re.compile(r'<select[^>]*name="district"[^>]*>\s*<option[^>]*value="0"[^>]*>([^<]*)</option>')
+    assert selected.search(client.get("/requests/new").get_data(as_text=True)).group(1) == "请选择区县"
+    refused = _new_request(auth, console_services, district=0)
+    assert refused.status_code == 200 and "request-form" in refused.get_data(as_text=True)
+    with console_services.sessions() as session:
+        request = session.scalar(select(ServiceRequest).where(ServiceRequest.district_id.is_(None)).limit(1))
+        if request is None:  # a voicemail's request has no district
+            request = session.scalar(select(ServiceRequest).limit(1))
+            request.district_id = None
+            session.commit()
+        number = request.number
+    form = client.get(f"/requests/{number}/edit").get_data(as_text=True)
+    district = re.search(r'<select[^>]*name="district"[^>]*>(.*?)</select>', form, re.S).group(1)
+    assert "selected" not in district and district.lstrip().startswith('<option value="0">请选择区县</option>')

@@ -395,19 +395,33 @@ def test_the_console_script_never_puts_the_callers_number_in_a_url():
     assert "offer" in query and "caller" not in query
 
 
-@pytest.fixture
-def console_on_each_database(engine, tmp_path):
-    """The console on a migrated SQLite and PostgreSQL database, with one admin account."""
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def console_on_each_database(request, tmp_path):
+    """The console on a migrated SQLite and PostgreSQL database of its own (the account it
+    adds must not reach the databases other tests share), with one admin account."""
     import uuid
 
     from agent_console import create_app
     from agent_console.services import ConsoleServices
     from config import load_settings
-    from db.session import make_session_factory
+    from db import migrate
+    from db.reference import ensure_reference_data
+    from db.session import make_engine, make_session_factory, transaction
     from db.users import create_user
     from hotline.pop_bus import InProcessBus
 
+    from conftest import _drop_schema, _postgres_schema_engine
+
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'own.sqlite3'}")
+        request.addfinalizer(engine.dispose)
+    else:
+        admin, engine, schema = _postgres_schema_engine()
+        request.addfinalizer(lambda: _drop_schema(admin, engine, schema))
+    migrate.upgrade(engine)
     sessions = make_session_factory(engine)
+    with transaction(sessions) as session:
+        ensure_reference_data(session)
     username = f"admin-{uuid.uuid4().hex[:8]}"
     with sessions() as session:
         create_user(session, username, "admin-password-2026", Role.ADMIN, sip_extension=None)
@@ -455,5 +469,21 @@ def test_nul_bytes_huge_integers_and_bottomless_json_get_a_clear_400(console_on_
     assert api.get("/api/v1/requests", auth=(account[0], HUGE)).status_code == 401
     # A string that merely looks like brackets or an escaped backslash is not refused.
     fine = api.post("/api/v1/requests", data='{"phone": "13912345678", "address": "[[[[[[[[[[{{{{{{{\\\\u0000"}',
+                    content_type="application/json", auth=account)
+    assert fine.status_code == 422 and "category" in fine.json["fields"]
+
+
+def test_a_lone_surrogate_in_json_gets_a_clear_400_not_a_500(console_on_each_database):
+    """'\\ud800' is valid JSON and parses to a lone surrogate, which no database driver encodes:
+    refused before any view, in a key or a value, at any depth."""
+    app, account = console_on_each_database
+    api = app.test_client()
+    for body in ('{"phone": "13912345678", "category": "household", "district": "yuancheng", "address": "\\ud800"}',
+                 '{"phone": "13912345678", "category": "\\udfff", "district": "yuancheng", "address": "x"}',
+                 '{"address\\ud800": "x"}', '{"a": ["x", {"b": "\\ud83d"}]}'):
+        response = api.post("/api/v1/requests", data=body, content_type="application/json", auth=account)
+        assert response.status_code == 400 and response.json["error"], (body, response.status_code)
+    # A surrogate pair is one ordinary character (an emoji), and stays welcome.
+    fine = api.post("/api/v1/requests", data='{"phone": "13912345678", "address": "\\ud83d\\ude00"}',
                     content_type="application/json", auth=account)
     assert fine.status_code == 422 and "category" in fine.json["fields"]

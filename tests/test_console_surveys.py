@@ -53,3 +53,17 @@ def test_a_caller_who_asks_not_to_be_called_is_not(client, auth, console_service
         assert session.get(Caller, caller_id).do_not_call is True
         assert session.get(Survey, survey_id).status == SurveyStatus.CANCELLED
     assert "不再回访" in client.get(f"/surveys/{survey_id}").get_data(as_text=True)
+
+
+def test_do_not_call_goes_back_only_to_a_survey_page_it_can_name(client, auth, console_services, survey_id):
+    """The form's "next" is the survey page; a forged one with a newline (a 500 from the
+    Location header) or far too long is answered with the survey list instead."""
+    auth.login()
+    with console_services.sessions() as session:
+        caller_id = session.get(Survey, survey_id).caller_id
+    for forged in (f"/surveys/{survey_id}\nSet-Cookie: a=b", f"/surveys/{survey_id}\r\nX: y", "/surveys/\t/evil.example",
+                   "/surveys/" + "a" * 100_000, "//evil.example/surveys/"):
+        response = auth.post(f"/callers/{caller_id}/do-not-call", {"value": "0", "next": forged}, page=f"/surveys/{survey_id}")
+        assert response.status_code == 302 and response.headers["Location"] == "/surveys", (forged[:30], response.status_code)
+    fine = auth.post(f"/callers/{caller_id}/do-not-call", {"value": "0", "next": f"/surveys/{survey_id}"}, page=f"/surveys/{survey_id}")
+    assert fine.headers["Location"] == f"/surveys/{survey_id}"

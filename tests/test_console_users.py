@@ -123,3 +123,21 @@ def test_the_call_log_shows_whether_the_operator_spoke_the_callers_language(clie
     # Hakka (native) matches; Cantonese (basic) and Mandarin (not recorded) do not.
     assert "语言匹配率" in page and "33%（1/3）" in page
     assert page.count("✓") == 1 and page.count("✗") == 2
+
+
+def test_a_refused_change_is_explained_not_a_server_error(app, client, auth, console_services):
+    """The change form's errors are translated lazily; they are flashed as text (a bad
+    extension, a short password or an unknown role once gave a 500)."""
+    import re
+
+    auth.login("admin")
+    target = _user(console_services, "operator")
+    for change, explained in (({"role": "operator", "sip_extension": "12ab"}, "分机号为3到6位数字。"),
+                              ({"role": "operator", "password": "short"}, "8 到 256"),
+                              ({"role": "nobody", "sip_extension": "1001"}, "不是有效的选择")):
+        response = auth.post(f"/users/{target.id}", change, page="/users")
+        assert response.status_code == 302, (change, response.status_code)
+        flashed = re.findall(r'<p class="flash error"[^>]*>([^<]*)</p>', client.get("/users").get_data(as_text=True))
+        assert any(explained in message for message in flashed), (change, flashed)
+    assert _user(console_services, "operator").sip_extension == "1001"
+    assert _user(console_services, "operator").role == Role.OPERATOR

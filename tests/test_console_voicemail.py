@@ -107,3 +107,12 @@ def test_a_request_without_a_voicemail_has_no_player(client, auth, console_servi
         number = session.scalar(select(ServiceRequest.number).where(ServiceRequest.voicemail_file.is_(None)).limit(1))
     assert "<audio" not in client.get(f"/requests/{number}").get_data(as_text=True)
     assert client.get(f"/requests/{number}/voicemail").status_code == 404
+
+
+def test_in_english_the_voicemail_is_a_recorded_message(client, auth, console_services, voicemail_dir):
+    """Its label read "Comment recording" (the survey's comment) on the request and call pages."""
+    number = _voicemail_call(console_services, "1764248400.9", str(voicemail_dir / "voicemail-1764248400.9.wav"))
+    auth.login()
+    auth.post("/language/en", {"next": "/"})
+    page = client.get(f"/requests/{number}").get_data(as_text=True)
+    assert "<dt>Recorded message</dt>" in page and "Comment" not in page
