@@ -93,6 +93,9 @@ def test_an_admin_records_an_operators_languages_audited_and_the_desk_shows_them
     AuthActions(operator_client).login("operator")
     desk = operator_client.get("/desk").get_data(as_text=True)
     assert "普通话（母语）、客家话（母语）" in desk
+    auth.login("supervisor")
+    row = next(row for row in client.get("/operators").get_data(as_text=True).split("<tr>") if "1001" in row)
+    assert "普通话（母语）、客家话（母语）" in row
 
 
 def test_only_admins_record_languages(app, auth, console_services):
