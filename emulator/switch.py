@@ -268,9 +268,11 @@ class Switch:
         customer = _Channel(f"PJSIP/hotline-trunk-{next(_channels):08x}", f"{uniqueid}3", uniqueid)
         emit("Newchannel", customer, ChannelState="0", ChannelStateDesc="Down", CallerIDNum=extension,
              CallerIDName="<unknown>", Context="hotline-trunk", Exten="s", Priority="1")
-        emit("DialBegin", dialler, DestChannel=customer.name, DialString=f"{number}@hotline-trunk")
+        # The dialling half's events say where it runs, as Asterisk's do (the placer reads it).
+        dialling = {"Context": "hotline-callback-dial", "Exten": "s", "Priority": "1"}
+        emit("DialBegin", dialler, **dialling, DestChannel=customer.name, DialString=f"{number}@hotline-trunk")
         emit("Newstate", customer, after=5, ChannelState="6", ChannelStateDesc="Up", CallerIDNum=number)
-        emit("DialEnd", dialler, DestChannel=customer.name, DialStatus="ANSWER")
+        emit("DialEnd", dialler, **dialling, DestChannel=customer.name, DialStatus="ANSWER")
         emit("AgentComplete", holder, after=self.talk_seconds, Queue=asterisk_queue, Interface=agent,
              TalkTime=str(int(self.talk_seconds)), Reason="caller")
         for channel in (customer, dialler, holder, operator):

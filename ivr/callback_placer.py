@@ -5,7 +5,10 @@ position they left. The placer originates a placeholder there:
 Local/<queue>@hotline-callback-hold/n queues at that position; when an operator takes
 it, the other half runs hotline-callback-dial and rings the caller. The task is read
 from the database, so a callback booked while the AMI link was down is placed when it
-comes back; each try is settled by its OriginateResponse, matched by ActionID.
+comes back. A try that no operator took is settled by its OriginateResponse, matched by
+ActionID. One an operator took is answered (Reason 4) before the caller is even rung:
+it is settled when the dialling half hangs up, done only if its Dial of the caller was
+answered (DialEnd from hotline-callback-dial), else tried again like an unanswered one.
 """
 from __future__ import annotations
 
@@ -22,13 +25,15 @@ from ivr.ami import AmiError, AmiEvent, AmiLink
 
 log = logging.getLogger(__name__)
 REASON_ANSWERED = "4"
+PLACEHOLDER = "@hotline-callback-hold"
+DIAL_CONTEXT = "hotline-callback-dial"
 # A placeholder waits as long as a caller would; Originate's default of 30 s would drop it.
 HOLD_TIMEOUT_MS = 4 * 3600 * 1000
 MAX_ATTEMPTS = 3
 
 
 class CallbackPlacer:
-    EVENTS = ("OriginateResponse",)  # what it acts on (tests/test_asterisk_config.py)
+    EVENTS = ("OriginateResponse", "DialEnd", "Hangup")  # what it acts on (tests/test_asterisk_config.py)
 
     def __init__(self, link: AmiLink, sessions: sessionmaker[Session], default_language: str = "cmn",
                  max_attempts: int = MAX_ATTEMPTS, clock=utcnow):
@@ -38,6 +43,8 @@ class CallbackPlacer:
         self.max_attempts = max_attempts
         self.clock = clock
         self._responses: list[tuple[str, str]] = []  # (ActionID, Reason), settled after each write
+        self._dialled: dict[int, str] = {}  # task -> DialStatus of its call-back's Dial of the caller
+        self._hung_up: list[tuple[int, bool]] = []  # (task, caller answered), settled after each write
 
     def place_due(self) -> int:
         """Originate a placeholder for every queue callback waiting; returns how many."""
@@ -76,18 +83,34 @@ class CallbackPlacer:
     # settling ------------------------------------------------------------------------------
 
     def on_event(self, event: AmiEvent) -> None:
-        if event.name in self.EVENTS and event.get("ActionID"):
+        if event.name == "OriginateResponse" and event.get("ActionID"):
+            if event.get("Reason") == REASON_ANSWERED and PLACEHOLDER in event.get("Channel"):
+                return  # an operator took the placeholder: the caller is rung only now
             self._responses.append((event.get("ActionID"), event.get("Reason")))
+            return
+        variables = event.variables
+        task_id = variables.get("HOTLINE_CALLBACK_ID", "")
+        if not (task_id.isascii() and task_id.isdigit() and variables.get("HOTLINE_CALLBACK_NUMBER")):
+            return  # not the dialling half of a call-back
+        if event.name == "DialEnd" and event.get("Context") == DIAL_CONTEXT:
+            self._dialled[int(task_id)] = event.get("DialStatus")
+        elif event.name == "Hangup" and event.get("Uniqueid") == event.get("Linkedid"):
+            self._hung_up.append((int(task_id), self._dialled.pop(int(task_id), None) == "ANSWER"))
 
     def after_flush(self) -> None:
         responses, self._responses = self._responses, []
-        if not responses:
+        hung_up, self._hung_up = self._hung_up, []
+        if not responses and not hung_up:
             return
         with transaction(self.sessions) as session:
             for action_id, reason in responses:
                 task = session.scalar(select(CallbackTask).where(CallbackTask.originate_action_id == action_id))
                 if task is not None and task.status == TaskStatus.IN_PROGRESS:
                     settle(task, reason == REASON_ANSWERED, self.max_attempts, self.clock())
+            for task_id, answered in hung_up:
+                task = session.get(CallbackTask, task_id) if task_id < 2**31 else None
+                if task is not None and task.status == TaskStatus.IN_PROGRESS:
+                    settle(task, answered, self.max_attempts, self.clock())
 
 
 def settle(task: CallbackTask, answered: bool, max_attempts: int, now: dt.datetime) -> None:

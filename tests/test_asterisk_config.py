@@ -194,6 +194,18 @@ def test_every_event_the_ami_link_relies_on_reaches_its_account(rendered):
     assert set(CHANNEL_VARIABLES) | set(asterisk_config.SCREEN_POP_VARIABLES) <= channelvars
 
 
+def test_calls_out_through_the_trunk_present_the_hotline_number(rendered, settings):
+    """On Asterisk 22.10.1 a call-back's dialling half takes the caller ID of the operator
+    who answered the placeholder (NewCallerid 1001), and a console call starts on the
+    operator's phone: Dial would present an extension, or the callee's own number, to the
+    caller. Every Dial through the carrier's trunk presents the 400 number instead."""
+    files, _ = rendered
+    dials = [line for line in files["extensions.conf"].splitlines() if "Dial(PJSIP/" in line and "@hotline-trunk" in line]
+    assert len(dials) == 3  # the call-back, and the console's calls to mobiles and to landlines
+    for line in dials:
+        assert re.search(r"Dial\(PJSIP/[^,]+@hotline-trunk,\d+,f\(" + settings.phone.hotline_number + r"\)\)", line), line
+
+
 def test_trunk_and_softphones(rendered):
     files, _ = rendered
     pjsip = files["pjsip.conf"]

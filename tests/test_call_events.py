@@ -7,13 +7,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from db.models import Call, CallbackReason, CallbackTask, CallDirection, CallOutcome, IvrOutcome, PhoneKind, User
+from db.base import utcnow
+from db.models import Call, CallbackReason, CallbackTask, CallDirection, CallOutcome, IvrOutcome, PhoneKind, TaskStatus, User
 from db.phones import Phone
 from db.session import make_session_factory
 from emulator.ami_server import AmiServer
 from ivr.ami import AmiEvent, AmiLink
 from ivr.ami_service import EVENT_CLASSES
 from ivr.call_events import CallTracker
+from ivr.callback_placer import CallbackPlacer
 from ivr.call_log import IvrCallRecord, save_calls
 
 TRACES = Path(__file__).parent / "fixtures" / "ami"
@@ -177,6 +179,58 @@ def test_a_callback_id_naming_no_task_costs_no_row(link, ivr_db):
     assert call_row(ivr_db, "1795743000.7")["caller_number"] == "13766660000"
     assert call_row(ivr_db, "8.1")["caller_number"] == "13912345678"
     assert (call_row(ivr_db, "8.2")["caller_number"], call_row(ivr_db, "8.2")["callback_task_id"]) == ("13766660000", None)
+
+
+def test_a_callback_taker_as_a_real_asterisk_reports_it(link, ivr_db):
+    """Recorded on Asterisk 22.10.1 with our rendered configuration (the caller a Local
+    channel standing in for the trunk): 1 1 1 through the IVR, the queue, 1 at the offer.
+    The recording and the booked task come only as channelvars (the account has no
+    dialplan class); the queue lets the caller go with QueueCallerLeave, no abandon."""
+    server, ami = link
+    add_task(ivr_db, 5)
+    replay(server, ami, CallTracker(make_session_factory(ivr_db)), "callback_offer_taken_real.trace")
+    row = call_row(ivr_db, "1796038720.64")
+    assert (row["outcome"], row["queue"], row["answered_at"], row["caller_number"]) == (
+        CallOutcome.CALLBACK_REQUESTED, "general", None, "13700000012")
+    assert row["recording_file"] == "/work/asterisk-build/run/recordings/20261130/1796038720.64.wav"
+    with make_session_factory(ivr_db)() as session:
+        call_id = session.scalar(select(Call.id).where(Call.uniqueid == "1796038720.64"))
+        assert session.get(CallbackTask, 5).call_id == call_id
+
+
+def placed_task(engine, task_id: int, phone: str, action_id: str) -> None:
+    """A queue callback the placer has originated (its placeholder now in the queue)."""
+    with make_session_factory(engine).begin() as session:
+        session.add(CallbackTask(id=task_id, phone=phone, reason=CallbackReason.QUEUE_CALLBACK, queue="general",
+                                 queue_position=1, due_at=utcnow(), status=TaskStatus.IN_PROGRESS, attempts=1,
+                                 originate_action_id=action_id))
+
+
+@pytest.mark.parametrize("trace, task_id, phone, action_id, answered", [
+    ("callback_customer_busy.trace", 6, "13799990002", "hotline-161", False),
+    ("callback_customer_answered.trace", 5, "13700000012", "hotline-82", True),
+])
+def test_a_call_back_is_done_only_when_the_customer_answers(link, ivr_db, trace, task_id, phone, action_id, answered):
+    """Recorded on Asterisk 22.10.1 with our rendered configuration (Local channels standing
+    in for the trunk and the operator's phone). The operator takes the placeholder, which
+    answers the Originate (OriginateResponse Reason 4) before the customer is even rung;
+    then hotline-callback-dial's DialEnd says BUSY or ANSWER. A busy customer's task is
+    tried again later, not done."""
+    server, ami = link
+    placed_task(ivr_db, task_id, phone, action_id)
+    sessions = make_session_factory(ivr_db)
+    tracker = CallTracker(sessions)
+    tracker.listeners.append(CallbackPlacer(ami, sessions))
+    replay(server, ami, tracker, trace)
+    with sessions() as session:
+        task = session.get(CallbackTask, task_id)
+        call_back = session.scalar(select(Call).where(Call.callback_task_id == task_id))
+        assert call_back.caller_number == phone and call_back.agent_extension == "1001"
+        if answered:
+            assert (task.status, task.attempts) == (TaskStatus.DONE, 1) and task.done_at is not None
+        else:
+            assert (task.status, task.attempts, task.done_at) == (TaskStatus.PENDING, 1, None)
+            assert task.due_at > utcnow() and task.originate_action_id is None
 
 
 def test_malformed_events_are_ignored(ivr_db):
