@@ -1,8 +1,6 @@
-"""The agent console: a Flask application for operators, supervisors and admins.
-
-flaskr's shape: create_app(test_config) builds the app; one blueprint per area. The
-database layer (db/) knows nothing of Flask; this package knows nothing of AGI.
-"""
+"""The agent console: a Flask application for operators, supervisors and admins."""
+# flaskr's shape: create_app(test_config) builds the app; one blueprint per area. The
+# database layer (db/) knows nothing of Flask; this package knows nothing of AGI.
 from __future__ import annotations
 
 import datetime as dt
@@ -20,7 +18,7 @@ from agent_console.services import ConsoleServices
 
 csrf = CSRFProtect()
 babel = Babel()
-LOCALES = ("zh", "en")
+LOCALES = translations.LOCALES
 
 
 def select_locale() -> str:

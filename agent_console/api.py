@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 
-from flask import Blueprint, abort, g, jsonify, request
+from flask import Blueprint, abort, current_app, g, jsonify, request
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -80,8 +80,7 @@ def _authenticate() -> ConsoleUser:
         return ConsoleUser(user)
     if current_user.is_authenticated:
         if request.method not in ("GET", "HEAD", "OPTIONS"):
-            from agent_console import csrf
-            csrf.protect()  # a cookie session: the browser must prove it is our page
+            current_app.extensions["csrf"].protect()  # a cookie session: the browser must prove it is our page
         return current_user
     raise ApiError(401, "sign in: HTTP Basic, or a console session")
 

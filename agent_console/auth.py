@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from agent_console import translations
 from agent_console.database import get_db, services
 from db.audit import record
 from db.base import utcnow
@@ -190,7 +191,6 @@ def logout():
 @bp.route("/language/<code>", methods=["POST"])
 @public
 def language(code: str):
-    from agent_console import LOCALES
-    if code in LOCALES:
+    if code in translations.LOCALES:
         session["lang"] = code
     return redirect(safe_next(request.form.get("next")))

@@ -13,7 +13,8 @@ from agent_console.forms import NoteForm, submitted
 from db.audit import record
 from db.base import utcnow
 from db.models import CallbackTask, TaskStatus
-from ivr.ami import AmiError
+from dialplans import contract
+from telephony.ami import AmiError
 
 bp = Blueprint("callbacks", __name__)
 # Seconds the operator's phone rings before the dial is given up.
@@ -47,8 +48,8 @@ def dial(task_id: int):
     try:
         # The operator's phone rings first; when answered, the dialplan calls the caller.
         action_id = services().ami.originate(
-            f"PJSIP/{current_user.sip_extension}", "hotline-outbound", task.phone,
-            variables={"HOTLINE_CALLBACK_ID": str(task.id)}, Timeout=str(OPERATOR_RING_MS),
+            f"PJSIP/{current_user.sip_extension}", contract.OUTBOUND_CONTEXT, task.phone,
+            variables={contract.CALLBACK_ID: str(task.id)}, Timeout=str(OPERATOR_RING_MS),
             CallerID=f'"{_("回拨")}" <{task.phone}>')
     except AmiError as exc:
         flash(_("外呼失败：%(error)s", error=str(exc)), "error")

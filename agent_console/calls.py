@@ -23,7 +23,7 @@ from db.caller_history import caller_history, provider_of
 from db.languages import match_rate, skills, speaks
 from db.models import Call, CallOutcome, Language, ServiceCategory, ServiceRequest
 from db.phones import try_normalise
-from hotline.pop_bus import iterate
+from telephony.pop_bus import iterate
 
 bp = Blueprint("calls", __name__)
 HEARTBEAT = 15.0  # seconds: keeps proxies from closing an idle stream

@@ -14,8 +14,8 @@ from agent_console.database import get_db, services
 from agent_console.forms import NoteForm, submitted
 from db.base import utcnow
 from db.models import OperatorStateChange, PauseReason, User
-from ivr.ami import AmiError
-from ivr.operator_desk import DeskError, OperatorDesk, day_of, latest_states
+from telephony.ami import AmiError
+from telephony.operator_desk import DeskError, OperatorDesk, day_of, latest_states
 
 bp = Blueprint("desk", __name__)
 

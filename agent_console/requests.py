@@ -28,6 +28,7 @@ from db.models import (
 from db.phones import normalise
 from db.service_requests import TransitionError, caller_for_phone, change_status, likely_duplicate, open_request
 from db.sms import dispatch_messages
+from dialplans import contract
 
 bp = Blueprint("requests", __name__)
 PAGE = 50
@@ -91,11 +92,11 @@ def _prefill(form: RequestForm) -> Call | None:
                 form.address.data, form.district.data = default.address, default.district_id
         result = db.scalar(select(IvrSession.result).where(IvrSession.call_id == call.id, IvrSession.result.is_not(None))
                            .order_by(IvrSession.id.desc()).limit(1)) or {}
-        code = stored_text(result.get("HOTLINE_CATEGORY"))
+        code = stored_text(result.get(contract.CATEGORY))
         if code:
             form.category.data = db.scalar(select(ServiceCategory.id).where(ServiceCategory.code == code))
-        if result.get("HOTLINE_PRIORITY") in {p.value for p in Priority}:
-            form.priority.data = result["HOTLINE_PRIORITY"]
+        if result.get(contract.PRIORITY) in {p.value for p in Priority}:
+            form.priority.data = result[contract.PRIORITY]
     return call
 
 

@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from config import load_settings
 from db.models import Language
 from db.session import make_engine, make_session_factory
-from hotline.pop_bus import PopBus, bus_from_settings
-from ivr.ami import AmiLink
+from telephony.pop_bus import PopBus, bus_from_settings
+from telephony.ami import AmiLink
 
 
 class ConsoleServices:
@@ -49,7 +49,7 @@ class ConsoleServices:
     def queues(self) -> list[tuple[str, Language | None]]:
         """The Asterisk queues operators sign in to, each with its callers' language if
         it has one (read once)."""
-        from hotline.asterisk_config import asterisk_queues
+        from dialplans.render import asterisk_queues
 
         return [(q.asterisk_name, q.language) for q in asterisk_queues(self.menu, self.settings.asterisk)]
 

@@ -1,6 +1,6 @@
 """Providers answer dispatches by SMS: Twilio forwards each reply here (a webhook).
 
-Only Twilio's signed requests are taken (hotline/sms_gateway.py checks the signature
+Only Twilio's signed requests are taken (sms/gateway.py checks the signature
 against the public address). The reply is recorded as the provider's answer to its
 open offer for that request; anything else gets a polite explanation by SMS, and
 nothing is changed.
@@ -18,7 +18,7 @@ from db.models import Dispatch, DispatchStatus, Provider, ServiceRequest
 from db.phones import try_normalise
 from db.sms import parse_provider_reply
 from db.service_requests import TransitionError
-from hotline.sms_gateway import inbound_signature
+from sms.gateway import inbound_signature
 
 bp = Blueprint("sms_inbound", __name__)
 HOW = "请回复“接单 工单号”或“拒单 工单号”。"

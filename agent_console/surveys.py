@@ -15,7 +15,7 @@ from agent_console.formatting import refusal
 from agent_console.forms import NoteForm, submitted, TIME_FORMAT
 from db.audit import record
 from db.models import Caller, Survey, SurveyStatus
-from ivr.surveys import cancel, reschedule
+from surveys.policy import cancel, reschedule
 
 bp = Blueprint("surveys", __name__)
 

@@ -1,1 +1,1 @@
-"""Benchmarks: each figure beside a baseline measured in the same run (see README)."""
+"""Benchmarks (`make bench`): each figure beside a baseline measured in the same run (bench/README.md)."""

@@ -37,6 +37,8 @@ import threading
 import time
 from pathlib import Path
 
+from dialplans import contract
+
 WALK = "2 1 3"  # Cantonese, family services, medical escort: the common path
 CPU_TARGET = 1.5
 SETTLE_SECONDS = 1.0  # beyond the call-log writer's linger (0.5 s)
@@ -238,7 +240,7 @@ def measure(server: ServerProcess, count: int, concurrency: int, pace: float, pr
     elapsed, latencies, results = asyncio.run(_calls(server.port, count, concurrency, pace, prompt_ms, ramp_s, prefix))
     time.sleep(SETTLE_SECONDS)  # ours writes the last calls' records after a linger: count that too
     cpu = server.cpu() - cpu_before
-    completed = sum(1 for r in results if r.agi_status == "SUCCESS" and r.variables.get("HOTLINE_NEXT", "queue"))
+    completed = sum(1 for r in results if r.agi_status == "SUCCESS" and r.variables.get(contract.NEXT, contract.NEXT_QUEUE))
     latencies.sort()
     return {
         "calls": count,
@@ -270,7 +272,7 @@ def record_commands(database: str) -> list[str]:
         from emulator.fastagi_client import place_call
 
         transcript = place_call(CallSpec(caller="13900000000", port=server.port, events=parse_keys(WALK)))
-        assert transcript.variables.get("HOTLINE_CATEGORY") == "medical", transcript
+        assert transcript.variables.get(contract.CATEGORY) == "medical", transcript
     finally:
         AsteriskChannel.on_command = original
         server.stop()

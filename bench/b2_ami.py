@@ -51,8 +51,8 @@ def bare(text: str) -> float:
 
 def ours(text: str, database: str) -> float:
     from db.session import make_engine, make_session_factory
-    from ivr.ami import AmiEvent
-    from ivr.call_events import CallTracker
+    from telephony.ami import AmiEvent
+    from telephony.call_events import CallTracker
 
     tracker = CallTracker(make_session_factory(make_engine(database)))
     started = time.perf_counter()

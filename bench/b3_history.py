@@ -70,7 +70,7 @@ def measure(engine, callers: int, calls: int, requests_count: int, settings_dir:
     from agent_console.services import ConsoleServices
     from config import load_settings
     from db.session import make_session_factory
-    from hotline.pop_bus import InProcessBus
+    from telephony.pop_bus import InProcessBus
 
     settings = load_settings(environ={}, overrides={"database.url": str(engine.url.render_as_string(hide_password=False)),
                                                     "app.data_dir": settings_dir})

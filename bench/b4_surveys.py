@@ -64,7 +64,7 @@ def measure(engine, requests: int) -> dict:
     from config import load_settings
     from db.session import make_session_factory, transaction
     from ivr.menu import configured_menu
-    from ivr.surveys import SurveyPolicy, claim, schedule_completed
+    from surveys.policy import SurveyPolicy, claim, schedule_completed
 
     sessions = make_session_factory(engine)
     policy = SurveyPolicy.from_settings(load_settings(environ={}), configured_menu(""))

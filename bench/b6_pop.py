@@ -27,11 +27,12 @@ def run(calls: int = 200) -> dict:
     from db import migrate
     from db.demo_data import load_demo_data
     from db.session import make_engine, make_session_factory, transaction
+    from dialplans import contract
     from emulator.ami_server import AmiServer
-    from hotline.pop_bus import InProcessBus
-    from ivr.ami import AmiLink
-    from ivr.ami_service import AmiService
-    from ivr.call_events import CallTracker
+    from telephony.pop_bus import InProcessBus
+    from telephony.ami import AmiLink
+    from telephony.ami_service import AmiService
+    from telephony.call_events import CallTracker
 
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'pop.sqlite3'}"
@@ -76,8 +77,8 @@ def run(calls: int = 200) -> dict:
                     bare.events.get_nowait()
                 started = time.perf_counter()
                 server.emit("AgentCalled", Queue="hotline-general", Interface="PJSIP/1001", DestChannel="PJSIP/1001-1",
-                            CallerIDNum="13912345678", ChanVariable=[f"HOTLINE_CALL_ID={uniqueid}", "HOTLINE_LANG=yue",
-                                                                     "HOTLINE_CATEGORY=medical", "HOTLINE_PRIORITY=normal"],
+                            CallerIDNum="13912345678", ChanVariable=[f"{contract.CALL_ID}={uniqueid}", f"{contract.LANG}=yue",
+                                                                     f"{contract.CATEGORY}=medical", f"{contract.PRIORITY}=normal"],
                             **ids)
                 while True:
                     event = bare.events.get(timeout=5)

@@ -5,7 +5,7 @@ Mandarin; 1003 native Hakka, fluent Mandarin), signed in with the desk's penalti
 callers at 4/s for 120 s (480), 60 % Mandarin, 25 % Cantonese, 15 % Hakka (seeded), to
 the general queue, each talking 4 s once answered (1 s of ringing, no wrap-up), each
 giving up after `patience` seconds without an offer. Routed as the rendered dialplan
-routes them (hotline.asterisk_config.caller_route, defaults.toml's 20 s waits) through
+routes them (dialplans.render.caller_route, defaults.toml's 20 s waits) through
 the emulated app_queue (emulator/switch.py: penalties, the rule after the wait,
 autofill), on an emulated clock: 120 s of calls take well under a second.
 
@@ -48,7 +48,7 @@ def _one_run(callers: list[tuple[float, str]], routing: bool, talk: float, patie
     from db.models import Fluency, Language, OperatorLanguage, User
     from emulator.ami_server import AmiServer
     from emulator.switch import Switch
-    from hotline.asterisk_config import asterisk_queues, caller_route
+    from dialplans.render import asterisk_queues, caller_route
     from ivr.menu import load_menu
 
     settings = load_settings(environ={}, overrides={"asterisk.language_routing": routing})

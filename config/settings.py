@@ -210,7 +210,6 @@ SCHEMA: dict[str, Kind] = {
     "ivr.sounds_dir": TEXT,
     "ivr.prompt_override_dir": TEXT,
     "ivr.voicemail_dir": TEXT,
-    "ivr.writer_process": BOOLEAN,
     "ivr.unfollowed_after": number(0, 7 * 86400),
     "ivr.demo_clock": BOOLEAN,
     "asterisk.fastagi_url": TEXT,

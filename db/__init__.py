@@ -1,1 +1,1 @@
-"""SQLAlchemy models, sessions and migrations. Nothing here knows of Flask."""
+"""The database: SQLAlchemy models, sessions, migrations, shared writes (the calls upsert); no Flask."""

@@ -246,7 +246,7 @@ _PAST_PHONE_PREFIX = "1882762"
 
 def _past_ratings(session: Session, tz: ZoneInfo, providers: list[Provider]) -> None:
     """Each rated provider's ratings as the surveys they came from (completed requests
-    of the last 90 days), so the credit file's rollup (ivr/surveys.py) counts them and
+    of the last 90 days), so the credit file's rollup (surveys/policy.py) counts them and
     the next survey adds to them instead of replacing them."""
     rng = random.Random(20261130)  # its own, so the providers drawn above stay as they were
     now = utcnow()

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from db.models import DailyCounter
+from db.session import insert_for
 
 REQUEST_PREFIX = "HY"
 
@@ -14,10 +14,8 @@ REQUEST_PREFIX = "HY"
 def next_in_sequence(session: Session, name: str, day: dt.date, count: int = 1) -> int:
     """Atomically take the next `count` values of a per-day counter (one statement, no
     race); returns the last of them."""
-    dialect = session.get_bind().dialect.name
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
     statement = (
-        insert(DailyCounter)
+        insert_for(session, DailyCounter)
         .values(name=name, day=day, value=count)
         .on_conflict_do_update(
             index_elements=[DailyCounter.name, DailyCounter.day],

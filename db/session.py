@@ -5,7 +5,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,6 +45,12 @@ def _sqlite_engine(url, echo: bool, **kwargs) -> Engine:
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     # expire_on_commit=False: handlers read back what they wrote after the transaction.
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def insert_for(session: Session, table: Table | type):
+    """INSERT into `table` in the session's database's own dialect (SQLite or PostgreSQL),
+    for its ON CONFLICT clauses."""
+    return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[session.get_bind().dialect.name](table)
 
 
 @contextmanager

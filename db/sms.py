@@ -1,6 +1,6 @@
 """The SMS outbox: every message is a row first, so none is lost when sending fails.
 
-A sender (hotline/sms_gateway.py) takes due rows, sends them and records the result;
+A sender (sms/gateway.py) takes due rows, sends them and records the result;
 with no gateway configured they wait here, visible in the console's outbox.
 """
 from __future__ import annotations

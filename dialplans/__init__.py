@@ -1,1 +1,1 @@
-"""Asterisk configuration templates, rendered by `hotline asterisk-config`."""
+"""The Asterisk configuration: templates, their renderer, and the names they share with the code."""

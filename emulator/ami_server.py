@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from hotline.asterisk_config import AMI_READ_CLASSES
+from dialplans.contract import AMI_READ_CLASSES
 
 BANNER = "Asterisk Call Manager/11.0.0\r\n"
 # Originate: how a dialled number answers. Reason codes as Asterisk reports them.

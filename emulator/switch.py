@@ -24,7 +24,7 @@ and `retry = 1`). Several callers are offered at once to several free members
 (autofill = yes).
 
 Skills routing as the rendered dialplan sets it up (`routes`, from
-hotline.asterisk_config.caller_route): the caller goes to the Asterisk queue for their
+dialplans.render.caller_route): the caller goes to the Asterisk queue for their
 language, may be offered only to members whose QueueAdd `Penalty:` is at most their
 QUEUE_MAX_PENALTY, which queuerules.conf raises after a wait; among the members free
 and allowed at a moment, the lowest penalty is offered first; a ringall queue rings
@@ -39,13 +39,17 @@ import time
 import zoneinfo
 from dataclasses import dataclass, field
 
+from dialplans import contract
+from dialplans.render import Route
 from emulator.agi_channel import CallSpec, Transcript
 from emulator.ami_server import REASON_ANSWERED, AmiServer
 from emulator.fastagi_client import place_call
-from hotline.asterisk_config import AMI_CHANNEL_VARIABLES, Route
 
 _channels = itertools.count(1)
-CALLBACK_HOLD = "@hotline-callback-hold"
+CALLBACK_HOLD = "@" + contract.CALLBACK_HOLD_CONTEXT
+# An emulator-only AMI action: place a call through the switch as a caller would
+# (`hotline call --through-asterisk` against `hotline demo`).
+CALL_ACTION = "HotlineEmulatorCall"
 
 
 @dataclass
@@ -70,7 +74,7 @@ class _Channel:
 
     def headers(self) -> dict:
         return {"Channel": self.name, "Uniqueid": self.uniqueid, "Linkedid": self.linkedid,
-                "ChanVariable": [f"{name}={self.variables.get(name, '')}" for name in AMI_CHANNEL_VARIABLES]}
+                "ChanVariable": [f"{name}={self.variables.get(name, '')}" for name in contract.AMI_CHANNEL_VARIABLES]}
 
 
 class Switch:
@@ -144,12 +148,12 @@ class Switch:
             emit("VarSet", Variable=inherit + name, Value=value)
 
         emit("Newchannel", ChannelState="0", ChannelStateDesc="Down", CallerIDNum=spec.caller or "<unknown>",
-             CallerIDName="<unknown>", Context="hotline-trunk", Exten=spec.did, Priority="1")
+             CallerIDName="<unknown>", Context=contract.TRUNK_CONTEXT, Exten=spec.did, Priority="1")
         self.ami.channels[uniqueid] = {"Linkedid": uniqueid, "Channel": caller.name, "CallerIDNum": spec.caller, "Duration": "0:00:00"}
         emit("Newstate", ChannelState="6", ChannelStateDesc="Up", CallerIDNum=spec.caller or "<unknown>")
         # [hotline-inbound]: Set(__HOTLINE_RECORDING=<dir>/<day>/<uniqueid>.wav), day by app.timezone.
         day = dt.datetime.fromtimestamp(clock, self.timezone).strftime("%Y%m%d")
-        set_variable("HOTLINE_RECORDING", f"{self.recordings_dir}/{day}/{uniqueid}.wav", inherit="__")
+        set_variable(contract.RECORDING, f"{self.recordings_dir}/{day}/{uniqueid}.wav", inherit="__")
         emit("MixMonitorStart")
         started = time.monotonic()
         transcript = place_call(spec, **({"prompt_ms": self.prompt_ms} if self.prompt_ms else {}))
@@ -157,12 +161,12 @@ class Switch:
         variables = transcript.variables
         for name, value in variables.items():
             set_variable(name, value)
-        queue = variables.get("HOTLINE_QUEUE") if variables.get("HOTLINE_NEXT") == "queue" else None
+        queue = variables.get(contract.QUEUE) if variables.get(contract.NEXT) == contract.NEXT_QUEUE else None
         agent = callback = asterisk_queue = None
         rung: list[str] = []
         offered_after = None
         if transcript.agi_status == "SUCCESS" and queue:
-            route = self.routes(queue, variables.get("HOTLINE_LANG"))
+            route = self.routes(queue, variables.get(contract.LANG))
             asterisk_queue = route.asterisk_queue
             emit("QueueCallerJoin", after=ivr_seconds, Queue=asterisk_queue, Position="1", Count="1")
             offer = self._offer(route, clock) if answer and not take_callback else None
@@ -173,7 +177,7 @@ class Switch:
                 callback = self._queue_callback(spec, caller, queue)
                 for name, value in callback.variables.items():
                     set_variable(name, value)
-                if callback.variables.get("HOTLINE_CALLBACK_BOOKED") != "1":  # back into the queue, then gives up
+                if callback.variables.get(contract.CALLBACK_BOOKED) != "1":  # back into the queue, then gives up
                     emit("QueueCallerJoin", Queue=asterisk_queue, Position="1", Count="1")
                     emit("QueueCallerAbandon", after=30, Queue=asterisk_queue, Position="1", OriginalPosition="1", HoldTime="30")
             elif offer is not None:
@@ -202,8 +206,8 @@ class Switch:
 
     def _queue_callback(self, spec: CallSpec, caller: _Channel, queue: str) -> Transcript:
         """[hotline-queue-exit]: QUEUEPOSITION kept, then AGI(.../queue_callback)."""
-        variables = {**caller.variables, "HOTLINE_QUEUE": queue, "QUEUEPOSITION": "1"}
-        callback_spec = CallSpec(caller=spec.caller, did=spec.did, script="queue_callback", host=spec.host, port=spec.port,
+        variables = {**caller.variables, contract.QUEUE: queue, "QUEUEPOSITION": "1"}
+        callback_spec = CallSpec(caller=spec.caller, did=spec.did, script=contract.QUEUE_CALLBACK_SCRIPT, host=spec.host, port=spec.port,
                                  uniqueid=caller.uniqueid, variables=variables)
         return place_call(callback_spec, **({"prompt_ms": self.prompt_ms} if self.prompt_ms else {}))
 
@@ -235,9 +239,9 @@ class Switch:
         for half in (dialler, holder):
             half.variables.update(variables)  # Originate's Variable: reaches both halves
             emit("NewCallerid", half, CallerIDNum=number, CallerIDName="<unknown>")
-        route = self.routes(queue, variables.get("HOTLINE_LANG"))
+        route = self.routes(queue, variables.get(contract.LANG))
         asterisk_queue = route.asterisk_queue
-        position = variables.get("HOTLINE_CALLBACK_POSITION") or "1"
+        position = variables.get(contract.CALLBACK_POSITION) or "1"
         emit("QueueCallerJoin", holder, Queue=asterisk_queue, Position=position, Count=position)
         if reason != REASON_ANSWERED:
             emit("QueueCallerAbandon", holder, after=30, Queue=asterisk_queue, Position=position,
@@ -267,10 +271,10 @@ class Switch:
         # [hotline-callback-dial]: Dial(PJSIP/<number>@hotline-trunk).
         customer = _Channel(f"PJSIP/hotline-trunk-{next(_channels):08x}", f"{uniqueid}3", uniqueid)
         emit("Newchannel", customer, ChannelState="0", ChannelStateDesc="Down", CallerIDNum=extension,
-             CallerIDName="<unknown>", Context="hotline-trunk", Exten="s", Priority="1")
+             CallerIDName="<unknown>", Context=contract.TRUNK_CONTEXT, Exten="s", Priority="1")
         # The dialling half's events say where it runs, as Asterisk's do (the placer reads it).
-        dialling = {"Context": "hotline-callback-dial", "Exten": "s", "Priority": "1"}
-        emit("DialBegin", dialler, **dialling, DestChannel=customer.name, DialString=f"{number}@hotline-trunk")
+        dialling = {"Context": contract.CALLBACK_DIAL_CONTEXT, "Exten": "s", "Priority": "1"}
+        emit("DialBegin", dialler, **dialling, DestChannel=customer.name, DialString=f"{number}@{contract.TRUNK_CONTEXT}")
         emit("Newstate", customer, after=5, ChannelState="6", ChannelStateDesc="Up", CallerIDNum=number)
         emit("DialEnd", dialler, **dialling, DestChannel=customer.name, DialStatus="ANSWER")
         emit("AgentComplete", holder, after=self.talk_seconds, Queue=asterisk_queue, Interface=agent,

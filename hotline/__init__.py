@@ -1,1 +1,1 @@
-"""The hotline command line: `hotline --help`."""
+"""The `hotline` command line (`hotline --help`): commands only, imported by nothing but its entry point."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,7 +21,6 @@ from db.session import transaction
 from db.users import UserError, create_user
 from hotline.console_commands import console_command, sms_command
 from hotline.context import AppContext
-from hotline.demo_stack import DemoStack, start_demo_stack
 from hotline.survey_commands import dialer_command
 from hotline.ivr_commands import (
     ami_command,
@@ -29,6 +29,9 @@ from hotline.ivr_commands import (
     ivr_command,
     prompts_group,
 )
+
+if TYPE_CHECKING:
+    from hotline.demo_stack import DemoStack
 
 pass_app = click.make_pass_decorator(AppContext)
 
@@ -99,6 +102,8 @@ def user_create(app: AppContext, username: str, role: str, display_name: str | N
 @pass_app
 def demo(app: AppContext, once: bool) -> None:
     """Start everything that works on this machine and say how to use it."""
+    from hotline.demo_stack import start_demo_stack  # the emulated Asterisk: only the demo needs it
+
     app.require_schema()
     stack = start_demo_stack(app)
     click.echo(demo_banner(app, stack))

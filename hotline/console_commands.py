@@ -47,7 +47,7 @@ def console_command(app: AppContext, port: int | None) -> None:
 @pass_app
 def sms_command(app: AppContext) -> None:
     """Send the SMS outbox through Twilio until SIGTERM (needs sms.account_sid etc.)."""
-    from hotline.sms_gateway import SmsSender, gateway_from_settings
+    from sms.gateway import SmsSender, gateway_from_settings
 
     app.require_schema()
     gateway = gateway_from_settings(app.settings)

@@ -18,20 +18,11 @@ from dataclasses import dataclass, field
 
 from werkzeug.serving import make_server
 
+from dialplans import contract
 from emulator.agi_channel import CallSpec, parse_keys
 from emulator.ami_server import AmiServer
 from emulator.fastagi_client import place_call
-from emulator.switch import Switch
-
-CALL_ACTION = "HotlineEmulatorCall"
-# `hotline call --at`: the local time the call's business-hours decision uses. The IVR
-# honours it only with ivr.demo_clock (which `hotline demo` sets, production refuses).
-DEMO_CLOCK_FORMAT = "%Y-%m-%dT%H:%M"
-
-
-def ivr_script(at: dt.datetime | None = None) -> str:
-    """The AGI script the dialplan names, with the demo clock as its `at` argument."""
-    return "ivr" if at is None else f"ivr?at={at:{DEMO_CLOCK_FORMAT}}"
+from emulator.switch import CALL_ACTION, Switch
 
 
 class EmulatedAsterisk:
@@ -39,7 +30,7 @@ class EmulatedAsterisk:
                  menu=None):
         """With the IVR menu, its queues are routed as the rendered dialplan routes them
         (by language); without it, a caller queues in hotline-<queue>."""
-        from hotline.asterisk_config import caller_route
+        from dialplans.render import caller_route
 
         asterisk = settings.asterisk
         self.ivr_address = ivr_address
@@ -77,24 +68,24 @@ class EmulatedAsterisk:
     def call(self, caller: str, keys: str, at: dt.datetime | None = None):
         host, port = self.ivr_address
         return self.switch.call(CallSpec(caller=caller, host=host, port=port, events=parse_keys(keys),
-                                         script=ivr_script(at)))
+                                         script=contract.ivr_script(at)))
 
     def _answered(self, action: dict[str, str]) -> None:
         """An answered Originate runs its context; for a survey call, the survey AGI."""
-        if action.get("Context") != "hotline-survey":
+        if action.get("Context") != contract.SURVEY_CONTEXT:
             return
         variables = dict(item.split("=", 1) for item in action.get("Variable", "").split(",") if "=" in item)
         phone = action.get("Channel", "").removeprefix("PJSIP/").split("@", 1)[0]
         host, port = self.ivr_address
-        spec = CallSpec(caller=phone, host=host, port=port, script="survey", variables=variables,
+        spec = CallSpec(caller=phone, host=host, port=port, script=contract.SURVEY_SCRIPT, variables=variables,
                         events=parse_keys(self.survey_answers.get(phone, "5 2")))
         self.survey_transcripts.append(place_call(spec))
 
     def _call_action(self, action: dict[str, str]) -> dict[str, str]:
         try:
-            at = dt.datetime.strptime(action["At"], DEMO_CLOCK_FORMAT) if action.get("At") else None
+            at = dt.datetime.strptime(action["At"], contract.DEMO_CLOCK_FORMAT) if action.get("At") else None
         except ValueError:
-            raise ValueError(f"At must be a local time {DEMO_CLOCK_FORMAT}") from None
+            raise ValueError(f"At must be a local time {contract.DEMO_CLOCK_FORMAT}") from None
         switched = self.call(action.get("Caller", ""), action.get("Keys", ""), at)
         transcript = switched.transcript
         return {"Uniqueid": switched.uniqueid, "Queue": switched.queue or "", "Agent": switched.agent or "",
@@ -154,14 +145,14 @@ def start_demo_stack(app) -> DemoStack:
     from agent_console.services import ConsoleServices
     from db.models import User
     from db.languages import penalty
-    from hotline.asterisk_config import asterisk_queues
+    from dialplans.render import asterisk_queues
     from hotline.ivr_commands import start_ivr_server
-    from hotline.pop_bus import InProcessBus
-    from hotline.sms_gateway import SmsSender, gateway_from_settings
-    from ivr.ami import AmiLink
-    from ivr.ami_service import AmiService
-    from ivr.survey_dialer import SurveyDialer
-    from ivr.surveys import SurveyPolicy
+    from telephony.pop_bus import InProcessBus
+    from sms.gateway import SmsSender, gateway_from_settings
+    from telephony.ami import AmiLink
+    from telephony.ami_service import AmiService
+    from surveys.dialer import SurveyDialer
+    from surveys.policy import SurveyPolicy
 
     settings = app.settings
     menu = app.menu

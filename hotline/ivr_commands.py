@@ -5,17 +5,15 @@ import datetime as dt
 import signal
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from db.models import Provider
-from emulator.agi_channel import CallSpec, Transcript, parse_keys
-from emulator.fastagi_client import place_call
-from emulator.prompt_texts import PromptTexts
+from dialplans import contract
 from hotline.context import AppContext
-from hotline.demo_stack import ivr_script
 from ivr.engine import provider_prompt
 from ivr.handlers import handler_table
 from ivr.menu import MenuError
@@ -23,6 +21,10 @@ from ivr.prompt_build import PromptBuildError, build_prompts, tasks_for
 from ivr.prompts import load_manifest
 from ivr.server import FastAGIServer, tune_interpreter
 from ivr.services import IvrServices
+
+if TYPE_CHECKING:
+    from emulator.agi_channel import Transcript
+    from emulator.prompt_texts import PromptTexts
 
 pass_app = click.make_pass_decorator(AppContext)
 # The files that speak providers' names: names/provider_<id>.
@@ -91,6 +93,9 @@ def ivr_command(app: AppContext, port: int | None) -> None:
 def call_command(app: AppContext, caller: str, keys: str, did: str | None, host: str | None, port: int | None,
                  hangup_style: str, through_asterisk: bool, at: dt.datetime | None) -> None:
     """Place a simulated call through the running IVR and print what the caller heard."""
+    from emulator.agi_channel import CallSpec, parse_keys
+    from emulator.fastagi_client import place_call
+
     settings = app.settings
     try:
         events = parse_keys(keys)
@@ -100,7 +105,7 @@ def call_command(app: AppContext, caller: str, keys: str, did: str | None, host:
         click.echo(_call_through_asterisk(app, caller, keys, at))
         return
     spec = CallSpec(caller=caller, did=did or settings.phone.hotline_number, host=host or settings.ivr.host,
-                    port=port or settings.ivr.port, events=events, hangup_style=hangup_style, script=ivr_script(at))
+                    port=port or settings.ivr.port, events=events, hangup_style=hangup_style, script=contract.ivr_script(at))
     transcript = place_call(spec)
     if transcript.agi_status == "FAILURE":
         raise click.ClickException(
@@ -113,8 +118,9 @@ def call_command(app: AppContext, caller: str, keys: str, did: str | None, host:
 def _call_through_asterisk(app: AppContext, caller: str, keys: str, at: dt.datetime | None) -> str:
     import json
 
-    from hotline.demo_stack import CALL_ACTION, DEMO_CLOCK_FORMAT
-    from ivr.ami import AmiError, AmiLink
+    from emulator.agi_channel import Transcript
+    from emulator.switch import CALL_ACTION
+    from telephony.ami import AmiError, AmiLink
 
     asterisk = app.settings.asterisk
     link = AmiLink(asterisk.ami_host, asterisk.ami_port, asterisk.ami_username, asterisk.ami_secret,
@@ -124,7 +130,7 @@ def _call_through_asterisk(app: AppContext, caller: str, keys: str, at: dt.datet
             raise click.ClickException(f"no Asterisk manager at {asterisk.ami_host}:{asterisk.ami_port}: "
                                        "start `make demo` (its emulated Asterisk) first")
         reply = link.action(CALL_ACTION, Caller=caller, Keys=keys,
-                            **({"At": f"{at:{DEMO_CLOCK_FORMAT}}"} if at is not None else {}))
+                            **({"At": f"{at:{contract.DEMO_CLOCK_FORMAT}}"} if at is not None else {}))
     except AmiError as exc:
         raise click.ClickException(f"the emulated Asterisk could not place the call: {exc}") from None
     finally:
@@ -138,6 +144,8 @@ def _call_through_asterisk(app: AppContext, caller: str, keys: str, at: dt.datet
 
 
 def render_transcript(transcript: Transcript, texts: PromptTexts | None = None, at: dt.datetime | None = None) -> str:
+    from emulator.prompt_texts import PromptTexts
+
     texts = texts or PromptTexts(load_manifest())
     lines = [f"clock: {at:%Y-%m-%d %H:%M} (--at)"] if at is not None else []
     for ms, kind, detail in transcript.events:
@@ -154,16 +162,16 @@ def render_transcript(transcript: Transcript, texts: PromptTexts | None = None, 
     variables = transcript.variables
     if transcript.agi_status == "HANGUP":
         ending = "the caller hung up in the IVR"
-    elif variables.get("HOTLINE_NEXT") == "queue":
-        ending = (f"to queue {variables.get('HOTLINE_QUEUE')} (intent {variables.get('HOTLINE_INTENT')}, "
-                  f"category {variables.get('HOTLINE_CATEGORY') or '-'}, priority {variables.get('HOTLINE_PRIORITY')}, "
-                  f"language {variables.get('HOTLINE_LANG')})")
-    elif variables.get("HOTLINE_NEXT") == "hangup":
+    elif variables.get(contract.NEXT) == contract.NEXT_QUEUE:
+        ending = (f"to queue {variables.get(contract.QUEUE)} (intent {variables.get(contract.INTENT)}, "
+                  f"category {variables.get(contract.CATEGORY) or '-'}, priority {variables.get(contract.PRIORITY)}, "
+                  f"language {variables.get(contract.LANG)})")
+    elif variables.get(contract.NEXT) == contract.NEXT_HANGUP:
         ending = "the IVR finished the call (voicemail or callback booked)"
     else:
         ending = "back to the dialplan without a route: its fallback queues the caller for an operator"
     lines.append(f"ended: {ending}; AGISTATUS={transcript.agi_status}")
-    if at is not None and variables and "HOTLINE_DEMO_AT" not in variables:
+    if at is not None and variables and contract.DEMO_AT not in variables:
         lines.append("note: the IVR ignored --at and used its own clock (it honours --at only with "
                      "ivr.demo_clock = true, as `hotline demo` sets; never in production)")
     if variables:
@@ -180,6 +188,8 @@ def _prompt_texts(app: AppContext, transcript: Transcript) -> PromptTexts:
             names = _provider_names(app)
         except (click.ClickException, SQLAlchemyError):
             pass  # no usable database here: names are shown by their prompt key
+    from emulator.prompt_texts import PromptTexts
+
     return PromptTexts(load_manifest(), names)
 
 
@@ -220,16 +230,17 @@ def _provider_names(app: AppContext) -> dict[str, str]:
 @pass_app
 def asterisk_config_command(app: AppContext, out_dir: Path, show_sip_passwords: bool) -> None:
     """Render Asterisk's configuration (dialplan, queues and their rules, PJSIP, AMI, hold music)."""
-    from hotline import asterisk_config
+    from dialplans import render
+
     app.require_schema()
     settings = app.settings
     services_menu = app.menu
     with app.sessions() as session:
-        phones = asterisk_config.soft_phones(session, settings.app.secret_key)
-    for path in asterisk_config.write(asterisk_config.render(settings, services_menu, phones), out_dir):
+        phones = render.soft_phones(session, settings.app.secret_key)
+    for path in render.write(render.render(settings, services_menu, phones), out_dir):
         click.echo(f"wrote {path}")
     click.echo(f"{len(phones)} softphone(s); queues: "
-               + ", ".join(q.asterisk_name for q in asterisk_config.asterisk_queues(services_menu, settings.asterisk)))
+               + ", ".join(q.asterisk_name for q in render.asterisk_queues(services_menu, settings.asterisk)))
     if show_sip_passwords:
         for phone in phones:
             click.echo(f"  {phone.extension}  {phone.display_name}  password {phone.password}")
@@ -239,8 +250,8 @@ def asterisk_config_command(app: AppContext, out_dir: Path, show_sip_passwords: 
 @pass_app
 def ami_command(app: AppContext) -> None:
     """Follow every call through Asterisk's manager interface until SIGTERM."""
-    from hotline.pop_bus import bus_from_settings
-    from ivr.ami_service import AmiService
+    from telephony.pop_bus import bus_from_settings
+    from telephony.ami_service import AmiService
 
     app.require_schema()
     settings = app.settings

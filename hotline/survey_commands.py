@@ -15,9 +15,9 @@ pass_app = click.make_pass_decorator(AppContext)
 @pass_app
 def dialer_command(app: AppContext, name: str | None) -> None:
     """Call due satisfaction surveys through Asterisk until SIGTERM (several may run)."""
-    from ivr.ami import AmiLink
-    from ivr.survey_dialer import SurveyDialer
-    from ivr.surveys import SurveyPolicy
+    from telephony.ami import AmiLink
+    from surveys.dialer import SurveyDialer
+    from surveys.policy import SurveyPolicy
 
     app.require_schema()
     settings = app.settings

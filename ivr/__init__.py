@@ -1,1 +1,1 @@
-"""The IVR: FastAGI server, menu engine, AGI adapter and renderers."""
+"""The FastAGI IVR: server, call hub, AGI adapter, menu engine, renderer, prompts, handlers, call log."""

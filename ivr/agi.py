@@ -14,7 +14,6 @@ socket) becomes one exception: CallerGone.
 """
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import socket
@@ -23,6 +22,8 @@ import time
 from asterisk import agi as pyst2_agi
 
 from ivr import hub
+# Imported by name: they run at every command, and a module attribute would cost a look-up more.
+from ivr.agi_wire import DTMF_KEYS, KEYS, command_line, line_of, quoted, reply_fields, set_variable_line, stream_file_line
 
 log = logging.getLogger(__name__)
 
@@ -148,70 +149,6 @@ _HANGUP_ANNOUNCED = (HANGUP_LINE + "\n", HANGUP_LINE)
 _CODE = re.compile(r"^(\d{3})([ -])(.*)$")
 
 
-@functools.lru_cache(maxsize=4096)
-def _quoted(text: str) -> str:
-    """An AGI argument in double quotes, escaped (prompt paths and keys repeat: cached)."""
-    if '"' in text or "\\" in text or "\n" in text or "\r" in text:
-        text = text.replace("\r", " ").replace("\n", " ").replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
-
-
-@functools.lru_cache(maxsize=4096)
-def _stream_file_line(filename: str, escape: str, sample_offset: int) -> str:
-    return f"STREAM FILE {_quoted(filename)} {_quoted(escape)} {sample_offset}\n"
-
-
-@functools.lru_cache(maxsize=4096)
-def _set_variable_line(name: str, value: str) -> str:
-    return f"SET VARIABLE {_quoted(name)} {_quoted(value)}\n"
-
-
-# What a result means as a key: its character code ("49" is "1"); "0" is no key. Only
-# DTMF keys are keys; any other number is no key (HotlineAGI._key_by_code).
-DTMF_KEYS = "0123456789*#ABCD"
-_KEYS = {"0": "", "": "", **{str(ord(key)): key for key in DTMF_KEYS}}
-
-
-@functools.lru_cache(maxsize=512)
-def _reply_fields(text: str) -> dict | None:
-    """The key=value fields of a 200 reply without parenthesised data, or None.
-
-    Cached: replies repeat ("result=0", "result=49"...). Callers get the cached dict,
-    so they copy it before handing it on.
-    """
-    if "(" in text:
-        return None
-    if " " not in text and text.startswith("result=") and len(text) > 7:
-        return {"result": (text[7:], "")}  # most replies: a bare result
-    result = {"result": ("", "")}
-    for word in text.split():
-        key, sep, value = word.partition("=")
-        if not (sep and value and key.isalnum() and key.isascii()):
-            return None  # anything unusual: pyst2's own parse
-        result[key] = (value, "")
-    return result
-
-
-@functools.lru_cache(maxsize=4096, typed=True)
-def _command_line(command: str, *args) -> str:
-    """The line sent for a command (cached: a call's commands are the same few dozen).
-
-    typed: 1, 1.0 and True are equal keys but different words on the line.
-    """
-    command = command.strip()
-    if not args:
-        return command + "\n"
-    words = [arg if arg.__class__ is str else str(arg) for arg in args]
-    return f"{command} {' '.join(words)}".rstrip() + "\n"
-
-
-def _line_of(command: str, args: tuple) -> str:
-    try:
-        return _command_line(command, *args)
-    except TypeError:  # an unhashable argument: not cached
-        return _command_line.__wrapped__(command, *args)
-
-
 class HotlineAGI(pyst2_agi.AGI):
     """pyst2's AGI with its defects contained (see the module docstring)."""
 
@@ -230,15 +167,15 @@ class HotlineAGI(pyst2_agi.AGI):
         self._last_command = ""
 
     def _quote(self, value) -> str:
-        return _quoted(value if value.__class__ is str else str(value))
+        return quoted(value if value.__class__ is str else str(value))
 
     def execute(self, command, *args):
         # pyst2's own execute only adds its SIGHUP check (never set here: no handler is
         # installed) and maps EPIPE, which _send already turns into CallerGone.
-        return self._exchange(_line_of(command, args), command).copy()  # the caller's own
+        return self._exchange(line_of(command, args), command).copy()  # the caller's own
 
     def send_command(self, command, *args) -> None:
-        self._send(_line_of(command, args), command)
+        self._send(line_of(command, args), command)
 
     def _send(self, line: str, command: str) -> None:
         if self.hung_up:
@@ -259,7 +196,7 @@ class HotlineAGI(pyst2_agi.AGI):
         self._send(line, command)
         reply = self._reply_line()
         if reply.startswith("200 result=") and not self.hung_up:
-            fields = _reply_fields(reply[4:])
+            fields = reply_fields(reply[4:])
             if fields is not None and fields["result"][0] != "-1":
                 return fields
         return self._result_of(reply)
@@ -303,7 +240,7 @@ class HotlineAGI(pyst2_agi.AGI):
         return line.rstrip("\n")
 
     def _parse_200(self, text: str) -> dict:
-        fields = _reply_fields(text)
+        fields = reply_fields(text)
         if fields is not None:
             result = fields.copy()
         else:
@@ -336,7 +273,7 @@ class HotlineAGI(pyst2_agi.AGI):
         result=-1 means the file could not be played or the caller left.
         """
         escape = escape_digits if escape_digits.__class__ is str else "".join(map(str, escape_digits))
-        result = self._result_value(_stream_file_line(str(filename), escape, int(sample_offset)), "STREAM FILE")
+        result = self._result_value(stream_file_line(str(filename), escape, int(sample_offset)), "STREAM FILE")
         if result == "-1":
             # NOOP runs on a dead channel too: after a hangup its reply comes behind a
             # HANGUP line (CallerGone); otherwise the file is missing and the call goes on.
@@ -347,10 +284,10 @@ class HotlineAGI(pyst2_agi.AGI):
 
     def set_variable(self, name, value) -> None:
         # pyst2's, with the line cached: a call ends with eight of these.
-        self._result_value(_set_variable_line(str(name), str(value)), "SET VARIABLE")
+        self._result_value(set_variable_line(str(name), str(value)), "SET VARIABLE")
 
     def wait_for_digit(self, timeout=pyst2_agi.DEFAULT_TIMEOUT) -> str:
-        return self._digit(self._result_value(_command_line("WAIT FOR DIGIT", int(timeout)), "WAIT FOR DIGIT"))
+        return self._digit(self._result_value(command_line("WAIT FOR DIGIT", int(timeout)), "WAIT FOR DIGIT"))
 
     def record_file(self, filename, format="wav", escape_digits="#", timeout=pyst2_agi.DEFAULT_RECORD,
                     offset=0, beep="beep", silence=0) -> int:
@@ -363,7 +300,7 @@ class HotlineAGI(pyst2_agi.AGI):
 
     @staticmethod
     def _digit(result: str) -> str:
-        key = _KEYS.get(result)  # the usual keys, looked up
+        key = KEYS.get(result)  # the usual keys, looked up
         return key if key is not None else HotlineAGI._key_by_code(result)
 
     @staticmethod

@@ -1,8 +1,9 @@
 """What the IVR reads and writes in the database.
 
 A call's writes — caller, call row, IVR session and steps, a voicemail request or a
-callback task — are handed to the call-log writer when the IVR is done with the call,
-and written in one transaction with the others that finished meanwhile. During the
+callback task — are handed to the call-log writer (ivr/call_log_process.py) when the
+IVR is done with the call, and written in one transaction with the others that finished
+meanwhile. During the
 call only short read-only look-ups run, so no write lock is held while a caller listens
 (SQLite has one writer for the whole hotline).
 """
@@ -12,13 +13,11 @@ import datetime as dt
 import functools
 import json
 import logging
-import queue
 import sqlite3
 import threading
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Protocol
+from typing import Mapping
 
 from sqlalchemy import Column, Connection, Dialect, Engine, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -44,7 +43,8 @@ from db.models import (
     ServiceRequest,
     steps_json,
 )
-from db.base import UTCDateTime, utcnow
+from db.base import UTCDateTime
+from db.calls import upsert_sql
 from db.phones import Phone
 from db.service_requests import open_request
 from db.session import transaction
@@ -224,7 +224,7 @@ class _DriverStatement:
 
     Each parameter goes through its column type's own bind processor, so values are
     stored exactly as SQLAlchemy stores them; what is skipped is SQLAlchemy's work a row,
-    which was two thirds of the writer's time on B1.
+    which would otherwise be most of the writer's time.
     """
 
     def __init__(self, dialect: Dialect, sql: str, parameters: list[Column | None]):
@@ -286,7 +286,6 @@ class _WriteStatements:
 @functools.cache
 def _write_statements(dialect: Dialect) -> _WriteStatements:
     callers, calls, sessions = Caller.__table__.c, Call.__table__.c, IvrSession.__table__.c
-    in_progress = CallOutcome.IN_PROGRESS.value
     return _WriteStatements(
         # A language is set only where the caller chose one (NULL keeps what was known).
         upsert_callers=_DriverStatement(dialect, (
@@ -295,17 +294,11 @@ def _write_statements(dialect: Dialect) -> _WriteStatements:
             "language = coalesce(excluded.language, callers.language)"),
             [callers.phone, callers.phone_kind, callers.language, callers.do_not_call, callers.first_call_at,
              callers.last_call_at, callers.created_at]),
-        # A call seen before (a second AGI, the AMI link) keeps what it had and gains this pass.
-        upsert_calls=_DriverStatement(dialect, (
-            "INSERT INTO calls (uniqueid, linkedid, direction, did, caller_number, caller_id, started_at, "
-            "ivr_language, ivr_path, queue, outcome, ended_at) "
-            "VALUES (?, ?, ?, ?, ?, (SELECT id FROM callers WHERE phone = ?), ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (uniqueid) DO UPDATE SET caller_id = coalesce(excluded.caller_id, calls.caller_id), "
-            "ivr_language = excluded.ivr_language, "
-            "ivr_path = substr(coalesce(calls.ivr_path || '>', '') || coalesce(excluded.ivr_path, ''), 1, 255), "
-            "queue = coalesce(excluded.queue, calls.queue), "
-            f"outcome = CASE WHEN excluded.outcome <> '{in_progress}' THEN excluded.outcome ELSE calls.outcome END, "
-            "ended_at = coalesce(calls.ended_at, excluded.ended_at)"),
+        # A call seen before (a second AGI, the AMI link) merges by the calls row's rules (db/calls.py).
+        upsert_calls=_DriverStatement(dialect, upsert_sql({
+            "uniqueid": "?", "linkedid": "?", "direction": "?", "did": "?", "caller_number": "?",
+            "caller_id": "(SELECT id FROM callers WHERE phone = ?)", "started_at": "?", "ivr_language": "?",
+            "ivr_path": "?", "queue": "?", "outcome": "?", "ended_at": "?"}),
             [calls.uniqueid, calls.linkedid, calls.direction, calls.did, calls.caller_number, callers.phone,
              calls.started_at, calls.ivr_language, calls.ivr_path, calls.queue, calls.outcome, calls.ended_at]),
         insert_sessions=_DriverStatement(dialect, (
@@ -394,123 +387,33 @@ def settle_unfollowed_calls(session: Session, now: dt.datetime, after: dt.timede
     return session.execute(statement).rowcount
 
 
-# --- the writer -----------------------------------------------------------------------------
+# --- writing batches ---------------------------------------------------------------------------
 
 
-class CallLog(Protocol):
-    """What handlers and the server see of a call-log writer, in a thread (CallLogWriter)
-    or in a process of its own (ivr.call_log_process.CallLogProcess)."""
+class CallLogStore:
+    """Writes batches of finished calls, and keeps what it cannot write.
 
-    def submit(self, record: IvrCallRecord) -> None: ...
-
-    def flush(self, timeout: float = 10.0) -> bool: ...
-
-    def stop(self, timeout: float = 30.0) -> None: ...
-
-
-_WRITE_NOW = object()  # flush(): write what is queued without waiting for more
-
-
-class CallLogWriter:
-    """The one thread that writes finished calls: handlers hand a record over and return.
-
-    Whatever has queued up while a batch was being written goes in the next transaction
-    (group commit), so SQLite's single write lock is never fought over by call threads.
-    A batch that fails is retried record by record, so a bad record costs only itself.
-    A record that fails because the database is out of reach is kept in a spool file and
+    The call-log writer (ivr/call_log_process.py) runs one in a process of its own. A
+    batch that fails is retried record by record, so a bad record costs only itself. A
+    record that fails because the database is out of reach is kept in a spool file and
     written when the writer next starts; one the database refuses (a value it cannot
     store) would fail again, so it is kept aside in the rejected file, with a log line,
     for a person to look at. Nothing accepted is lost, and nothing here raises.
     """
 
-    def __init__(self, sessions: sessionmaker[Session], tz, spool: Path, max_batch: int = 500,
-                 linger: float = 0.1, unfollowed_after: float | None = None,
-                 clock: Callable[[], dt.datetime] = utcnow):
+    def __init__(self, sessions: sessionmaker[Session], tz, spool: Path, unfollowed_after: float | None = None):
         self.sessions = sessions
         self.tz = tz
         self.spool = spool
-        self.max_batch = max_batch
         # Seconds after which a call nothing followed after the IVR is settled (None: never).
         self.unfollowed_after = unfollowed_after
-        self.settle_every = min(SETTLE_EVERY, unfollowed_after or SETTLE_EVERY)
-        self.clock = clock
-        self._next_settle = 0.0
         self._settled_once = False
-        # How long a batch waits for more calls before it is written: a transaction
-        # costs about as much as forty calls' rows, and nobody reads a call's IVR steps
-        # within a tenth of a second of its leaving the IVR.
-        self.linger = linger
-        self._queue: queue.Queue[IvrCallRecord | object | None] = queue.Queue()
-        self._pending = 0
-        self._idle = threading.Condition()
-        self._write_now = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> "CallLogWriter":
-        self.replay_spool()
-        self._thread = threading.Thread(target=self._run, name="call-log-writer", daemon=True)
-        self._thread.start()
-        return self
-
-    def submit(self, record: IvrCallRecord) -> None:
-        with self._idle:
-            self._pending += 1
-        self._queue.put(record)
-
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until everything submitted so far is written (or spooled)."""
-        self._queue.put(_WRITE_NOW)
-        self._write_now.set()
-        with self._idle:
-            return self._idle.wait_for(lambda: self._pending == 0, timeout)
-
-    def stop(self, timeout: float = 30.0) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._write_now.set()
-            self._thread.join(timeout)
-            self._thread = None
-
-    def _run(self) -> None:
-        while True:
-            batch = self._next_batch()
-            stopping = None in batch
-            records = [item for item in batch if isinstance(item, IvrCallRecord)]
-            if records:
-                self.write_batch(records)
-            with self._idle:
-                self._pending -= len(records)
-                self._idle.notify_all()
-            if stopping:
-                return
-            self.settle_unfollowed()
-
-    def _next_batch(self) -> list:
-        while True:
-            try:
-                batch = [self._queue.get(timeout=self.settle_every if self.unfollowed_after is not None else None)]
-                break
-            except queue.Empty:
-                self.settle_unfollowed()
-        if batch[0] is not None and batch[0] is not _WRITE_NOW:
-            # Linger without watching the queue: a writer waiting on it would be woken,
-            # and would take the GIL from the call hub, at every call that ends.
-            self._write_now.wait(self.linger)
-        self._write_now.clear()
-        while len(batch) < self.max_batch and batch[-1] is not None:
-            try:
-                batch.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        return batch
-
-    def settle_unfollowed(self) -> None:
-        """At most every `settle_every` seconds: settle_unfollowed_calls (all calls the
-        first time, then those of the last day). Never raises."""
-        if self.unfollowed_after is None or time.monotonic() < self._next_settle:
+    def settle_unfollowed(self, now: dt.datetime) -> None:
+        """settle_unfollowed_calls as of `now`: all calls the first time, then those of the
+        last day. Never raises."""
+        if self.unfollowed_after is None:
             return
-        self._next_settle = time.monotonic() + self.settle_every
-        now = self.clock()
         since = now - dt.timedelta(days=1) if self._settled_once else None
         try:
             with transaction(self.sessions) as session:

@@ -1,12 +1,17 @@
-"""The call-log writer in a process of its own, fed a batch at a time.
+"""The call-log writer: the IVR's finished calls, written by a process of its own.
 
-Why a process: as a thread beside the call hub, the writer's SQLAlchemy work fought the
-hub for the GIL. Measured on B1, that interplay, not the writing itself, cost a fifth of
-the IVR's CPU a call and most of its slowest turnarounds at 1,000 live calls. Here the
-hub only appends a finished call to a list; a courier thread sends what has gathered
-every `linger` seconds (sooner when `max_batch` have gathered), pickled in one message,
-and the child writes it with the very CallLogWriter logic (retries record by record, a
-spool file for what still fails).
+Why a process: a writer thread beside the call hub would fight the hub for the GIL, and
+that interplay, more than the writing itself, costs live calls CPU and turnaround time
+(bench/b1_ivr.py measures the IVR with this writer). Here the hub only appends a finished
+call to a list; a courier thread sends what has gathered every `linger` seconds (sooner
+when `max_batch` have gathered), pickled in one message, and the child writes it with
+CallLogStore (retries record by record, a spool file for what still fails). The courier
+also tells the child when to settle the calls nothing followed, by the IVR's clock.
+
+Children are forked from a forkserver that has already imported the writing code: a
+child starts in a few hundredths of a second rather than the best part of one, so a
+writer that died is replaced at once, and every test's IVR can have a writer of its
+own. The forkserver itself runs no threads, so forking it is safe.
 
 Nothing accepted is lost: a batch stays with the parent until the child acknowledges it.
 If the child dies, a new one is started and gets every unacknowledged batch again; what
@@ -16,14 +21,17 @@ be written twice: its call rows are upserts, its IVR sessions would appear twice
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import multiprocessing
 import signal
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
-from ivr.call_log import CallLogWriter, IvrCallRecord, rejected_file
+from db.base import utcnow
+from ivr.call_log import CallLogStore, IvrCallRecord, rejected_file
 
 log = logging.getLogger(__name__)
 RESTART_PAUSE = 1.0  # seconds between restarts of a child that keeps dying
@@ -31,7 +39,11 @@ RESTART_PAUSE = 1.0  # seconds between restarts of a child that keeps dying
 # record set aside): something in it kills the writer, and it must not kill the next.
 DEATHS_PER_BATCH = 2
 START_TIMEOUT = 30.0  # seconds a new child has to import, connect and replay the spool
+SETTLE_EVERY = 60.0  # seconds between two looks for calls to settle
 READY = "ready"
+SETTLE = "settle"  # (SETTLE, now): settle the calls nothing followed, as of now
+# What the forkserver imports once, so that each child has it already.
+PRELOAD = ["ivr.call_log", "db.session", "zoneinfo"]
 
 
 def _child_main(connection, database_url: str, timezone: str, spool: str, unfollowed_after: float | None) -> None:
@@ -40,40 +52,45 @@ def _child_main(connection, database_url: str, timezone: str, spool: str, unfoll
     from db.session import make_engine, make_session_factory
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    writer = CallLogWriter(make_session_factory(make_engine(database_url)), ZoneInfo(timezone), Path(spool),
-                           unfollowed_after=unfollowed_after)
-    writer.replay_spool()
+    store = CallLogStore(make_session_factory(make_engine(database_url)), ZoneInfo(timezone), Path(spool),
+                         unfollowed_after=unfollowed_after)
+    store.replay_spool()
     connection.send(READY)
     while True:
-        writer.settle_unfollowed()
         try:
-            if unfollowed_after is not None and not connection.poll(writer.settle_every):
-                continue
             message = connection.recv()
         except (EOFError, OSError):
             return
         if message is None:
             return
+        if message[0] == SETTLE:
+            store.settle_unfollowed(message[1])  # never raises
+            continue
         batch_id, records = message
         try:
-            writer.write_batch(records)  # never raises: a bad record costs only itself
+            store.write_batch(records)  # never raises: a bad record costs only itself
         except Exception:
             # Should write_batch ever fail whole, a writer that dies would only be given
             # the same batch again: keep it and go on.
             log.exception("the call-log writer failed on a batch of %d; keeping it in %s", len(records), spool)
-            CallLogWriter.spool_records(Path(spool), records)
+            CallLogStore.spool_records(Path(spool), records)
         connection.send(batch_id)
 
 
 class CallLogProcess:
-    """CallLogWriter's interface (submit, flush, stop) with the writing in a child process."""
+    """The call-log writer: handlers submit finished calls; a child process writes them."""
 
     def __init__(self, database_url: str, timezone: str, spool: Path, linger: float = 0.5, max_batch: int = 500,
-                 unfollowed_after: float | None = None):
+                 unfollowed_after: float | None = None, clock: Callable[[], dt.datetime] = utcnow):
         self.database_url = database_url
         self.timezone = timezone
         self.spool = spool
-        self.unfollowed_after = unfollowed_after  # see CallLogWriter
+        # Seconds after which a call nothing followed after the IVR is ended (None: never),
+        # looked for every settle_every seconds, as of the IVR's clock.
+        self.unfollowed_after = unfollowed_after
+        self.settle_every = min(SETTLE_EVERY, unfollowed_after or SETTLE_EVERY)
+        self.clock = clock
+        self._next_settle = 0.0  # time.monotonic() of the next look
         # A transaction costs the child about what writing three calls does, however
         # few calls it carries: at a quiet hour's pace, batches a tenth of a second
         # apart cost it more than the calls. Half a second is still long before anyone
@@ -124,7 +141,7 @@ class CallLogProcess:
             self._pending, self._unacked = [], {}
         if leftover:
             log.error("%d IVR call records not written by the writer process; kept in %s", len(leftover), self.spool)
-            CallLogWriter.spool_records(self.spool, leftover)
+            CallLogStore.spool_records(self.spool, leftover)
 
     # the courier thread ---------------------------------------------------------------------
 
@@ -148,6 +165,7 @@ class CallLogProcess:
             if asked or self._stopping or time.monotonic() >= next_send:
                 self._send_pending()
                 next_send = time.monotonic() + self.linger
+            self._send_settle()
             if self._stopping:
                 return  # stop() has flushed; what is still not acknowledged it spools
 
@@ -170,6 +188,16 @@ class CallLogProcess:
         except (OSError, EOFError, ValueError):
             self._restart("could not hand it a batch")
 
+    def _send_settle(self) -> None:
+        """Every settle_every seconds, after the batches sent so far: the child settles."""
+        if self.unfollowed_after is None or self._stopping or time.monotonic() < self._next_settle:
+            return
+        self._next_settle = time.monotonic() + self.settle_every
+        try:
+            self._connection.send((SETTLE, self.clock()))
+        except (OSError, EOFError, ValueError):
+            pass  # _read_acks finds the pipe closed and replaces the child
+
     def _read_acks(self) -> None:
         try:
             while self._connection.poll():
@@ -187,7 +215,9 @@ class CallLogProcess:
     # the child --------------------------------------------------------------------------------
 
     def _spawn(self) -> None:
-        context = multiprocessing.get_context("spawn")  # never fork a process with live threads
+        # Never fork this process (it has live threads): the forkserver has none.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(PRELOAD)  # taken when the forkserver first starts
         ours, theirs = context.Pipe()
         self._child = context.Process(target=_child_main, name="hotline-call-log",
                                       args=(theirs, self.database_url, self.timezone, str(self.spool),
@@ -245,7 +275,7 @@ class CallLogProcess:
                 return
         log.error("the call-log writer died %d times writing IVR call %s; kept in %s, not retried",
                   DEATHS_PER_BATCH, batch[0].uniqueid, rejected_file(self.spool))
-        CallLogWriter.spool_records(rejected_file(self.spool), batch)
+        CallLogStore.spool_records(rejected_file(self.spool), batch)
         with self._state:
             self._state.notify_all()
 

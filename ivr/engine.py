@@ -187,8 +187,8 @@ class Engine:
 
     They are a pure function of their arguments (states, events and actions are all
     immutable), and callers walk the same few paths, so they are cached: a call does
-    not repeat work another call already did (on B1's walk the engine had cost more
-    than all of a call's AGI commands). The cache is bounded; a state unseen before
+    not repeat work another call already did (uncached, the engine's work on a common
+    walk would cost more than all of the call's AGI commands). The cache is bounded; a state unseen before
     (a voicemail's file, a request read back) simply costs its work.
     """
 

@@ -12,11 +12,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
 from db.base import utcnow
-from ivr.call_log import CallerLanguages, CallLog, CallLogWriter
+from dialplans import contract
+from ivr.call_log import CallerLanguages
 from ivr.call_log_process import CallLogProcess
 from ivr.engine import Engine
 from ivr.menu import Menu, configured_menu
-from ivr.surveys import SurveyPolicy
+from surveys.policy import SurveyPolicy
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,6 @@ class IvrServices:
     spool: Path
     clock: Callable[[], dt.datetime] = field(default=utcnow)
     survey_policy: SurveyPolicy | None = None
-    # Write the call log from a process of its own (ivr/call_log_process.py) rather than
-    # a thread beside the call hub.
-    writer_process: bool = False
     # Seconds after which a call nothing followed after the IVR is ended (None: never).
     unfollowed_after: float | None = None
     # Honour a call's `at` (`hotline call --at`): the time its business-hours decision
@@ -44,13 +42,9 @@ class IvrServices:
     def __post_init__(self):
         self.engine = Engine(self.menu)
         database = self.sessions.kw["bind"]  # the engine every session factory of ours is bound to
-        self.call_log: CallLog
-        if self.writer_process:
-            url = database.url.render_as_string(hide_password=False)
-            self.call_log = CallLogProcess(url, self.tz.key, self.spool, unfollowed_after=self.unfollowed_after).start()
-        else:
-            self.call_log = CallLogWriter(self.sessions, self.tz, self.spool, unfollowed_after=self.unfollowed_after,
-                                          clock=self.clock).start()
+        url = database.url.render_as_string(hide_password=False)
+        self.call_log = CallLogProcess(url, self.tz.key, self.spool, unfollowed_after=self.unfollowed_after,
+                                       clock=self.clock).start()
         self.caller_languages = CallerLanguages(database)
 
     def close(self) -> None:
@@ -61,7 +55,6 @@ class IvrServices:
     def from_settings(cls, settings: Settings, sessions: sessionmaker[Session], **overrides) -> "IvrServices":
         menu = configured_menu(settings.ivr.menu_file)
         overrides.setdefault("survey_policy", SurveyPolicy.from_settings(settings, menu))
-        overrides.setdefault("writer_process", settings.ivr.writer_process)
         overrides.setdefault("unfollowed_after", settings.ivr.unfollowed_after or None)
         overrides.setdefault("demo_clock", settings.ivr.demo_clock)
         return cls(
@@ -93,5 +86,5 @@ class IvrServices:
     def fallback_variables(self) -> dict[str, str]:
         """What a failed handler leaves for the dialplan: straight to the operator queue."""
         route = self.menu.node(self.menu.fallback)
-        return {"HOTLINE_NEXT": "queue", "HOTLINE_QUEUE": route.queue, "HOTLINE_INTENT": "operator",
-                "HOTLINE_PRIORITY": "normal", "HOTLINE_FALLBACK": "1"}
+        return {contract.NEXT: contract.NEXT_QUEUE, contract.QUEUE: route.queue, contract.INTENT: "operator",
+                contract.PRIORITY: "normal", contract.FALLBACK: "1"}

@@ -178,9 +178,6 @@ def ivr_services(ivr_db, clock, tmp_path):
     settings = load_settings(environ={}, overrides={
         "database.url": str(ivr_db.url), "app.data_dir": str(tmp_path), "ivr.sounds_dir": str(tmp_path / "sounds"),
         "ivr.voicemail_dir": str(tmp_path / "voicemail"),
-        # A thread writes the call log: a writer process for every test would cost a
-        # second each. tests/test_call_log_process.py covers the process.
-        "ivr.writer_process": False,
     })
     services = IvrServices.from_settings(settings, make_session_factory(ivr_db), clock=clock)
     yield services
@@ -265,7 +262,7 @@ def ivr_sessions(ivr_db):
 def console_services(ivr_db, tmp_path):
     """The console's services on a copy of the demo database, with an in-process pop bus."""
     from agent_console.services import ConsoleServices
-    from hotline.pop_bus import InProcessBus
+    from telephony.pop_bus import InProcessBus
 
     settings = load_settings(environ={}, overrides={"database.url": str(ivr_db.url), "app.data_dir": str(tmp_path)})
     services = ConsoleServices(settings, make_session_factory(ivr_db), InProcessBus())

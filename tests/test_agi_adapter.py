@@ -231,7 +231,7 @@ def test_slow_header_is_cut_at_the_deadline():
 
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
-from ivr.agi import _quoted, _reply_fields  # noqa: E402
+from ivr.agi_wire import quoted as _quoted, reply_fields as _reply_fields  # noqa: E402
 
 _REPLY_WORDS = st.one_of(
     st.sampled_from(["result=0", "result=-1", "result=49", "endpos=12345", "result=1", "result=", "=5", "x_y=1",
@@ -272,7 +272,7 @@ def test_quoting_keeps_every_argument_one_quoted_word(text):
 
 def test_command_lines_keep_each_argument_as_written():
     """Command lines are cached; 1, 1.0 and True are equal keys but different words."""
-    from ivr.agi import _command_line
+    from ivr.agi_wire import command_line as _command_line
 
     assert _command_line("WAIT FOR DIGIT", 1) == "WAIT FOR DIGIT 1\n"
     assert _command_line("WAIT FOR DIGIT", True) == "WAIT FOR DIGIT True\n"
@@ -306,7 +306,9 @@ def test_a_minus_one_reply_still_means_hangup_on_the_fast_path(wire):
 
 @given(st.text(max_size=30), st.text(alphabet="0123456789*#", max_size=12), st.integers(0, 10**6))
 def test_the_ready_made_lines_are_the_general_ones(filename, escape, offset):
-    from ivr.agi import _command_line, _set_variable_line, _stream_file_line
+    from ivr.agi_wire import command_line as _command_line
+    from ivr.agi_wire import set_variable_line as _set_variable_line
+    from ivr.agi_wire import stream_file_line as _stream_file_line
 
     assert _stream_file_line(filename, escape, offset) == _command_line(
         "STREAM FILE", _quoted(filename), _quoted(escape), offset)
@@ -314,7 +316,7 @@ def test_the_ready_made_lines_are_the_general_ones(filename, escape, offset):
 
 
 def test_the_key_table_reads_results_as_the_general_rule_does():
-    from ivr.agi import _KEYS
+    from ivr.agi_wire import KEYS as _KEYS
 
     for result in ["", *map(str, range(256))]:
         if result in _KEYS:

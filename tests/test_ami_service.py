@@ -9,10 +9,10 @@ from sqlalchemy import func, select
 from db.models import Call, CallOutcome
 from db.session import make_session_factory
 from emulator.ami_server import AmiServer, message
-from ivr.ami import AmiLink
-from ivr.ami_service import AmiService
+from telephony.ami import AmiLink
+from telephony.ami_service import AmiService
 from conftest import wait_until
-from ivr.call_events import CallTracker
+from telephony.call_events import CallTracker
 
 
 def wait_until_long(condition):

@@ -6,12 +6,12 @@ import subprocess
 import pytest
 from click.testing import CliRunner
 
+from dialplans import contract, render
 from emulator.ami_server import EVENT_CLASSES, LIST_EVENTS
-from hotline import asterisk_config
-from ivr import ami_service
-from ivr.call_events import CHANNEL_VARIABLES, CallTracker
-from ivr.callback_placer import CallbackPlacer
-from ivr.screen_pop import ScreenPopPublisher
+from telephony import ami_service
+from telephony.call_events import CHANNEL_VARIABLES, CallTracker
+from telephony.callback_placer import CallbackPlacer
+from telephony.screen_pop import ScreenPopPublisher
 from hotline.cli import cli
 from hotline.context import AppContext
 from ivr.handlers import handler_table
@@ -40,7 +40,7 @@ def context_of(text: str, name: str) -> str:
 
 def test_all_files_are_written(rendered):
     files, output = rendered
-    assert set(files) == set(asterisk_config.FILES)
+    assert set(files) == set(render.FILES)
     assert ("3 softphone(s); queues: hotline-general-cmn, hotline-general-yue, hotline-general-hak, hotline-priority"
             in output)
     assert re.search(r"1001\s+话务员 小陈\s+password [0-9a-f]{24}", output)
@@ -135,6 +135,25 @@ def test_every_agi_script_of_the_dialplan_has_a_handler(rendered, ivr_services):
         assert start in load_menu().nodes
 
 
+def test_the_contract_names_what_the_dialplan_and_the_code_share(rendered):
+    """Every HOTLINE_ variable the rendered files spell is named in dialplans/contract.py,
+    and every name there is spelled by the rendered files (or is one the dialplan only
+    carries, for the call's record); its contexts and scripts exist."""
+    files, _ = rendered
+    text = "\n".join(files.values())
+    spelled = set(re.findall(r"\b(HOTLINE_[A-Z_]+)\b", text))
+    named = {value for name, value in vars(contract).items()
+             if name.isupper() and isinstance(value, str) and value.startswith("HOTLINE_") and value != contract.IVR_PREFIX}
+    carried_only = {contract.DEMO_AT}  # set by the IVR for people: kept with its session, shown by `hotline call`
+    assert spelled <= named
+    assert named - carried_only <= spelled
+    defined = set(re.findall(r"^\[([\w-]+)\]", files["extensions.conf"], re.M))
+    contexts = {value for name, value in vars(contract).items() if name.endswith("_CONTEXT")}
+    assert contexts <= defined
+    scripts = set(re.findall(r"AGI\(\$\{HOTLINE_FASTAGI\}/([a-z_]+)", files["extensions.conf"]))
+    assert scripts == {contract.IVR_SCRIPT, contract.QUEUE_CALLBACK_SCRIPT, contract.SURVEY_SCRIPT}
+
+
 def test_every_context_named_anywhere_exists(rendered):
     files, _ = rendered
     defined = set(re.findall(r"^\[([\w-]+)\]", files["extensions.conf"], re.M))
@@ -152,10 +171,10 @@ def test_every_variable_the_dialplan_reads_is_set_somewhere(rendered, dial):
     globals_ = set(re.findall(r"^(HOTLINE_\w+)=", context_of(dialplan, "globals"), re.M))
     by_ivr = set(dial("2 1 3", caller="13755550000").variables) | set(dial("0", caller="13755550001").variables)
     by_queue_callback = {"HOTLINE_CALLBACK_BOOKED", "HOTLINE_CALLBACK_ID"}
-    unset = read - set_in_dialplan - globals_ - by_ivr - by_queue_callback - set(asterisk_config.ORIGINATE_VARIABLES)
+    unset = read - set_in_dialplan - globals_ - by_ivr - by_queue_callback - set(contract.ORIGINATE_VARIABLES)
     assert unset == set()
     channelvars = re.search(r"^channelvars = (.*)$", files["manager.conf"], re.M).group(1).split(",")
-    assert set(channelvars) <= by_ivr | set_in_dialplan | by_queue_callback | set(asterisk_config.ORIGINATE_VARIABLES)
+    assert set(channelvars) <= by_ivr | set_in_dialplan | by_queue_callback | set(contract.ORIGINATE_VARIABLES)
 
 
 def test_sounds_asterisk_plays_exist_in_every_language(rendered):
@@ -191,7 +210,7 @@ def test_every_event_the_ami_link_relies_on_reaches_its_account(rendered):
     assert relied_on - set(classes) - answers == set(), "name their Asterisk class in emulator/ami_server.py"
     assert {name: classes[name] for name in relied_on - answers if classes[name] not in delivered} == {}
     channelvars = set(re.search(r"^channelvars = (.*)$", manager, re.M).group(1).split(","))
-    assert set(CHANNEL_VARIABLES) | set(asterisk_config.SCREEN_POP_VARIABLES) <= channelvars
+    assert set(CHANNEL_VARIABLES) | set(contract.SCREEN_POP_VARIABLES) <= channelvars
 
 
 def test_calls_out_through_the_trunk_present_the_hotline_number(rendered, settings):

@@ -12,10 +12,10 @@ from db.models import Call, CallbackReason, CallbackTask, CallDirection, CallOut
 from db.phones import Phone
 from db.session import make_session_factory
 from emulator.ami_server import AmiServer
-from ivr.ami import AmiEvent, AmiLink
-from ivr.ami_service import EVENT_CLASSES
-from ivr.call_events import CallTracker
-from ivr.callback_placer import CallbackPlacer
+from telephony.ami import AmiEvent, AmiLink
+from telephony.ami_service import EVENT_CLASSES
+from telephony.call_events import CallTracker
+from telephony.callback_placer import CallbackPlacer
 from ivr.call_log import IvrCallRecord, save_calls
 
 TRACES = Path(__file__).parent / "fixtures" / "ami"

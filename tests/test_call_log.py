@@ -14,7 +14,8 @@ from db.models import (
 from db.phones import Phone
 from conftest import wait_until
 from db.session import make_session_factory
-from ivr.call_log import CallLogWriter, IvrCallRecord, save_calls
+from ivr.call_log import CallLogStore, IvrCallRecord, save_calls
+from ivr.call_log_process import CallLogProcess
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T0 = dt.datetime(2026, 11, 27, 2, 0, tzinfo=dt.timezone.utc)
@@ -99,46 +100,43 @@ def test_a_record_that_cannot_be_written_is_spooled_and_replayed(tmp_path, ivr_d
         return real(session, records, tz)
 
     monkeypatch.setattr(ivr.call_log, "save_calls", database_down_for_u9)
-    writer = CallLogWriter(factory, SHANGHAI, spool).start()
-    for uniqueid in ("u8", "u9", "u10"):
-        writer.submit(record(uniqueid))
-    assert writer.flush()
-    writer.stop()
+    CallLogStore(factory, SHANGHAI, spool).write_batch([record(uniqueid) for uniqueid in ("u8", "u9", "u10")])
     assert spool.exists() and '"u9"' in spool.read_text()
     with factory() as session:
         assert set(session.scalars(select(Call.uniqueid).where(Call.uniqueid.like("u%")))) == {"u8", "u10"}
 
     monkeypatch.setattr(ivr.call_log, "save_calls", real)  # the database is back
-    CallLogWriter(factory, SHANGHAI, spool).start().stop()
+    CallLogStore(factory, SHANGHAI, spool).replay_spool()  # as the writer does when it starts
     assert not spool.exists()
     with factory() as session:
         assert session.scalar(select(func.count(Call.id)).where(Call.uniqueid == "u9")) == 1
 
 
+def _writer(engine, tmp_path, **options) -> CallLogProcess:
+    return CallLogProcess(str(engine.url), "Asia/Shanghai", tmp_path / "spool.jsonl", **options).start()
+
+
 def test_many_records_are_written_in_few_transactions(ivr_db, tmp_path):
     factory = make_session_factory(ivr_db)
-    writer = CallLogWriter(factory, SHANGHAI, tmp_path / "spool.jsonl").start()
+    writer = _writer(ivr_db, tmp_path)
     for n in range(400):
         writer.submit(record(f"bulk-{n}", phone=f"139{n:08d}"))
-    assert writer.flush()
+    assert writer.flush(timeout=20)
     writer.stop()
     with factory() as session:
         assert session.scalar(select(func.count(IvrSession.id)).join(Call).where(Call.uniqueid.like("bulk-%"))) == 400
 
 
-def test_the_writer_gathers_calls_into_few_transactions_and_flush_does_not_wait(ivr_db, tmp_path, monkeypatch):
-    import ivr.call_log
-
-    batches = []
-    real = ivr.call_log.save_calls
-    monkeypatch.setattr(ivr.call_log, "save_calls", lambda session, records, tz: (batches.append(len(records)),
-                                                                                   real(session, records, tz)))
-    writer = CallLogWriter(make_session_factory(ivr_db), SHANGHAI, tmp_path / "spool.jsonl", linger=0.3).start()
+def test_the_writer_gathers_calls_into_few_transactions_and_flush_does_not_wait(ivr_db, tmp_path):
+    writer = _writer(ivr_db, tmp_path, linger=0.3)
     for n in range(200):  # calls ending one after another, as on a busy line
         writer.submit(record(f"gather-{n}", phone=f"137{n:08d}"))
         time.sleep(0.001)
-    assert wait_until(lambda: sum(batches) == 200, timeout=10)
-    assert len(batches) <= 3, batches  # not a transaction a call
+    with make_session_factory(ivr_db)() as session:
+        written = lambda: session.scalar(  # noqa: E731
+            select(func.count(IvrSession.id)).join(Call).where(Call.uniqueid.like("gather-%")))
+        assert wait_until(lambda: written() == 200, timeout=10)
+    assert writer._next_batch <= 3, writer._next_batch  # batches handed over: not a transaction a call
     writer.linger = 30.0
     writer.submit(record("urgent"))
     started = time.monotonic()
@@ -219,7 +217,7 @@ def poison(uniqueid):
 def test_a_record_the_database_refuses_costs_only_itself(_migrated_postgres, tmp_path, caplog):
     factory = make_session_factory(_migrated_postgres)
     spool = tmp_path / "ivr-calls.jsonl"
-    writer = CallLogWriter(factory, SHANGHAI, spool)
+    writer = CallLogStore(factory, SHANGHAI, spool)
     writer.write_batch([record("poison-0"), poison("poison-1"), record("poison-2", phone="13811113333")])
     with factory() as session:
         written = set(session.scalars(select(Call.uniqueid).where(Call.uniqueid.like("poison-%"))))
@@ -235,7 +233,7 @@ def test_a_record_the_database_refuses_costs_only_itself(_migrated_postgres, tmp
 def test_any_text_can_be_spooled_and_read_back(tmp_path):
     spool = tmp_path / "ivr-calls.jsonl"
     bad = record("s1", caller_number="\udfff\ud800\x00陈", steps=[IvrStep("main", None, "\udc80", T0)])
-    CallLogWriter.spool_records(spool, [bad, record("s2")])
+    CallLogStore.spool_records(spool, [bad, record("s2")])
     lines = spool.read_text(encoding="ascii").splitlines()
     assert [IvrCallRecord.from_json(json.loads(line)) for line in lines] == [bad, record("s2")]
 
@@ -243,11 +241,11 @@ def test_any_text_can_be_spooled_and_read_back(tmp_path):
 def test_a_spool_line_that_cannot_be_read_is_set_aside_and_the_rest_replayed(tmp_path, ivr_db):
     factory = make_session_factory(ivr_db)
     spool = tmp_path / "ivr-calls.jsonl"
-    CallLogWriter.spool_records(spool, [record("r1")])
+    CallLogStore.spool_records(spool, [record("r1")])
     with spool.open("a") as handle:
         handle.write('{"uniqueid": "half a rec\n')
-    CallLogWriter.spool_records(spool, [record("r2", phone="13811114444")])
-    writer = CallLogWriter(factory, SHANGHAI, spool)
+    CallLogStore.spool_records(spool, [record("r2", phone="13811114444")])
+    writer = CallLogStore(factory, SHANGHAI, spool)
     writer.replay_spool()
     with factory() as session:
         assert set(session.scalars(select(Call.uniqueid).where(Call.uniqueid.in_(["r1", "r2"])))) == {"r1", "r2"}

@@ -4,14 +4,13 @@ import signal
 import time
 
 import pytest
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select
 
 from conftest import wait_until
 from db.models import Call, IvrSession
 from db.session import make_session_factory
-from ivr.call_log import CallLogWriter, rejected_file
+from ivr.call_log import rejected_file
 from ivr.call_log_process import CallLogProcess
 from test_call_log import poison, record
 
@@ -80,12 +79,12 @@ def test_what_cannot_be_handed_over_at_stop_goes_to_the_spool(ivr_db, tmp_path):
     writer.stop(timeout=1.0)
     spool = tmp_path / "spool.jsonl"
     assert '"stuck-1"' in spool.read_text()
-    # The next writer, thread or process, writes it.
-    CallLogWriter(make_session_factory(ivr_db), ZoneInfo("Asia/Shanghai"), spool).start().stop()
+    # The next writer writes it as it starts.
+    _writer(ivr_db, tmp_path).stop()
     assert _written(ivr_db, "stuck-") == 1
 
 
-def test_the_ivr_uses_the_writer_process_as_configured_by_default(ivr_db, tmp_path, clock):
+def test_the_ivr_writes_its_call_log_from_a_process(ivr_db, tmp_path, clock):
     from config import load_settings
     from emulator.agi_channel import CallSpec, parse_keys
     from emulator.fastagi_client import place_call
@@ -94,7 +93,6 @@ def test_the_ivr_uses_the_writer_process_as_configured_by_default(ivr_db, tmp_pa
     from ivr.services import IvrServices
 
     settings = load_settings(environ={}, overrides={"database.url": str(ivr_db.url), "app.data_dir": str(tmp_path)})
-    assert settings.ivr.writer_process
     services = IvrServices.from_settings(settings, make_session_factory(ivr_db), clock=clock)
     server = FastAGIServer(handler_table(services), services.fallback_variables(), port=0)
     server.on_stopped.append(services.close)

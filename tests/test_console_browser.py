@@ -10,10 +10,10 @@ import pytest
 from agent_console import create_app
 from db.reference import CATEGORIES
 from hotline.demo_stack import ConsoleServer, EmulatedAsterisk
-from ivr.ami import AmiLink
-from ivr.ami_service import AmiService
-from ivr.call_events import CallTracker
-from ivr.callback_placer import CallbackPlacer
+from telephony.ami import AmiLink
+from telephony.ami_service import AmiService
+from telephony.call_events import CallTracker
+from telephony.callback_placer import CallbackPlacer
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = [

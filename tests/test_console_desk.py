@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from emulator.ami_server import AmiServer
-from ivr.ami import AmiLink
+from telephony.ami import AmiLink
 
 
 @pytest.fixture
@@ -48,8 +48,8 @@ def test_a_pause_taken_during_wrap_up_shows_on_the_desk_after_it(client, auth, a
     import time
 
     from db.base import utcnow
-    from ivr.ami import AmiEvent
-    from ivr.call_events import CallTracker
+    from telephony.ami import AmiEvent
+    from telephony.call_events import CallTracker
 
     auth.login("operator")
     auth.post("/desk/login", page="/desk")
@@ -75,7 +75,7 @@ def test_a_pause_taken_during_wrap_up_shows_on_the_desk_after_it(client, auth, a
 
 
 def test_without_asterisk_the_desk_says_so_and_records_nothing(client, auth, console_services):
-    from ivr.ami import AmiLink
+    from telephony.ami import AmiLink
 
     console_services._ami = AmiLink("127.0.0.1", 1, "hotline", "x")  # never connected
     auth.login("operator")
@@ -89,7 +89,7 @@ def test_one_click_callback_rings_the_operator_then_the_caller(client, auth, ast
 
     from db.base import utcnow
     from db.models import CallbackReason, CallbackTask, Language, TaskStatus
-    from ivr.callback_placer import settle
+    from telephony.callback_placer import settle
 
     with console_services.sessions() as session, session.begin():
         task = CallbackTask(phone="13912345678", language=Language.HAKKA, reason=CallbackReason.AFTER_HOURS, due_at=utcnow())
@@ -109,7 +109,7 @@ def test_one_click_callback_rings_the_operator_then_the_caller(client, auth, ast
     # A second click while it rings does not dial again.
     auth.post(f"/callbacks/{task_id}/dial", page="/callbacks")
     assert sum(1 for a in asterisk.actions if a.get("Action") == "Originate") == 1
-    # The AMI link settles it from the OriginateResponse (ivr/callback_placer.py).
+    # The AMI link settles it from the OriginateResponse (telephony/callback_placer.py).
     with console_services.sessions() as session, session.begin():
         settle(session.scalar(select(CallbackTask).where(CallbackTask.id == task_id)), True, 3, utcnow())
     assert "已完成" in client.get("/callbacks?show=all").get_data(as_text=True)

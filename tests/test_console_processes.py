@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from hotline.pop_bus import RedisBus
+from telephony.pop_bus import RedisBus
 from tests.conftest import free_port, wait_until
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -149,7 +149,7 @@ def test_session_cookie_is_http_only_and_secure_in_production(app, client, auth)
     production = load_settings(environ={}, overrides={"app.env": "production", "app.secret_key": "x" * 32,
                                                       "asterisk.trunk_password": "y" * 20, "asterisk.ami_secret": "z" * 20})
     from agent_console.services import ConsoleServices
-    from hotline.pop_bus import InProcessBus
+    from telephony.pop_bus import InProcessBus
 
     prod_app = create_app(services=ConsoleServices(production, app.extensions["hotline"].sessions, InProcessBus()))
     assert prod_app.config["SESSION_COOKIE_SECURE"] is True
@@ -408,7 +408,7 @@ def console_on_each_database(request, tmp_path):
     from db.reference import ensure_reference_data
     from db.session import make_engine, make_session_factory, transaction
     from db.users import create_user
-    from hotline.pop_bus import InProcessBus
+    from telephony.pop_bus import InProcessBus
 
     from conftest import _drop_schema, _postgres_schema_engine
 

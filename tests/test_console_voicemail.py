@@ -37,7 +37,7 @@ def voicemail_dir(tmp_path):
 def console_services(ivr_db, tmp_path, voicemail_dir):
     """The conftest's console services, with the IVR's voicemail folder in tmp_path."""
     from agent_console.services import ConsoleServices
-    from hotline.pop_bus import InProcessBus
+    from telephony.pop_bus import InProcessBus
 
     settings = load_settings(environ={}, overrides={"database.url": str(ivr_db.url), "app.data_dir": str(tmp_path),
                                                     "ivr.voicemail_dir": str(voicemail_dir)})

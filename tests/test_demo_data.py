@@ -81,7 +81,7 @@ def test_every_demo_provider_serves_only_categories_that_fit_its_trade(session):
 
 
 def test_seeded_ratings_are_the_surveys_the_credit_file_counts(session):
-    from ivr.surveys import rollup_provider
+    from surveys.policy import rollup_provider
 
     load_demo_data(session, SHANGHAI)
     rated = session.scalars(select(Provider).where(Provider.rating_count > 0)).all()
@@ -101,7 +101,7 @@ def test_a_first_survey_rating_adds_to_the_seeded_ones(session):
     from db.base import utcnow
     from db.models import Caller, RequestChannel, RequestStatus, Survey
     from db.service_requests import change_status, open_request
-    from ivr.surveys import record_rating
+    from surveys.policy import record_rating
 
     load_demo_data(session, SHANGHAI)
     provider = session.scalars(select(Provider).where(Provider.rating_count >= 3).order_by(Provider.id)).first()

@@ -11,10 +11,10 @@ from db.session import make_session_factory
 from emulator.agi_channel import CallSpec, parse_keys
 from emulator.ami_server import AmiServer
 from emulator.switch import Switch
-from ivr.ami import AmiLink
-from ivr.ami_service import EVENT_CLASSES, AmiService
-from ivr.call_events import CallTracker
-from ivr.callback_placer import CallbackPlacer
+from telephony.ami import AmiLink
+from telephony.ami_service import EVENT_CLASSES, AmiService
+from telephony.call_events import CallTracker
+from telephony.callback_placer import CallbackPlacer
 from tests.conftest import wait_until
 
 
@@ -104,7 +104,7 @@ def test_a_callback_placeholder_queues_in_the_callers_language(asterisk, ivr_db,
     """Routing by language: a Cantonese caller's placeholder waits in the Cantonese queue
     (HOTLINE_LANG on the Originate) and is answered by the Cantonese speaker, though a
     Mandarin-only operator signed in first; both rows name the menu's queue."""
-    from hotline.asterisk_config import caller_route
+    from dialplans.render import caller_route
     from ivr.menu import load_menu
 
     ami_server, link, _ = asterisk

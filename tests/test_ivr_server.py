@@ -197,9 +197,11 @@ def test_a_reply_that_is_no_dtmf_key_is_taken_as_no_key(ivr_server, ivr_services
 
 
 def test_calls_release_their_threads_and_sockets(ivr_server, dial):
-    dial("1 0")  # warm up: imports, pools
+    walks = ("1 0", "2 h", "3 1 1", "- - -", "1 9 9 9")
+    for keys in walks:  # warm up: imports, pools, the hub's worker threads (started at first use)
+        dial(keys)
     threads, fds = threading.active_count(), open_fds()
-    for keys in ("1 0", "2 h", "3 1 1", "- - -", "1 9 9 9"):
+    for keys in walks:
         dial(keys)
     assert wait_until(lambda: threading.active_count() <= threads)
     assert open_fds() <= fds + 2  # the SQLite pool may keep a connection

@@ -11,10 +11,11 @@ from db.session import make_session_factory
 from emulator.agi_channel import CallSpec, parse_keys
 from emulator.ami_server import AmiServer
 from emulator.switch import Switch
-from hotline.asterisk_config import asterisk_queues, caller_route
-from ivr.ami import AmiLink
+from dialplans import contract
+from dialplans.render import asterisk_queues, caller_route
+from telephony.ami import AmiLink
 from ivr.menu import load_menu
-from ivr.operator_desk import OperatorDesk
+from telephony.operator_desk import OperatorDesk
 
 HAKKA_HOUSEHOLD, MANDARIN_HOUSEHOLD, MANDARIN_EMERGENCY = "3 1 1", "1 1 1", "1 5"
 SPEAKS = {
@@ -68,7 +69,7 @@ def emulated(settings, ivr_db, ivr_server, clock):
 def test_a_hakka_caller_is_offered_to_the_hakka_speaker_not_to_a_mandarin_only_one_also_free(emulated):
     server, call = emulated()
     hakka = call(HAKKA_HOUSEHOLD, "13700000101")
-    assert hakka.transcript.variables["HOTLINE_LANG"] == "hak"
+    assert hakka.transcript.variables[contract.LANG] == "hak"
     assert hakka.asterisk_queue == "hotline-general-hak"
     # 1002 (Mandarin only) signed in first and is free, as is 1003: only 1001 is offered it.
     assert hakka.rung == ["PJSIP/1001"] and hakka.agent == "PJSIP/1001"

@@ -4,15 +4,15 @@ import time
 
 import pytest
 import sqlalchemy
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from db.base import utcnow
 from db.models import OperatorState, OperatorStateChange, PauseReason, User
 from db.session import make_session_factory
 from emulator.ami_server import AmiServer
-from ivr.ami import AmiError, AmiEvent, AmiLink
-from ivr.call_events import CallTracker
-from ivr.operator_desk import DeskError, OperatorDesk, day_of, latest_states, record_states
+from telephony.ami import AmiError, AmiEvent, AmiLink
+from telephony.call_events import CallTracker
+from telephony.operator_desk import DeskError, OperatorDesk, day_of, latest_states, record_states
 from test_call_events import trace_events
 
 QUEUES = ["hotline-general", "hotline-priority"]
@@ -213,4 +213,11 @@ def test_state_changes_recorded_together_keep_one_of_each(engine):
                    dict(user_id=user.id, state=OperatorState.PAUSED, reason=PauseReason.MEAL, at=at, source="console")]
         record_states(session, changes)
         record_states(session, changes[:1])
-    assert states(engine, user) == [(OperatorState.ON_CALL, None, "ami"), (OperatorState.PAUSED, PauseReason.MEAL, "console")]
+    try:
+        assert states(engine, user) == [(OperatorState.ON_CALL, None, "ami"),
+                                        (OperatorState.PAUSED, PauseReason.MEAL, "console")]
+    finally:
+        # The engine's database is shared by the session's tests (the demo data test counts its users).
+        with make_session_factory(engine)() as session, session.begin():
+            session.execute(delete(OperatorStateChange).where(OperatorStateChange.user_id == user.id))
+            session.execute(delete(User).where(User.id == user.id))

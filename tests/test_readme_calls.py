@@ -89,7 +89,7 @@ def demo_settings(tmp_path, demo_database_template):
         "database.url": f"sqlite:///{database}", "app.data_dir": str(tmp_path),
         "ivr.port": free_port(), "asterisk.ami_port": free_port(), "console.port": free_port(),
         "ivr.sounds_dir": str(tmp_path / "sounds"), "ivr.voicemail_dir": str(tmp_path / "voicemail"),
-        "ivr.writer_process": False, "survey.delay_minutes": 10080,
+        "survey.delay_minutes": 10080,
     })
 
 

@@ -15,12 +15,12 @@ from db.base import utcnow
 from emulator.agi_channel import CallSpec, parse_keys
 from emulator.ami_server import REASON_ANSWERED, REASON_NO_ANSWER, AmiServer
 from emulator.switch import Switch
-from hotline.pop_bus import InProcessBus, RedisBus
-from ivr.ami import AmiLink
-from ivr.ami_service import AmiService
-from ivr.call_events import CallTracker
-from ivr.callback_placer import CallbackPlacer
-from ivr.operator_desk import latest_states
+from telephony.pop_bus import InProcessBus, RedisBus
+from telephony.ami import AmiLink
+from telephony.ami_service import AmiService
+from telephony.call_events import CallTracker
+from telephony.callback_placer import CallbackPlacer
+from telephony.operator_desk import latest_states
 from tests.conftest import wait_until
 
 

@@ -12,7 +12,7 @@ from twilio.http.response import Response
 from db.base import utcnow
 from db.models import SmsMessage, SmsStatus
 from db.sms import queue_sms
-from hotline.sms_gateway import SmsSendError, TwilioSms, gateway_from_settings, send_due
+from sms.gateway import SmsSendError, TwilioSms, gateway_from_settings, send_due
 
 
 class FakeTwilio(HttpClient):
@@ -94,7 +94,7 @@ def test_a_number_that_cannot_take_an_sms_is_refused_before_it_is_stored(session
 
 def test_the_default_twilio_transport_never_waits_forever():
     """Twilio's own HTTP client has no timeout unless given one: ours always sets it."""
-    from hotline.sms_gateway import SEND_TIMEOUT
+    from sms.gateway import SEND_TIMEOUT
 
     sms = TwilioSms("AC" + "0" * 32, "token", "+8610690000")
     assert sms._client.http_client.timeout == SEND_TIMEOUT

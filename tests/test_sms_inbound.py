@@ -12,7 +12,7 @@ from db.dispatching import assign
 from db.models import Dispatch, DispatchStatus, Provider, RequestStatus, ServiceRequest
 from db.session import make_session_factory
 from db.sms import parse_provider_reply
-from hotline.pop_bus import InProcessBus
+from telephony.pop_bus import InProcessBus
 
 PUBLIC = "https://hotline.example.gov.cn"
 TOKEN = "test-auth-token-0123456789"

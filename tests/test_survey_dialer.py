@@ -28,10 +28,10 @@ from db.service_requests import change_status
 from db.session import make_session_factory
 from emulator.ami_server import REASON_BUSY
 from hotline.demo_stack import EmulatedAsterisk
-from ivr.ami import AmiLink
+from telephony.ami import AmiLink
 from ivr.menu import configured_menu
-from ivr.survey_dialer import SurveyDialer
-from ivr.surveys import SurveyPolicy
+from surveys.dialer import SurveyDialer
+from surveys.policy import SurveyPolicy
 from tests.conftest import POSTGRES_URL, free_port, wait_until
 
 

@@ -17,7 +17,7 @@ from db.models import (
 )
 from db.service_requests import change_status, open_request
 from ivr.menu import configured_menu
-from ivr.surveys import (
+from surveys.policy import (
     SurveyPolicy, cancel_opted_out, claim, record_no_input, record_rating, recover_stale, reschedule,
     schedule_completed, settle_originate, start_attempt,
 )

@@ -1,7 +1,5 @@
-"""The English catalog: messages.po is the source; it is compiled at start-up when stale.
-
-The console's own text is Simplified Chinese (the msgids); English is the translation.
-"""
+"""The console's English catalog: messages.po is the source, compiled at start-up when stale."""
+# The console's own text is Simplified Chinese (the msgids); English is the translation.
 from __future__ import annotations
 
 import os
@@ -11,6 +9,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 SOURCE = Path(__file__).parent
+# The console's languages: its own text (zh), then each catalog here.
+LOCALES = ("zh", "en")
 
 
 def catalogs() -> list[Path]:

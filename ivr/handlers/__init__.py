@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from dialplans import contract
 from ivr.handlers import menu_call, queue_callback, survey
 
 if TYPE_CHECKING:
@@ -12,7 +13,7 @@ if TYPE_CHECKING:
 
 def handler_table(services: "IvrServices") -> dict[str, "Handler"]:
     return {
-        "ivr": lambda agi, request: menu_call.handle(agi, request, services),
-        "queue_callback": lambda agi, request: queue_callback.handle(agi, request, services),
-        "survey": lambda agi, request: survey.handle(agi, request, services),
+        contract.IVR_SCRIPT: lambda agi, request: menu_call.handle(agi, request, services),
+        contract.QUEUE_CALLBACK_SCRIPT: lambda agi, request: queue_callback.handle(agi, request, services),
+        contract.SURVEY_SCRIPT: lambda agi, request: survey.handle(agi, request, services),
     }

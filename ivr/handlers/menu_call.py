@@ -5,6 +5,7 @@ import logging
 
 from db.models import IvrOutcome, IvrStep
 from db.phones import try_normalise
+from dialplans import contract
 from ivr import call_log
 from ivr.agi import CallerGone, HotlineAGI
 from ivr.agi_renderer import AgiRenderer
@@ -23,11 +24,11 @@ def handle(agi: HotlineAGI, request: AgiRequest, services: IvrServices) -> None:
     now = services.clock()
     phone = try_normalise(env.get("agi_callerid"), services.area_code)
     known = services.caller_languages.of(phone)
-    hours_at, demo_clock = services.hours_clock(_arg(request, "at"), now)
+    hours_at, demo_clock = services.hours_clock(_arg(request, contract.AT_ARG), now)
     business_open = services.menu.hours.is_open(hours_at.astimezone(services.tz))
     start = CallStart(known, business_open, phone is not None,
-                      start_node=_known(_arg(request, "start"), services.menu.nodes),
-                      language=_known(_arg(request, "lang"), LANGUAGES))
+                      start_node=_known(_arg(request, contract.START_ARG), services.menu.nodes),
+                      language=_known(_arg(request, contract.LANG_ARG), LANGUAGES))
     state, action = services.engine.start(start)
     fields = call_log.header_fields(env)
     fields["uniqueid"] = fields["uniqueid"] or f"nouid-{id(agi)}"
@@ -70,19 +71,19 @@ def _finish(renderer: AgiRenderer, action: Finish, state, record: IvrCallRecord,
     if action.callback:
         local = (demo_at or services.clock()).astimezone(services.tz)
         record.callback_due = services.menu.hours.next_opening(local)
-    variables = {"HOTLINE_CALL_ID": record.uniqueid, "HOTLINE_LANG": state.language,
+    variables = {contract.CALL_ID: record.uniqueid, contract.LANG: state.language,
                  "CHANNEL(language)": f"zh_{state.language}"}
     if demo_at is not None:
         # Says the demo's clock was honoured (`hotline call --at` reports it otherwise).
-        variables["HOTLINE_DEMO_AT"] = f"{demo_at.astimezone(services.tz):%Y-%m-%dT%H:%M}"
+        variables[contract.DEMO_AT] = f"{demo_at.astimezone(services.tz):{contract.DEMO_CLOCK_FORMAT}}"
     if action.route is not None:
         record.queue = action.route.queue
-        variables.update(HOTLINE_NEXT="queue", HOTLINE_QUEUE=action.route.queue,
-                         HOTLINE_CATEGORY=action.route.category or "", HOTLINE_PRIORITY=action.route.priority,
-                         HOTLINE_INTENT=action.route.intent)
+        variables.update({contract.NEXT: contract.NEXT_QUEUE, contract.QUEUE: action.route.queue,
+                          contract.CATEGORY: action.route.category or "", contract.PRIORITY: action.route.priority,
+                          contract.INTENT: action.route.intent})
     else:
-        variables["HOTLINE_NEXT"] = "hangup"
-    record.result = {k: v for k, v in variables.items() if k.startswith("HOTLINE_")}
+        variables[contract.NEXT] = contract.NEXT_HANGUP
+    record.result = {k: v for k, v in variables.items() if k.startswith(contract.IVR_PREFIX)}
     try:
         renderer.finish(action, variables)
     except CallerGone:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from db.models import Call, CallbackReason, CallbackTask, Caller, Language
 from db.phones import try_normalise
 from db.session import transaction
+from dialplans import contract
 from ivr.agi import HotlineAGI
 from ivr.agi_renderer import AgiRenderer
 from ivr.engine import PromptRef
@@ -22,20 +23,20 @@ from ivr.services import IvrServices
 
 def handle(agi: HotlineAGI, request: AgiRequest, services: IvrServices) -> None:
     phone = try_normalise(request.env.get("agi_callerid"), services.area_code)
-    language = agi.get_variable("HOTLINE_LANG")
+    language = agi.get_variable(contract.LANG)
     language = language if language in LANGUAGES else services.menu.default_language
     renderer = AgiRenderer(agi, services.sounds_dir, services.voicemail_dir)
     if phone is None:
         # A withheld number cannot be called back: say so, and keep the caller queued.
         renderer.perform_play([PromptRef("callback_no_number", language)])
-        agi.set_variable("HOTLINE_CALLBACK_BOOKED", "0")
+        agi.set_variable(contract.CALLBACK_BOOKED, "0")
         return
-    queue = agi.get_variable("HOTLINE_QUEUE") or None
+    queue = agi.get_variable(contract.QUEUE) or None
     position = _int(agi.get_variable("QUEUEPOSITION"))
-    call_ref = agi.get_variable("HOTLINE_CALL_ID") or request.env.get("agi_uniqueid")
+    call_ref = agi.get_variable(contract.CALL_ID) or request.env.get("agi_uniqueid")
     task_id = blocking(_book, services, phone, language, queue, position, call_ref)
-    agi.set_variable("HOTLINE_CALLBACK_ID", str(task_id))
-    agi.set_variable("HOTLINE_CALLBACK_BOOKED", "1")
+    agi.set_variable(contract.CALLBACK_ID, str(task_id))
+    agi.set_variable(contract.CALLBACK_BOOKED, "1")
     renderer.perform_play([PromptRef("queue_callback_booked", language)])
 
 

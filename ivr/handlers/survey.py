@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from db.models import Survey, SurveyStatus
 from db.session import transaction
+from dialplans import contract
 from ivr.agi import CallerGone, HotlineAGI
 from ivr.agi_renderer import AgiRenderer
 from ivr.engine import PromptRef, provider_prompt
@@ -22,7 +23,7 @@ from ivr.hub import blocking
 from ivr.prompts import LANGUAGES
 from ivr.server import AgiRequest
 from ivr.services import IvrServices
-from ivr.surveys import record_no_input, record_rating
+from surveys.policy import record_no_input, record_rating
 
 log = logging.getLogger(__name__)
 RATING_TRIES = 3
@@ -31,7 +32,7 @@ COMMENT_SECONDS = 60
 
 
 def handle(agi: HotlineAGI, request: AgiRequest, services: IvrServices) -> None:
-    survey_id = agi.get_variable("HOTLINE_SURVEY_ID")
+    survey_id = agi.get_variable(contract.SURVEY_ID)
     found = blocking(_load, services, survey_id)
     if found is None:
         log.warning("survey call for unknown or settled survey %r", survey_id)

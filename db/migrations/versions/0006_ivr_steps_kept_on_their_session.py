@@ -4,7 +4,7 @@ Revision ID: 0006
 Revises: 0005
 
 A call's steps are only ever read with their session; a row a step made the call-log
-writer insert three rows a call more than it needed (B1). Existing steps move into the
+writer insert three rows a call more than it needed. Existing steps move into the
 session's `steps` list and back again on downgrade.
 """
 import datetime as dt

@@ -16,10 +16,10 @@ import time
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
-from ivr.ami import AmiError, AmiEvent, AmiLink
-from ivr.call_events import CallTracker
-from ivr.callback_placer import CallbackPlacer
-from ivr.screen_pop import ScreenPopPublisher
+from telephony.ami import AmiError, AmiEvent, AmiLink
+from telephony.call_events import CallTracker
+from telephony.callback_placer import CallbackPlacer
+from telephony.screen_pop import ScreenPopPublisher
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,6 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import Integer, bindparam, exists, func, inspect, literal, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from db.base import UTCDateTime, utcnow
@@ -39,6 +38,7 @@ from db.models import (
     TaskStatus,
 )
 from db.service_requests import change_status
+from db.session import insert_for
 from ivr.menu import BusinessHours
 
 log = logging.getLogger(__name__)
@@ -129,8 +129,7 @@ def schedule_completed(session: Session, policy: SurveyPolicy, now: dt.datetime 
     )
     table = Survey.__table__
     dialect = session.get_bind().dialect.name
-    upsert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
-    statement = (upsert(table).from_select(
+    statement = (insert_for(session, table).from_select(
         ["request_id", "caller_id", "provider_id", "language", "due_at", "status", "attempt_count", "created_at"], due)
         # Another dialer may queue the same request meanwhile: the unique request_id settles it.
         .on_conflict_do_nothing(index_elements=[table.c.request_id])

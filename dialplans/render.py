@@ -17,23 +17,11 @@ from sqlalchemy.orm import Session
 from config import Settings
 from db.languages import ANYONE, SPEAKERS, language_queue
 from db.models import Language, Priority, User
-from ivr.call_events import CHANNEL_VARIABLES
+from dialplans import contract
 from ivr.menu import Menu
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "dialplans"
+TEMPLATES = Path(__file__).resolve().parent
 FILES = ("extensions.conf", "queues.conf", "queuerules.conf", "pjsip.conf", "manager.conf", "musiconhold.conf")
-# Carried on AMI channel events to the console's screen pop (manager.conf channelvars).
-SCREEN_POP_VARIABLES = ("HOTLINE_CALL_ID", "HOTLINE_LANG", "HOTLINE_CATEGORY", "HOTLINE_PRIORITY",
-                        "HOTLINE_QUEUE", "HOTLINE_INTENT")
-# The hotline account's read classes. Not "dialplan" (a VarSet and a Newexten for every
-# priority of every call) nor "agi" (one event per AGI command): floods in production.
-# Whatever the link needs must come in one of these (tests/test_asterisk_config.py).
-AMI_READ_CLASSES = ("system", "call", "agent", "user", "dtmf")
-# On every channel event: the screen pop's, then the call tracker's (recording, callback).
-AMI_CHANNEL_VARIABLES = SCREEN_POP_VARIABLES + CHANNEL_VARIABLES
-# Set by the AMI link when it originates a callback placeholder, and by the survey
-# dialer when it originates a survey call (extensions.conf).
-ORIGINATE_VARIABLES = ("HOTLINE_CALLBACK_POSITION", "HOTLINE_CALLBACK_NUMBER", "HOTLINE_SURVEY_ID", "HOTLINE_LANG")
 _PRIORITY = {Priority.NORMAL.value: 0, Priority.URGENT.value: 5, Priority.EMERGENCY.value: 10}
 
 
@@ -167,8 +155,8 @@ def render(settings: Settings, menu: Menu, phones: list[SoftPhone]) -> dict[str,
         "ami_port": asterisk.ami_port,
         "ami_username": asterisk.ami_username,
         "ami_secret": asterisk.ami_secret,
-        "ami_read": ",".join(AMI_READ_CLASSES),
-        "channelvars": ",".join(AMI_CHANNEL_VARIABLES),
+        "ami_read": ",".join(contract.AMI_READ_CLASSES),
+        "channelvars": ",".join(contract.AMI_CHANNEL_VARIABLES),
         "phones": phones,
     }
     environment = jinja2.Environment(

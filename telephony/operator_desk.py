@@ -13,14 +13,13 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.base import utcnow
 from db.languages import penalty
 from db.models import Language, OperatorState, OperatorStateChange, PauseReason, User
-from db.session import transaction
-from ivr.ami import AmiError, AmiLink
+from db.session import insert_for, transaction
+from telephony.ami import AmiError, AmiLink
 
 
 class DeskError(ValueError):
@@ -39,10 +38,9 @@ def record_states(session: Session, changes: list[dict]) -> None:
     if not changes:
         return
     table = OperatorStateChange.__table__
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[session.get_bind().dialect.name]
     rows = [{"reason": None, "ends_at": None, **change} for change in changes]
-    session.execute(insert(table).on_conflict_do_nothing(index_elements=[table.c.user_id, table.c.state, table.c.at]),
-                    rows)
+    session.execute(insert_for(session, table).on_conflict_do_nothing(
+        index_elements=[table.c.user_id, table.c.state, table.c.at]), rows)
 
 
 def current_state(state: OperatorState, reason: PauseReason | None, ends_at: dt.datetime | None,

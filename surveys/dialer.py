@@ -20,18 +20,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.base import utcnow
 from db.session import transaction
-from ivr.ami import AmiError, AmiLink
-from ivr.surveys import (
+from dialplans import contract
+from telephony.ami import AmiError, AmiLink
+from surveys.policy import (
     Claimed, SurveyPolicy, cancel_opted_out, claim, recover_stale, schedule_completed, settle_originate, start_attempt,
 )
 
 log = logging.getLogger(__name__)
-SURVEY_CONTEXT = "hotline-survey"
 
 
 class SurveyDialer:
     def __init__(self, sessions: sessionmaker[Session], link: AmiLink, policy: SurveyPolicy, *,
-                 name: str | None = None, trunk: str = "hotline-trunk", caller_id: str = "", ring_seconds: int = 40,
+                 name: str | None = None, trunk: str = contract.TRUNK_CONTEXT, caller_id: str = "", ring_seconds: int = 40,
                  pass_seconds: float = 1.0, sweep_seconds: float = 10.0, clock: Callable = utcnow):
         self.sessions, self.link, self.policy = sessions, link, policy
         self.name = name or f"dialer-{uuid.uuid4().hex[:8]}"
@@ -92,8 +92,8 @@ class SurveyDialer:
         with transaction(self.sessions) as session:
             start_attempt(session, survey.survey_id, action_id, self.clock())
         try:
-            self.link.originate(f"PJSIP/{survey.phone}@{self.trunk}", SURVEY_CONTEXT, "s", action_id=action_id,
-                                variables={"HOTLINE_SURVEY_ID": str(survey.survey_id), "HOTLINE_LANG": survey.language},
+            self.link.originate(f"PJSIP/{survey.phone}@{self.trunk}", contract.SURVEY_CONTEXT, "s", action_id=action_id,
+                                variables={contract.SURVEY_ID: str(survey.survey_id), contract.LANG: survey.language},
                                 Timeout=str(self.ring_seconds * 1000), CallerID=self.caller_id)
             self.dialled += 1
         except AmiError as exc:

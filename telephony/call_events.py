@@ -19,16 +19,17 @@ import queue
 from collections import OrderedDict
 from dataclasses import dataclass, fields
 
-from sqlalchemy import case, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.base import utcnow
+from db.calls import upsert_calls
 from db.languages import split_queue
 from db.models import Call, CallbackTask, CallDirection, CallOutcome, OperatorState, PauseReason, User
 from db.session import transaction
-from ivr.ami import AmiEvent
-from ivr.operator_desk import latest_states, record_state, record_states
+from dialplans import contract
+from telephony.ami import AmiEvent
+from telephony.operator_desk import latest_states, record_state, record_states
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ FIRST_SEEN = ("started_at", "queue_entered_at", "answered_at")
 # writes (set by the dialplan); the callback task a caller booked from the queue (set by
 # queue_callback) or a call-back's placeholder serves (set with the number it dials back,
 # by the callback placer's Originate).
-CHANNEL_VARIABLES = ("HOTLINE_RECORDING", "HOTLINE_CALLBACK_ID", "HOTLINE_CALLBACK_NUMBER")
+CHANNEL_VARIABLES = contract.TRACKER_VARIABLES
 # CallFacts fields that are not columns of calls.
 # Calls written as ended, remembered so that their channels' later events (the operator's
 # hang-up, a placeholder's other half) neither bring them back to life in memory nor
@@ -244,7 +245,7 @@ class CallTracker:
         facts = self._call(event)
         if facts is None or event.get("Uniqueid") != event.get("Linkedid"):
             return  # only the call's first channel says where it came from
-        outbound = event.get("Context", "").startswith(("hotline-outbound", "hotline-callback"))
+        outbound = event.get("Context", "").startswith((contract.OUTBOUND_CONTEXT, contract.CALLBACK_HOLD_CONTEXT, contract.CALLBACK_DIAL_CONTEXT))
         facts.learn(started_at=_time(event), caller_number=number_or_none(event.get("CallerIDNum")),
                     did=event.get("Exten") or None, direction=CallDirection.OUTBOUND if outbound else CallDirection.INBOUND)
 
@@ -326,7 +327,6 @@ class CallTracker:
                                 for extension, state, at, ends_at in self._operator_states if extension in users])
 
     def _write(self, session: Session, calls: list[CallFacts]) -> None:
-        table = Call.__table__
         extensions = {f.agent_extension for f in calls if f.agent_extension}
         agents = {}
         if extensions:
@@ -344,23 +344,8 @@ class CallTracker:
             row["outcome"] = facts.outcome
             row["agent_id"] = agents.get(facts.agent_extension)
             rows.append(row)
-        insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[session.get_bind().dialect.name]
-        statement = insert(table)
-        new = statement.excluded
-        keep_first = {name: func.coalesce(table.c[name], new[name]) for name in FIRST_SEEN}
-        # Two writers meet on this row (the IVR too): a call started at the earliest time either saw.
-        keep_first["started_at"] = case((new.started_at < table.c.started_at, new.started_at), else_=table.c.started_at)
-        take_last = {name: func.coalesce(new[name], table.c[name]) for name in (
-            "caller_number", "did", "queue", "queue_wait_seconds", "agent_extension", "agent_id",
-            "ended_at", "hangup_cause", "recording_file", "callback_task_id")}
-        # The IVR's verdict (voicemail, callback) stands; AMI settles calls still open.
-        # (Explicit comparisons: an IN list cannot be bound in an executemany.)
-        still_open = or_(table.c.outcome == CallOutcome.IN_PROGRESS.value, table.c.outcome == CallOutcome.ABANDONED_IN_IVR.value)
-        outcome = case((still_open,
-                        case((new.outcome == CallOutcome.IN_PROGRESS.value, table.c.outcome), else_=new.outcome)),
-                       else_=table.c.outcome)
-        session.execute(statement.on_conflict_do_update(index_elements=[table.c.uniqueid],
-                                                        set_={**keep_first, **take_last, "outcome": outcome}), rows)
+        # The IVR writes this row too: the calls row's rules merge the two (db/calls.py).
+        upsert_calls(session, rows)
         for facts in calls:
             if facts.booked_task_id in tasks:
                 # queue_callback points its task at the call row if the row was there yet.

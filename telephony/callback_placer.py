@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.base import utcnow
 from db.models import CallbackReason, CallbackTask, TaskStatus
 from db.session import transaction
-from ivr.ami import AmiError, AmiEvent, AmiLink
+from dialplans import contract
+from telephony.ami import AmiError, AmiEvent, AmiLink
 
 log = logging.getLogger(__name__)
 REASON_ANSWERED = "4"
-PLACEHOLDER = "@hotline-callback-hold"
-DIAL_CONTEXT = "hotline-callback-dial"
+PLACEHOLDER = "@" + contract.CALLBACK_HOLD_CONTEXT
 # A placeholder waits as long as a caller would; Originate's default of 30 s would drop it.
 HOLD_TIMEOUT_MS = 4 * 3600 * 1000
 MAX_ATTEMPTS = 3
@@ -64,13 +64,13 @@ class CallbackPlacer:
 
     def _originate(self, task: CallbackTask) -> bool:
         variables = {
-            "HOTLINE_CALLBACK_ID": str(task.id),
-            "HOTLINE_CALLBACK_NUMBER": task.phone,
-            "HOTLINE_CALLBACK_POSITION": str(task.queue_position or ""),
-            "HOTLINE_LANG": task.language.value if task.language else self.default_language,
+            contract.CALLBACK_ID: str(task.id),
+            contract.CALLBACK_NUMBER: task.phone,
+            contract.CALLBACK_POSITION: str(task.queue_position or ""),
+            contract.LANG: task.language.value if task.language else self.default_language,
         }
         try:
-            action_id = self.link.originate(f"Local/{task.queue}@hotline-callback-hold/n", "hotline-callback-dial", "s",
+            action_id = self.link.originate(f"Local/{task.queue}@{contract.CALLBACK_HOLD_CONTEXT}/n", contract.CALLBACK_DIAL_CONTEXT, "s",
                                             variables=variables, Timeout=str(HOLD_TIMEOUT_MS), CallerID=f'"" <{task.phone}>')
         except AmiError as exc:
             log.warning("callback %s not placed yet: %s", task.id, exc)
@@ -89,10 +89,10 @@ class CallbackPlacer:
             self._responses.append((event.get("ActionID"), event.get("Reason")))
             return
         variables = event.variables
-        task_id = variables.get("HOTLINE_CALLBACK_ID", "")
-        if not (task_id.isascii() and task_id.isdigit() and variables.get("HOTLINE_CALLBACK_NUMBER")):
+        task_id = variables.get(contract.CALLBACK_ID, "")
+        if not (task_id.isascii() and task_id.isdigit() and variables.get(contract.CALLBACK_NUMBER)):
             return  # not the dialling half of a call-back
-        if event.name == "DialEnd" and event.get("Context") == DIAL_CONTEXT:
+        if event.name == "DialEnd" and event.get("Context") == contract.CALLBACK_DIAL_CONTEXT:
             self._dialled[int(task_id)] = event.get("DialStatus")
         elif event.name == "Hangup" and event.get("Uniqueid") == event.get("Linkedid"):
             self._hung_up.append((int(task_id), self._dialled.pop(int(task_id), None) == "ANSWER"))

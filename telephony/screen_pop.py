@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 
 from db.languages import split_queue
-from ivr.ami import AmiEvent
-from ivr.call_events import extension_of, number_or_none
+from dialplans import contract
+from telephony.ami import AmiEvent
+from telephony.call_events import extension_of, number_or_none
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +34,11 @@ class ScreenPopPublisher:
             return
         variables = event.variables
         self._pending.append((extension, {
-            "uniqueid": variables.get("HOTLINE_CALL_ID") or uniqueid,
+            "uniqueid": variables.get(contract.CALL_ID) or uniqueid,
             "caller": number_or_none(event.get("CallerIDNum")),
-            "language": variables.get("HOTLINE_LANG") or None,
-            "category": variables.get("HOTLINE_CATEGORY") or None,
-            "priority": variables.get("HOTLINE_PRIORITY") or None,
+            "language": variables.get(contract.LANG) or None,
+            "category": variables.get(contract.CATEGORY) or None,
+            "priority": variables.get(contract.PRIORITY) or None,
             "queue": split_queue(event.get("Queue"), self.queue_prefix)[0] or None,
         }))
 

@@ -1,0 +1,1 @@
+"""Satisfaction surveys: when to call (the policy) and the dialer that places the calls."""

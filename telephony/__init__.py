@@ -1,0 +1,1 @@
+"""The AMI side: the AMI link, call events, screen pops and their bus, operators' states, callbacks."""
