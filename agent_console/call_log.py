@@ -26,6 +26,7 @@ from call_log.recordings import mimetype, recording_path
 from call_log.schemas import parse_filter
 from db.audit import record, record_read
 from db.base import utcnow
+from db.languages import speaks
 from db.models import (
     Call, CallOutcome, Language, Priority, Role, ServiceCategory, ServiceRequest, Survey, User,
 )
@@ -75,8 +76,20 @@ def index():
     for name in parsed.errors:
         flash(_("“%(field)s”的值无法识别，已忽略。", field=FIELD_NAMES[name]), "warning")
     found = search.page(db, parsed.filter, request.args.get("after"), queue_prefix=services().settings.asterisk.queue_prefix)
+    matches = _language_matches(db, [row.id for row in found.rows])
     return render_template("calls/index.html", page=found, form=parsed.form, number=shown_number,
-                           seconds=search.seconds_between, unmasked=may_unmask(), **_choices(db))
+                           seconds=search.seconds_between, unmasked=may_unmask(), matches=matches,
+                           matched=sum(matches.values()), judged=len(matches), **_choices(db))
+
+
+def _language_matches(db, call_ids: list[int]) -> dict[int, bool]:
+    """For the page's answered calls with a known language and operator: whether the
+    operator speaks the caller's language (the terms of the language match rate)."""
+    if not call_ids:
+        return {}
+    calls = db.scalars(select(Call).options(selectinload(Call.agent)).where(Call.id.in_(call_ids))).all()
+    return {call.id: speaks(call.agent, call.ivr_language) for call in calls
+            if call.agent is not None and call.ivr_language is not None and call.answered_at is not None}
 
 
 @bp.route("/calls/export.csv", defaults={"kind": "csv"})

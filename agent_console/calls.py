@@ -18,7 +18,8 @@ from sqlalchemy import select
 from agent_console.auth import OPERATORS, SUPERVISORS, roles
 from agent_console.database import get_db, services
 from db.caller_history import caller_history, provider_of
-from db.models import Call, ServiceCategory
+from db.languages import skills
+from db.models import Call, Language, ServiceCategory
 from db.phones import try_normalise
 from telephony.pop_bus import iterate
 
@@ -89,5 +90,17 @@ def pop(uniqueid: str):
     history = caller_history(db, phone.number) if phone else None
     ivr = {k: request.args.get(k, "")[:32] for k in ("language", "category", "priority")}
     category = db.scalar(select(ServiceCategory).where(ServiceCategory.code == ivr["category"])) if ivr["category"] else None
+    language = _language(call.ivr_language if call is not None and call.ivr_language else ivr["language"])
+    # The operator may be offered a caller whose language they do not speak (after the
+    # language's wait): the pop says so, so that they can ask a colleague at once.
+    spoken = skills(current_user.row())
     return render_template("calls/pop.html", call=call, uniqueid=uniqueid, number=number, history=history,
-                           provider_of=provider_of, ivr=ivr, category=category, offer=offer)
+                           provider_of=provider_of, ivr=ivr, category=category, offer=offer, language=language,
+                           fluency=spoken.get(language) if language else None)
+
+
+def _language(value) -> Language | None:
+    try:
+        return Language(value) if value else None
+    except ValueError:
+        return None

@@ -30,6 +30,8 @@ LABELS = {
     "congestion": _l("线路忙"), "no_input": _l("接听未按键"),
     # languages
     "cmn": _l("普通话"), "yue": _l("粤语"), "hak": _l("客家话"),
+    # how well an operator speaks one
+    "native": _l("母语"), "fluent": _l("流利"), "basic": _l("基本"),
     # call outcomes
     "answered": _l("已接听"), "abandoned_in_ivr": _l("语音导航中挂断"), "abandoned_in_queue": _l("排队中挂断"),
     "callback_requested": _l("预约回拨"), "after_hours": _l("非工作时间"),

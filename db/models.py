@@ -42,6 +42,14 @@ class Language(str, enum.Enum):
     HAKKA = "hak"
 
 
+class Fluency(str, enum.Enum):
+    """How well an operator speaks a language, best first."""
+
+    NATIVE = "native"
+    FLUENT = "fluent"
+    BASIC = "basic"
+
+
 class Role(str, enum.Enum):
     OPERATOR = "operator"
     SUPERVISOR = "supervisor"
@@ -257,6 +265,19 @@ class User(Base):
     # Console sessions carry the number they began under; signing out bumps it, so a
     # copied session cookie stops working too (the cookie itself cannot be recalled).
     session_epoch: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    # The languages the operator speaks: the queues offer callers by them (db/languages.py).
+    languages: Mapped[list["OperatorLanguage"]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="OperatorLanguage.language")
+
+
+class OperatorLanguage(Base):
+    """One language an operator speaks, and how well."""
+
+    __tablename__ = "operator_languages"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    language: Mapped[Language] = mapped_column(str_enum(Language, "language"), primary_key=True)
+    fluency: Mapped[Fluency] = mapped_column(str_enum(Fluency, "fluency"))
 
 
 class ApiToken(Base):

@@ -232,7 +232,7 @@ def _provider_names(app: AppContext) -> dict[str, str]:
 @click.option("--show-sip-passwords", is_flag=True, help="Print each softphone's SIP password.")
 @pass_app
 def asterisk_config_command(app: AppContext, out_dir: Path, show_sip_passwords: bool) -> None:
-    """Render Asterisk's configuration (dialplan, queues, PJSIP, AMI, hold music)."""
+    """Render Asterisk's configuration (dialplan, queues and their rules, PJSIP, AMI, hold music)."""
     from dialplans import render
 
     app.require_schema()
@@ -243,7 +243,7 @@ def asterisk_config_command(app: AppContext, out_dir: Path, show_sip_passwords: 
     for path in render.write(render.render(settings, services_menu, phones), out_dir):
         click.echo(f"wrote {path}")
     click.echo(f"{len(phones)} softphone(s); queues: "
-               + ", ".join(q.asterisk_name for q in render.menu_queues(services_menu, settings.asterisk.queue_prefix)))
+               + ", ".join(q.asterisk_name for q in render.asterisk_queues(services_menu, settings.asterisk)))
     if show_sip_passwords:
         for phone in phones:
             click.echo(f"  {phone.extension}  {phone.display_name}  password {phone.password}")
