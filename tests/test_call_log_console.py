@@ -179,7 +179,7 @@ def test_the_call_page_tells_the_whole_call(client, auth, console_services):
     auth.login("supervisor")
     page = re.sub(r"<[^>]+>", " ", client.get("/calls/c9").get_data(as_text=True))
     page = re.sub(r"\s+", " ", page)
-    assert "12 秒" in page and "120 秒" in page and "正常挂断" in page and "话务员 小陈" in page
+    assert "12 秒" in page and "120 秒" in page and "正常挂断" in page and "小陈" in page
     assert "10:00:00 主菜单 按 1" in page and "播放：" in page and "main_menu" not in page
 
 
