@@ -89,7 +89,8 @@ def test_supervisor_filters_opens_plays_exports_and_books_a_callback(stack, brow
 
     def recorded():
         with console_services.sessions() as session:
-            return session.scalar(select(Call).where(Call.uniqueid == switched.uniqueid,
+            # Both writers done: the AMI link's (recording, end) and the IVR's (language, caller).
+            return session.scalar(select(Call).where(Call.uniqueid == switched.uniqueid, Call.ivr_language.is_not(None),
                                                      Call.recording_file.is_not(None), Call.ended_at.is_not(None)))
     assert wait_until(lambda: recorded() is not None, timeout=15)
     call = recorded()

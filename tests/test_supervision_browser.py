@@ -78,7 +78,7 @@ def test_a_supervisor_grades_overrides_and_suspends_in_chromium(console, browser
     # The best-graded provider's credit file says why it has its stars.
     browser.get(console.url + "/providers")
     rows = browser.find_elements(By.CSS_SELECTOR, "tbody tr")
-    graded = next(r for r in rows if r.find_elements(By.TAG_NAME, "td")[1].text.strip())
+    graded = next(r for r in rows if r.find_elements(By.TAG_NAME, "td")[1].text.strip() not in ("", "未定级"))
     _click(browser, graded.find_element(By.TAG_NAME, "a"))
     _click(browser, browser.find_element(By.ID, "credit-file-link"))
     reasons = browser.find_element(By.ID, "grade-reasons").text
