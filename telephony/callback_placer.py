@@ -6,7 +6,7 @@ Local/<queue>@hotline-callback-hold/n queues at that position; when an operator 
 it, the other half runs hotline-callback-dial and rings the caller. The task is read
 from the database, so a callback booked while the AMI link was down is placed when it
 comes back. A try that no operator took is settled by its OriginateResponse, matched by
-ActionID. One an operator took is answered (Reason 4) before the caller is even rung:
+ActionID (only ours: Asterisk sends every session's to every `call` reader). One an operator took is answered (Reason 4) before the caller is even rung:
 it is settled when the dialling half hangs up, done only if its Dial of the caller was
 answered (DialEnd from hotline-callback-dial), else tried again like an unanswered one.
 """
@@ -22,7 +22,7 @@ from db.base import utcnow
 from db.models import CallbackReason, CallbackTask, TaskStatus
 from db.session import transaction
 from dialplans import contract
-from telephony.ami import AmiError, AmiEvent, AmiLink
+from telephony.ami import AmiError, AmiEvent, AmiLink, is_own_action_id
 
 log = logging.getLogger(__name__)
 REASON_ANSWERED = "4"
@@ -83,7 +83,9 @@ class CallbackPlacer:
     # settling ------------------------------------------------------------------------------
 
     def on_event(self, event: AmiEvent) -> None:
-        if event.name == "OriginateResponse" and event.get("ActionID"):
+        if event.name == "OriginateResponse":
+            if not is_own_action_id(event.get("ActionID")):
+                return  # another session's (Asterisk sends them to every `call` reader)
             if event.get("Reason") == REASON_ANSWERED and PLACEHOLDER in event.get("Channel"):
                 return  # an operator took the placeholder: the caller is rung only now
             self._responses.append((event.get("ActionID"), event.get("Reason")))

@@ -233,6 +233,26 @@ def test_a_call_back_is_done_only_when_the_customer_answers(link, ivr_db, trace,
             assert task.due_at > utcnow() and task.originate_action_id is None
 
 
+def test_another_sessions_originate_response_settles_none_of_our_tasks(link, ivr_db):
+    """Asterisk sends every OriginateResponse to every account that reads `call`: the
+    console's or another `hotline ami`'s must not settle a task this placer originated."""
+    server, ami = link
+    sessions = make_session_factory(ivr_db)
+    placer = CallbackPlacer(ami, sessions)
+    ours = ami.originate("Local/general@hotline-callback-hold/n", "hotline-callback-dial", "s")
+    theirs = "hotline-0badc0de-" + ours.rsplit("-", 1)[1]  # same number, another process
+    placed_task(ivr_db, 8101, "13700000021", theirs)
+    placed_task(ivr_db, 8102, "13700000022", "hotline-1")  # the old per-connection scheme
+    placed_task(ivr_db, 8103, "13700000023", ours)
+    for action_id in (theirs, "hotline-1", ours):
+        placer.on_event(AmiEvent("OriginateResponse", {"ActionID": action_id, "Response": "Failure", "Reason": "5",
+                                                        "Channel": "PJSIP/13700000021@trunk"}))
+    placer.after_flush()
+    with sessions() as session:
+        status = {task_id: session.get(CallbackTask, task_id).status for task_id in (8101, 8102, 8103)}
+    assert status == {8101: TaskStatus.IN_PROGRESS, 8102: TaskStatus.IN_PROGRESS, 8103: TaskStatus.PENDING}
+
+
 def test_malformed_events_are_ignored(ivr_db):
     tracker = CallTracker(make_session_factory(ivr_db))
     for event in (
