@@ -45,7 +45,7 @@ CHANNEL_VARIABLES = contract.TRACKER_VARIABLES
 # hang-up, a placeholder's other half) neither bring them back to life in memory nor
 # rewrite their rows; bounded, since the link runs for months.
 ENDED_REMEMBERED = 10_000
-NOT_COLUMNS = ("abandoned_in_queue", "ended", "booked_task_id", "callback_number")
+NOT_COLUMNS = ("abandoned_in_queue", "ended", "booked_task_id", "callback_number", "callback_dial_status")
 
 
 @dataclass
@@ -65,6 +65,7 @@ class CallFacts:
     recording_file: str | None = None
     callback_task_id: int | None = None  # a call-back: the task it was placed for
     callback_number: str | None = None  # a call-back: the number it dials back
+    callback_dial_status: str | None = None  # a call-back: how its Dial of that number ended
     abandoned_in_queue: bool = False
     booked_task_id: int | None = None  # the caller took the queue's callback offer: that task
     ended: bool = False
@@ -81,6 +82,8 @@ class CallFacts:
             return CallOutcome.ANSWERED
         if not self.ended:
             return CallOutcome.IN_PROGRESS
+        if self.callback_number is not None:
+            return CallOutcome.FAILED  # a call-back whose customer never answered (busy, no answer...)
         if self.booked_task_id is not None:
             return CallOutcome.CALLBACK_REQUESTED
         if self.abandoned_in_queue or self.queue_entered_at is not None:
@@ -293,9 +296,25 @@ class CallTracker:
         facts = self._call(event)
         extension = extension_of(event.get("Interface") or event.get("DestChannel"))
         if facts is not None:
-            facts.learn(answered_at=_time(event), queue_wait_seconds=_int(event.get("HoldTime")), agent_extension=extension)
+            facts.learn(queue_wait_seconds=_int(event.get("HoldTime")), agent_extension=extension)
+            if facts.callback_number is None:
+                # A call-back's placeholder is answered by the operator before the customer
+                # is even rung: that call is answered only when its Dial is (DialEnd).
+                facts.learn(answered_at=_time(event))
         if extension:
             self._operator_states.append((extension, OperatorState.ON_CALL, _time(event), None))
+
+    def _on_dialend(self, event: AmiEvent) -> None:
+        """A call-back's dialling half (hotline-callback-dial) rang the customer: ANSWER, or
+        BUSY, NOANSWER, CONGESTION... (the callback placer settles its task the same way)."""
+        if event.get("Context") != contract.CALLBACK_DIAL_CONTEXT:
+            return
+        facts = self._call(event)
+        if facts is None or facts.callback_number is None:
+            return
+        facts.callback_dial_status = event.get("DialStatus")
+        if facts.callback_dial_status == "ANSWER":
+            facts.learn(answered_at=_time(event))
 
     def _on_agentcomplete(self, event: AmiEvent) -> None:
         """The call ended: the queue gives the operator wrap-up time, then offers calls again.
@@ -340,6 +359,9 @@ class CallTracker:
             row["caller_number"] = facts.callback_number or facts.caller_number
             row["callback_task_id"] = facts.callback_task_id if facts.callback_task_id in tasks else None
             row["outcome"] = facts.outcome
+            # MixMonitor's `b` starts the file only once the call is bridged: an unanswered
+            # call's variable names an empty (44-byte header) file, not a recording.
+            row["recording_file"] = facts.recording_file if facts.answered_at is not None else None
             row["agent_id"] = agents.get(facts.agent_extension)
             rows.append(row)
         # The IVR writes this row too: the calls row's rules merge the two (db/calls.py).
