@@ -36,6 +36,7 @@ RECORDING = "HOTLINE_RECORDING"  # the call's recording file (MixMonitor); inher
 QUEUE_POSITION = "HOTLINE_QUEUE_POSITION"  # the place a caller leaving a queue had
 FASTAGI = "HOTLINE_FASTAGI"  # [globals]: agi://host:port of the IVR
 RECORDINGS = "HOTLINE_RECORDINGS"  # [globals]: the recordings folder
+OPERATOR_RETRY = "HOTLINE_OPERATOR_RETRY"  # "1": back in the operator queue once after a voicemail that kept nothing
 
 # Carried on AMI channel events (manager.conf channelvars): the screen pop's, then the
 # call tracker's (the recording; the callback task a caller booked or a placeholder
