@@ -17,9 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from agent_console.auth import (
-    OPERATORS, SUPERVISORS, ConsoleUser, check_credentials, client_address, public, record_failure,
+    OPERATORS, SUPERVISORS, UNMASKERS, ConsoleUser, check_credentials, client_address, public, record_failure,
 )
 from agent_console.database import get_db, services
+from call_log.export import mask_number
 from db.api_tokens import PREFIX as TOKEN_PREFIX
 from db.api_tokens import user_for_token
 from db.base import utcnow
@@ -239,11 +240,16 @@ def suggestions(number: str):
 def list_calls():
     rows = get_db().scalars(select(Call).options(selectinload(Call.caller)).order_by(Call.started_at.desc()).limit(_limit()))
     return {"calls": [{
-        "uniqueid": c.uniqueid, "direction": c.direction.value, "caller": c.caller.phone if c.caller else c.caller_number,
+        "uniqueid": c.uniqueid, "direction": c.direction.value, "caller": _caller_number(c.caller.phone if c.caller else c.caller_number),
         "started_at": _iso(c.started_at), "answered_at": _iso(c.answered_at), "ended_at": _iso(c.ended_at),
         "language": c.ivr_language.value if c.ivr_language else None, "queue": c.queue,
         "queue_wait_seconds": c.queue_wait_seconds, "agent_extension": c.agent_extension, "outcome": c.outcome.value,
         "hangup_cause": c.hangup_cause, "recording_file": c.recording_file} for c in rows]}
+
+
+def _caller_number(number: str | None) -> str | None:
+    """Whole for the roles that may unmask (auth.UNMASKERS), 138****8000 for the rest."""
+    return number if number is None or g.api_user.role in UNMASKERS else mask_number(number)
 
 
 @bp.route("/openapi.json", methods=["GET"])

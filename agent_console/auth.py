@@ -33,6 +33,10 @@ SUPERVISORS = (Role.SUPERVISOR, Role.ADMIN)
 ADMINS = (Role.ADMIN,)
 # A longer "next" is no page of ours, and would not fit in a Location header.
 MAX_NEXT = 2048
+# Who sees callers' whole numbers in the call log, its exports and the API; every other
+# role sees 138****8000. A role, not a per-account flag, so a supervisor's rights never
+# differ from what their role says (README: "Call log").
+UNMASKERS = (Role.ADMIN,)
 
 
 class ConsoleUser:
@@ -57,6 +61,10 @@ class ConsoleUser:
     def row(self) -> User:
         """The account's row in this request's session (for audit and foreign keys)."""
         return get_db().get(User, self.id)
+
+
+def may_unmask() -> bool:
+    return current_user.is_authenticated and current_user.role in UNMASKERS
 
 
 def roles(*allowed: Role):

@@ -1,4 +1,4 @@
-"""Screen pops (Server-Sent Events) and the call log.
+"""Screen pops (Server-Sent Events); the call log itself is agent_console/call_log.py.
 
 A pop shows a caller's history, which is for the operator the call was offered to (and
 for supervisors). The stream that delivers a pop signs the offer for the operator it
@@ -14,13 +14,12 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 from flask_login import current_user
 from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from agent_console.auth import OPERATORS, SUPERVISORS, roles
 from agent_console.database import get_db, services
-from agent_console.voicemail import voicemail_file
 from db.caller_history import caller_history, provider_of
-from db.models import Call, CallOutcome, ServiceCategory, ServiceRequest
+from db.languages import skills
+from db.models import Call, Language, ServiceCategory
 from db.phones import try_normalise
 from telephony.pop_bus import iterate
 
@@ -91,30 +90,17 @@ def pop(uniqueid: str):
     history = caller_history(db, phone.number) if phone else None
     ivr = {k: request.args.get(k, "")[:32] for k in ("language", "category", "priority")}
     category = db.scalar(select(ServiceCategory).where(ServiceCategory.code == ivr["category"])) if ivr["category"] else None
+    language = _language(call.ivr_language if call is not None and call.ivr_language else ivr["language"])
+    # The operator may be offered a caller whose language they do not speak (after the
+    # language's wait): the pop says so, so that they can ask a colleague at once.
+    spoken = skills(current_user.row())
     return render_template("calls/pop.html", call=call, uniqueid=uniqueid, number=number, history=history,
-                           provider_of=provider_of, ivr=ivr, category=category, offer=offer)
+                           provider_of=provider_of, ivr=ivr, category=category, offer=offer, language=language,
+                           fluency=spoken.get(language) if language else None)
 
 
-@bp.route("/calls")
-@roles(*SUPERVISORS)
-def index():
-    db = get_db()
-    query = select(Call).options(selectinload(Call.caller), selectinload(Call.agent)).order_by(Call.started_at.desc())
-    outcome = request.args.get("outcome", "")
-    if outcome in {o.value for o in CallOutcome}:
-        query = query.where(Call.outcome == CallOutcome(outcome))
-    calls = db.scalars(query.limit(200)).all()
-    return render_template("calls/index.html", calls=calls, outcome=outcome, outcomes=list(CallOutcome))
-
-
-@bp.route("/calls/<uniqueid>")
-@roles(*SUPERVISORS)
-def view(uniqueid: str):
-    db = get_db()
-    call = db.scalar(select(Call).options(selectinload(Call.ivr_sessions)).where(Call.uniqueid == uniqueid[:64]))
-    if call is None:
-        abort(404)
-    left = db.scalars(select(ServiceRequest).where(ServiceRequest.call_id == call.id,
-                                                   ServiceRequest.voicemail_file.is_not(None))).all()
-    voicemails = [(message, voicemail_file(message) is not None) for message in left]
-    return render_template("calls/view.html", call=call, voicemails=voicemails)
+def _language(value) -> Language | None:
+    try:
+        return Language(value) if value else None
+    except ValueError:
+        return None

@@ -89,6 +89,7 @@ def resolve(complaint_id: int):
         return redirect(url_for("complaints.view", complaint_id=complaint_id))
     db = get_db()
     complaint.status, complaint.resolution, complaint.resolved_at = ComplaintStatus.RESOLVED, form.resolution.data, utcnow()
-    record(db, current_user.row(), "resolve", complaint)
+    complaint.upheld = {"yes": True, "no": False}.get(form.upheld.data)
+    record(db, current_user.row(), "resolve", complaint, {"upheld": complaint.upheld})
     db.commit()
     return redirect(url_for("complaints.view", complaint_id=complaint_id))

@@ -28,7 +28,8 @@ def _desk() -> OperatorDesk:
 @roles(*OPERATORS)
 def desk():
     state = latest_states(get_db()).get(current_user.id)
-    return render_template("desk.html", state=state, reasons=list(PauseReason), plain=NoteForm())
+    return render_template("desk.html", state=state, reasons=list(PauseReason), plain=NoteForm(),
+                           languages=current_user.row().languages)
 
 
 @bp.route("/desk/<action>", methods=["POST"])

@@ -30,12 +30,16 @@ LABELS = {
     "congestion": _l("线路忙"), "no_input": _l("接听未按键"),
     # languages
     "cmn": _l("普通话"), "yue": _l("粤语"), "hak": _l("客家话"),
+    # how well an operator speaks one
+    "native": _l("母语"), "fluent": _l("流利"), "basic": _l("基本"),
     # call outcomes
     "answered": _l("已接听"), "abandoned_in_ivr": _l("语音导航中挂断"), "abandoned_in_queue": _l("排队中挂断"),
     "callback_requested": _l("预约回拨"), "after_hours": _l("非工作时间"),
     # roles, providers, callbacks
     "operator": _l("话务员"), "supervisor": _l("班长"), "admin": _l("管理员"),
     "active": _l("正常"), "suspended": _l("已暂停"),
+    # credit files: commendations and sanctions
+    "commendation": _l("守法诚信奖励"), "warning": _l("警告"), "suspension": _l("暂停派单"), "removal": _l("移出平台"),
     # operators' states and pause reasons
     "logged_in": _l("已签入"), "available": _l("空闲"), "paused": _l("暂停"), "on_call": _l("通话中"),
     "wrap_up": _l("话后整理"), "logged_out": _l("已签出"),
@@ -54,6 +58,11 @@ HANGUP_CAUSES = {
     22: _l("号码已改"), 27: _l("对方线路故障"), 28: _l("号码格式错误"), 31: _l("正常结束"),
     34: _l("无可用线路"), 38: _l("网络故障"), 41: _l("临时故障"), 42: _l("交换设备拥塞"),
     102: _l("超时未应答"), 127: _l("网间互通故障"),
+}
+# Why an Originate ended, as Asterisk's OriginateResponse gives it (a survey call's attempt):
+# the dial states it can end in, in words; any other as "other".
+ORIGINATE_REASONS = {
+    0: _l("失败/无此号码"), 1: _l("无人接听"), 3: _l("振铃超时"), 4: _l("已接通"), 5: _l("忙线"), 8: _l("网络拥塞"),
 }
 # A key pressed in the IVR, or what a step did (db.models.IvrStep.key, ivr.engine.describe):
 # "played" is a message the caller just heard, so there is nothing to add to its title.
@@ -89,6 +98,12 @@ REFUSALS = {
     "bad_transition": _l("工单 %(number)s 不能从“%(current)s”改为“%(wanted)s”。"),
     "survey_not_waiting": _l("只有待回访、失败或已取消的回访可以改期。"),
     "survey_in_progress": _l("正在呼叫或已完成的回访不能取消。"),
+    "bad_grade": _l("星级为1到5星。"),
+    "reason_required": _l("请写明理由。"),
+    "not_overridden": _l("%(provider)s 的星级是按规则定的，无需续期。"),
+    "bad_days": _l("暂停天数为1到%(most)d天。"),
+    "already_removed": _l("%(provider)s 已移出平台。"),
+    "not_removed": _l("%(provider)s 未被移出平台。"),
 }
 
 
@@ -142,9 +157,13 @@ def node_title(name: str | None) -> str:
 
 def menu_way(path: str | None) -> str:
     """The menus and choices a caller went through (the call's ivr_path), by title."""
-    nodes = services().menu.nodes
+    return way_through(path, services().menu.nodes, _english())
+
+
+def way_through(path: str | None, nodes, english: bool) -> str:
+    """menu_way without the request: for an export that runs after its request has ended."""
     names = [name for name in (path or "").split(">") if name in nodes and nodes[name].kind not in PASSING_KINDS]
-    return " › ".join(_titled(nodes[name].title) for name in names)
+    return " › ".join(nodes[name].title["en" if english else "zh"] for name in names)
 
 
 def queue_title(name: str | None) -> str:
@@ -162,6 +181,12 @@ def hangup_cause(code: int | None) -> str:
     return str(HANGUP_CAUSES.get(code, _l("其他原因")))
 
 
+def originate_reason(code: int | None) -> str:
+    if code is None:
+        return ""
+    return str(ORIGINATE_REASONS.get(code, _l("其他")))
+
+
 def step_key(key: str | None) -> str:
     """What the caller did at a step: 按 3, 未按键, 挂机."""
     if not key:
@@ -177,6 +202,16 @@ def step_key(key: str | None) -> str:
     # Any other key is shown as pressed (a bad one stored before the IVR refused them is
     # printed as the replacement glyph by the page), never hidden from a supervisor.
     return str(_l("按 %(key)s", key=key))
+
+
+def prompt_text(prompt: str | None, language=None) -> str:
+    """The words of a prompt a caller heard, in the language they heard it (Mandarin if
+    unknown); a prompt no longer in the manifest shows nothing, never its name."""
+    manifest = services().prompts
+    if not prompt or prompt not in manifest:
+        return ""
+    texts = manifest.prompts[prompt].texts
+    return texts.get(getattr(language, "value", language) or "cmn") or texts.get("cmn", "")
 
 
 def dispatch_reasons(suggestion) -> str:
@@ -197,8 +232,9 @@ def _per_render(function):
 
 def register_filters(app: Flask) -> None:
     # Every one depends on the reader's language (or the configured time zone).
-    for name, function in (("node_title", node_title), ("menu_way", menu_way), ("queue_title", queue_title),
-                           ("hangup_cause", hangup_cause), ("step_key", step_key), ("address", address),
+    for name, function in (("node_title", node_title), ("prompt_text", prompt_text), ("menu_way", menu_way), ("queue_title", queue_title),
+                           ("hangup_cause", hangup_cause), ("originate_reason", originate_reason),
+                           ("step_key", step_key), ("address", address),
                            ("label", label), ("localtime", local_time), ("named", named),
                            ("dispatch_reasons", dispatch_reasons)):
         app.add_template_filter(_per_render(function), name)

@@ -8,8 +8,8 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select as sql_select
 from wtforms.fields.choices import SelectChoice
-from wtforms import BooleanField, DateTimeLocalField, HiddenField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms import BooleanField, DateTimeLocalField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from agent_console.database import get_db, services
 from agent_console.formatting import label, named
@@ -65,7 +65,9 @@ class RequestForm(FlaskForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.category.choices = select(category_choices())
+        # Neither category nor district until one is chosen: a preselected first entry (家庭服务,
+        # 源城区) was silently kept for a request whose caller was never asked, shown as if known.
+        self.category.choices = select([(0, _l("请选择服务类别"))] + category_choices())
         # No district until one is chosen: a preselected first district (源城区) was silently
         # kept for a request whose caller was never asked, and shown as if it were known.
         self.district.choices = select([(0, _l("请选择区县"))] + district_choices())
@@ -133,7 +135,29 @@ class ComplaintForm(FlaskForm):
 
 class ResolveForm(FlaskForm):
     resolution = TextAreaField(_l("处理结果"), validators=[DataRequired(), Length(max=4000)])
+    # Only an upheld complaint counts against the provider's grade.
+    upheld = SelectField(_l("核查结论"), choices=select([("", _l("未认定")), ("yes", _l("投诉属实")), ("no", _l("投诉不属实"))]),
+                         validators=[Optional()])
 
 
 class SuspendForm(FlaskForm):
     reason = StringField(_l("暂停原因"), validators=[DataRequired(), Length(max=500)])
+
+
+class GradeOverrideForm(FlaskForm):
+    grade = SelectField(_l("星级"), coerce=int, choices=select([(n, str(n)) for n in range(1, 6)]), validators=[DataRequired()])
+    reason = StringField(_l("调整理由"), validators=[DataRequired(), Length(max=500)])
+
+
+class ReasonForm(FlaskForm):
+    """A supervisor's action that must say why (renewing an override, reinstating)."""
+
+    reason = StringField(_l("理由"), validators=[DataRequired(), Length(max=500)])
+
+
+class CreditMeasureForm(FlaskForm):
+    kind = SelectField(_l("奖惩类别"), choices=select([("commendation", _l("守法诚信奖励")), ("warning", _l("警告")),
+                                                   ("suspension", _l("暂停派单")), ("removal", _l("移出平台"))]),
+                       validators=[DataRequired()])
+    days = IntegerField(_l("暂停天数"), validators=[Optional(), NumberRange(min=1, max=365)])
+    reason = StringField(_l("事由"), validators=[DataRequired(), Length(max=500)])

@@ -6,6 +6,8 @@ from sqlalchemy import func, select
 
 from agent_console.auth import OPERATORS, public, roles
 from agent_console.database import get_db, services
+from agent_console.call_log import lost_since
+from call_log.lost_callers import waiting_count
 from db.dispatching import overdue_offers
 from db.models import CallbackTask, RequestStatus, ServiceRequest, SmsMessage, SmsStatus, TaskStatus
 
@@ -23,7 +25,7 @@ def dashboard():
     callbacks = db.scalar(select(func.count()).where(CallbackTask.status.in_((TaskStatus.PENDING, TaskStatus.FAILED))))
     sms_stuck = db.scalar(select(func.count()).where(SmsMessage.status.in_((SmsStatus.QUEUED, SmsStatus.FAILED))))
     return render_template("dashboard.html", counts=counts, waiting=waiting, overdue=overdue, callbacks=callbacks,
-                           sms_stuck=sms_stuck, statuses=list(RequestStatus))
+                           sms_stuck=sms_stuck, lost_callers=waiting_count(db, lost_since()), statuses=list(RequestStatus))
 
 
 @bp.route("/health")

@@ -66,7 +66,10 @@ def document() -> dict:
             "provider_id": {"type": "integer"}, "name": text, "score": {"type": "number"},
             "reasons": {"type": "array", "items": text}}},
         "Call": {"type": "object", "properties": {
-            "uniqueid": text, "direction": text, "caller": nullable, "started_at": text, "answered_at": nullable,
+            "uniqueid": text, "direction": text,
+            "caller": {"type": ["string", "null"],
+                       "description": "The caller's number; masked (138****8000) unless the account's role may unmask"},
+            "started_at": text, "answered_at": nullable,
             "ended_at": nullable, "language": nullable, "queue": nullable,
             "queue_wait_seconds": {"type": ["integer", "null"]}, "agent_extension": nullable, "outcome": text,
             "hangup_cause": {"type": ["integer", "null"]}, "recording_file": nullable}},

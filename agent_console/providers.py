@@ -1,4 +1,4 @@
-"""Providers and their credit files; supervisors suspend and reinstate them."""
+"""Providers and their details; supervisors remove and reinstate them (credit files: agent_console/supervision.py)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -13,9 +13,11 @@ from agent_console.auth import OPERATORS, SUPERVISORS, roles
 from agent_console.database import get_db, get_or_404
 from agent_console.inputs import row_id
 from agent_console.forms import NoteForm, submitted, SuspendForm, category_choices
-from db.audit import record
+from agent_console.formatting import refusal
 from db.base import utcnow
-from db.models import Complaint, Dispatch, Provider, ProviderStatus, Survey, SurveyStatus, Worker, provider_categories
+from db.errors import Refused
+from db.models import Complaint, Dispatch, Provider, Survey, SurveyStatus, Worker, provider_categories
+from supervision import sanctions
 
 bp = Blueprint("providers", __name__)
 
@@ -54,7 +56,7 @@ def view(provider_id: int):
                          .order_by(Survey.completed_at.desc()).limit(20)).all()
     return render_template("providers/view.html", provider=provider, complaints=complaints, dispatches=dispatches,
                            surveys=surveys,
-                           recent_complaints=recent_complaints, workers=workers, today=utcnow().date(),
+                           recent_complaints=recent_complaints, workers=workers, today=utcnow().date(), now=utcnow(),
                            suspend_form=SuspendForm(), plain=NoteForm())
 
 
@@ -67,8 +69,11 @@ def suspend(provider_id: int):
         flash(_("请填写暂停原因。"), "error")
         return redirect(url_for("providers.view", provider_id=provider_id))
     db = get_db()
-    provider.status, provider.suspended_reason = ProviderStatus.SUSPENDED, form.reason.data
-    record(db, current_user.row(), "suspend", provider, {"reason": form.reason.data})
+    try:  # out until reinstated: a removal in the credit file
+        sanctions.remove(db, provider, form.reason.data, current_user.row())
+    except Refused as error:
+        flash(refusal(error), "error")
+        return redirect(url_for("providers.view", provider_id=provider_id))
     db.commit()
     return redirect(url_for("providers.view", provider_id=provider_id))
 
@@ -77,9 +82,12 @@ def suspend(provider_id: int):
 @roles(*SUPERVISORS)
 def reinstate(provider_id: int):
     provider = get_or_404(Provider, provider_id)
-    submitted()
+    form = submitted()
     db = get_db()
-    provider.status, provider.suspended_reason = ProviderStatus.ACTIVE, None
-    record(db, current_user.row(), "reinstate", provider)
+    try:
+        sanctions.reinstate(db, provider, form.note.data, current_user.row())
+    except Refused as error:
+        flash(refusal(error), "error")
+        return redirect(url_for("providers.view", provider_id=provider_id))
     db.commit()
     return redirect(url_for("providers.view", provider_id=provider_id))

@@ -7,6 +7,7 @@ from functools import cached_property
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import load_settings
+from db.models import Language
 from db.session import make_engine, make_session_factory
 from telephony.pop_bus import PopBus, bus_from_settings
 from telephony.ami import AmiLink
@@ -45,11 +46,19 @@ class ConsoleServices:
         return configured_menu(self.settings.ivr.menu_file)
 
     @cached_property
-    def queues(self) -> list[str]:
-        """Asterisk's names of the IVR menu's queues, which operators sign in to (read once)."""
-        from dialplans.render import menu_queues
+    def prompts(self):
+        """The prompt manifest (read once): what each prompt a caller heard says."""
+        from ivr.prompts import load_manifest
 
-        return [q.asterisk_name for q in menu_queues(self.menu, self.settings.asterisk.queue_prefix)]
+        return load_manifest()
+
+    @cached_property
+    def queues(self) -> list[tuple[str, Language | None]]:
+        """The Asterisk queues operators sign in to, each with its callers' language if
+        it has one (read once)."""
+        from dialplans.render import asterisk_queues
+
+        return [(q.asterisk_name, q.language) for q in asterisk_queues(self.menu, self.settings.asterisk)]
 
     @cached_property
     def tz(self):

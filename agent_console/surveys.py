@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -13,6 +13,7 @@ from agent_console.auth import OPERATORS, roles, safe_next
 from agent_console.database import get_db, get_or_404, services
 from agent_console.formatting import refusal
 from agent_console.forms import NoteForm, submitted, TIME_FORMAT
+from agent_console.voicemail import comment_file
 from db.audit import record
 from db.models import Caller, Survey, SurveyStatus
 from surveys.policy import cancel, reschedule
@@ -38,7 +39,20 @@ def index():
 @roles(*OPERATORS)
 def view(survey_id: int):
     survey = get_or_404(Survey, survey_id)
-    return render_template("surveys/view.html", survey=survey, plain=NoteForm())
+    return render_template("surveys/view.html", survey=survey, plain=NoteForm(),
+                           comment_ready=comment_file(survey) is not None)
+
+
+@bp.route("/surveys/<int:survey_id>/comment")
+@roles(*OPERATORS)
+def comment(survey_id: int):
+    """The caller's spoken comment, for the survey page's player (Range requests for seeking)."""
+    path = comment_file(get_or_404(Survey, survey_id))
+    if path is None:
+        abort(404)
+    response = send_file(path, mimetype="audio/wav", conditional=True, max_age=0)
+    response.headers["Cache-Control"] = "private, no-cache"  # a caller's voice: not for shared caches
+    return response
 
 
 def _change(survey_id: int, action: str, apply, details: dict | None = None):

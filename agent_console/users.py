@@ -1,7 +1,8 @@
-"""Accounts, for admins: create, change role and extension, reset a password, deactivate."""
+"""Accounts, for admins: create, change role and extension, reset a password, record the
+languages an operator speaks, deactivate."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -16,7 +17,8 @@ from agent_console.database import get_db, get_or_404
 from agent_console.formatting import label, refusal
 from agent_console.forms import NoteForm, submitted, select as choices
 from db.audit import record
-from db.models import Role, User
+from db.languages import set_languages
+from db.models import Fluency, Language, Role, User
 from db.users import MIN_PASSWORD_LENGTH, UserError, create_user
 
 bp = Blueprint("users", __name__)
@@ -66,7 +68,8 @@ def index():
             flash(_("账号 %(name)s 已创建。", name=form.username.data), "success")
             return redirect(url_for("users.index"))
     people = db.scalars(select(User).order_by(User.role, User.username)).all()
-    return render_template("users.html", people=people, form=form, change=ChangeForm(), plain=NoteForm())
+    return render_template("users.html", people=people, form=form, change=ChangeForm(), plain=NoteForm(),
+                           languages=list(Language), fluencies=list(Fluency))
 
 
 @bp.route("/users/<int:user_id>", methods=["POST"])
@@ -89,6 +92,27 @@ def change(user_id: int):
         changes["password"] = "reset"
     record(db, current_user.row(), "update", user, changes)
     db.commit()
+    return redirect(url_for("users.index"))
+
+
+@bp.route("/users/<int:user_id>/languages", methods=["POST"])
+@roles(*ADMINS)
+def languages(user_id: int):
+    """One select per language (lang_cmn...): a fluency, or empty for "does not speak it"."""
+    user = get_or_404(User, user_id)
+    submitted()
+    chosen: dict[Language, Fluency | None] = {}
+    for language in Language:
+        value = request.form.get(f"lang_{language.value}", "")
+        try:
+            chosen[language] = Fluency(value) if value else None
+        except ValueError:
+            flash(_("请为每种语言选择掌握程度。"), "error")
+            return redirect(url_for("users.index"))
+    db = get_db()
+    if set_languages(db, user, chosen, current_user.row()):
+        db.commit()
+        flash(_("%(name)s 的语言已保存。", name=user.username), "success")
     return redirect(url_for("users.index"))
 
 

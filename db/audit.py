@@ -18,3 +18,11 @@ def record(session: Session, user: User | None, action: str, entity: Any, detail
     )
     session.add(entry)
     return entry
+
+
+def record_read(session: Session, user: User | None, action: str, entity_type: str, details: dict[str, Any]) -> AuditEntry:
+    """A read worth knowing about that changes nothing (an export): who, what, with which filter."""
+    entry = AuditEntry(user_id=user.id if user is not None else None, action=action, entity_type=entity_type,
+                       entity_id=None, details=details)
+    session.add(entry)
+    return entry

@@ -18,6 +18,8 @@ from db.models import (
     Caller,
     CallerAddress,
     Certificate,
+    CreditMeasure,
+    CreditMeasureKind,
     Dispatch,
     DispatchStatus,
     District,
@@ -54,9 +56,9 @@ class DemoAccount:
 
 
 DEMO_ACCOUNTS = (
-    DemoAccount("operator", "operator-demo-2026", Role.OPERATOR, "话务员 小陈", "1001"),
-    DemoAccount("supervisor", "supervisor-demo-2026", Role.SUPERVISOR, "班长 李姐", "1002"),
-    DemoAccount("admin", "admin-demo-2026", Role.ADMIN, "管理员 王工", "1003"),
+    DemoAccount("operator", "operator-demo-2026", Role.OPERATOR, "小陈", "1001"),
+    DemoAccount("supervisor", "supervisor-demo-2026", Role.SUPERVISOR, "李姐", "1002"),
+    DemoAccount("admin", "admin-demo-2026", Role.ADMIN, "王工", "1003"),
 )
 
 PROVIDER_COUNT = 48
@@ -132,6 +134,10 @@ def load_demo_data(session: Session, tz: ZoneInfo, production: bool = False) -> 
     providers = [_provider(rng, i, categories, districts) for i in range(PROVIDER_COUNT)]
     session.add_all(providers)
     session.flush()
+    # The suspended ones were removed by a supervisor: their credit files say so.
+    session.add_all(CreditMeasure(provider_id=p.id, kind=CreditMeasureKind.REMOVAL, reason=p.suspended_reason,
+                                  starts_at=utcnow() - dt.timedelta(days=20))
+                    for p in providers if p.status is ProviderStatus.SUSPENDED)
     users = [
         create_user(session, a.username, a.password, a.role, a.display_name, a.sip_extension)
         for a in DEMO_ACCOUNTS
@@ -161,10 +167,16 @@ def _provider(rng: random.Random, index: int, categories, districts) -> Provider
     district_codes = [code for code in districts if code != "other"]
     home = district_codes[index % len(district_codes)]
     covered = {home} | set(rng.sample(district_codes, rng.choice((0, 1, 2, 5))))
+    branch = index >= len(_NAME_HEADS)  # a second firm of the same name: its district's branch
+    if branch:
+        # A branch named for its district serves that district only: ranked "服务该区县" for
+        # another one, 紫金县分部 looked like the right firm for a 和平县 caller. The draw
+        # above still happens, so the draws after it stay as they were.
+        covered = {home}
     suspended = index in (7, 31)
     rated = rng.random() < 0.8
     provider = Provider(
-        name=f"河源市{_NAME_HEADS[index % len(_NAME_HEADS)]}{_NAME_TAILS[main]}" + (f"({districts[home].name_zh}分部)" if index >= len(_NAME_HEADS) else ""),
+        name=f"河源市{_NAME_HEADS[index % len(_NAME_HEADS)]}{_NAME_TAILS[main]}" + (f"({districts[home].name_zh}分部)" if branch else ""),
         licence_number="91441600" + "".join(rng.choices("0123456789ABCDEFGHJKLMNPQRTUWXY", k=10)),
         contact_name=rng.choice(_SURNAMES) + rng.choice(_GIVEN),
         phone=f"0762{rng.randint(2000000, 3999999)}" if rng.random() < 0.5 else f"13{rng.randint(100000000, 999999999)}",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from db.audit import record
@@ -115,8 +115,9 @@ def suggest_providers(
 ) -> list[Suggestion]:
     """The best `limit` active providers for a category (and district), best first.
 
-    Suspended providers and those at capacity are left out; so are `exclude` (providers
-    that already declined or let this request's offer lapse).
+    Suspended providers (removed, or within a suspension for N days at `now`) and those
+    at capacity are left out; so are `exclude` (providers that already declined or let
+    this request's offer lapse).
 
     Counting every provider's load and complaints for each ask is what costs, so
     providers are read best first from the base-score index (those serving the district,
@@ -128,7 +129,7 @@ def suggest_providers(
     since = now - dt.timedelta(days=COMPLAINT_DAYS)
     in_category = exists().where(provider_categories.c.provider_id == Provider.id,
                                  provider_categories.c.category_id == category_id)
-    base = select(Provider).where(Provider.status == ProviderStatus.ACTIVE, in_category)
+    base = select(Provider).where(Provider.status == ProviderStatus.ACTIVE, not_suspended(now), in_category)
     if exclude:
         base = base.where(Provider.id.not_in(exclude))
     if district_id is None:
@@ -161,6 +162,11 @@ def suggest_providers(
             break
         batch *= 4
     return ranked[:limit]
+
+
+def not_suspended(now: dt.datetime):
+    """No suspension for N days running at `now`: one ends by itself when its time is past."""
+    return or_(Provider.suspended_until.is_(None), Provider.suspended_until <= now)
 
 
 class _Stream:
@@ -236,7 +242,8 @@ def assign(
 ) -> Dispatch:
     """Offer the request to a provider: the request becomes dispatched."""
     now = now or utcnow()
-    if provider.status != ProviderStatus.ACTIVE:
+    if provider.status != ProviderStatus.ACTIVE or (provider.suspended_until is not None
+                                                    and provider.suspended_until > now):
         raise DispatchError("provider_suspended", f"{provider.name} is suspended and cannot take requests",
                             provider=provider.name)
     if request.category not in provider.categories:

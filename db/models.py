@@ -42,6 +42,14 @@ class Language(str, enum.Enum):
     HAKKA = "hak"
 
 
+class Fluency(str, enum.Enum):
+    """How well an operator speaks a language, best first."""
+
+    NATIVE = "native"
+    FLUENT = "fluent"
+    BASIC = "basic"
+
+
 class Role(str, enum.Enum):
     OPERATOR = "operator"
     SUPERVISOR = "supervisor"
@@ -121,6 +129,21 @@ OPEN_REQUEST_STATUSES = frozenset({RequestStatus.NEW, RequestStatus.DISPATCHED, 
 class ProviderStatus(str, enum.Enum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
+
+
+class CreditMeasureKind(str, enum.Enum):
+    """Entries a supervisor makes in a provider's credit file (诚信档案)."""
+
+    COMMENDATION = "commendation"  # 守法诚信奖励
+    WARNING = "warning"  # 失信惩戒: 警告
+    SUSPENSION = "suspension"  # 暂停派单 N 天, ends by itself
+    REMOVAL = "removal"  # 移出平台 until a supervisor reinstates
+
+
+class GradeSource(str, enum.Enum):
+    REGRADE = "regrade"  # the grading rule (on demand or monthly)
+    OVERRIDE = "override"  # a supervisor's grade, with a written reason
+    RENEWAL = "renewal"  # a supervisor keeps an override through the next regrade
 
 
 class DispatchStatus(str, enum.Enum):
@@ -242,6 +265,19 @@ class User(Base):
     # Console sessions carry the number they began under; signing out bumps it, so a
     # copied session cookie stops working too (the cookie itself cannot be recalled).
     session_epoch: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    # The languages the operator speaks: the queues offer callers by them (db/languages.py).
+    languages: Mapped[list["OperatorLanguage"]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="OperatorLanguage.language")
+
+
+class OperatorLanguage(Base):
+    """One language an operator speaks, and how well."""
+
+    __tablename__ = "operator_languages"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    language: Mapped[Language] = mapped_column(str_enum(Language, "language"), primary_key=True)
+    fluency: Mapped[Fluency] = mapped_column(str_enum(Fluency, "fluency"))
 
 
 class ApiToken(Base):
@@ -296,12 +332,21 @@ class CallerAddress(Base):
 
 # --- calls and the IVR ----------------------------------------------------------------
 
+# substr() with a start counted from 1 reads the same on SQLite and PostgreSQL.
+CALLER_LAST4 = "substr(caller_number, length(caller_number) - 3)"
+
 
 class Call(Base):
     """One inbound or outbound call, keyed by Asterisk's uniqueid."""
 
     __tablename__ = "calls"
-    __table_args__ = (Index("ix_calls_caller_started", "caller_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_calls_caller_started", "caller_id", "started_at"),
+        # The call log's searches: by a number's last four digits within days, and by outcome
+        # (the lost callers); `id` last so keyset pages read the index in their order.
+        Index("ix_calls_caller_last4_started", "caller_last4", "started_at", "id"),
+        Index("ix_calls_outcome_started", "outcome", "started_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uniqueid: Mapped[str] = mapped_column(String(64), unique=True)
@@ -311,6 +356,9 @@ class Call(Base):
     caller_id: Mapped[Optional[int]] = mapped_column(ForeignKey("callers.id"))
     # As Asterisk delivered it, before normalisation (may be "anonymous").
     caller_number: Mapped[Optional[str]] = mapped_column(String(40))
+    # Its last four characters, kept by the database (virtual on SQLite, stored on
+    # PostgreSQL) so "calls from …8000" is an index range, not a scan of every number.
+    caller_last4: Mapped[Optional[str]] = mapped_column(String(4), Computed(CALLER_LAST4, persisted=True))
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     answered_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
     ended_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
@@ -410,6 +458,8 @@ class ServiceRequest(Base):
     __tablename__ = "service_requests"
     __table_args__ = (
         Index("ix_service_requests_caller_status", "caller_id", "status"),
+        # A call's requests, and the first one's number read from the index alone (the call log).
+        Index("ix_service_requests_call_number", "call_id", "number"),
         CheckConstraint("window_end IS NULL OR window_start IS NULL OR window_end > window_start", name="window_order"),
     )
 
@@ -510,14 +560,74 @@ class Provider(Base):
     )
     # How many requests it can have in service at once.
     capacity: Mapped[int] = mapped_column(default=5)
+    # SUSPENDED: out of dispatch until a supervisor reinstates it (a removal, 移出平台).
     status: Mapped[ProviderStatus] = mapped_column(str_enum(ProviderStatus, "provider_status"), default=ProviderStatus.ACTIVE)
     suspended_reason: Mapped[Optional[str]] = mapped_column(Text)
+    # The end of a suspension for N days (失信惩戒): dispatch leaves the provider out until
+    # then and takes it back by itself, since suggestions compare it with the time.
+    suspended_until: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    # The grade is a supervisor's (see provider_grade_changes), not the rule's: the next
+    # regrade replaces it unless renewed (override_renewed, used up by that regrade).
+    grade_overridden: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    override_renewed: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    graded_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     district: Mapped[Optional[District]] = relationship()
     categories: Mapped[list[ServiceCategory]] = relationship(secondary=provider_categories)
     districts: Mapped[list[District]] = relationship(secondary=provider_districts)
     workers: Mapped[list[Worker]] = relationship(back_populates="provider")
+
+
+class GradeChange(Base):
+    """One grading of a provider, kept for good: the grade, the rule's reasons and inputs.
+
+    Written at every regrade (even when the grade stays) and every override or renewal,
+    so the provider page can answer "why this many stars?" and show how it got there.
+    """
+
+    __tablename__ = "provider_grade_changes"
+    __table_args__ = (Index("ix_provider_grade_changes_provider_at", "provider_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    source: Mapped[GradeSource] = mapped_column(str_enum(GradeSource, "grade_source"))
+    previous_grade: Mapped[Optional[int]]
+    grade: Mapped[Optional[int]]  # the provider's grade from then on; None: ungraded
+    # What the rule gave (regrades), also when an override or renewal kept another grade.
+    rule_grade: Mapped[Optional[int]]
+    score: Mapped[Optional[float]] = mapped_column(Numeric(6, 2, asdecimal=False))
+    # The rule's reasons ({"factor", "value", "points"} a factor; {"missing", ...} when
+    # evidence is short) and the raw inputs, as the rule saw them.
+    reasons: Mapped[Optional[list[dict[str, Any]]]] = mapped_column(JSON)
+    inputs: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    note: Mapped[Optional[str]] = mapped_column(Text)  # an override's written reason
+    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))  # None: the system
+
+    user: Mapped[Optional[User]] = relationship()
+
+
+class CreditMeasure(Base):
+    """A commendation or sanction in a provider's credit file (守法诚信奖励 / 失信惩戒)."""
+
+    __tablename__ = "credit_measures"
+    __table_args__ = (Index("ix_credit_measures_provider_starts", "provider_id", "starts_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"))
+    kind: Mapped[CreditMeasureKind] = mapped_column(str_enum(CreditMeasureKind, "credit_measure_kind"))
+    reason: Mapped[str] = mapped_column(Text)
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ends_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)  # a suspension's end
+    created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    # A removal ends when a supervisor reinstates the provider (a suspension may be lifted early).
+    lifted_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    lifted_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    lift_reason: Mapped[Optional[str]] = mapped_column(Text)
+
+    created_by: Mapped[Optional[User]] = relationship(foreign_keys=[created_by_id])
+    lifted_by: Mapped[Optional[User]] = relationship(foreign_keys=[lifted_by_id])
 
 
 class Worker(Base):
@@ -655,6 +765,8 @@ class Complaint(Base):
     status: Mapped[ComplaintStatus] = mapped_column(str_enum(ComplaintStatus, "complaint_status"), default=ComplaintStatus.OPEN)
     assigned_to_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
     resolution: Mapped[Optional[str]] = mapped_column(Text)
+    # Found true when resolved (属实): only upheld complaints count against a grade.
+    upheld: Mapped[Optional[bool]]
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     resolved_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
 
@@ -670,7 +782,8 @@ class CallbackTask(Base):
     __table_args__ = (Index("ix_callback_tasks_status_due", "status", "due_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    caller_id: Mapped[Optional[int]] = mapped_column(ForeignKey("callers.id"))
+    # Indexed: the lost-callers list asks, for each caller, whether a callback reached them.
+    caller_id: Mapped[Optional[int]] = mapped_column(ForeignKey("callers.id"), index=True)
     phone: Mapped[str] = mapped_column(String(20))
     language: Mapped[Optional[Language]] = mapped_column(str_enum(Language, "language"))
     reason: Mapped[CallbackReason] = mapped_column(str_enum(CallbackReason, "callback_reason"))

@@ -34,6 +34,10 @@ SURVEY_ID = "HOTLINE_SURVEY_ID"
 # --- set by the dialplan itself ----------------------------------------------------------------
 RECORDING = "HOTLINE_RECORDING"  # the call's recording file (MixMonitor); inherited, so also "__" + RECORDING
 QUEUE_POSITION = "HOTLINE_QUEUE_POSITION"  # the place a caller leaving a queue had
+# Routing by language ([hotline-queue-language]): the caller's language queue's suffix
+# and the queuerules.conf rule Queue() is given.
+QUEUE_LANG = "HOTLINE_QUEUE_LANG"
+QUEUE_RULE = "HOTLINE_QUEUE_RULE"
 FASTAGI = "HOTLINE_FASTAGI"  # [globals]: agi://host:port of the IVR
 RECORDINGS = "HOTLINE_RECORDINGS"  # [globals]: the recordings folder
 OPERATOR_RETRY = "HOTLINE_OPERATOR_RETRY"  # "1": back in the operator queue once after a voicemail that kept nothing
@@ -68,6 +72,7 @@ TRUNK_CONTEXT = "hotline-trunk"  # also the trunk endpoint's name in pjsip.conf
 INBOUND_CONTEXT = "hotline-inbound"
 SURVEY_CONTEXT = "hotline-survey"
 CALLBACK_HOLD_CONTEXT = "hotline-callback-hold"
+QUEUE_LANGUAGE_CONTEXT = "hotline-queue-language"  # sets QUEUE_LANG, QUEUE_MAX_PENALTY, QUEUE_RULE
 CALLBACK_DIAL_CONTEXT = "hotline-callback-dial"
 OUTBOUND_CONTEXT = "hotline-outbound"
 

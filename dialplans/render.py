@@ -15,20 +15,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config import Settings
-from db.models import Priority, User
+from db.languages import ANYONE, SPEAKERS, language_queue
+from db.models import Language, Priority, User
 from dialplans import contract
 from ivr.menu import Menu
 
 TEMPLATES = Path(__file__).resolve().parent
-FILES = ("extensions.conf", "queues.conf", "pjsip.conf", "manager.conf", "musiconhold.conf")
+FILES = ("extensions.conf", "queues.conf", "queuerules.conf", "pjsip.conf", "manager.conf", "musiconhold.conf")
 _PRIORITY = {Priority.NORMAL.value: 0, Priority.URGENT.value: 5, Priority.EMERGENCY.value: 10}
 
 
 @dataclass(frozen=True)
 class QueueSpec:
-    name: str
+    name: str  # the menu's queue
     asterisk_name: str
     priority: int  # QUEUE_PRIO of callers entering it
+    language: Language | None = None  # its callers' language, when queues are split by language
+    by_language: bool = False  # split into one Asterisk queue per language (asterisk_name is their stem)
 
     @property
     def strategy(self) -> str:
@@ -41,6 +44,33 @@ class QueueSpec:
 
 
 @dataclass(frozen=True)
+class LanguageRoute:
+    """How callers of one language queue: offered to members whose penalty is at most
+    max_penalty, raised to ANYONE after `wait` seconds by queuerules.conf's `rule`."""
+    language: Language
+    wait: int
+
+    @property
+    def max_penalty(self) -> int:
+        return SPEAKERS if self.wait else ANYONE
+
+    def rule(self, prefix: str) -> str:
+        return f"{prefix}lang-{self.language.value}" if self.wait else ""
+
+    def steps(self) -> list[tuple[int, int]]:
+        """(seconds after joining, QUEUE_MAX_PENALTY from then on)."""
+        return [(0, self.max_penalty)] + ([(self.wait, ANYONE)] if self.wait else [])
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where [hotline-queue] puts a caller: the Asterisk queue and its penalty steps."""
+    asterisk_queue: str
+    steps: list[tuple[int, int]]  # (seconds after joining, QUEUE_MAX_PENALTY); [] = no limit
+    ringall: bool
+
+
+@dataclass(frozen=True)
 class SoftPhone:
     extension: str
     display_name: str
@@ -48,12 +78,45 @@ class SoftPhone:
     password: str
 
 
-def menu_queues(menu: Menu, prefix: str) -> list[QueueSpec]:
+def menu_queues(menu: Menu, prefix: str, language_routing: bool = False) -> list[QueueSpec]:
+    """The menu's queues. With language routing, the normal ones (not urgent nor emergency,
+    which ring every free operator at once) are split by the caller's language."""
     priorities: dict[str, int] = {}
     for node in menu.nodes.values():
         if node.kind == "route":
             priorities[node.queue] = max(priorities.get(node.queue, 0), _PRIORITY[node.priority])
-    return [QueueSpec(name, prefix + name, priority) for name, priority in sorted(priorities.items())]
+    return [QueueSpec(name, prefix + name, priority, by_language=language_routing and not priority)
+            for name, priority in sorted(priorities.items())]
+
+
+def asterisk_queues(menu: Menu, asterisk) -> list[QueueSpec]:
+    """Every queue of queues.conf, which operators sign in to: a split menu queue's
+    language queues (hotline-general-cmn...), the others as they are."""
+    queues = []
+    for queue in menu_queues(menu, asterisk.queue_prefix, asterisk.language_routing):
+        if queue.by_language:
+            queues += [QueueSpec(queue.name, queue.asterisk_name + language_queue("", language), queue.priority, language)
+                       for language in Language]
+        else:
+            queues.append(queue)
+    return queues
+
+
+def language_routes(asterisk) -> list[LanguageRoute]:
+    return [LanguageRoute(language, asterisk[f"language_wait_{language.value}"]) for language in Language]
+
+
+def caller_route(menu: Menu, asterisk, queue: str, language: str | None) -> Route:
+    """What the rendered [hotline-queue] does with a caller of `language` sent to the
+    menu's `queue` (for the emulator, which plays the dialplan)."""
+    spec = next((q for q in menu_queues(menu, asterisk.queue_prefix, asterisk.language_routing) if q.name == queue), None)
+    if spec is None:
+        return Route(asterisk.queue_prefix + queue, [], False)
+    if not spec.by_language:
+        return Route(spec.asterisk_name, [], spec.strategy == "ringall")
+    routes = {route.language.value: route for route in language_routes(asterisk)}
+    route = routes.get(language or "") or routes[menu.default_language]
+    return Route(spec.asterisk_name + language_queue("", route.language), route.steps(), False)
 
 
 def sip_password(secret_key: str, extension: str) -> str:
@@ -74,7 +137,10 @@ def render(settings: Settings, menu: Menu, phones: list[SoftPhone]) -> dict[str,
         "did": settings.phone.hotline_number,
         "timezone": settings.app.timezone,
         "default_language": menu.default_language,
-        "queues": menu_queues(menu, asterisk.queue_prefix),
+        "menu_queues": menu_queues(menu, asterisk.queue_prefix, asterisk.language_routing),
+        "queues": asterisk_queues(menu, asterisk),
+        "language_routes": language_routes(asterisk),
+        "anyone": ANYONE,
         "queue_prefix": asterisk.queue_prefix,
         "operator_queue": menu.node(menu.fallback).queue,
         "no_answer_node": menu.after_hours_fallback,

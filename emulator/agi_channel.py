@@ -116,6 +116,9 @@ class Transcript:
     events: list[tuple[int, str, str]] = field(default_factory=list)  # (ms, kind, detail)
     variables: dict[str, str] = field(default_factory=dict)
     agi_status: str = "SUCCESS"  # what ${AGISTATUS} would say to the dialplan
+    # What RECORD FILE recorded: (file with its format's extension, milliseconds). Asterisk
+    # would have written these files; whoever placed the call may (emulator/recordings.py).
+    recorded: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def heard(self) -> list[str]:
@@ -362,9 +365,11 @@ class AsteriskChannel:
             spoken = event.delay_ms if event.delay_ms is not None else 8000
             self.now_ms += spoken
             self._log("key", event.digit)
+            self.transcript.recorded.append((f"{path}.{fmt}", spoken))
             return [f"200 result={ord(event.digit)} (dtmf) endpos={8 * spoken}"]
         spoken = timeout if timeout > 0 else 60000
         self.now_ms += spoken
+        self.transcript.recorded.append((f"{path}.{fmt}", spoken))
         return [f"200 result=0 (timeout) endpos={8 * spoken}"]
 
     def _cmd_verbose(self, args):

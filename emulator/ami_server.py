@@ -320,10 +320,25 @@ class AmiServer:
 
     def _action_queueadd(self, session, action, action_id):
         queue, interface = action.get("Queue", ""), action.get("Interface", "")
-        self.queue_members.setdefault(queue, {})[interface] = {"Paused": "1" if action.get("Paused") == "true" else "0",
-                                                               "PausedReason": ""}
+        members = self.queue_members.setdefault(queue, {})
+        if interface in members:  # app_queue: RES_EXISTS
+            session.send(message(Response="Error", ActionID=action_id, Message="Unable to add interface: Already there"))
+            return
+        members[interface] = {"Paused": "1" if action.get("Paused") == "true" else "0", "PausedReason": "",
+                              "Penalty": str(_penalty(action.get("Penalty")))}
         session.send(message(Response="Success", ActionID=action_id, Message="Added interface to queue"))
         self._member_event("QueueMemberAdded", queue, interface, action.get("MemberName") or interface)
+
+    def _action_queuepenalty(self, session, action, action_id):
+        found = False
+        for queue, members in self.queue_members.items():
+            if action.get("Queue") in (None, "", queue) and action.get("Interface") in members:
+                members[action["Interface"]]["Penalty"] = str(_penalty(action.get("Penalty")))
+                found = True
+        if found:
+            session.send(message(Response="Success", ActionID=action_id, Message="Interface penalty set successfully"))
+        else:
+            session.send(message(Response="Error", ActionID=action_id, Message="Invalid interface, queuename or penalty"))
 
     def _action_queueremove(self, session, action, action_id):
         removed = self.queue_members.get(action.get("Queue", ""), {}).pop(action.get("Interface", ""), None)
@@ -338,7 +353,7 @@ class AmiServer:
         found = []
         for queue, members in self.queue_members.items():
             if action.get("Queue") in (None, "", queue) and action.get("Interface") in members:
-                members[action["Interface"]] = {"Paused": "1" if paused else "0", "PausedReason": action.get("Reason", "")}
+                members[action["Interface"]].update(Paused="1" if paused else "0", PausedReason=action.get("Reason", ""))
                 found.append(queue)
         if found:
             session.send(message(Response="Success", ActionID=action_id, Message="Interface paused successfully"))
@@ -366,7 +381,8 @@ class AmiServer:
             count += 1
             for interface, state in members.items():
                 session.send(message(Event="QueueMember", Queue=queue, Name=interface, Interface=interface,
-                                     Paused=state["Paused"], PausedReason=state["PausedReason"], ActionID=action_id))
+                                     Penalty=state.get("Penalty", "0"), Paused=state["Paused"],
+                                     PausedReason=state["PausedReason"], ActionID=action_id))
                 count += 1
         session.send(message(Event="QueueStatusComplete", ActionID=action_id, EventList="Complete", ListItems=str(count)))
 
@@ -376,6 +392,14 @@ class AmiServer:
             session.send(message(Event="CoreShowChannel", ActionID=action_id, Uniqueid=uniqueid, **channel))
         session.send(message(Event="CoreShowChannelsComplete", ActionID=action_id, EventList="Complete",
                              ListItems=str(len(self.channels))))
+
+
+def _penalty(value: str | None) -> int:
+    """QueueAdd's Penalty: a number 0 or more; absent or anything else counts as 0."""
+    try:
+        return max(0, int(value or 0))
+    except ValueError:
+        return 0
 
 
 def _parse(raw: str) -> dict[str, str]:

@@ -18,7 +18,17 @@ dialplan class.
 As app_queue does (queues.conf: ringinuse = no, wrapuptime), the queue offers a caller
 only to a member who is neither paused, nor ringing or talking, nor in the wrap-up
 after a call; a caller finding none free waits for the first to come free, and
-abandons after `patience_seconds`.
+abandons after `patience_seconds`. A caller with a member free is offered at once;
+one who waits is offered within a second of a member coming free (app_queue's recheck
+and `retry = 1`). Several callers are offered at once to several free members
+(autofill = yes).
+
+Skills routing as the rendered dialplan sets it up (`routes`, from
+dialplans.render.caller_route): the caller goes to the Asterisk queue for their
+language, may be offered only to members whose QueueAdd `Penalty:` is at most their
+QUEUE_MAX_PENALTY, which queuerules.conf raises after a wait; among the members free
+and allowed at a moment, the lowest penalty is offered first; a ringall queue rings
+every such member at once (one AgentCalled each) and the first to answer takes it.
 """
 from __future__ import annotations
 
@@ -30,9 +40,11 @@ import zoneinfo
 from dataclasses import dataclass, field
 
 from dialplans import contract
+from dialplans.render import Route
 from emulator.agi_channel import CallSpec, Transcript
 from emulator.ami_server import REASON_ANSWERED, AmiServer
 from emulator.fastagi_client import place_call
+from emulator.recordings import write_recorded, write_tone
 
 _channels = itertools.count(1)
 CALLBACK_HOLD = "@" + contract.CALLBACK_HOLD_CONTEXT
@@ -48,6 +60,9 @@ class SwitchedCall:
     queue: str | None
     agent: str | None
     callback: Transcript | None = None  # the queue_callback AGI, for a caller who took the offer
+    asterisk_queue: str | None = None
+    rung: list[str] = field(default_factory=list)  # the members offered the caller (AgentCalled)
+    offered_after: float | None = None  # seconds from joining the queue to the first offer
 
 
 @dataclass
@@ -67,7 +82,7 @@ class Switch:
     def __init__(self, ami: AmiServer, queue_prefix: str = "hotline-", ring_seconds: float = 3, talk_seconds: float = 95,
                  prompt_ms=None, clock=time.time, wrapup_seconds: float = 0, patience_seconds: float = 30,
                  recordings_dir: str = "/var/spool/asterisk/monitor/hotline", timezone: str = "Asia/Shanghai",
-                 callback_offer_after: float = 60):
+                 callback_offer_after: float = 60, write_recordings: bool = False, routes=None):
         self.ami = ami
         self.queue_prefix = queue_prefix
         self.ring_seconds = ring_seconds
@@ -77,28 +92,48 @@ class Switch:
         self.prompt_ms = prompt_ms
         self.clock = clock  # seconds since the epoch, as AMI's Timestamp header
         self.recordings_dir = recordings_dir
+        # Leave a short WAV where Asterisk would record (the demo: its console plays them);
+        # tests of the events alone need no files, least of all in /var/spool.
+        self.write_recordings = write_recordings
         self.timezone = zoneinfo.ZoneInfo(timezone)
         self.callback_offer_after = callback_offer_after
+        # (menu queue, caller language) -> Route; None: hotline-<queue>, no penalties.
+        self.routes = routes or (lambda queue, language: Route(queue_prefix + queue, [], False))
         ami.on_originate = self._originated
         # Interface -> when (on the emulator's clock) its last queue call and wrap-up end.
         # Calls are emulated at once but stamped over minutes: a later call must see them.
         self._busy_until: dict[str, float] = {}
         self._offering = threading.Lock()  # calls run on several threads (the demo's)
 
-    def _offer(self, queue: str, joined: float) -> tuple[str, float] | None:
-        """The member to offer a caller who joined at `joined`, and when: the first not paused
-        to be free, if within the caller's patience; that member is then busy with this call."""
+    def _offer(self, route: Route, joined: float) -> tuple[list[str], float] | None:
+        """The members to offer a caller who joined at `joined` (one, or with ringall every
+        one rung at once) and how long after joining; the first of them answers and is
+        then busy with this call. None if nobody is free and allowed within the caller's patience."""
         with self._offering:
-            free_at = {interface: max(joined, self._busy_until.get(interface, joined))
-                       for interface, state in self.ami.queue_members.get(queue, {}).items() if state["Paused"] == "0"}
-            if not free_at:
+            candidates = []  # (when free and allowed, penalty, order, interface)
+            members = self.ami.queue_members.get(route.asterisk_queue, {})
+            for order, (interface, state) in enumerate(members.items()):
+                if state["Paused"] != "0":
+                    continue
+                allowed = _allowed_after(route.steps, int(state.get("Penalty", "0")))
+                if allowed is None:
+                    continue
+                free = self._busy_until.get(interface, joined)
+                candidates.append((max(joined + allowed, free), int(state.get("Penalty", "0")), order, interface))
+            if not candidates:
                 return None
-            interface = min(free_at, key=free_at.get)  # ties: the first logged in
-            if free_at[interface] - joined > self.patience_seconds:
+            first = min(at for at, *_ in candidates)
+            if first - joined > self.patience_seconds:
                 return None
-            offered = free_at[interface] + 1
-            self._busy_until[interface] = offered + self.ring_seconds + self.talk_seconds + self.wrapup_seconds
-            return interface, offered - joined
+            ready = sorted((penalty, order, interface) for at, penalty, order, interface in candidates if at <= first)
+            best = [interface for penalty, _, interface in ready if penalty == ready[0][0]]
+            rung = best if route.ringall else best[:1]
+            # Free at once: rung at once; otherwise within the queue's one-second recheck.
+            offered = first if first <= joined else first + 1
+            for interface in rung:
+                self._busy_until[interface] = offered + self.ring_seconds
+            self._busy_until[rung[0]] = offered + self.ring_seconds + self.talk_seconds + self.wrapup_seconds
+            return rung, offered - joined
 
     def call(self, spec: CallSpec, answer: bool = True, take_callback: bool = False) -> SwitchedCall:
         """take_callback: nobody answers, and the caller presses 1 at the callback offer."""
@@ -122,7 +157,8 @@ class Switch:
         emit("Newstate", ChannelState="6", ChannelStateDesc="Up", CallerIDNum=spec.caller or "<unknown>")
         # [hotline-inbound]: Set(__HOTLINE_RECORDING=<dir>/<day>/<uniqueid>.wav), day by app.timezone.
         day = dt.datetime.fromtimestamp(clock, self.timezone).strftime("%Y%m%d")
-        set_variable(contract.RECORDING, f"{self.recordings_dir}/{day}/{uniqueid}.wav", inherit="__")
+        recording = f"{self.recordings_dir}/{day}/{uniqueid}.wav"
+        set_variable(contract.RECORDING, recording, inherit="__")
         emit("MixMonitorStart")
         started = time.monotonic()
         transcript = place_call(spec, **({"prompt_ms": self.prompt_ms} if self.prompt_ms else {}))
@@ -131,11 +167,14 @@ class Switch:
         for name, value in variables.items():
             set_variable(name, value)
         queue = variables.get(contract.QUEUE) if variables.get(contract.NEXT) == contract.NEXT_QUEUE else None
-        agent = callback = None
+        agent = callback = asterisk_queue = None
+        rung: list[str] = []
+        offered_after = None
         if transcript.agi_status == "SUCCESS" and queue:
-            asterisk_queue = self.queue_prefix + queue
+            route = self.routes(queue, variables.get(contract.LANG))
+            asterisk_queue = route.asterisk_queue
             emit("QueueCallerJoin", after=ivr_seconds, Queue=asterisk_queue, Position="1", Count="1")
-            offer = self._offer(asterisk_queue, clock) if answer and not take_callback else None
+            offer = self._offer(route, clock) if answer and not take_callback else None
             if take_callback:
                 # The caller pressed 1 at the offer: the queue lets go (QueueCallerLeave, not
                 # an abandon) and the channel goes on in hotline-queue-exit.
@@ -147,10 +186,14 @@ class Switch:
                     emit("QueueCallerJoin", Queue=asterisk_queue, Position="1", Count="1")
                     emit("QueueCallerAbandon", after=30, Queue=asterisk_queue, Position="1", OriginalPosition="1", HoldTime="30")
             elif offer is not None:
-                agent, waited = offer
-                agent_channel = f"{agent}-{next(_channels):08x}"
-                emit("AgentCalled", after=waited, Queue=asterisk_queue, Interface=agent, MemberName=agent,
-                     DestChannel=agent_channel, CallerIDNum=spec.caller or "<unknown>")
+                rung, waited = offer
+                offered_after = waited
+                agent, agent_channel = rung[0], ""
+                for index, member in enumerate(rung):  # ringall: every one at once
+                    channel = f"{member}-{next(_channels):08x}"
+                    agent_channel = agent_channel or channel
+                    emit("AgentCalled", after=waited if index == 0 else 0, Queue=asterisk_queue, Interface=member,
+                         MemberName=member, DestChannel=channel, CallerIDNum=spec.caller or "<unknown>")
                 # Asterisk 22 lets the caller out of the queue first, then reports the connect.
                 emit("QueueCallerLeave", after=self.ring_seconds, Queue=asterisk_queue, Position="1", Count="0")
                 emit("AgentConnect", Queue=asterisk_queue, Interface=agent, MemberName=agent,
@@ -162,9 +205,12 @@ class Switch:
                 patience = int(self.patience_seconds)
                 emit("QueueCallerAbandon", after=patience, Queue=asterisk_queue, Position="1", OriginalPosition="1",
                      HoldTime=str(patience))
+        if self.write_recordings:  # closed by the hangup, as MixMonitor's file is
+            write_recorded(transcript)
+            write_tone(recording, 2.0)
         emit("Hangup", after=1, Cause="16", **{"Cause-txt": "Normal Clearing"})
         self.ami.channels.pop(uniqueid, None)
-        return SwitchedCall(uniqueid, transcript, queue, agent, callback)
+        return SwitchedCall(uniqueid, transcript, queue, agent, callback, asterisk_queue, rung, offered_after)
 
     def _queue_callback(self, spec: CallSpec, caller: _Channel, queue: str) -> Transcript:
         """[hotline-queue-exit]: QUEUEPOSITION kept, then AGI(.../queue_callback)."""
@@ -201,7 +247,8 @@ class Switch:
         for half in (dialler, holder):
             half.variables.update(variables)  # Originate's Variable: reaches both halves
             emit("NewCallerid", half, CallerIDNum=number, CallerIDName="<unknown>")
-        asterisk_queue = self.queue_prefix + queue
+        route = self.routes(queue, variables.get(contract.LANG))
+        asterisk_queue = route.asterisk_queue
         position = variables.get(contract.CALLBACK_POSITION) or "1"
         emit("QueueCallerJoin", holder, Queue=asterisk_queue, Position=position, Count=position)
         if reason != REASON_ANSWERED:
@@ -214,7 +261,8 @@ class Switch:
         # The first member free to take it (app_queue's choice); the demo's Originate is
         # answered even when all are busy, so the first logged in stands in then.
         members = list(self.ami.queue_members.get(asterisk_queue, {}))
-        agent, waited = self._offer(asterisk_queue, clock) or (members[0] if members else "PJSIP/1001", 1)
+        rung, waited = self._offer(route, clock) or ([members[0] if members else "PJSIP/1001"], 1)
+        agent = rung[0]
         extension = agent.split("/", 1)[1]
         operator = _Channel(f"{agent}-{next(_channels):08x}", f"{uniqueid}2", uniqueid)
         emit("AgentCalled", holder, after=waited, Queue=asterisk_queue, Interface=agent, MemberName=agent,
@@ -242,3 +290,11 @@ class Switch:
         for channel in (customer, dialler, holder, operator):
             emit("Hangup", channel, Cause="16", **{"Cause-txt": "Normal Clearing"})
         return True
+
+
+def _allowed_after(steps: list[tuple[int, int]], penalty: int) -> float | None:
+    """Seconds after joining from which a member with `penalty` may be offered the caller:
+    the first step whose QUEUE_MAX_PENALTY reaches it (no steps: no limit); None: never."""
+    if not steps:
+        return 0
+    return next((at for at, most in steps if penalty <= most), None)

@@ -21,6 +21,7 @@ from db.session import transaction
 from db.users import UserError, create_user
 from hotline.console_commands import console_command, sms_command
 from hotline.context import AppContext
+from hotline.supervision_commands import regrade_command
 from hotline.survey_commands import dialer_command
 from hotline.ivr_commands import (
     ami_command,
@@ -125,8 +126,8 @@ DEMO_CALLS = (
      "returning caller (Mandarin): family services, housekeeping; queues, rings operator 1001: a screen pop"),
     ("--at '2026-12-01 10:00' --from 13912345678 --keys '2 1 3'",
      "new caller: Cantonese, family services, medical escort"),
-    ("--at '2026-12-01 10:00' --from 13800138000 --keys '3'",
-     "returning caller: status of his open request and its provider"),
+    ("--at '2026-12-01 10:00' --from 13800138000 --keys '3 0'",
+     "returning caller: status of his open request and its provider, then asks for an operator"),
     ("--at '2026-12-01 10:00' --from 07623660360 --keys '5'",
      "returning Hakka caller: emergency, priority queue"),
     ("--at '2026-12-01 10:00' --from anonymous --keys '- - -'",
@@ -182,6 +183,7 @@ cli.add_command(ami_command)
 cli.add_command(console_command)
 cli.add_command(sms_command)
 cli.add_command(dialer_command)
+cli.add_command(regrade_command)
 
 
 def main() -> None:

@@ -22,18 +22,42 @@ from dialplans import contract
 from emulator.agi_channel import CallSpec, parse_keys
 from emulator.ami_server import AmiServer
 from emulator.fastagi_client import place_call
+from emulator.recordings import write_recorded
 from emulator.switch import CALL_ACTION, Switch
 
 
+def demo_settings(settings):
+    """The settings as the demo uses them: calls recorded in the demo's own folder
+    (<app.data_dir>/recordings), unless a recordings_dir was configured. The shipped one
+    is Asterisk's spool, which the emulator cannot, and must not, write to."""
+    from config import Settings
+    from config.settings import DEFAULTS_FILE, SCHEMA
+
+    key = "asterisk.recordings_dir"
+    if settings.production or settings.sources.get(key) != DEFAULTS_FILE.name:
+        return settings
+    values = {name: settings.get(name) for name in SCHEMA}
+    values[key] = str(settings.data_path("recordings").resolve())
+    return Settings(values, {**settings.sources, key: "demo"})
+
+
 class EmulatedAsterisk:
-    def __init__(self, ivr_address: tuple[str, int], settings, *, port: int | None = None, talk_seconds: float = 95):
+    def __init__(self, ivr_address: tuple[str, int], settings, *, port: int | None = None, talk_seconds: float = 95,
+                 menu=None):
+        """With the IVR menu, its queues are routed as the rendered dialplan routes them
+        (by language); without it, a caller queues in hotline-<queue>."""
+        from dialplans.render import caller_route
+
+        settings = demo_settings(settings)
         asterisk = settings.asterisk
         self.ivr_address = ivr_address
         self.ami = AmiServer(asterisk.ami_username, asterisk.ami_secret, host=asterisk.ami_host,
                              port=asterisk.ami_port if port is None else port)
         self.switch = Switch(self.ami, asterisk.queue_prefix, talk_seconds=talk_seconds,
                              wrapup_seconds=asterisk.wrapup_seconds, recordings_dir=asterisk.recordings_dir,
-                             timezone=settings.app.timezone, callback_offer_after=asterisk.callback_offer_after)
+                             timezone=settings.app.timezone, callback_offer_after=asterisk.callback_offer_after,
+                             write_recordings=True,
+                             routes=None if menu is None else (lambda queue, language: caller_route(menu, asterisk, queue, language)))
         self.ami.custom_actions[CALL_ACTION.lower()] = self._call_action
         self.ami.on_answered = self._answered
         # How each number answers a survey call (keys); others rate 5 and leave no comment.
@@ -51,11 +75,13 @@ class EmulatedAsterisk:
     def port(self) -> int:
         return self.ami.port
 
-    def log_in_operators(self, extensions: list[str], queues: list[str]) -> None:
+    def log_in_operators(self, extensions: list[str], queues: list[str], penalties: dict | None = None) -> None:
+        """penalties: (extension, queue) -> the member's penalty there (default 0)."""
         for queue in queues:
             members = self.ami.queue_members.setdefault(queue, {})
             for extension in extensions:
-                members[f"PJSIP/{extension}"] = {"Paused": "0", "PausedReason": ""}
+                penalty = (penalties or {}).get((extension, queue), 0)
+                members[f"PJSIP/{extension}"] = {"Paused": "0", "PausedReason": "", "Penalty": str(penalty)}
 
     def call(self, caller: str, keys: str, at: dt.datetime | None = None):
         host, port = self.ivr_address
@@ -71,7 +97,9 @@ class EmulatedAsterisk:
         host, port = self.ivr_address
         spec = CallSpec(caller=phone, host=host, port=port, script=contract.SURVEY_SCRIPT, variables=variables,
                         events=parse_keys(self.survey_answers.get(phone, "5 2")))
-        self.survey_transcripts.append(place_call(spec))
+        transcript = place_call(spec)
+        write_recorded(transcript)  # the caller's comment, where Asterisk would record it
+        self.survey_transcripts.append(transcript)
 
     def _call_action(self, action: dict[str, str]) -> dict[str, str]:
         try:
@@ -116,6 +144,7 @@ class DemoStack:
     threads: list[threading.Thread] = field(default_factory=list)
 
     def stop(self) -> None:
+        self.ivr.shutdown_begun()  # before the rest stops: the signal reached the IVR's writer too
         self.console.stop()
         if self.sms_sender is not None:
             self.sms_sender.stop()
@@ -136,7 +165,8 @@ def start_demo_stack(app) -> DemoStack:
     from agent_console import create_app
     from agent_console.services import ConsoleServices
     from db.models import User
-    from dialplans.render import menu_queues
+    from db.languages import penalty
+    from dialplans.render import asterisk_queues
     from hotline.ivr_commands import start_ivr_server
     from telephony.pop_bus import InProcessBus
     from sms.gateway import SmsSender, gateway_from_settings
@@ -145,19 +175,22 @@ def start_demo_stack(app) -> DemoStack:
     from surveys.dialer import SurveyDialer
     from surveys.policy import SurveyPolicy
 
-    settings = app.settings
+    settings = demo_settings(app.settings)  # the console finds the calls' recordings there
     menu = app.menu
     # The demo lets `hotline call --at` try after-hours service by day.
     ivr = start_ivr_server(app, demo_clock=not settings.production)
     try:
-        asterisk = EmulatedAsterisk(ivr.address, settings).start()
+        asterisk = EmulatedAsterisk(ivr.address, settings, menu=menu).start()
     except OSError as exc:
         ivr.stop(grace=0)
         raise click.ClickException(f"cannot emulate Asterisk's manager on port {settings.asterisk.ami_port}: {exc}") from None
+    queues = asterisk_queues(menu, settings.asterisk)
     with app.sessions() as session:
-        operators = sorted(e for e in session.scalars(select(User.sip_extension).where(User.sip_extension.is_not(None),
-                                                                                       User.active)))
-    asterisk.log_in_operators(operators, [q.asterisk_name for q in menu_queues(menu, settings.asterisk.queue_prefix)])
+        users = session.scalars(select(User).where(User.sip_extension.is_not(None), User.active)).all()
+        operators = sorted(user.sip_extension for user in users)
+        # As the desk's login would: a penalty by how well each speaks each queue's language.
+        penalties = {(user.sip_extension, q.asterisk_name): penalty(user, q.language) for user in users for q in queues}
+    asterisk.log_in_operators(operators, [q.asterisk_name for q in queues], penalties)
     bus = InProcessBus()  # one process: the AMI link hands pops straight to the console
     ami = AmiService.from_settings(settings, app.sessions, settings.asterisk.ami_host, asterisk.port, pop_bus=bus,
                                    default_language=menu.default_language)

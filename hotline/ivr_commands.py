@@ -49,6 +49,7 @@ def start_ivr_server(app: AppContext, port: int | None = None, *, demo_clock: bo
         backlog=settings.ivr.backlog,
         max_connections=settings.ivr.max_connections,
     )
+    server.on_stopping.append(services.closing)
     server.on_stopped.append(services.close)
     tune_interpreter()
     return server.start()
@@ -95,6 +96,7 @@ def call_command(app: AppContext, caller: str, keys: str, did: str | None, host:
     """Place a simulated call through the running IVR and print what the caller heard."""
     from emulator.agi_channel import CallSpec, parse_keys
     from emulator.fastagi_client import place_call
+    from emulator.recordings import write_recorded
 
     settings = app.settings
     try:
@@ -107,6 +109,7 @@ def call_command(app: AppContext, caller: str, keys: str, did: str | None, host:
     spec = CallSpec(caller=caller, did=did or settings.phone.hotline_number, host=host or settings.ivr.host,
                     port=port or settings.ivr.port, events=events, hangup_style=hangup_style, script=contract.ivr_script(at))
     transcript = place_call(spec)
+    write_recorded(transcript)  # a voicemail left: a short tone where Asterisk would record it
     if transcript.agi_status == "FAILURE":
         raise click.ClickException(
             f"no FastAGI server at {spec.host}:{spec.port} (AGISTATUS=FAILURE: Asterisk's dialplan would go "
@@ -229,7 +232,7 @@ def _provider_names(app: AppContext) -> dict[str, str]:
 @click.option("--show-sip-passwords", is_flag=True, help="Print each softphone's SIP password.")
 @pass_app
 def asterisk_config_command(app: AppContext, out_dir: Path, show_sip_passwords: bool) -> None:
-    """Render Asterisk's configuration (dialplan, queues, PJSIP, AMI, hold music)."""
+    """Render Asterisk's configuration (dialplan, queues and their rules, PJSIP, AMI, hold music)."""
     from dialplans import render
 
     app.require_schema()
@@ -240,7 +243,7 @@ def asterisk_config_command(app: AppContext, out_dir: Path, show_sip_passwords: 
     for path in render.write(render.render(settings, services_menu, phones), out_dir):
         click.echo(f"wrote {path}")
     click.echo(f"{len(phones)} softphone(s); queues: "
-               + ", ".join(q.asterisk_name for q in render.menu_queues(services_menu, settings.asterisk.queue_prefix)))
+               + ", ".join(q.asterisk_name for q in render.asterisk_queues(services_menu, settings.asterisk)))
     if show_sip_passwords:
         for phone in phones:
             click.echo(f"  {phone.extension}  {phone.display_name}  password {phone.password}")

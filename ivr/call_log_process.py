@@ -16,6 +16,10 @@ own. The forkserver itself runs no threads, so forking it is safe.
 Nothing accepted is lost: a batch stays with the parent until the child acknowledges it.
 If the child dies, a new one is started and gets every unacknowledged batch again; what
 cannot be handed over at stop is written to the spool, which the next writer replays.
+The child ignores SIGINT and SIGTERM (Ctrl-C or a service stop signals the whole process
+group): the parent ends it at stop. Should it die once shutdown has begun (closing()),
+it is not replaced and nothing is logged as an error: what it did not acknowledge, and
+what comes after, goes to the spool at stop.
 (A child that dies after committing a batch but before acknowledging it makes the batch
 be written twice: its call rows are upserts, its IVR sessions would appear twice.)
 """
@@ -51,7 +55,10 @@ def _child_main(connection, database_url: str, timezone: str, spool: str, unfoll
 
     from db.session import make_engine, make_session_factory
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    # The parent decides when to stop: a signal to the whole group (Ctrl-C, a service
+    # stop) must not end the writer while the IVR still hands it the last calls.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     store = CallLogStore(make_session_factory(make_engine(database_url)), ZoneInfo(timezone), Path(spool),
                          unfollowed_after=unfollowed_after)
     store.replay_spool()
@@ -104,6 +111,8 @@ class CallLogProcess:
         self._state = threading.Condition()
         self._wake = threading.Event()
         self._stopping = False
+        self._closing = False  # shutdown has begun: a child that dies is not replaced
+        self._ended_in_shutdown = False
         self._child = None
         self._connection = None
         self._last_start = 0.0
@@ -125,7 +134,15 @@ class CallLogProcess:
         """Wait until everything submitted so far is written (or spooled)."""
         self._wake.set()
         with self._state:
-            return self._state.wait_for(lambda: not self._pending and not self._unacked, timeout)
+            self._state.wait_for(lambda: self._settled() or self._ended_in_shutdown, timeout)
+            return self._settled()
+
+    def _settled(self) -> bool:
+        return not self._pending and not self._unacked
+
+    def closing(self) -> None:
+        """Shutdown has begun: a child that dies from now on is not replaced (stop() spools)."""
+        self._closing = True
 
     def stop(self, timeout: float = 30.0) -> None:
         if self._courier is None:
@@ -140,7 +157,10 @@ class CallLogProcess:
             leftover = self._pending + [r for _, batch in sorted(self._unacked.items()) for r in batch]
             self._pending, self._unacked = [], {}
         if leftover:
-            log.error("%d IVR call records not written by the writer process; kept in %s", len(leftover), self.spool)
+            # The writer ended with the rest of the process group: expected, and the next
+            # writer replays the spool. Any other writer that did not take them is a fault.
+            report = log.warning if self._ended_in_shutdown else log.error
+            report("%d IVR call records not written by the writer process; kept in %s", len(leftover), self.spool)
             CallLogStore.spool_records(self.spool, leftover)
 
     # the courier thread ---------------------------------------------------------------------
@@ -155,7 +175,7 @@ class CallLogProcess:
             timeout = max(0.0, next_send - time.monotonic())
             with self._state:
                 waiting_for_acks = bool(self._unacked)
-            if waiting_for_acks:
+            if waiting_for_acks and self._connection is not None:
                 self._wait_for_ack(timeout)
             else:
                 self._wake.wait(timeout)
@@ -183,6 +203,8 @@ class CallLogProcess:
             self._next_batch += 1
             self._unacked[self._next_batch] = batch
             batch_id = self._next_batch
+        if self._connection is None:
+            return  # the writer ended in shutdown: stop() spools it
         try:
             self._connection.send((batch_id, batch))
         except (OSError, EOFError, ValueError):
@@ -190,7 +212,8 @@ class CallLogProcess:
 
     def _send_settle(self) -> None:
         """Every settle_every seconds, after the batches sent so far: the child settles."""
-        if self.unfollowed_after is None or self._stopping or time.monotonic() < self._next_settle:
+        if (self.unfollowed_after is None or self._stopping or self._connection is None
+                or time.monotonic() < self._next_settle):
             return
         self._next_settle = time.monotonic() + self.settle_every
         try:
@@ -199,6 +222,8 @@ class CallLogProcess:
             pass  # _read_acks finds the pipe closed and replaces the child
 
     def _read_acks(self) -> None:
+        if self._connection is None:
+            return
         try:
             while self._connection.poll():
                 acked = self._connection.recv()
@@ -239,6 +264,16 @@ class CallLogProcess:
     def _restart(self, why: str) -> None:
         if self._stopping:
             return  # stop() spools what is not acknowledged
+        if self._closing:
+            # Signalled with the rest of the process group: no new writer for the last
+            # seconds, and no error; stop() spools what it held and what comes after.
+            log.info("the call-log writer process ended during shutdown (%s); %d batches go to the spool",
+                     why, len(self._unacked))
+            self._end_child(timeout=1.0)
+            with self._state:
+                self._ended_in_shutdown = True
+                self._state.notify_all()
+            return
         log.error("the call-log writer process is gone (%s); starting another, %d batches to hand over again",
                   why, len(self._unacked))
         self._end_child(timeout=1.0)
@@ -288,10 +323,7 @@ class CallLogProcess:
         if self._child is not None:
             self._child.join(timeout)
             if self._child.is_alive():
-                self._child.terminate()
-                self._child.join(2.0)
-            if self._child.is_alive():
-                self._child.kill()  # a stopped process does not act on SIGTERM
+                self._child.kill()  # it ignores SIGTERM (and a stopped process would too)
                 self._child.join(2.0)
         if self._connection is not None:
             self._connection.close()

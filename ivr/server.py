@@ -85,6 +85,8 @@ class FastAGIServer:
         self._accept_pause = ACCEPT_PAUSE_FIRST
         self._short_since: float | None = None
         self._short_refusals = 0
+        # Run as shutdown begins (e.g. a call-log writer that dies now is not replaced).
+        self.on_stopping: list[Callable[[], None]] = []
         # Run once every call has ended (e.g. write what the call log still holds).
         self.on_stopped: list[Callable[[], None]] = []
 
@@ -105,8 +107,15 @@ class FastAGIServer:
         self.hub.start(on_start=lambda: self.hub.watch(self._listener, self._accept_ready))
         return self
 
+    def shutdown_begun(self) -> None:
+        """Say that the process is shutting down, before stop() (which says it too): a signal
+        to the whole process group also reaches the call-log writer's child."""
+        for callback in self.on_stopping:
+            callback()
+
     def stop(self, grace: float = 30.0) -> int:
         """Stop accepting; wait up to `grace` s for live calls; cut the rest. Returns how many were cut."""
+        self.shutdown_begun()
         self.stopping.set()
         closed = threading.Event()
         self.hub.call_soon_threadsafe(lambda: (self._close_listener(), closed.set()))

@@ -47,6 +47,10 @@ class IvrServices:
                                        clock=self.clock).start()
         self.caller_languages = CallerLanguages(database)
 
+    def closing(self) -> None:
+        """Shutdown has begun: the writer process, if it dies now, is not replaced."""
+        self.call_log.closing()
+
     def close(self) -> None:
         """Write what the call-log writer still holds; call after the server has stopped."""
         self.call_log.stop()

@@ -2,18 +2,21 @@
 
 The reader thread only queues events; this loop applies them in batches and writes the
 calls. After every login it asks Asterisk for the live channels, so calls that ended or
-began while the link was down are settled.
+began while the link was down are settled. With no calls it sleeps on the event queue
+until an event, a login, stop() or the next look for callbacks to place: an idle
+hotline costs next to nothing.
 """
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
-from telephony.ami import AmiError, AmiLink
+from telephony.ami import AmiError, AmiEvent, AmiLink
 from telephony.call_events import CallTracker
 from telephony.callback_placer import CallbackPlacer
 from telephony.screen_pop import ScreenPopPublisher
@@ -25,11 +28,16 @@ log = logging.getLogger(__name__)
 # Hangup, OriginateResponse) and queues' (agent: QueueCallerJoin, AgentConnect...).
 # Asterisk sends only those also in the account's read classes (manager.conf).
 EVENT_CLASSES = ("call", "agent")
+# Put on the event queue to wake the loop (a login to resync after, stop()); no one
+# acts on an event of this name.
+_WAKE = AmiEvent("HotlineWake", {})
 
 
 class AmiService:
     # Seconds between looks for callbacks to place (they are also placed after a login).
     PLACE_INTERVAL = 2.0
+    # Longest sleep on the event queue without a placer (stop() and logins wake it anyway).
+    IDLE_WAIT = 5.0
 
     def __init__(self, link: AmiLink, tracker: CallTracker, placer: CallbackPlacer | None = None, pop_bus=None):
         self.link = link
@@ -42,7 +50,7 @@ class AmiService:
         self._next_placing = 0.0
         self._stop = threading.Event()
         self._resync_wanted = threading.Event()
-        link.on_connected.append(lambda _link: self._resync_wanted.set())
+        link.on_connected.append(lambda _link: self._want_resync())
 
     @classmethod
     def from_settings(cls, settings: Settings, sessions: sessionmaker[Session], host: str, port: int,
@@ -60,7 +68,7 @@ class AmiService:
                     if self._resync_wanted.is_set() and self.link.connected.is_set():
                         self._resync_wanted.clear()
                         self._resync()
-                    self.tracker.drain(self.link.events)
+                    self.tracker.drain(self.link.events, wait=self._idle_wait())
                     self._place_callbacks()
                 except Exception:
                     # Applied events stay in memory and are written with the next batch.
@@ -72,6 +80,23 @@ class AmiService:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake()
+
+    def _want_resync(self) -> None:
+        self._resync_wanted.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        try:
+            self.link.events.put_nowait(_WAKE)
+        except queue.Full:
+            pass  # a full queue wakes the loop by itself
+
+    def _idle_wait(self) -> float:
+        """How long the loop may sleep on the event queue: until the next look for callbacks."""
+        if self.placer is None:
+            return self.IDLE_WAIT
+        return min(self.IDLE_WAIT, max(0.0, self._next_placing - time.monotonic()))
 
     def _place_callbacks(self) -> None:
         if self.placer is None or not self.link.connected.is_set() or time.monotonic() < self._next_placing:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.base import utcnow
 from db.calls import upsert_calls
+from db.languages import split_queue
 from db.models import Call, CallbackTask, CallDirection, CallOutcome, OperatorState, OperatorStateChange, PauseReason, User
 from db.session import transaction
 from dialplans import contract
@@ -323,7 +324,8 @@ class CallTracker:
     def _on_queuecallerjoin(self, event: AmiEvent) -> None:
         facts = self._call(event)
         if facts is not None:
-            facts.learn(queue=event.get("Queue").removeprefix(self.queue_prefix), queue_entered_at=_time(event))
+            # The menu's queue (general), not its language queue (hotline-general-hak).
+            facts.learn(queue=split_queue(event.get("Queue"), self.queue_prefix)[0], queue_entered_at=_time(event))
 
     def _on_queuecallerleave(self, event: AmiEvent) -> None:
         """Out of the queue: to an operator (AgentConnect follows, with the hold time), or

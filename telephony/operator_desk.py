@@ -1,6 +1,8 @@
 """Operators' states: logging in and out of the queues, pausing with a reason.
 
-Each change is made in Asterisk first (QueueAdd, QueuePause, QueueRemove over AMI)
+Logging in adds the operator's phone to every queue with a penalty by how well they speak
+the queue's language (db/languages.py), so that the queues offer callers first to those
+who speak their language. Each change is made in Asterisk first (QueueAdd, QueuePause, QueueRemove over AMI)
 and recorded only once Asterisk accepted it, so the supervisors' record never claims
 a state the queues do not have. Changes made elsewhere (the Asterisk CLI, a phone) reach
 the call tracker as QueueMemberAdded/Removed/Pause and are recorded from there (source
@@ -17,7 +19,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.base import utcnow
-from db.models import OperatorState, OperatorStateChange, PauseReason, User
+from db.languages import penalty
+from db.models import Language, OperatorState, OperatorStateChange, PauseReason, User
 from db.session import insert_for, transaction
 from telephony.ami import AmiError, AmiLink
 
@@ -77,19 +80,25 @@ def day_of(changes: list[OperatorStateChange], now: dt.datetime) -> list[tuple[d
 
 
 class OperatorDesk:
-    def __init__(self, link: AmiLink, sessions: sessionmaker[Session], queues: list[str]):
+    def __init__(self, link: AmiLink, sessions: sessionmaker[Session], queues: list[str | tuple[str, Language | None]]):
         self.link = link
         self.sessions = sessions
-        self.queues = queues  # Asterisk queue names: hotline-general, hotline-priority
+        # Asterisk queue names, each with its callers' language if it has one:
+        # (hotline-general-hak, Language.HAKKA), (hotline-priority, None).
+        self.queues = [queue if isinstance(queue, tuple) else (queue, None) for queue in queues]
 
     def login(self, user: User) -> None:
         interface = self._interface(user)
-        for queue in self.queues:
+        for queue, language in self.queues:
+            level = str(penalty(user, language))
             try:
-                self.link.action("QueueAdd", Queue=queue, Interface=interface, MemberName=user.display_name, Paused="false")
+                self.link.action("QueueAdd", Queue=queue, Interface=interface, MemberName=user.display_name,
+                                 Penalty=level, Paused="false")
             except AmiError as exc:
                 if "Already there" not in str(exc):
                     raise
+                # Still a member (persistentmembers): with the languages recorded now.
+                self.link.action("QueuePenalty", Queue=queue, Interface=interface, Penalty=level)
         self._record(user, OperatorState.LOGGED_IN)
         self._record(user, OperatorState.AVAILABLE)
 
@@ -106,7 +115,7 @@ class OperatorDesk:
         self._record(user, OperatorState.AVAILABLE)
 
     def logout(self, user: User) -> None:
-        for queue in self.queues:
+        for queue, _ in self.queues:
             try:
                 self.link.action("QueueRemove", Queue=queue, Interface=self._interface(user))
             except AmiError as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from db.languages import split_queue
 from dialplans import contract
 from telephony.ami import AmiEvent
 from telephony.call_events import extension_of, number_or_none
@@ -38,7 +39,7 @@ class ScreenPopPublisher:
             "language": variables.get(contract.LANG) or None,
             "category": variables.get(contract.CATEGORY) or None,
             "priority": variables.get(contract.PRIORITY) or None,
-            "queue": event.get("Queue").removeprefix(self.queue_prefix) or None,
+            "queue": split_queue(event.get("Queue"), self.queue_prefix)[0] or None,
         }))
 
     def after_flush(self) -> None:

@@ -113,3 +113,32 @@ def test_a_flood_of_100k_events_is_consumed_without_dropping(service, ivr_db):
 def _count(engine):
     with make_session_factory(engine)() as session:
         return session.scalar(select(func.count(Call.id)).where(Call.uniqueid.like("9%.1"), Call.outcome == CallOutcome.ANSWERED))
+
+
+def test_an_idle_link_sleeps_on_its_event_queue(ivr_db):
+    """No calls: the loop wakes for the next look for callbacks (every PLACE_INTERVAL), not
+    ten times a second; an event, a login or stop() wakes it at once."""
+    server = AmiServer().start()
+    link = AmiLink("127.0.0.1", server.port, "hotline", "development-ami-secret", ping_interval=30)
+    tracker = CallTracker(make_session_factory(ivr_db))
+    ami = AmiService(link, tracker)
+    drains = []
+    drain = tracker.drain
+    tracker.drain = lambda events, **kwargs: drains.append(kwargs.get("wait")) or drain(events, **kwargs)
+    thread = threading.Thread(target=ami.run, daemon=True)
+    thread.start()
+    try:
+        assert link.wait_connected(3)
+        time.sleep(0.5)  # the login's resync is over
+        before = len(drains)
+        time.sleep(1.5)
+        assert len(drains) - before <= 1
+        start_call(server, "300.3")
+        assert wait_until(lambda: row(ivr_db, "300.3") is not None, timeout=1.0)  # an event wakes it
+        stopping = time.monotonic()
+        ami.stop()
+        thread.join(3)
+        assert not thread.is_alive() and time.monotonic() - stopping < 1.0
+    finally:
+        ami.stop()
+        server.stop()

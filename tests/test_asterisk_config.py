@@ -41,8 +41,9 @@ def context_of(text: str, name: str) -> str:
 def test_all_files_are_written(rendered):
     files, output = rendered
     assert set(files) == set(render.FILES)
-    assert "3 softphone(s); queues: hotline-general, hotline-priority" in output
-    assert re.search(r"1001\s+话务员 小陈\s+password [0-9a-f]{24}", output)
+    assert ("3 softphone(s); queues: hotline-general-cmn, hotline-general-yue, hotline-general-hak, hotline-priority"
+            in output)
+    assert re.search(r"1001\s+小陈\s+password [0-9a-f]{24}", output)
 
 
 @pytest.mark.skipif(shutil.which("asterisklint") is None and not shutil.which(".venv/bin/asterisklint"),
@@ -66,16 +67,63 @@ def test_asterisklint_would_catch_a_broken_goto(rendered, tmp_path):
     assert result.returncode == 1
 
 
+def queues_the_dialplan_names(text: str, context: str) -> set[str]:
+    """Every Asterisk queue a context's Queue() can name, ${HOTLINE_QUEUE_LANG} expanded
+    to each language [hotline-queue-language] sets."""
+    languages = re.findall(r"Set\(HOTLINE_QUEUE_LANG=(\w+)\)", context_of(text, "hotline-queue-language"))
+    named = set()
+    for queue in re.findall(r"Queue\(([^,]+),", context_of(text, context)):
+        named |= {queue.replace("${HOTLINE_QUEUE_LANG}", language) for language in languages} if "${" in queue else {queue}
+    return named
+
+
 def test_every_menu_queue_exists_in_queues_conf_and_the_dialplan(rendered):
     files, _ = rendered
     menu = load_menu()
     queues = {node.queue for node in menu.nodes.values() if node.kind == "route"}
+    defined = set(re.findall(r"^\[([\w-]+)\]", files["queues.conf"], re.M)) - {"general"}
     queue_context = context_of(files["extensions.conf"], "hotline-queue")
     for queue in queues:
-        assert f"[hotline-{queue}]" in files["queues.conf"]
         assert f"exten => {queue},1," in queue_context
-        assert f"Queue(hotline-{queue}," in queue_context
+        assert f"exten => {queue},1," in context_of(files["extensions.conf"], "hotline-callback-hold")
+    # Normal queues are split by the caller's language; the emergency queue is not.
+    assert queues_the_dialplan_names(files["extensions.conf"], "hotline-queue") == defined == {
+        "hotline-general-cmn", "hotline-general-yue", "hotline-general-hak", "hotline-priority"}
+    assert queues_the_dialplan_names(files["extensions.conf"], "hotline-callback-hold") == defined
     assert "QUEUE_PRIO=10" in context_of(files["extensions.conf"], "hotline-queue").split("exten => priority")[1]
+
+
+def test_queue_rules_raise_the_penalty_after_each_languages_wait(rendered):
+    """Hakka and Cantonese callers wait 20 s (defaults.toml) for a speaker, then anyone may
+    answer; Mandarin callers may go to anyone at once. Every rule the dialplan names exists."""
+    files, _ = rendered
+    rules = {name: body for name, body in re.findall(r"^\[([\w-]+)\]\n(.*?)(?=^\[|\Z)", files["queuerules.conf"], re.M | re.S)}
+    assert {name: re.findall(r"^penaltychange => (.*)$", body, re.M) for name, body in rules.items()} == {
+        "hotline-lang-yue": ["20,3"], "hotline-lang-hak": ["20,3"]}
+    languages = context_of(files["extensions.conf"], "hotline-queue-language")
+    named = {rule for rule in re.findall(r"Set\(HOTLINE_QUEUE_RULE=([\w-]*)\)", languages) if rule}
+    assert named == set(rules)
+    assert re.findall(r"Set\(QUEUE_MAX_PENALTY=(\d+)\)", languages) == ["3", "1", "1"]  # cmn, yue, hak
+    # Queue()'s 8th argument is the rule.
+    for arguments in re.findall(r"Queue\((hotline-general[^)]*)\)", files["extensions.conf"]):
+        assert arguments.split(",")[7] == "${HOTLINE_QUEUE_RULE}"
+
+
+def test_no_caller_is_held_behind_an_announcement_and_emergencies_ring_everyone(rendered):
+    files, _ = rendered
+    sections = dict(re.findall(r"^\[([\w-]+)\]\n(.*?)(?=^\[|\Z)", files["queues.conf"], re.M | re.S))
+    settings = {name: dict(re.findall(r"^([\w-]+) = (.*)$", body, re.M)) for name, body in sections.items()}
+    assert settings["general"]["autofill"] == "yes"
+    for name in ("hotline-general-cmn", "hotline-general-yue", "hotline-general-hak", "hotline-priority"):
+        assert settings[name]["announce-frequency"] == "0" and settings[name]["announce-holdtime"] == "no"
+        assert int(settings[name]["retry"]) <= 1
+    for name in ("hotline-general-cmn", "hotline-general-yue", "hotline-general-hak"):
+        assert settings[name]["periodic-announce"] == "queue_callback_offer"
+        assert settings[name]["periodic-announce-frequency"] == "60"  # asterisk.callback_offer_after
+        assert settings[name]["announce-to-first-user"] == "yes"
+    emergency = settings["hotline-priority"]
+    assert emergency["strategy"] == "ringall" and "periodic-announce" not in emergency
+    assert emergency["announce-to-first-user"] == "no"
 
 
 def test_every_agi_script_of_the_dialplan_has_a_handler(rendered, ivr_services):

@@ -54,6 +54,25 @@ def test_b6_measures_the_pop_and_the_bare_link():
     assert "bare AMI link" in b6_pop.report(results)
 
 
+def test_b7_searches_and_exports_every_call():
+    from bench import b7_call_log
+
+    results = b7_call_log.run(calls=4_000)
+    assert results["sqlite"]["search"]["matching"] == 200 and results["sqlite"]["search"]["far_page"] == 4
+    assert results["sqlite"]["export"]["rows"] == 4_000 and results["sqlite"]["bare_read"]["rows"] == 4_000
+    assert "SELECT count(*)" in b7_call_log.report(results) and "rows/s" in b7_call_log.report(results)
+
+
+def test_b9_runs_both_routings_and_routing_by_language_matches_more_callers():
+    from bench import b9_language
+
+    results = b9_language.run(rates=(0.4,), seconds=60)
+    load = results["loads"][0]
+    assert load["by_language"]["answered"] == load["plain"]["answered"] == load["callers"] == 24
+    assert load["by_language"]["language_match_rate"] > load["plain"]["language_match_rate"]
+    assert "plain (baseline)" in b9_language.report(results)
+
+
 # --- where a figure was measured ----------------------------------------------------------
 
 

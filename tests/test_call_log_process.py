@@ -188,3 +188,56 @@ def test_the_writer_process_settles_calls_nothing_followed(ivr_db, tmp_path):
         assert wait_until(lambda: outcome() is CallOutcome.FAILED, timeout=10)
     finally:
         writer.stop()
+
+
+def test_a_signal_to_the_whole_process_group_leaves_the_writer_writing(ivr_db, tmp_path, caplog):
+    """Ctrl-C or a service stop signals the child too: it killed the writer, and the IVR
+    logged an error and started another while shutting down. The parent ends it at stop."""
+    writer = _writer(ivr_db, tmp_path, linger=0.05)
+    try:
+        child = writer._child.pid
+        os.kill(child, signal.SIGINT)
+        os.kill(child, signal.SIGTERM)
+        time.sleep(0.5)
+        assert writer._child.pid == child and writer._child.is_alive()
+        writer.submit(record("group-1"))
+        assert writer.flush(timeout=20)
+        assert _written(ivr_db, "group-") == 1
+    finally:
+        writer.stop()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_a_writer_that_dies_during_shutdown_is_neither_replaced_nor_an_error(ivr_db, tmp_path, caplog):
+    writer = _writer(ivr_db, tmp_path, linger=0.05)
+    child = writer._child.pid
+    writer.closing()  # the IVR is shutting down
+    os.kill(child, signal.SIGSTOP)  # a batch in its hands, unacknowledged
+    writer.submit(record("shutdown-1"))
+    time.sleep(0.3)
+    os.kill(child, signal.SIGKILL)
+    time.sleep(0.5)
+    writer.submit(record("shutdown-2", phone="13500000002"))  # a call that ended in the grace period
+    time.sleep(0.3)
+    assert writer._child is None  # not replaced
+    started = time.monotonic()
+    writer.stop(timeout=10)
+    assert time.monotonic() - started < 5  # no waiting for a writer that is gone
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    spool = (tmp_path / "spool.jsonl").read_text()
+    assert '"shutdown-1"' in spool and '"shutdown-2"' in spool  # nothing lost
+    _writer(ivr_db, tmp_path).stop()  # the next writer writes them as it starts
+    assert _written(ivr_db, "shutdown-") == 2
+
+
+def test_the_ivr_server_says_shutdown_has_begun_to_the_writer_process(ivr_db, tmp_path):
+    from config import load_settings
+    from hotline.context import AppContext
+    from hotline.ivr_commands import start_ivr_server
+
+    settings = load_settings(environ={}, overrides={"database.url": str(ivr_db.url), "app.data_dir": str(tmp_path)})
+    server = start_ivr_server(AppContext(settings), port=0)
+    writer = server.on_stopped[0].__self__.call_log
+    assert isinstance(writer, CallLogProcess) and not writer._closing
+    server.stop(grace=0)
+    assert writer._closing

@@ -23,7 +23,7 @@ def test_help_lists_only_working_commands(runner, settings):
     assert commands == {"db", "demo", "demo-data", "user"} | EXTRA_COMMANDS
 
 
-EXTRA_COMMANDS = {"ivr", "call", "prompts", "asterisk-config", "ami", "console", "sms", "dialer"}
+EXTRA_COMMANDS = {"ivr", "call", "prompts", "asterisk-config", "ami", "console", "sms", "dialer", "regrade"}
 
 
 def test_commands_refuse_an_unmigrated_database(runner, settings):
@@ -144,3 +144,26 @@ def test_sms_command_refuses_without_a_gateway(runner, settings):
     run(runner, settings, "db", "upgrade")
     result = run(runner, settings, "sms")
     assert result.exit_code == 1 and "outbox" in result.output
+
+
+def test_regrade_grades_every_provider_and_refuses_a_bad_rule(runner, settings, tmp_path):
+    from sqlalchemy import func, select
+
+    from db.models import GradeChange, Provider
+    from db.session import make_engine, make_session_factory
+
+    run(runner, settings, "db", "upgrade")
+    run(runner, settings, "demo-data")
+    result = run(runner, settings, "regrade")
+    assert result.exit_code == 0 and re.search(r"regraded: \d+ graded, \d+ ungraded", result.output)
+    engine = make_engine(settings.database.url)
+    with make_session_factory(engine)() as session:
+        providers = session.scalar(select(func.count()).select_from(Provider))
+        assert session.scalar(select(func.count()).select_from(GradeChange)) == providers == 48
+    engine.dispose()
+    bad = tmp_path / "grading.toml"
+    from supervision.rule import RULE_FILE
+
+    bad.write_text(RULE_FILE.read_text(encoding="utf-8").replace("min_ratings = 5", "min_ratings = -1"), encoding="utf-8")
+    refused = run(runner, settings, "regrade", "--rule", str(bad))
+    assert refused.exit_code == 1 and "evidence.min_ratings is -1" in refused.output

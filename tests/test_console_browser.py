@@ -222,3 +222,8 @@ def test_the_pop_names_the_way_through_the_menu_without_overflowing(stack, brows
     assert browser.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth", pop)
     assert "主菜单 › 生活服务菜单 › 社区导购 › 主菜单 › 家庭服务菜单 › 养老服务" in pop.text
     assert "welcome_back" not in pop.text
+    # Its two buttons stand apart: they touched, the focus ring of one over the other.
+    gap = browser.execute_script("""var a = document.getElementById('pop-new-request').getBoundingClientRect();
+        var b = document.querySelector('#pop .pop-close').getBoundingClientRect();
+        return b.top >= a.bottom ? b.top - a.bottom : b.left - a.right;""")
+    assert gap >= 8

@@ -23,20 +23,23 @@ def test_an_operators_day_at_the_desk(client, auth, asterisk):
     auth.login("operator")
     assert "未签入" in client.get("/desk").get_data(as_text=True)
     auth.post("/desk/login", page="/desk")
-    assert asterisk.queue_members["hotline-general"]["PJSIP/1001"]["Paused"] == "0"
+    # Every queue: each language's of the general queue, and the emergency queue.
+    assert set(asterisk.queue_members) == {"hotline-general-cmn", "hotline-general-yue", "hotline-general-hak",
+                                           "hotline-priority"}
+    assert asterisk.queue_members["hotline-general-cmn"]["PJSIP/1001"]["Paused"] == "0"
     assert "空闲" in client.get("/desk").get_data(as_text=True)
     auth.post("/desk/pause", {"reason": "meal"}, page="/desk")
-    assert asterisk.queue_members["hotline-general"]["PJSIP/1001"] == {"Paused": "1", "PausedReason": "meal"}
+    assert asterisk.queue_members["hotline-general-cmn"]["PJSIP/1001"] == {"Paused": "1", "PausedReason": "meal", "Penalty": "1"}
     assert "用餐" in client.get("/desk").get_data(as_text=True)
     auth.post("/desk/pause", {"reason": "nap"}, page="/desk")  # not a reason: refused, state unchanged
-    assert asterisk.queue_members["hotline-general"]["PJSIP/1001"]["PausedReason"] == "meal"
+    assert asterisk.queue_members["hotline-general-cmn"]["PJSIP/1001"]["PausedReason"] == "meal"
     auth.post("/desk/unpause", page="/desk")
     auth.post("/desk/logout", page="/desk")
-    assert "PJSIP/1001" not in asterisk.queue_members["hotline-general"]
+    assert all("PJSIP/1001" not in members for members in asterisk.queue_members.values())
     auth.logout()
     auth.login("supervisor")
     page = client.get("/operators").get_data(as_text=True)
-    assert "话务员 小陈" in page and "已签出" in page and "用餐" in page
+    assert "小陈" in page and "已签出" in page and "用餐" in page
 
 
 def test_a_pause_taken_during_wrap_up_shows_on_the_desk_after_it(client, auth, asterisk, console_services):
@@ -62,7 +65,7 @@ def test_a_pause_taken_during_wrap_up_shows_on_the_desk_after_it(client, auth, a
     time.sleep(1)  # the wrap-up is over; the pause is not
     desk = client.get("/desk").get_data(as_text=True)
     assert re.search(r'id="desk-state">暂停（用餐）<', desk) and "恢复接听" in desk
-    assert asterisk.queue_members["hotline-general"]["PJSIP/1001"]["Paused"] == "1"
+    assert asterisk.queue_members["hotline-general-cmn"]["PJSIP/1001"]["Paused"] == "1"
     auth.logout()
     auth.login("supervisor")
     page = client.get("/operators").get_data(as_text=True)

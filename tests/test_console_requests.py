@@ -310,3 +310,14 @@ def test_no_district_is_chosen_for_the_operator(client, auth, console_services):
     form = client.get(f"/requests/{number}/edit").get_data(as_text=True)
     district = re.search(r'<select[^>]*name="district"[^>]*>(.*?)</select>', form, re.S).group(1)
     assert "selected" not in district and district.lstrip().startswith('<option value="0">请选择区县</option>')
+
+
+def test_no_category_is_chosen_for_the_operator(client, auth, console_services):
+    """Without a call the category list starts blank: it preselected the first category (家庭服务),
+    which was kept for a request whose caller was never asked what they needed."""
+    auth.login()
+    page = client.get("/requests/new").get_data(as_text=True)
+    category = re.search(r'<select[^>]*name="category"[^>]*>(.*?)</select>', page, re.S).group(1)
+    assert "selected" not in category and category.lstrip().startswith('<option value="0">请选择服务类别</option>')
+    refused = _new_request(auth, console_services, category=0)
+    assert refused.status_code == 200 and "request-form" in refused.get_data(as_text=True)

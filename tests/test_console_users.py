@@ -66,6 +66,68 @@ def test_a_deactivated_account_is_signed_out_and_cannot_sign_in(app, auth, conso
     assert _user(console_services, "admin").active is True  # not oneself
 
 
+def test_an_admin_records_an_operators_languages_audited_and_the_desk_shows_them(app, client, auth, console_services):
+    from db.models import Fluency, Language
+    from tests.conftest import AuthActions
+
+    auth.login("admin")
+    target = _user(console_services, "operator")
+    page = client.get("/users").get_data(as_text=True)
+    assert 'name="lang_hak"' in page and "客家话" in page and "母语" in page
+    auth.post(f"/users/{target.id}/languages", {"lang_cmn": "fluent", "lang_yue": "", "lang_hak": "native"}, page="/users")
+    with console_services.sessions() as session:
+        spoken = {row.language: row.fluency for row in session.get(User, target.id).languages}
+        entry = session.scalar(select(AuditEntry).where(AuditEntry.entity_type == "users", AuditEntry.entity_id == target.id,
+                                                        AuditEntry.action == "update"))
+    assert spoken == {Language.MANDARIN: Fluency.FLUENT, Language.HAKKA: Fluency.NATIVE}
+    assert entry.details["languages"] == [{}, {"cmn": "fluent", "hak": "native"}]
+    # Changing one language keeps the other; an unknown fluency changes nothing.
+    auth.post(f"/users/{target.id}/languages", {"lang_cmn": "native", "lang_hak": "native"}, page="/users")
+    refused = auth.post(f"/users/{target.id}/languages", {"lang_cmn": "perfect", "lang_hak": ""}, page="/users")
+    assert refused.status_code == 302
+    with console_services.sessions() as session:
+        spoken = {row.language: row.fluency for row in session.get(User, target.id).languages}
+    assert spoken == {Language.MANDARIN: Fluency.NATIVE, Language.HAKKA: Fluency.NATIVE}
+    auth.logout()
+    operator_client = app.test_client()
+    AuthActions(operator_client).login("operator")
+    desk = operator_client.get("/desk").get_data(as_text=True)
+    assert "普通话（母语）、客家话（母语）" in desk
+    auth.login("supervisor")
+    row = next(row for row in client.get("/operators").get_data(as_text=True).split("<tr>") if "1001" in row)
+    assert "普通话（母语）、客家话（母语）" in row
+
+
+def test_only_admins_record_languages(app, auth, console_services):
+    auth.login("operator")
+    target = _user(console_services, "operator")
+    response = auth.post(f"/users/{target.id}/languages", {"lang_hak": "native"}, page="/desk")
+    assert response.status_code == 403
+    with console_services.sessions() as session:
+        assert session.get(User, target.id).languages == []
+
+
+def test_the_call_log_shows_whether_the_operator_spoke_the_callers_language(client, auth, console_services):
+    from db.base import utcnow
+    from db.languages import set_languages
+    from db.models import Call, CallDirection, CallOutcome, Fluency, Language
+
+    with console_services.sessions() as session:
+        operator = session.scalar(select(User).where(User.username == "operator"))
+        set_languages(session, operator, {Language.HAKKA: Fluency.NATIVE, Language.CANTONESE: Fluency.BASIC}, None)
+        for n, language in enumerate((Language.HAKKA, Language.CANTONESE, Language.MANDARIN)):
+            session.add(Call(uniqueid=f"lang.{n}", direction=CallDirection.INBOUND, ivr_language=language, agent=operator,
+                             answered_at=utcnow(), outcome=CallOutcome.ANSWERED))
+        session.add(Call(uniqueid="lang.x", direction=CallDirection.INBOUND, ivr_language=Language.HAKKA,
+                         outcome=CallOutcome.ABANDONED_IN_QUEUE))  # never answered: not judged
+        session.commit()
+    auth.login("supervisor")
+    page = client.get("/calls").get_data(as_text=True)
+    # Hakka (native) matches; Cantonese (basic) and Mandarin (not recorded) do not.
+    assert "语言匹配率" in page and "33%（1/3）" in page
+    assert page.count("✓") == 1 and page.count("✗") == 2
+
+
 def test_a_refused_change_is_explained_not_a_server_error(app, client, auth, console_services):
     """The change form's errors are translated lazily; they are flashed as text (a bad
     extension, a short password or an unknown role once gave a 500)."""

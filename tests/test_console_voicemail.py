@@ -116,3 +116,42 @@ def test_in_english_the_voicemail_is_a_recorded_message(client, auth, console_se
     auth.post("/language/en", {"next": "/"})
     page = client.get(f"/requests/{number}").get_data(as_text=True)
     assert "<dt>Recorded message</dt>" in page and "Comment" not in page
+
+
+def _survey_with_comment(console_services, file: str) -> int:
+    from db.models import Language, Survey, SurveyStatus
+
+    with transaction(console_services.sessions) as session:
+        request = session.scalar(select(ServiceRequest).where(ServiceRequest.caller_id.is_not(None)).limit(1))
+        survey = Survey(request_id=request.id, caller_id=request.caller_id, language=Language.MANDARIN, due_at=AT,
+                        status=SurveyStatus.COMPLETED, rating=2, comment_recording=file)
+        session.add(survey)
+        session.flush()
+        return survey.id
+
+
+def test_a_survey_comment_is_played_not_printed_as_a_path(client, auth, console_services, voicemail_dir):
+    """The survey page printed the comment's file path; it plays it, like a voicemail."""
+    sound = _wav()
+    (voicemail_dir / "survey-5-1764248400.7.wav").write_bytes(sound)
+    survey_id = _survey_with_comment(console_services, str(voicemail_dir / "survey-5-1764248400.7.wav"))
+    url = f"/surveys/{survey_id}/comment"
+    assert client.get(url).status_code == 302  # signed out: no sound
+    auth.login()
+    page = client.get(f"/surveys/{survey_id}").get_data(as_text=True)
+    assert re.search(rf'<audio[^>]*controls[^>]*src="{url}"', page) and str(voicemail_dir) not in page
+    with client.get(url) as whole:
+        assert whole.status_code == 200 and whole.mimetype == "audio/wav" and whole.data == sound
+    with client.get(url, headers={"Range": "bytes=44-1043"}) as part:
+        assert part.status_code == 206 and part.data == sound[44:1044]
+
+
+@pytest.mark.parametrize("stored", ["{dir}/survey-gone.wav", "/etc/passwd", "{dir}/../secret.wav"])
+def test_a_missing_or_stray_survey_comment_is_said_in_words(client, auth, console_services, voicemail_dir, stored):
+    (voicemail_dir.parent / "secret.wav").write_bytes(_wav(0.1))
+    survey_id = _survey_with_comment(console_services, stored.format(dir=voicemail_dir))
+    auth.login()
+    page = client.get(f"/surveys/{survey_id}").get_data(as_text=True)
+    assert "<audio" not in page and "找不到留言录音文件" in page
+    response = client.get(f"/surveys/{survey_id}/comment")
+    assert response.status_code == 404 and b"RIFF" not in response.data and b"root:" not in response.data

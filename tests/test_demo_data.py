@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import func, select
 
 from db.demo_data import DEMO_ACCOUNTS, DemoDataRefused, demo_passwords_in_use, load_demo_data
-from db.models import Certificate, Provider, ProviderStatus, ServiceRequest, User, Worker
+from db.models import Certificate, District, Provider, ProviderStatus, Role, ServiceRequest, User, Worker
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -122,3 +122,37 @@ def test_a_first_survey_rating_adds_to_the_seeded_ones(session):
     session.expire_all()
     assert provider.rating_count == count + 1
     assert provider.rating_avg == round((seeded_sum + 1) / (count + 1), 2) < average
+
+
+def test_demo_providers_out_of_dispatch_have_the_removal_in_their_credit_file(session):
+    from db.demo_data import load_demo_data
+    from db.models import CreditMeasure, CreditMeasureKind
+    from zoneinfo import ZoneInfo
+
+    load_demo_data(session, ZoneInfo("Asia/Shanghai"))
+    removed = {p.id for p in session.scalars(select(Provider)) if p.status is ProviderStatus.SUSPENDED}
+    measures = session.scalars(select(CreditMeasure)).all()
+    assert removed and {m.provider_id for m in measures} == removed
+    assert all(m.kind is CreditMeasureKind.REMOVAL and m.reason for m in measures)
+
+
+def test_a_provider_named_for_a_district_serves_that_district(session):
+    """A branch named …(紫金县分部) was ranked "服务该区县" for a 和平县 request: the districts
+    in a provider's name are the ones it is based in and serves, no others."""
+    load_demo_data(session, SHANGHAI)
+    districts = session.scalars(select(District).where(District.code != "other")).all()
+    named_any = 0
+    for provider in session.scalars(select(Provider)).all():
+        named = {d.name_zh for d in districts if d.name_zh in provider.name}
+        if named:
+            named_any += 1
+            assert {d.name_zh for d in provider.districts} == named, provider.name
+            assert provider.district.name_zh in named, provider.name
+    assert named_any >= 20  # the branches
+
+
+def test_demo_display_names_do_not_repeat_the_role(session):
+    """The header read "话务员 小陈（话务员 · 分机 1001）": the role is shown beside the name."""
+    roles = {Role.OPERATOR: ("话务员",), Role.SUPERVISOR: ("班长", "主管"), Role.ADMIN: ("管理员",)}
+    for account in DEMO_ACCOUNTS:
+        assert not any(word in account.display_name for word in roles[account.role]), account.display_name

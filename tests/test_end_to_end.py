@@ -61,7 +61,7 @@ def test_a_call_walks_the_ivr_queues_is_answered_and_hangs_up(asterisk, ivr_db, 
         ivr = session.scalar(select(IvrSession).where(IvrSession.call_id == call.id))
     assert call.outcome is CallOutcome.ANSWERED
     assert call.ivr_language.value == "yue" and call.ivr_path.endswith("family_services>medical")
-    assert call.queue == "general" and call.queue_wait_seconds == 4
+    assert call.queue == "general" and call.queue_wait_seconds == 3  # offered at once, rang 3 s
     assert call.agent_id == operator and call.agent_extension == "1001"
     assert call.started_at < call.queue_entered_at < call.answered_at < call.ended_at
     assert call.hangup_cause == 16 and call.caller_number == "13912345678"
@@ -98,6 +98,34 @@ def test_a_caller_who_takes_the_callback_offer_is_called_back_by_name(asterisk, 
     back = call_back()
     assert (back.caller_number, back.direction, back.agent_extension) == ("13766665555", CallDirection.OUTBOUND, "1001")
     assert back.outcome is CallOutcome.ANSWERED and back.uniqueid != call.uniqueid
+
+
+def test_a_callback_placeholder_queues_in_the_callers_language(asterisk, ivr_db, ivr_server, ivr_services, settings, clock):
+    """Routing by language: a Cantonese caller's placeholder waits in the Cantonese queue
+    (HOTLINE_LANG on the Originate) and is answered by the Cantonese speaker, though a
+    Mandarin-only operator signed in first; both rows name the menu's queue."""
+    from dialplans.render import caller_route
+    from ivr.menu import load_menu
+
+    ami_server, link, _ = asterisk
+    menu = load_menu()
+    switch = Switch(ami_server, clock=lambda: clock.now.timestamp(),
+                    routes=lambda queue, language: caller_route(menu, settings.asterisk, queue, language))
+    for extension, penalty in (("1002", "3"), ("1001", "0")):  # 1002 speaks no Cantonese; 1001 natively
+        link.action("QueueAdd", Queue="hotline-general-yue", Interface=f"PJSIP/{extension}", Penalty=penalty, Paused="false")
+    host, port = ivr_server.address
+    switched = switch.call(CallSpec(caller="13766665556", host=host, port=port, events=parse_keys("2 1 3")),
+                           take_callback=True)
+    task_id = int(switched.callback.variables["HOTLINE_CALLBACK_ID"])
+    call = settled(ivr_db, ivr_services, switched.uniqueid)
+    assert call.outcome is CallOutcome.CALLBACK_REQUESTED and call.queue == "general"
+
+    def call_back():
+        with make_session_factory(ivr_db)() as session:
+            return session.scalar(select(Call).where(Call.callback_task_id == task_id, Call.ended_at.is_not(None)))
+    assert wait_until(lambda: call_back() is not None, timeout=5)
+    back = call_back()
+    assert back.agent_extension == "1001" and back.queue == "general" and back.caller_number == "13766665556"
 
 
 def test_nobody_logged_in_the_caller_abandons_in_the_queue(asterisk, ivr_db, ivr_server, ivr_services):

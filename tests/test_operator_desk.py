@@ -48,7 +48,8 @@ def test_login_pause_unpause_logout(desk, ivr_db):
     assert set(server.queue_members) == set(QUEUES)
     assert all(m["PJSIP/1001"]["Paused"] == "0" for m in server.queue_members.values())
     operators.pause(user, "meal")
-    assert all(m["PJSIP/1001"] == {"Paused": "1", "PausedReason": "meal"} for m in server.queue_members.values())
+    assert all(m["PJSIP/1001"] == {"Paused": "1", "PausedReason": "meal", "Penalty": "0"}
+               for m in server.queue_members.values())
     operators.unpause(user)
     operators.logout(user)
     assert all("PJSIP/1001" not in m for m in server.queue_members.values())
@@ -130,6 +131,36 @@ def test_a_pause_made_outside_the_console_is_recorded_and_the_consoles_own_is_no
         (OperatorState.PAUSED, PauseReason.MEAL, "console"),
         (OperatorState.AVAILABLE, None, "ami"), (OperatorState.PAUSED, None, "ami"),
     ]
+
+
+def test_login_gives_each_language_queue_a_penalty_by_how_well_the_operator_speaks_it(ivr_db):
+    """Native 0, fluent 1, basic 2, not at all 3; the emergency queue (no language) 0 for all.
+    Logging in again while still a member (persistentmembers) sets the penalties anew."""
+    from db.languages import set_languages
+    from db.models import Fluency, Language
+
+    queues = [("hotline-general-cmn", Language.MANDARIN), ("hotline-general-yue", Language.CANTONESE),
+              ("hotline-general-hak", Language.HAKKA), ("hotline-priority", None)]
+    server = AmiServer().start()
+    link = AmiLink("127.0.0.1", server.port, "hotline", "development-ami-secret", ping_interval=30).start()
+    try:
+        assert link.wait_connected(3)
+        operators = OperatorDesk(link, make_session_factory(ivr_db), queues)
+        sessions = make_session_factory(ivr_db)
+        with sessions() as session:
+            user = session.scalar(select(User).where(User.sip_extension == "1001"))
+            operators.login(user)  # nothing recorded: taken as fluent Mandarin only
+            assert {q: m["PJSIP/1001"]["Penalty"] for q, m in server.queue_members.items()} == {
+                "hotline-general-cmn": "1", "hotline-general-yue": "3", "hotline-general-hak": "3", "hotline-priority": "0"}
+            set_languages(session, user, {Language.MANDARIN: Fluency.FLUENT, Language.HAKKA: Fluency.NATIVE,
+                                          Language.CANTONESE: Fluency.BASIC}, None)
+            session.commit()
+            operators.login(user)
+        assert {q: m["PJSIP/1001"]["Penalty"] for q, m in server.queue_members.items()} == {
+            "hotline-general-cmn": "1", "hotline-general-yue": "2", "hotline-general-hak": "0", "hotline-priority": "0"}
+    finally:
+        link.stop()
+        server.stop()
 
 
 def test_a_pause_needs_a_known_reason(desk, ivr_db):

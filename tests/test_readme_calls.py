@@ -44,6 +44,10 @@ def _status_with_provider(output, session, caller):
     provider = session.scalar(select(Provider).join(Dispatch).where(Dispatch.request_id == request.id))
     assert "names/provider" not in output
     assert f"heard  [cmn] {provider.name}" in output
+    # Heard, he asks for an operator: with '3' alone the menu after it timed out three times
+    # and sent him to the operator queue, which README did not say.
+    assert "key    0" in output and "没有收到您的按键" not in output
+    assert "to queue general (intent operator" in output
 
 
 def _emergency(output, session, caller):

@@ -172,3 +172,23 @@ def test_operators_states_are_resynced_from_queue_status_after_a_reconnect(aster
     ami_server.queue_members["hotline-general"].pop("PJSIP/1002")
     ami_server.close_all()
     assert wait_until(lambda: states().get(users["1002"]) == (OperatorState.LOGGED_OUT, None), timeout=6)
+
+
+def test_the_pop_puts_the_callers_language_first_and_warns_one_who_does_not_speak_it(client, auth, console_services):
+    """Hakka caller, offered (after the language's wait) to someone who never recorded Hakka."""
+    from db.languages import set_languages
+    from db.models import Fluency, Language, User
+
+    auth.login("supervisor")  # sees any call's pop
+    page = client.get("/pop/1.5", query_string={"language": "hak", "category": "", "priority": ""}).get_data(as_text=True)
+    banner = page.split('id="pop-language">', 1)[1].split("</p>", 1)[0]
+    assert page.index('id="pop-language"') < page.index('id="pop-number"')  # before anything else
+    assert "请用客家话接听" in banner and "您未登记会说此语言" in banner
+    with console_services.sessions() as session:
+        supervisor = session.scalar(select(User).where(User.username == "supervisor"))
+        set_languages(session, supervisor, {Language.HAKKA: Fluency.NATIVE}, None)
+        session.commit()
+    page = client.get("/pop/1.5", query_string={"language": "hak"}).get_data(as_text=True)
+    assert "请用客家话接听" in page and "您未登记会说此语言" not in page
+    unknown = client.get("/pop/1.5", query_string={"language": "xx"}).get_data(as_text=True)
+    assert 'id="pop-language"' not in unknown and "未知" in unknown

@@ -1,0 +1,1 @@
+"""Service supervision without Flask: provider grading, credit files, commendations and sanctions."""
