@@ -284,6 +284,27 @@ def test_another_sessions_originate_response_settles_none_of_our_tasks(link, ivr
     assert status == {8101: TaskStatus.IN_PROGRESS, 8102: TaskStatus.IN_PROGRESS, 8103: TaskStatus.PENDING}
 
 
+def test_a_try_whose_answer_went_to_a_process_now_gone_is_tried_again(link, ivr_db):
+    """`hotline ami` restarted while a placeholder waited: its OriginateResponse carries the
+    old process's ActionID, which the new one ignores. Once the placeholder's own timeout is
+    surely over, the task is tried again rather than left in progress for good."""
+    server, ami = link
+    sessions = make_session_factory(ivr_db)
+    now = utcnow()
+    placer = CallbackPlacer(ami, sessions, clock=lambda: now)
+    placed_task(ivr_db, 8201, "13700000031", "hotline-0badc0de-7")
+    placed_task(ivr_db, 8202, "13700000032", "hotline-0badc0de-8")
+    with sessions.begin() as session:
+        session.get(CallbackTask, 8201).due_at = now - dt.timedelta(hours=4, minutes=11)
+        session.get(CallbackTask, 8202).due_at = now - dt.timedelta(hours=3)  # may still be waiting
+    placer.place_due()
+    with sessions() as session:
+        stale, recent = session.get(CallbackTask, 8201), session.get(CallbackTask, 8202)
+        assert (stale.status, stale.originate_action_id, stale.attempts) == (TaskStatus.PENDING, None, 1)
+        assert stale.due_at == now + dt.timedelta(minutes=5)
+        assert recent.status is TaskStatus.IN_PROGRESS
+
+
 def test_malformed_events_are_ignored(ivr_db):
     tracker = CallTracker(make_session_factory(ivr_db))
     for event in (
