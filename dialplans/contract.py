@@ -40,6 +40,7 @@ QUEUE_LANG = "HOTLINE_QUEUE_LANG"
 QUEUE_RULE = "HOTLINE_QUEUE_RULE"
 FASTAGI = "HOTLINE_FASTAGI"  # [globals]: agi://host:port of the IVR
 RECORDINGS = "HOTLINE_RECORDINGS"  # [globals]: the recordings folder
+OPERATOR_RETRY = "HOTLINE_OPERATOR_RETRY"  # "1": back in the operator queue once after a voicemail that kept nothing
 
 # Carried on AMI channel events (manager.conf channelvars): the screen pop's, then the
 # call tracker's (the recording; the callback task a caller booked or a placeholder

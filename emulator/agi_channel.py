@@ -105,6 +105,10 @@ class CallSpec:
     extra_header: dict[str, str] = field(default_factory=dict)
     # Channel variables already set when the AGI starts (e.g. by Queue(): QUEUEPOSITION).
     variables: dict[str, str] = field(default_factory=dict)
+    # Asterisk's core sounds (its own `beep`) installed? A hotline need not have them.
+    core_sounds: bool = False
+    # RECORD FILE cannot write its file: Asterisk answers `200 result=-1 (writefile)`.
+    record_fails: bool = False
 
 
 @dataclass
@@ -340,6 +344,17 @@ class AsteriskChannel:
 
     def _cmd_record_file(self, args):
         path, fmt, escape, timeout = args[0], args[1], args[2], int(args[3]) if args[3].lstrip("-").isdigit() else -1
+        # res_agi.c: a 6th word that is neither the offset nor s=..., or any 7th that is
+        # not s=..., asks for Asterisk's own sound "beep" in the channel's language.
+        beep = ((len(args) > 4 and not args[4].lstrip("-").isdigit() and not args[4].startswith("s="))
+                or (len(args) > 5 and not args[5].startswith("s=")))
+        if beep and not self.spec.core_sounds:
+            self._log("warning", "File beep does not exist in any format")
+            return ["200 result=-1 (randomerror) endpos=0"]
+        if beep:
+            self._log("heard", "beep")
+        if self.spec.record_fails:
+            return ["200 result=-1 (writefile)"]
         self._log("record", f"{path}.{fmt}")
         event = self.events[0] if self.events else None
         if event is not None and event.kind == "timeout":

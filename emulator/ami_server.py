@@ -327,6 +327,7 @@ class AmiServer:
         members[interface] = {"Paused": "1" if action.get("Paused") == "true" else "0", "PausedReason": "",
                               "Penalty": str(_penalty(action.get("Penalty")))}
         session.send(message(Response="Success", ActionID=action_id, Message="Added interface to queue"))
+        self._member_event("QueueMemberAdded", queue, interface, action.get("MemberName") or interface)
 
     def _action_queuepenalty(self, session, action, action_id):
         found = False
@@ -345,18 +346,32 @@ class AmiServer:
             session.send(message(Response="Error", ActionID=action_id, Message="Unable to remove interface: Not there"))
         else:
             session.send(message(Response="Success", ActionID=action_id, Message="Removed interface from queue"))
+            self._member_event("QueueMemberRemoved", action.get("Queue", ""), action.get("Interface", ""), state=removed)
 
     def _action_queuepause(self, session, action, action_id):
         paused = action.get("Paused", "false").lower() == "true"
-        found = False
+        found = []
         for queue, members in self.queue_members.items():
             if action.get("Queue") in (None, "", queue) and action.get("Interface") in members:
                 members[action["Interface"]].update(Paused="1" if paused else "0", PausedReason=action.get("Reason", ""))
-                found = True
+                found.append(queue)
         if found:
             session.send(message(Response="Success", ActionID=action_id, Message="Interface paused successfully"))
+            for queue in found:  # one event a queue, as app_queue sends them
+                self._member_event("QueueMemberPause", queue, action["Interface"])
         else:
             session.send(message(Response="Error", ActionID=action_id, Message="Interface not found"))
+
+    def _member_event(self, name: str, queue: str, interface: str, member_name: str | None = None,
+                      state: dict[str, str] | None = None) -> None:
+        """QueueMemberAdded/Removed/Pause (class agent), with the fields Asterisk 22 sends:
+        every session reading `agent` hears of every change, whoever made it."""
+        state = state or self.queue_members.get(queue, {}).get(interface, {})
+        self.emit(name, Timestamp=f"{time.time():.6f}", Queue=queue, MemberName=member_name or state.get("MemberName", interface), Interface=interface,
+                  StateInterface=interface, Membership="dynamic", Penalty=state.get("Penalty", "0"), CallsTaken="0",
+                  LastCall="0", LastPause="0", LoginTime=str(int(time.time())), InCall="0", Status="1",
+                  Paused=state.get("Paused", "0"), PausedReason=state.get("PausedReason", ""), Ringinuse="0",
+                  Wrapuptime="0")
 
     def _action_queuestatus(self, session, action, action_id):
         session.send(message(Response="Success", ActionID=action_id, EventList="start", Message="Queue status will follow"))

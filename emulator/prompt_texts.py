@@ -22,7 +22,7 @@ class PromptTexts:
         language, key = prompt_of(path)
         if language not in LANGUAGES:
             return language, key
-        if key in self.manifest:
+        if key in self.manifest.prompts:  # a tone (the beep) has no words: shown by its key
             return language, self.manifest.text(key, language)
         return language, self.names.get(key, key)
 

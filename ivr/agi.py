@@ -36,6 +36,11 @@ class CallerGone(Exception):
     """The caller hung up or Asterisk went away: stop talking, do the bookkeeping."""
 
 
+class RecordFailed(pyst2_agi.AGIError):
+    """RECORD FILE failed with the caller still on the line: no message can be kept, so
+    the call goes to the operator fallback rather than end."""
+
+
 class AGIProtocolError(pyst2_agi.AGIError):
     """Asterisk said something that is not AGI: the call goes to the operator fallback."""
 
@@ -153,7 +158,9 @@ class HotlineAGI(pyst2_agi.AGI):
     """pyst2's AGI with its defects contained (see the module docstring)."""
 
     # Commands whose `result=-1` means the channel hung up, not that something was missing.
-    _HANGUP_ON_MINUS_ONE = ("WAIT FOR DIGIT", "GET DATA", "RECORD FILE", "ANSWER")
+    # Not RECORD FILE: its -1 says why ("(hangup)", or "(randomerror)" when the beep is
+    # missing, "(writefile)"...), and a HANGUP line comes first when the caller left.
+    _HANGUP_ON_MINUS_ONE = ("WAIT FOR DIGIT", "GET DATA", "ANSWER")
 
     def __init__(self, lines: SocketLines, env: dict[str, str]):
         # pyst2's __init__ would install a SIGHUP handler (fails off the main thread),
@@ -291,11 +298,19 @@ class HotlineAGI(pyst2_agi.AGI):
 
     def record_file(self, filename, format="wav", escape_digits="#", timeout=pyst2_agi.DEFAULT_RECORD,
                     offset=0, beep="beep", silence=0) -> int:
-        """Record until a key, silence or timeout; returns the samples written."""
-        args = [self._quote(filename), format, self._quote(escape_digits), int(timeout), int(offset), beep]
+        """Record until a key, silence or timeout; returns the samples written.
+
+        Any `beep` makes Asterisk play its own core sound "beep" first; give "" for none.
+        RecordFailed if Asterisk could not record while the caller is still there."""
+        args = [self._quote(filename), format, self._quote(escape_digits), int(timeout), int(offset)]
+        if beep:
+            args.append(beep)
         if silence:
             args.append(f"s={int(silence)}")
         response = self.execute("RECORD FILE", *args)
+        result, reason = response["result"]
+        if result == "-1":
+            raise RecordFailed(f"RECORD FILE {filename} failed on {self.env.get('agi_channel')}: {reason or 'no reason'}")
         return int(response.get("endpos", ("0", ""))[0] or 0)
 
     @staticmethod

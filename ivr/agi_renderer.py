@@ -25,6 +25,7 @@ from ivr.menu import BACK_KEY
 from ivr.prompts import language_folder
 
 ANY_KEY = "0123456789*#"
+BEEP = "beep"  # config/prompts.toml [tones.beep]
 # How long to wait for the '#' that ends a full-length entry.
 TERMINATOR_WAIT_MS = 2000
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -82,8 +83,11 @@ class AgiRenderer:
     def record(self, prompts, name: str, max_seconds: int) -> str | None:
         """Play prompts, then record until '#', silence or max_seconds; the file, or None."""
         self._play(prompts, "")
+        if prompts:
+            # Our own beep (config/prompts.toml [tones]): Asterisk's needs its core sounds.
+            self._play((PromptRef(BEEP, prompts[-1].language),), "")
         base = f"{self.voicemail_dir}/{_UNSAFE.sub('_', name)}"
-        samples = self.agi.record_file(base, "wav", "#", max_seconds * 1000, 0, "beep", silence=5)
+        samples = self.agi.record_file(base, "wav", "#", max_seconds * 1000, 0, beep="", silence=5)
         return base + ".wav" if samples > 0 else None
 
     def _play(self, prompts, escape: str) -> str:

@@ -27,6 +27,7 @@ ENGINE_PROMPTS = (
     "invalid", "no_input", "status_number", "status_is", "status_provider", "status_none",
     "status_not_found", *(f"digits/{d}" for d in DIGITS),
     *(f"status_{s}" for s in ("new", "dispatched", "in_service", "completed", "surveyed", "closed", "cancelled")),
+    "beep",  # before a voicemail (ivr/agi_renderer.py): a tone of the manifest
 )
 
 # kind -> (required fields, optional fields)

@@ -1,6 +1,7 @@
 """`hotline prompts build`: speak every prompt with espeak-ng and convert it for Asterisk.
 
-Output: <sounds>/zh_<lang>/<prompt>.wav, 8 kHz mono 16-bit, one folder per language.
+Output: <sounds>/zh_<lang>/<prompt>.wav, 8 kHz mono 16-bit, one folder per language;
+tones (the voicemail beep) are made by sox alone.
 A recording at <override>/zh_<lang>/<prompt>.<wav|mp3|flac|ogg> wins over the synthesiser.
 Files whose source has not changed are skipped (a fingerprint per file in .fingerprints.json).
 """
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ivr.prompts import LANGUAGES, PromptManifest, language_folder
+from ivr.prompts import LANGUAGES, PromptManifest, Tone, language_folder
 
 FINGERPRINTS = ".fingerprints.json"
 RECORDING_SUFFIXES = (".wav", ".mp3", ".flac", ".ogg")
@@ -39,6 +40,7 @@ class PromptTask:
     text: str
     voice: str
     check_reading: bool  # names may legitimately contain Latin letters
+    tone: Tone | None = None  # a tone, not words: made by sox, not spoken
 
     @property
     def label(self) -> str:
@@ -65,6 +67,8 @@ def tasks_for(manifest: PromptManifest, names: dict[str, str] | None = None,
             tasks.append(PromptTask(prompt.key, language, prompt.readings[language], manifest.voices[language], True))
         for key, text in (names or {}).items():
             tasks.append(PromptTask(key, language, text, manifest.name_voices[language], False))
+        for tone in manifest.tones.values():
+            tasks.append(PromptTask(tone.key, language, "", "", False, tone))
     return tasks
 
 
@@ -100,7 +104,7 @@ def build_prompts(
                 _convert(recording, target)
                 outcome = report.overridden
             else:
-                _synthesise(task, target)
+                (_tone if task.tone else _synthesise)(task, target)
                 outcome = report.built
             fingerprints.set(task.label, fingerprint)
         with lock:
@@ -128,9 +132,21 @@ def _fingerprint(task: PromptTask, recording: Path | None) -> str:
     digest = hashlib.sha256()
     if recording is not None:
         digest.update(b"recording\0" + recording.read_bytes())
+    elif task.tone is not None:
+        digest.update(f"tone\0{task.tone.hz}\0{task.tone.seconds}".encode())
     else:
         digest.update(f"espeak-ng\0{task.voice}\0{task.text}\0{_espeak_version()}".encode())
     return digest.hexdigest()
+
+
+def _tone(task: PromptTask, target: Path) -> None:
+    partial = target.with_suffix(".partial.wav")
+    made = subprocess.run(["sox", "-n", *ASTERISK_FORMAT, str(partial), "synth", str(task.tone.seconds), "sine",
+                           str(task.tone.hz), "fade", "0.01", "0", "0.01", "vol", "0.5"], capture_output=True, text=True)
+    if made.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise PromptBuildError(f"sox could not make {task.label}: {made.stderr.strip()}")
+    partial.replace(target)
 
 
 @functools.cache

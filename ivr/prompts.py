@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 MANIFEST_FILE = Path(__file__).resolve().parents[1] / "config" / "prompts.toml"
@@ -28,13 +28,22 @@ class Prompt:
 
 
 @dataclass(frozen=True)
+class Tone:
+    """A sound with no words (the voicemail beep): a sine tone, the same in every language."""
+    key: str
+    hz: int
+    seconds: float
+
+
+@dataclass(frozen=True)
 class PromptManifest:
     prompts: dict[str, Prompt]
     voices: dict[str, str]
     name_voices: dict[str, str]
+    tones: dict[str, Tone] = field(default_factory=dict)
 
     def __contains__(self, key: str) -> bool:
-        return key in self.prompts
+        return key in self.prompts or key in self.tones
 
     def text(self, key: str, language: str) -> str:
         return self.prompts[key].texts[language]
@@ -62,7 +71,17 @@ def load_manifest(path: Path = MANIFEST_FILE) -> PromptManifest:
         if missing:
             raise ManifestError(f"prompt {key}: no {READING_FIELD.get(missing[0], missing[0])} for the synthesiser")
         prompts[key] = Prompt(key, texts, readings)
-    return PromptManifest(prompts, voices, name_voices)
+    return PromptManifest(prompts, voices, name_voices, _tones(document.get("tones") or {}))
+
+
+def _tones(tables) -> dict[str, Tone]:
+    tones = {}
+    for key, table in tables.items():
+        hz, seconds = (table.get("hz"), table.get("seconds")) if isinstance(table, dict) else (None, None)
+        if not (isinstance(hz, int) and 100 <= hz <= 3400 and isinstance(seconds, (int, float)) and 0 < seconds <= 5):
+            raise ManifestError(f"tone {key}: needs hz (100-3400, what 8 kHz carries) and seconds (up to 5)")
+        tones[key] = Tone(key, hz, float(seconds))
+    return tones
 
 
 def _per_language(table, name: str) -> dict[str, str]:

@@ -10,6 +10,10 @@ asterisk-ami 0.1.7 (../shared/library-notes.md, and its source) as shipped:
 - sends with socket.send (a large action may go out in part), writes field values as
   they are (a CR/LF in a value injects AMI headers), and shares its ActionID counter
   between threads without a lock;
+- numbers ActionIDs from 1 on every connection. Asterisk sends every OriginateResponse
+  to every account that reads `call`, so two processes (the console, `hotline ami`) or
+  two connections would take each other's replies: ours carry a prefix unique to this
+  process (ACTION_ID_PREFIX) and a counter that never restarts;
 - its FutureResponse calls the deprecated Condition.notifyAll() while holding its lock:
   if that raises (a warning turned error, a newer Python), the lock is never released
   and the next `.response` blocks forever, whatever the timeout.
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import secrets
 import queue
 import socket
 import threading
@@ -31,6 +36,17 @@ from typing import Callable
 from asterisk.ami import AMIClient, SimpleAction
 
 log = logging.getLogger(__name__)
+ACTION_ID_PREFIX = f"hotline-{secrets.token_hex(4)}-"
+_action_numbers = itertools.count(1)  # next() on a count is atomic under the GIL
+
+
+def next_action_id() -> str:
+    return f"{ACTION_ID_PREFIX}{next(_action_numbers)}"
+
+
+def is_own_action_id(action_id: str) -> bool:
+    """Did this process send the action? (Other sessions' OriginateResponses reach us too.)"""
+    return action_id.startswith(ACTION_ID_PREFIX)
 
 
 class AmiError(Exception):
@@ -83,15 +99,11 @@ class _Client(AMIClient):
         self._deliver = deliver
         self._connect_timeout = connect_timeout
         self._send_lock = threading.Lock()
-        self._ids = itertools.count(1)
         self.banner_seen = threading.Event()
         self.packets_read = 0  # the watchdog's sign of life: a peer that sends is not hung
 
-    def next_action_id(self) -> str:
-        return f"hotline-{next(self._ids)}"
-
     def send_action(self, action, callback=None) -> _Reply:
-        action_id = action.keys.setdefault("ActionID", self.next_action_id())
+        action_id = action.keys.setdefault("ActionID", next_action_id())
         reply = _Reply(self._timeout)
         self._futures[action_id] = reply
         self.send(action)
@@ -233,7 +245,7 @@ class AmiLink:
         """Originate asynchronously; returns the ActionID its OriginateResponse event will carry.
 
         Give action_id to record the attempt under it before the call is placed."""
-        action_id = action_id or (self._client.next_action_id() if self._client else "none")
+        action_id = action_id or next_action_id()
         extra = {"Variable": ",".join(f"{k}={v}" for k, v in (variables or {}).items())} if variables else {}
         self.action("Originate", ActionID=action_id, Channel=channel, Context=context, Exten=exten,
                     Priority=str(priority), Async="true", **extra, **fields)

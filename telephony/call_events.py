@@ -19,13 +19,13 @@ import queue
 from collections import OrderedDict
 from dataclasses import dataclass, fields
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.base import utcnow
 from db.calls import upsert_calls
 from db.languages import split_queue
-from db.models import Call, CallbackTask, CallDirection, CallOutcome, OperatorState, PauseReason, User
+from db.models import Call, CallbackTask, CallDirection, CallOutcome, OperatorState, OperatorStateChange, PauseReason, User
 from db.session import transaction
 from dialplans import contract
 from telephony.ami import AmiEvent
@@ -46,7 +46,20 @@ CHANNEL_VARIABLES = contract.TRACKER_VARIABLES
 # hang-up, a placeholder's other half) neither bring them back to life in memory nor
 # rewrite their rows; bounded, since the link runs for months.
 ENDED_REMEMBERED = 10_000
-NOT_COLUMNS = ("abandoned_in_queue", "ended", "booked_task_id", "callback_number")
+NOT_COLUMNS = ("abandoned_in_queue", "ended", "booked_task_id", "callback_number", "callback_dial_status")
+
+
+@dataclass(frozen=True)
+class StateSeen:
+    """An operator's state as an event told it. A member event (QueueMemberPause...) also
+    echoes what the console just did and recorded: it is recorded only if it changes the
+    operator's latest state."""
+    extension: str
+    state: OperatorState
+    at: dt.datetime
+    ends_at: dt.datetime | None = None
+    reason: PauseReason | None = None
+    if_changed: bool = False
 
 
 @dataclass
@@ -66,6 +79,7 @@ class CallFacts:
     recording_file: str | None = None
     callback_task_id: int | None = None  # a call-back: the task it was placed for
     callback_number: str | None = None  # a call-back: the number it dials back
+    callback_dial_status: str | None = None  # a call-back: how its Dial of that number ended
     abandoned_in_queue: bool = False
     booked_task_id: int | None = None  # the caller took the queue's callback offer: that task
     ended: bool = False
@@ -82,6 +96,8 @@ class CallFacts:
             return CallOutcome.ANSWERED
         if not self.ended:
             return CallOutcome.IN_PROGRESS
+        if self.callback_number is not None:
+            return CallOutcome.FAILED  # a call-back whose customer never answered (busy, no answer...)
         if self.booked_task_id is not None:
             return CallOutcome.CALLBACK_REQUESTED
         if self.abandoned_in_queue or self.queue_entered_at is not None:
@@ -94,8 +110,10 @@ class CallTracker:
         self.sessions = sessions
         self.queue_prefix = queue_prefix
         self.wrapup_seconds = wrapup_seconds
-        # (extension, state, time, wrap-up's end): operators' calls and wrap-ups, written with the calls.
-        self._operator_states: list[tuple[str, OperatorState, dt.datetime, dt.datetime | None]] = []
+        # Operators' calls and wrap-ups, and their queue memberships and pauses (made by the
+        # console or anywhere else: the Asterisk CLI, a phone), written with the calls.
+        self._operator_states: list[StateSeen] = []
+        self._memberships: dict[str, set[str]] = {}  # extension -> the queues it is a member of
         self.calls: dict[str, CallFacts] = {}
         self._changed: set[str] = set()
         self._channel_call: dict[str, str] = {}  # Uniqueid of any channel -> Linkedid
@@ -202,9 +220,9 @@ class CallTracker:
         extension = extension_of(event.get("StateInterface") or event.get("Interface") or event.get("Location"))
         if members is None or not extension:
             return
+        self._memberships.setdefault(extension, set()).add(event.get("Queue"))
         if event.get("Paused") == "1":
-            reason = event.get("PausedReason")
-            state = (OperatorState.PAUSED, PauseReason(reason) if reason in PAUSE_REASONS else None)
+            state = (OperatorState.PAUSED, pause_reason(event.get("PausedReason")))
         elif event.get("InCall") == "1":
             state = (OperatorState.ON_CALL, None)
         else:
@@ -217,6 +235,7 @@ class CallTracker:
         members, self._members = self._members, None
         if members is None:
             return
+        self._memberships = {extension: queues for extension, queues in self._memberships.items() if extension in members}
         with transaction(self.sessions) as session:
             operators = session.execute(select(User.id, User.sip_extension).where(User.sip_extension.is_not(None)))
             latest = latest_states(session)
@@ -232,6 +251,37 @@ class CallTracker:
                     record_state(session, user_id, state, now, "ami", reason)
 
     # events ------------------------------------------------------------------------------------
+
+    def _on_queuememberadded(self, event: AmiEvent) -> None:
+        extension = member_extension(event)
+        if extension:
+            self._memberships.setdefault(extension, set()).add(event.get("Queue"))
+            self._member_state(event, extension)
+
+    def _on_queuememberremoved(self, event: AmiEvent) -> None:
+        """Out of one queue; logged out once out of all the queues it was known in."""
+        extension = member_extension(event)
+        if not extension:
+            return
+        queues = self._memberships.get(extension, set())
+        queues.discard(event.get("Queue"))
+        if not queues:
+            self._memberships.pop(extension, None)
+            self._operator_states.append(StateSeen(extension, OperatorState.LOGGED_OUT, _time(event), if_changed=True))
+
+    def _on_queuememberpause(self, event: AmiEvent) -> None:
+        """Paused or unpaused by anyone: the console, the Asterisk CLI, a phone's feature code."""
+        extension = member_extension(event)
+        if extension:
+            self._member_state(event, extension)
+
+    def _member_state(self, event: AmiEvent, extension: str) -> None:
+        if event.get("Paused") == "1":
+            state, reason = OperatorState.PAUSED, pause_reason(event.get("PausedReason"))
+        else:
+            state, reason = OperatorState.AVAILABLE, None
+        self._operator_states.append(StateSeen(extension, state, _time(event), reason=reason, if_changed=True))
+
 
     def _call(self, event: AmiEvent) -> CallFacts | None:
         linkedid = event.get("Linkedid") or self._channel_call.get(event.get("Uniqueid"))
@@ -295,9 +345,25 @@ class CallTracker:
         facts = self._call(event)
         extension = extension_of(event.get("Interface") or event.get("DestChannel"))
         if facts is not None:
-            facts.learn(answered_at=_time(event), queue_wait_seconds=_int(event.get("HoldTime")), agent_extension=extension)
+            facts.learn(queue_wait_seconds=_int(event.get("HoldTime")), agent_extension=extension)
+            if facts.callback_number is None:
+                # A call-back's placeholder is answered by the operator before the customer
+                # is even rung: that call is answered only when its Dial is (DialEnd).
+                facts.learn(answered_at=_time(event))
         if extension:
-            self._operator_states.append((extension, OperatorState.ON_CALL, _time(event), None))
+            self._operator_states.append(StateSeen(extension, OperatorState.ON_CALL, _time(event)))
+
+    def _on_dialend(self, event: AmiEvent) -> None:
+        """A call-back's dialling half (hotline-callback-dial) rang the customer: ANSWER, or
+        BUSY, NOANSWER, CONGESTION... (the callback placer settles its task the same way)."""
+        if event.get("Context") != contract.CALLBACK_DIAL_CONTEXT:
+            return
+        facts = self._call(event)
+        if facts is None or facts.callback_number is None:
+            return
+        facts.callback_dial_status = event.get("DialStatus")
+        if facts.callback_dial_status == "ANSWER":
+            facts.learn(answered_at=_time(event))
 
     def _on_agentcomplete(self, event: AmiEvent) -> None:
         """The call ended: the queue gives the operator wrap-up time, then offers calls again.
@@ -307,7 +373,8 @@ class CallTracker:
         extension = extension_of(event.get("Interface") or event.get("DestChannel"))
         if extension:
             ended = _time(event)
-            self._operator_states.append((extension, OperatorState.WRAP_UP, ended, ended + dt.timedelta(seconds=self.wrapup_seconds)))
+            self._operator_states.append(StateSeen(extension, OperatorState.WRAP_UP, ended,
+                                                   ends_at=ended + dt.timedelta(seconds=self.wrapup_seconds)))
 
     def _on_hangup(self, event: AmiEvent) -> None:
         facts = self._call(event)
@@ -320,11 +387,30 @@ class CallTracker:
     def _write_operator_states(self, session: Session) -> None:
         if not self._operator_states:
             return
-        extensions = {extension for extension, _, _, _ in self._operator_states}
+        extensions = {seen.extension for seen in self._operator_states}
         users = {ext: uid for ext, uid in session.execute(
             select(User.sip_extension, User.id).where(User.sip_extension.in_(extensions)))}
-        record_states(session, [dict(user_id=users[extension], state=state, at=at, ends_at=ends_at, source="ami")
-                                for extension, state, at, ends_at in self._operator_states if extension in users])
+        latest, latest_at = {}, {}
+        if any(seen.if_changed for seen in self._operator_states):
+            latest = latest_states(session)
+            latest_at = {user_id: _aware(at) for user_id, at in session.execute(
+                select(OperatorStateChange.user_id, func.max(OperatorStateChange.at))
+                .where(OperatorStateChange.user_id.in_(users.values())).group_by(OperatorStateChange.user_id))}
+        changes = []
+        for seen in self._operator_states:
+            user_id = users.get(seen.extension)
+            if user_id is None:
+                continue
+            if seen.if_changed and (latest.get(user_id) == (seen.state, seen.reason)
+                                    or (user_id in latest_at and seen.at < latest_at[user_id])):
+                # The same change in another queue, or the console's own echoed back: the
+                # console records it just after Asterisk sent the event (or just before).
+                continue
+            latest[user_id] = (seen.state, seen.reason)
+            latest_at[user_id] = max(seen.at, latest_at.get(user_id, seen.at))
+            changes.append(dict(user_id=user_id, state=seen.state, reason=seen.reason, at=seen.at,
+                                ends_at=seen.ends_at, source="ami"))
+        record_states(session, changes)
 
     def _write(self, session: Session, calls: list[CallFacts]) -> None:
         extensions = {f.agent_extension for f in calls if f.agent_extension}
@@ -342,6 +428,9 @@ class CallTracker:
             row["caller_number"] = facts.callback_number or facts.caller_number
             row["callback_task_id"] = facts.callback_task_id if facts.callback_task_id in tasks else None
             row["outcome"] = facts.outcome
+            # MixMonitor's `b` starts the file only once the call is bridged: an unanswered
+            # call's variable names an empty (44-byte header) file, not a recording.
+            row["recording_file"] = facts.recording_file if facts.answered_at is not None else None
             row["agent_id"] = agents.get(facts.agent_extension)
             rows.append(row)
         # The IVR writes this row too: the calls row's rules merge the two (db/calls.py).
@@ -362,6 +451,11 @@ def _time(event: AmiEvent) -> dt.datetime:
         return utcnow()
 
 
+def _aware(at: dt.datetime) -> dt.datetime:
+    """SQLite gives back naive UTC times."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=dt.timezone.utc)
+
+
 def _duration(text: str) -> int | None:
     parts = text.split(":")
     if not all(part.isdigit() for part in parts) or not 1 <= len(parts) <= 3:
@@ -379,6 +473,17 @@ def _int(text: str) -> int | None:
 def _row_id(text: str) -> int | None:
     """A row id from a channel variable; None unless it fits an integer column."""
     return int(text) if text.isascii() and text.isdigit() and 0 < int(text) < 2**31 else None
+
+
+def pause_reason(text: str) -> PauseReason | None:
+    """One of ours (the console's), or None: a pause with a reason of its own (the CLI's,
+    a phone's) is still a pause."""
+    return PauseReason(text) if text in PAUSE_REASONS else None
+
+
+def member_extension(event: AmiEvent) -> str | None:
+    """The member's extension: StateInterface PJSIP/1001 (or Local/1001@default) -> 1001."""
+    return extension_of((event.get("StateInterface") or event.get("Interface")).split("@", 1)[0])
 
 
 def number_or_none(text: str) -> str | None:

@@ -6,7 +6,7 @@ Local/<queue>@hotline-callback-hold/n queues at that position; when an operator 
 it, the other half runs hotline-callback-dial and rings the caller. The task is read
 from the database, so a callback booked while the AMI link was down is placed when it
 comes back. A try that no operator took is settled by its OriginateResponse, matched by
-ActionID. One an operator took is answered (Reason 4) before the caller is even rung:
+ActionID (only ours: Asterisk sends every session's to every `call` reader). One an operator took is answered (Reason 4) before the caller is even rung:
 it is settled when the dialling half hangs up, done only if its Dial of the caller was
 answered (DialEnd from hotline-callback-dial), else tried again like an unanswered one.
 """
@@ -22,13 +22,17 @@ from db.base import utcnow
 from db.models import CallbackReason, CallbackTask, TaskStatus
 from db.session import transaction
 from dialplans import contract
-from telephony.ami import AmiError, AmiEvent, AmiLink
+from telephony.ami import AmiError, AmiEvent, AmiLink, is_own_action_id
 
 log = logging.getLogger(__name__)
 REASON_ANSWERED = "4"
 PLACEHOLDER = "@" + contract.CALLBACK_HOLD_CONTEXT
 # A placeholder waits as long as a caller would; Originate's default of 30 s would drop it.
 HOLD_TIMEOUT_MS = 4 * 3600 * 1000
+# A try still open this long after it was placed is over, whoever placed it: its
+# placeholder's own Originate timed out meanwhile. Its OriginateResponse went to a
+# `hotline ami` that is gone (a restart), or never came; the task is tried again.
+STALE_AFTER = dt.timedelta(milliseconds=HOLD_TIMEOUT_MS) + dt.timedelta(minutes=10)
 MAX_ATTEMPTS = 3
 
 
@@ -50,6 +54,7 @@ class CallbackPlacer:
         """Originate a placeholder for every queue callback waiting; returns how many."""
         placed = 0
         with transaction(self.sessions) as session:
+            self._reopen_stale(session)
             due = session.scalars(
                 select(CallbackTask)
                 .where(CallbackTask.reason == CallbackReason.QUEUE_CALLBACK, CallbackTask.status == TaskStatus.PENDING,
@@ -61,6 +66,18 @@ class CallbackPlacer:
                     break  # the link is down: the rest wait for it
                 placed += 1
         return placed
+
+    def _reopen_stale(self, session: Session) -> None:
+        now = self.clock()
+        stale = session.scalars(
+            select(CallbackTask)
+            .where(CallbackTask.reason == CallbackReason.QUEUE_CALLBACK, CallbackTask.status == TaskStatus.IN_PROGRESS,
+                   CallbackTask.due_at < now - STALE_AFTER)
+            .with_for_update(skip_locked=True)
+        ).all()
+        for task in stale:
+            log.warning("callback %s: no word of its try placed at %s; tried again", task.id, task.due_at)
+            settle(task, False, self.max_attempts, now)
 
     def _originate(self, task: CallbackTask) -> bool:
         variables = {
@@ -78,12 +95,15 @@ class CallbackPlacer:
         task.status = TaskStatus.IN_PROGRESS
         task.attempts += 1
         task.originate_action_id = action_id
+        task.due_at = self.clock()  # while in progress: when this try was placed
         return True
 
     # settling ------------------------------------------------------------------------------
 
     def on_event(self, event: AmiEvent) -> None:
-        if event.name == "OriginateResponse" and event.get("ActionID"):
+        if event.name == "OriginateResponse":
+            if not is_own_action_id(event.get("ActionID")):
+                return  # another session's (Asterisk sends them to every `call` reader)
             if event.get("Reason") == REASON_ANSWERED and PLACEHOLDER in event.get("Channel"):
                 return  # an operator took the placeholder: the caller is rung only now
             self._responses.append((event.get("ActionID"), event.get("Reason")))

@@ -4,7 +4,10 @@ Logging in adds the operator's phone to every queue with a penalty by how well t
 the queue's language (db/languages.py), so that the queues offer callers first to those
 who speak their language. Each change is made in Asterisk first (QueueAdd, QueuePause, QueueRemove over AMI)
 and recorded only once Asterisk accepted it, so the supervisors' record never claims
-a state the queues do not have. Calls and wrap-ups are recorded from AMI events by
+a state the queues do not have. Changes made elsewhere (the Asterisk CLI, a phone) reach
+the call tracker as QueueMemberAdded/Removed/Pause and are recorded from there (source
+"ami"); whichever records a change first, the other sees it as the latest state and
+records nothing. Calls and wrap-ups are recorded from AMI events by
 the call tracker (record_states, source "ami"); a wrap-up carries its scheduled end,
 so a pause taken during it (a later change) stays the operator's state.
 """
@@ -128,4 +131,7 @@ class OperatorDesk:
 
     def _record(self, user: User, state: OperatorState, reason: PauseReason | None = None) -> None:
         with transaction(self.sessions) as session:
-            record_state(session, user.id, state, utcnow(), "console", reason)
+            # Asterisk tells the AMI link of the change too (QueueMemberPause...): the call
+            # tracker may have recorded it already.
+            if latest_states(session).get(user.id) != (state, reason):
+                record_state(session, user.id, state, utcnow(), "console", reason)

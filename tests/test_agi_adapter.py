@@ -7,7 +7,7 @@ import pytest
 from asterisk import agi as pyst2_agi
 
 from emulator.agi_channel import split_args
-from ivr.agi import AGIProtocolError, CallerGone, HeaderError, HotlineAGI, SocketLines, read_header
+from ivr.agi import AGIProtocolError, CallerGone, HeaderError, HotlineAGI, RecordFailed, SocketLines, read_header
 
 
 @pytest.fixture
@@ -177,6 +177,28 @@ def test_record_file_returns_samples_and_detects_hangup(wire):
     assert split_args(sent(peer)[0]) == ["RECORD", "FILE", "/var/voicemail/x", "wav", "#", "120000", "0", "beep", "s=5"]
     with pytest.raises(CallerGone):
         agi.record_file("/var/voicemail/y")
+
+
+def test_a_record_file_that_fails_with_the_caller_on_the_line_is_not_a_hangup(wire):
+    """Asterisk 22.10.1 without its core sounds, RECORD FILE ... beep: "File beep does not
+    exist in any format", then `200 result=-1 (randomerror) endpos=0` with the caller still
+    there (no HANGUP line). Not CallerGone: the caller must be sent to an operator."""
+    agi, peer = wire
+    peer.sendall(b"200 result=-1 (randomerror) endpos=0\n200 result=-1 (writefile)\n")
+    with pytest.raises(RecordFailed, match="randomerror"):
+        agi.record_file("/var/voicemail/x", "wav", "#", 120000, 0, "beep", silence=5)
+    assert not agi.hung_up
+    with pytest.raises(RecordFailed, match="writefile"):
+        agi.record_file("/var/voicemail/y", beep="")
+    assert split_args(sent(peer)[1]) == ["RECORD", "FILE", "/var/voicemail/y", "wav", "#", "20000", "0"]  # no beep asked
+    assert not agi.hung_up
+
+
+def test_a_record_file_that_fails_after_a_hangup_line_is_the_caller_gone(wire):
+    agi, peer = wire
+    peer.sendall(b"HANGUP\n200 result=-1 (randomerror) endpos=0\n")
+    with pytest.raises(CallerGone):
+        agi.record_file("/var/voicemail/x", beep="")
 
 
 # the header -------------------------------------------------------------------------------

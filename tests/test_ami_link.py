@@ -1,5 +1,6 @@
 """The AMI link against the emulator's AMI server: each asterisk-ami defect stays contained."""
 import logging
+import re
 import queue
 import socket
 import threading
@@ -9,7 +10,7 @@ import pytest
 from asterisk.ami import AMIClient, SimpleAction
 
 from emulator.ami_server import REASON_ANSWERED, REASON_BUSY, AmiServer
-from telephony.ami import AmiError, AmiLink
+from telephony.ami import AmiError, AmiLink, is_own_action_id
 from conftest import wait_until
 
 SECRET = "development-ami-secret"
@@ -176,6 +177,22 @@ def test_originate_is_asynchronous_and_matched_by_action_id(server, make_link):
     assert reasons == {answered: "4", busy: "5"}
     originate = next(a for a in server.actions if a.get("ActionID") == answered)
     assert originate["Async"] == "true" and originate["Variable"] == "HOTLINE_SURVEY_ID=7"
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_action_ids_are_unique_to_the_process_and_survive_a_reconnection(server, make_link):
+    """Asterisk sends every session's OriginateResponse to every `call` reader: an ActionID
+    that two processes (or two connections) could both send would settle the wrong task."""
+    link = make_link()
+    assert link.wait_connected(3)
+    first = link.originate("Local/13800138000@hotline-outbound/n", "hotline-outbound", "13800138000")
+    server.close_all()
+    assert wait_until(lambda: link.reconnects >= 1 and link.connected.is_set())
+    second = link.originate("Local/13800138000@hotline-outbound/n", "hotline-outbound", "13800138000")
+    prefix, number = first.rsplit("-", 1)
+    assert re.fullmatch(r"hotline-[0-9a-f]{8}", prefix) and second.startswith(prefix + "-")
+    assert int(second.rsplit("-", 1)[1]) > int(number)  # the counter did not restart with the connection
+    assert is_own_action_id(second) and not is_own_action_id("hotline-2") and not is_own_action_id("hotline-0badc0de-2")
 
 
 def test_concurrent_actions_get_their_own_responses(make_link):

@@ -177,6 +177,20 @@ def test_every_variable_the_dialplan_reads_is_set_somewhere(rendered, dial):
     assert set(channelvars) <= by_ivr | set_in_dialplan | by_queue_callback | set(contract.ORIGINATE_VARIABLES)
 
 
+def test_a_voicemail_that_kept_nothing_is_followed_by_the_operator_queue_once(rendered):
+    """Nobody in the queue: voicemail. If it could not record (the IVR then leaves
+    HOTLINE_NEXT=queue) or the IVR is down, the caller tries the operators once more
+    instead of a hang-up; a second time ends the call (no loop when nobody is logged in)."""
+    files, _ = rendered
+    queue_context = context_of(files["extensions.conf"], "hotline-queue")
+    after_voicemail = [line for line in queue_context.split("ivr?start=", 1)[1].splitlines() if not line.lstrip().startswith(";")]
+    assert re.search(r'GotoIf\(.*"\$\{AGISTATUS\}" = "HANGUP".*"\$\{HOTLINE_NEXT\}" = "hangup".*'
+                     r'"\$\{HOTLINE_OPERATOR_RETRY\}" = "1".*\?done\)', after_voicemail[1])
+    assert "Set(HOTLINE_OPERATOR_RETRY=1)" in after_voicemail[2]
+    assert re.search(r"Goto\(hotline-queue,\w+,1\)", after_voicemail[3])
+    assert "Set(HOTLINE_NEXT=)" in queue_context.split("ivr?start=", 1)[0].splitlines()[-2]  # a stale "queue" is no signal
+
+
 def test_sounds_asterisk_plays_exist_in_every_language(rendered):
     """app_queue's announcements and say.c's Chinese numbers come from our prompts."""
     files, _ = rendered

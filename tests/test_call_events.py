@@ -107,6 +107,18 @@ def test_a_caller_who_gives_up_in_the_queue(link, ivr_db):
         CallOutcome.ABANDONED_IN_QUEUE, "priority", 40, None)
 
 
+def test_a_call_never_answered_names_no_recording(link, ivr_db):
+    """Recorded on Asterisk 22.10.1: a caller who hung up in the queue. The dialplan's
+    MixMonitor (option b) records only once bridged, so HOTLINE_RECORDING names a file that
+    holds a bare 44-byte header: the row must not offer it as a recording."""
+    server, ami = link
+    replay(server, ami, CallTracker(make_session_factory(ivr_db)), "abandoned_in_queue_real.trace")
+    row = call_row(ivr_db, "1796039293.108")
+    assert (row["outcome"], row["queue"], row["answered_at"], row["caller_number"]) == (
+        CallOutcome.ABANDONED_IN_QUEUE, "general", None, "13700000017")
+    assert row["recording_file"] is None
+
+
 def test_the_ivr_verdict_stands_and_both_writers_meet_on_one_row(link, ivr_db):
     """The IVR wrote a voicemail for this call; AMI's view of the same call adds times only."""
     server, ami = link
@@ -142,7 +154,7 @@ def test_a_caller_who_takes_the_callback_offer_is_not_counted_as_abandoned(link,
     row = call_row(ivr_db, "1795742000.5")
     assert (row["outcome"], row["queue"], row["queue_wait_seconds"], row["answered_at"]) == (
         CallOutcome.CALLBACK_REQUESTED, "general", 61, None)
-    assert row["recording_file"] == "/var/spool/asterisk/monitor/hotline/20261127/1795742000.5.wav"
+    assert row["recording_file"] is None  # never connected: no recording to offer
     assert row["callback_task_id"] is None  # the task points to this call, not the other way
     with make_session_factory(ivr_db)() as session:
         call_id = session.scalar(select(Call.id).where(Call.uniqueid == "1795742000.5"))
@@ -158,7 +170,8 @@ def test_a_call_back_names_the_number_dialled_back_and_its_task(link, ivr_db):
     replay(server, ami, tracker, "callback_placeholder.trace")
     row = call_row(ivr_db, "1795743000.7")
     assert (row["caller_number"], row["callback_task_id"], row["direction"]) == ("13766660000", 7001, CallDirection.OUTBOUND)
-    assert (row["agent_extension"], row["answered_at"], row["outcome"]) == ("1001", at(1795743007.0), CallOutcome.ANSWERED)
+    # answered when the customer answered (DialEnd), not when the operator took the placeholder
+    assert (row["agent_extension"], row["answered_at"], row["outcome"]) == ("1001", at(1795743012.0001), CallOutcome.ANSWERED)
     assert row["ended_at"] == at(1795743130.0002)
     with make_session_factory(ivr_db)() as session:
         assert session.get(CallbackTask, 7001).call_id is None  # the task's own call is the one that asked
@@ -192,7 +205,7 @@ def test_a_callback_taker_as_a_real_asterisk_reports_it(link, ivr_db):
     row = call_row(ivr_db, "1796038720.64")
     assert (row["outcome"], row["queue"], row["answered_at"], row["caller_number"]) == (
         CallOutcome.CALLBACK_REQUESTED, "general", None, "13700000012")
-    assert row["recording_file"] == "/work/asterisk-build/run/recordings/20261130/1796038720.64.wav"
+    assert row["recording_file"] is None  # never connected: MixMonitor's `b` left an empty file
     with make_session_factory(ivr_db)() as session:
         call_id = session.scalar(select(Call.id).where(Call.uniqueid == "1796038720.64"))
         assert session.get(CallbackTask, 5).call_id == call_id
@@ -226,11 +239,70 @@ def test_a_call_back_is_done_only_when_the_customer_answers(link, ivr_db, trace,
         task = session.get(CallbackTask, task_id)
         call_back = session.scalar(select(Call).where(Call.callback_task_id == task_id))
         assert call_back.caller_number == phone and call_back.agent_extension == "1001"
+        assert call_back.outcome is (CallOutcome.ANSWERED if answered else CallOutcome.FAILED)
+        assert (call_back.answered_at is not None) == answered
         if answered:
             assert (task.status, task.attempts) == (TaskStatus.DONE, 1) and task.done_at is not None
         else:
             assert (task.status, task.attempts, task.done_at) == (TaskStatus.PENDING, 1, None)
             assert task.due_at > utcnow() and task.originate_action_id is None
+
+
+def test_a_busy_call_back_written_batch_by_batch_is_not_reached(ivr_db):
+    """The operator takes the placeholder, and the customer rings for a while: the row is
+    written between AgentConnect and DialEnd BUSY. It must still end as not reached, not
+    `answered` with answered_at at the hang-up."""
+    sessions = make_session_factory(ivr_db)
+    placed_task(ivr_db, 6, "13799990002", "hotline-161")
+    tracker = CallTracker(sessions)
+    for event in trace_events("callback_customer_busy.trace"):
+        tracker.apply(event)
+        tracker.flush()
+    with sessions() as session:
+        call_back = session.scalar(select(Call).where(Call.callback_task_id == 6))
+        assert (call_back.outcome, call_back.answered_at, call_back.agent_extension) == (CallOutcome.FAILED, None, "1001")
+        assert call_back.ended_at is not None
+
+
+def test_another_sessions_originate_response_settles_none_of_our_tasks(link, ivr_db):
+    """Asterisk sends every OriginateResponse to every account that reads `call`: the
+    console's or another `hotline ami`'s must not settle a task this placer originated."""
+    server, ami = link
+    sessions = make_session_factory(ivr_db)
+    placer = CallbackPlacer(ami, sessions)
+    ours = ami.originate("Local/general@hotline-callback-hold/n", "hotline-callback-dial", "s")
+    theirs = "hotline-0badc0de-" + ours.rsplit("-", 1)[1]  # same number, another process
+    placed_task(ivr_db, 8101, "13700000021", theirs)
+    placed_task(ivr_db, 8102, "13700000022", "hotline-1")  # the old per-connection scheme
+    placed_task(ivr_db, 8103, "13700000023", ours)
+    for action_id in (theirs, "hotline-1", ours):
+        placer.on_event(AmiEvent("OriginateResponse", {"ActionID": action_id, "Response": "Failure", "Reason": "5",
+                                                        "Channel": "PJSIP/13700000021@trunk"}))
+    placer.after_flush()
+    with sessions() as session:
+        status = {task_id: session.get(CallbackTask, task_id).status for task_id in (8101, 8102, 8103)}
+    assert status == {8101: TaskStatus.IN_PROGRESS, 8102: TaskStatus.IN_PROGRESS, 8103: TaskStatus.PENDING}
+
+
+def test_a_try_whose_answer_went_to_a_process_now_gone_is_tried_again(link, ivr_db):
+    """`hotline ami` restarted while a placeholder waited: its OriginateResponse carries the
+    old process's ActionID, which the new one ignores. Once the placeholder's own timeout is
+    surely over, the task is tried again rather than left in progress for good."""
+    server, ami = link
+    sessions = make_session_factory(ivr_db)
+    now = utcnow()
+    placer = CallbackPlacer(ami, sessions, clock=lambda: now)
+    placed_task(ivr_db, 8201, "13700000031", "hotline-0badc0de-7")
+    placed_task(ivr_db, 8202, "13700000032", "hotline-0badc0de-8")
+    with sessions.begin() as session:
+        session.get(CallbackTask, 8201).due_at = now - dt.timedelta(hours=4, minutes=11)
+        session.get(CallbackTask, 8202).due_at = now - dt.timedelta(hours=3)  # may still be waiting
+    placer.place_due()
+    with sessions() as session:
+        stale, recent = session.get(CallbackTask, 8201), session.get(CallbackTask, 8202)
+        assert (stale.status, stale.originate_action_id, stale.attempts) == (TaskStatus.PENDING, None, 1)
+        assert stale.due_at == now + dt.timedelta(minutes=5)
+        assert recent.status is TaskStatus.IN_PROGRESS
 
 
 def test_malformed_events_are_ignored(ivr_db):

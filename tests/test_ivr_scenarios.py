@@ -243,10 +243,32 @@ def test_a_voicemail_on_a_call_with_a_kilobyte_uniqueid_is_still_a_request(dial,
         assert request.voicemail_file == recorded[0] and len(request.voicemail_file) <= 255
 
 
+def test_voicemail_beeps_with_our_own_tone_on_an_asterisk_without_core_sounds(dial, ivr_sessions):
+    """Asterisk 22.10.1 with no core sounds answered RECORD FILE ... beep with "File beep does
+    not exist" and `200 result=-1 (randomerror)`: the IVR took it for a hang-up, cut the caller
+    off and kept no message. The IVR plays the beep from our prompts and asks for none."""
+    transcript = dial("#@4000", caller="13799990011", script="ivr?start=voicemail&lang=cmn")
+    assert prompt_names(transcript) == ["zh_cmn/voicemail_intro", "zh_cmn/beep", "zh_cmn/voicemail_thanks"]
+    assert not [detail for _, kind, detail in transcript.events if kind == "warning"]
+    assert [kind for _, kind, _ in transcript.events if kind == "record"] == ["record"]
+    assert transcript.variables["HOTLINE_NEXT"] == "hangup"
+    assert ivr_sessions()[-1].outcome is IvrOutcome.VOICEMAIL
+
+
+def test_a_voicemail_that_cannot_be_recorded_sends_the_caller_to_an_operator(dial, ivr_sessions):
+    """RECORD FILE fails with the caller still there (`200 result=-1 (writefile)`, no HANGUP
+    line): not a hang-up. The caller goes to the operator queue, never a dead line."""
+    transcript = dial("#@4000", caller="13799990012", script="ivr?start=voicemail&lang=yue", record_fails=True)
+    assert transcript.agi_status != "HANGUP"
+    assert (transcript.variables["HOTLINE_NEXT"], transcript.variables["HOTLINE_FALLBACK"]) == ("queue", "1")
+    assert transcript.variables["HOTLINE_QUEUE"]
+    assert ivr_sessions()[-1].outcome is not IvrOutcome.ABANDONED
+
+
 def test_anonymous_caller_asking_for_a_callback_is_offered_voicemail(dial, clock):
     clock.now = CLOSED_TIME
     heard = prompt_names(dial("1 2 #@5000", caller="anonymous"))
-    assert heard[-3:] == ["zh_cmn/callback_no_number", "zh_cmn/voicemail_intro", "zh_cmn/voicemail_thanks"]
+    assert heard[-4:] == ["zh_cmn/callback_no_number", "zh_cmn/voicemail_intro", "zh_cmn/beep", "zh_cmn/voicemail_thanks"]
 
 
 def test_after_hours_failures_go_to_voicemail_not_a_dead_queue(dial, clock):
@@ -313,7 +335,7 @@ def test_hangup_anywhere_is_saved_as_abandoned_at_that_node(dial, ivr_server, iv
 def test_the_dialplan_can_start_the_ivr_at_voicemail_in_a_language(dial):
     """What a queue with nobody to answer does: `ivr?start=voicemail&lang=hak`."""
     transcript = dial("#@4000", caller="13799990000", script="ivr?start=voicemail&lang=hak")
-    assert prompt_names(transcript) == ["zh_hak/voicemail_intro", "zh_hak/voicemail_thanks"]
+    assert prompt_names(transcript) == ["zh_hak/voicemail_intro", "zh_hak/beep", "zh_hak/voicemail_thanks"]
 
 
 def test_an_unknown_start_node_is_ignored(dial):

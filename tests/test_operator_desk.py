@@ -1,5 +1,6 @@
 """Operators' states: in Asterisk's queues first, then on the supervisors' record."""
 import datetime as dt
+import queue
 import time
 
 import pytest
@@ -56,6 +57,79 @@ def test_login_pause_unpause_logout(desk, ivr_db):
         (OperatorState.LOGGED_IN, None, "console"), (OperatorState.AVAILABLE, None, "console"),
         (OperatorState.PAUSED, PauseReason.MEAL, "console"), (OperatorState.AVAILABLE, None, "console"),
         (OperatorState.LOGGED_OUT, None, "console"),
+    ]
+
+
+def member_events(link, wanted: int) -> list[AmiEvent]:
+    seen, deadline = [], time.monotonic() + 3
+    while len(seen) < wanted and time.monotonic() < deadline:
+        try:
+            event = link.events.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        if event.name.startswith("QueueMember"):
+            seen.append(event)
+    return seen
+
+
+def test_the_emulator_tells_every_agent_reader_of_member_changes(desk, ivr_db):
+    """As app_queue does: QueueMemberAdded/Pause/Removed (class agent), one a queue."""
+    server, operators = desk
+    user = operator(ivr_db)
+    operators.login(user)
+    operators.pause(user, "meal")
+    operators.logout(user)
+    events = member_events(operators.link, 6)
+    assert [(e.name, e.get("Queue"), e.get("StateInterface"), e.get("Paused"), e.get("PausedReason")) for e in events] == [
+        ("QueueMemberAdded", "hotline-general", "PJSIP/1001", "0", ""),
+        ("QueueMemberAdded", "hotline-priority", "PJSIP/1001", "0", ""),
+        ("QueueMemberPause", "hotline-general", "PJSIP/1001", "1", "meal"),
+        ("QueueMemberPause", "hotline-priority", "PJSIP/1001", "1", "meal"),
+        ("QueueMemberRemoved", "hotline-general", "PJSIP/1001", "1", "meal"),
+        ("QueueMemberRemoved", "hotline-priority", "PJSIP/1001", "1", "meal"),
+    ]
+    assert all(e.headers["Privilege"] == "agent,all" and e.get("MemberName") for e in events)
+
+
+def test_member_changes_recorded_on_a_real_asterisk_become_operator_states(ivr_db):
+    """Recorded on Asterisk 22.10.1 (the member a Local channel): added to both queues,
+    removed, added again, paused for a meal, unpaused. Each change is recorded once though
+    it comes once a queue, and a member leaves only when out of every queue."""
+    user = operator(ivr_db)
+    tracker = CallTracker(make_session_factory(ivr_db))
+    for event in trace_events("operator_member_changes_real.trace"):
+        tracker.apply(event)
+        tracker.flush()
+    assert states(ivr_db, user) == [
+        (OperatorState.AVAILABLE, None, "ami"), (OperatorState.LOGGED_OUT, None, "ami"),
+        (OperatorState.AVAILABLE, None, "ami"), (OperatorState.PAUSED, PauseReason.MEAL, "ami"),
+        (OperatorState.AVAILABLE, None, "ami"),
+    ]
+
+
+def test_a_pause_made_outside_the_console_is_recorded_and_the_consoles_own_is_not_twice(desk, ivr_db):
+    """The Asterisk CLI (`queue pause member ... reason lunch`) or a phone pauses the
+    operator: another AMI session here. The tracker on the hotline's link records it, with
+    no reason of ours; the console's own changes, echoed back, are not recorded again."""
+    server, operators = desk
+    user = operator(ivr_db)
+    tracker = CallTracker(make_session_factory(ivr_db))
+    operators.login(user)
+    operators.pause(user, "meal")
+    elsewhere = AmiLink("127.0.0.1", server.port, "hotline", "development-ami-secret", ping_interval=30).start()
+    try:
+        assert elsewhere.wait_connected(3)
+        elsewhere.action("QueuePause", Interface="PJSIP/1001", Paused="false")
+        elsewhere.action("QueuePause", Interface="PJSIP/1001", Paused="true", Reason="lunch")
+    finally:
+        elsewhere.stop()
+    for event in member_events(operators.link, 8):
+        tracker.apply(event)
+    tracker.flush()
+    assert states(ivr_db, user) == [
+        (OperatorState.LOGGED_IN, None, "console"), (OperatorState.AVAILABLE, None, "console"),
+        (OperatorState.PAUSED, PauseReason.MEAL, "console"),
+        (OperatorState.AVAILABLE, None, "ami"), (OperatorState.PAUSED, None, "ami"),
     ]
 
 

@@ -72,11 +72,29 @@ def test_text_the_voice_would_read_as_english_is_refused(tmp_path):
         build_prompts([task], tmp_path / "out", tmp_path / "override")
 
 
+def test_the_voicemail_beep_is_a_short_tone_in_every_language_folder(tmp_path):
+    """Asterisk's own `beep` is a core sound a hotline need not have: ours is in the manifest."""
+    manifest = load_manifest()
+    assert "beep" in manifest and "beep" not in manifest.prompts
+    tasks = [t for t in tasks_for(manifest) if t.key == "beep"]
+    report = build_prompts(tasks, tmp_path / "out", tmp_path / "override")
+    assert sorted(report.built) == [f"zh_{language}/beep" for language in sorted(LANGUAGES)]
+    for language in LANGUAGES:
+        path = tmp_path / "out" / f"zh_{language}" / "beep.wav"
+        rate, channels, width, frames = asterisk_format(path)
+        assert (rate, channels, width) == (8000, 1, 2) and 800 <= frames <= 8000  # 0.1 to 1 s
+        with wave.open(str(path), "rb") as audio:
+            samples = audio.readframes(frames)
+        assert max(abs(int.from_bytes(samples[i:i + 2], "little", signed=True)) for i in range(0, len(samples), 2)) > 8000
+    again = build_prompts(tasks, tmp_path / "out", tmp_path / "override")
+    assert len(again.skipped) == 3
+
+
 def test_every_prompt_in_the_manifest_is_readable_by_its_voice():
     """The gate over the whole manifest, without writing audio."""
     manifest = load_manifest()
     unreadable = []
-    for task in tasks_for(manifest):
+    for task in (t for t in tasks_for(manifest) if t.tone is None):
         phonemes = subprocess.run(["espeak-ng", "-q", "-x", "-v", task.voice, task.text], capture_output=True, text=True).stdout
         if "(en)" in phonemes:
             unreadable.append(task.label)
@@ -96,7 +114,8 @@ def test_cli_builds_prompts_and_provider_names(settings):
     runner.invoke(cli, ["demo-data"], obj=app, catch_exceptions=False)
     result = runner.invoke(cli, ["prompts", "build"], obj=app, catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    prompts = len(load_manifest().prompts)
+    manifest = load_manifest()
+    prompts = len(manifest.prompts) + len(manifest.tones)
     assert f"{3 * (prompts + 48)} spoken, 0 from recordings, 0 up to date" in result.output
     assert (settings.data_path("sounds", "zh_yue", "names")).is_dir()
     again = runner.invoke(cli, ["prompts", "build", "--no-names"], obj=app, catch_exceptions=False)
