@@ -25,6 +25,7 @@ from hotline.context import AppContext
 from hotline.demo_stack import start_demo_stack
 
 AFTER_HOURS = dt.datetime(2026, 12, 1, 21, 30)
+OPEN = dt.datetime(2026, 12, 1, 10, 0)
 
 
 @pytest.fixture
@@ -77,14 +78,19 @@ def test_a_voicemail_through_the_demo_is_playable_and_the_call_is_recorded(demo_
             assert sound.status == 200 and sound.headers.get_content_type() == "audio/wav"
             assert len(sound.read()) > 44  # more than a WAV header
 
-        # MixMonitor's file, in the demo's own folder, where the call's row says.
-        def recorded() -> str | None:
-            with sessions() as session:
-                return session.scalar(select(Call.recording_file).where(Call.uniqueid == switched.uniqueid))
+        # MixMonitor's file, in the demo's own folder, where the call's row says: named only
+        # for a call an operator answered (the voicemail caller's was never bridged).
+        answered = stack.asterisk.call("13800138000", "1 1", at=OPEN)
+        assert answered.agent
 
-        assert wait_until(lambda: recorded() is not None, timeout=10)
-        recording = Path(recorded())
+        def recorded(uniqueid) -> str | None:
+            with sessions() as session:
+                return session.scalar(select(Call.recording_file).where(Call.uniqueid == uniqueid, Call.ended_at.is_not(None)))
+
+        assert wait_until(lambda: recorded(answered.uniqueid) is not None, timeout=10)
+        recording = Path(recorded(answered.uniqueid))
         assert recording.is_relative_to((tmp_path / "var" / "recordings").resolve()) and _is_wav(recording)
+        assert recorded(switched.uniqueid) is None
     finally:
         stack.stop()
         engine.dispose()
