@@ -55,6 +55,13 @@ def _emergency(output, session, caller):
     assert "to queue priority (intent emergency" in output
 
 
+def _hakka_speaker(output, session, caller):
+    """The demo's operators: 1001 speaks Mandarin, 1002 Mandarin and Hakka, 1003 Mandarin and
+    Cantonese (db/demo_data.py); 1001, the first signed in, is free, but speaks no Hakka."""
+    assert "heard  [hak]" in output and "language hak" in output
+    assert "answered by PJSIP/1002" in output
+
+
 def _operator_after_timeouts(output, session, caller):
     assert "key " not in output
     assert "to queue general (intent operator" in output
@@ -79,6 +86,7 @@ PROMISES = {
     "medical escort": _medical_escort_in_cantonese,
     "status of his open request": _status_with_provider,
     "emergency, priority queue": _emergency,
+    "rings operator 1002": _hakka_speaker,
     "operator after three timeouts": _operator_after_timeouts,
     "leave a voicemail": _voicemail,
     "book a callback": _callback,
