@@ -130,6 +130,8 @@ DEMO_CALLS = (
      "returning caller: status of his open request and its provider, then asks for an operator"),
     ("--at '2026-12-01 10:00' --from 07623660360 --keys '5'",
      "returning Hakka caller: emergency, priority queue"),
+    ("--at '2026-12-01 10:00' --through-asterisk --from 07623660360 --keys '1 2'",
+     "returning Hakka caller: family services, elderly care; queues for a Hakka speaker, rings operator 1002"),
     ("--at '2026-12-01 10:00' --from anonymous --keys '- - -'",
      "no keys at all: the operator after three timeouts"),
     ("--at '2026-12-01 21:30' --from 13912345678 --keys '1 #@9000'",

@@ -109,6 +109,7 @@ class EmulatedAsterisk:
         switched = self.call(action.get("Caller", ""), action.get("Keys", ""), at)
         transcript = switched.transcript
         return {"Uniqueid": switched.uniqueid, "Queue": switched.queue or "", "Agent": switched.agent or "",
+                "OfferedAfter": "" if switched.offered_after is None else f"{switched.offered_after:.0f}",
                 "Transcript": json.dumps({"events": transcript.events, "variables": transcript.variables,
                                          "agi_status": transcript.agi_status}, ensure_ascii=True)}
 

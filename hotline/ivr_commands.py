@@ -141,7 +141,8 @@ def _call_through_asterisk(app: AppContext, caller: str, keys: str, at: dt.datet
     recorded = json.loads(reply.get("Transcript", "{}"))
     transcript = Transcript([tuple(event) for event in recorded.get("events", [])], recorded.get("variables", {}),
                             recorded.get("agi_status", "SUCCESS"))
-    route = (f"queued in {reply['Queue']}, answered by {reply['Agent']}" if reply.get("Agent")
+    offered = f" (offered after {reply['OfferedAfter']} s)" if reply.get("OfferedAfter") else ""
+    route = (f"queued in {reply['Queue']}, answered by {reply['Agent']}{offered}" if reply.get("Agent")
              else f"queued in {reply['Queue']}, nobody answered" if reply.get("Queue") else "did not reach a queue")
     return f"{render_transcript(transcript, _prompt_texts(app, transcript), at)}\ncall {reply.get('Uniqueid')}: {route}"
 

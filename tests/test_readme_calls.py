@@ -55,6 +55,15 @@ def _emergency(output, session, caller):
     assert "to queue priority (intent emergency" in output
 
 
+def _hakka_speaker(output, session, caller):
+    """The demo's operators: 1001 speaks Mandarin, 1002 Mandarin and Hakka, 1003 Mandarin and
+    Cantonese (db/demo_data.py). Offered at once to the Hakka speaker: without one free, only
+    after the Hakka wait (20 s), to whoever is free."""
+    assert "heard  [hak]" in output and "language hak" in output
+    offered = re.search(r"answered by PJSIP/1002 \(offered after (\d+) s\)", output)
+    assert offered and int(offered.group(1)) <= 1
+
+
 def _operator_after_timeouts(output, session, caller):
     assert "key " not in output
     assert "to queue general (intent operator" in output
@@ -79,6 +88,7 @@ PROMISES = {
     "medical escort": _medical_escort_in_cantonese,
     "status of his open request": _status_with_provider,
     "emergency, priority queue": _emergency,
+    "rings operator 1002": _hakka_speaker,
     "operator after three timeouts": _operator_after_timeouts,
     "leave a voicemail": _voicemail,
     "book a callback": _callback,
