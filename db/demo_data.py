@@ -25,6 +25,7 @@ from db.models import (
     District,
     Fluency,
     Language,
+    OperatorLanguage,
     PhoneKind,
     Priority,
     Provider,
@@ -41,7 +42,6 @@ from db.models import (
     User,
     Worker,
 )
-from db.languages import set_languages
 from db.numbering import request_numbers
 from db.reference import ensure_reference_data
 from db.service_requests import change_status, open_request
@@ -56,15 +56,16 @@ class DemoAccount:
     display_name: str
     sip_extension: str
     # What the operator speaks: the queues for each language are offered callers by it.
+    # None recorded counts as fluent Mandarin only (db/languages.py), as for 1001.
     languages: tuple[tuple[Language, Fluency], ...] = ()
 
 
 DEMO_ACCOUNTS = (
-    DemoAccount("operator", "operator-demo-2026", Role.OPERATOR, "小陈", "1001", ((Language.MANDARIN, Fluency.NATIVE),)),
+    DemoAccount("operator", "operator-demo-2026", Role.OPERATOR, "小陈", "1001"),
     DemoAccount("supervisor", "supervisor-demo-2026", Role.SUPERVISOR, "李姐", "1002",
-                ((Language.MANDARIN, Fluency.NATIVE), (Language.HAKKA, Fluency.NATIVE))),
+                ((Language.MANDARIN, Fluency.FLUENT), (Language.HAKKA, Fluency.NATIVE))),
     DemoAccount("admin", "admin-demo-2026", Role.ADMIN, "王工", "1003",
-                ((Language.MANDARIN, Fluency.NATIVE), (Language.CANTONESE, Fluency.FLUENT))),
+                ((Language.MANDARIN, Fluency.FLUENT), (Language.CANTONESE, Fluency.NATIVE))),
 )
 
 PROVIDER_COUNT = 48
@@ -149,9 +150,9 @@ def load_demo_data(session: Session, tz: ZoneInfo, production: bool = False) -> 
         for a in DEMO_ACCOUNTS
         if session.scalar(select(User.id).where(User.username == a.username)) is None
     ]
-    spoken = {a.username: dict(a.languages) for a in DEMO_ACCOUNTS}
-    for user in users:
-        set_languages(session, user, spoken[user.username], None)
+    spoken = {a.username: a.languages for a in DEMO_ACCOUNTS}
+    for user in users:  # seeded, not anybody's change: no audit entry
+        user.languages = [OperatorLanguage(language=language, fluency=fluency) for language, fluency in spoken[user.username]]
     callers = _callers(session, tz, categories, districts, providers, users[0] if users else None)
     _past_ratings(session, tz, providers)
     return {"providers": len(providers), "users": len(users), "callers": callers}

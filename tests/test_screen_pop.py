@@ -179,14 +179,14 @@ def test_the_pop_puts_the_callers_language_first_and_warns_one_who_does_not_spea
     from db.languages import set_languages
     from db.models import Fluency, Language, User
 
-    auth.login("supervisor")  # sees any call's pop
+    auth.login("admin")  # sees any call's pop; the demo's admin speaks Mandarin and Cantonese
     page = client.get("/pop/1.5", query_string={"language": "hak", "category": "", "priority": ""}).get_data(as_text=True)
     banner = page.split('id="pop-language">', 1)[1].split("</p>", 1)[0]
     assert page.index('id="pop-language"') < page.index('id="pop-number"')  # before anything else
     assert "请用客家话接听" in banner and "您未登记会说此语言" in banner
     with console_services.sessions() as session:
-        supervisor = session.scalar(select(User).where(User.username == "supervisor"))
-        set_languages(session, supervisor, {Language.HAKKA: Fluency.NATIVE}, None)
+        admin = session.scalar(select(User).where(User.username == "admin"))
+        set_languages(session, admin, {Language.HAKKA: Fluency.NATIVE}, None)
         session.commit()
     page = client.get("/pop/1.5", query_string={"language": "hak"}).get_data(as_text=True)
     assert "请用客家话接听" in page and "您未登记会说此语言" not in page
