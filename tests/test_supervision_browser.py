@@ -2,14 +2,11 @@
 its grade, overrides it, suspends the provider, and sees it listed as out of dispatch."""
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from agent_console import create_app
 from hotline.demo_stack import ConsoleServer
-
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+from tests.test_console_browser import CHROMEDRIVER, CHROMIUM, browser  # noqa: F401 (a fixture)
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
@@ -24,20 +21,6 @@ def console(console_services):
     server.stop()
 
 
-@pytest.fixture
-def browser(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--window-size=1366,768",
-                 f"--user-data-dir={tmp_path / 'chromium'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
 
 
 def _click(browser, element) -> None:
