@@ -20,6 +20,9 @@ from db.demo_data import load_demo_data
 from db.reference import ensure_reference_data
 from db.session import make_engine, make_session_factory, transaction
 
+# The headless-Chromium fixtures (browser, console, stack) for every browser test.
+pytest_plugins = ["tests.browser"]
+
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 

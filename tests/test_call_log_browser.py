@@ -4,76 +4,23 @@ books a callback for a lost caller."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from pathlib import Path
 
 import openpyxl
 import pytest
 from sqlalchemy import select
 
-from agent_console import create_app
 from db.models import Call, CallbackTask, CallOutcome
-from hotline.demo_stack import ConsoleServer, EmulatedAsterisk
-from telephony.ami import AmiLink
-from telephony.ami_service import AmiService
-from telephony.call_events import CallTracker
-from telephony.callback_placer import CallbackPlacer
+from tests.browser import fits, needs_chromium
 from tests.conftest import wait_until
 from tests.test_call_log_console import add_call, console_services, recordings_dir, write_wav  # noqa: F401
-from tests.test_console_browser import CHROMEDRIVER, CHROMIUM
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                       reason="Debian's chromium and chromium-driver are not installed (make install adds them)"),
-]
+pytestmark = needs_chromium
 
 
 @pytest.fixture
-def stack(console_services, ivr_server):  # noqa: F811
-    settings = console_services.settings
-    asterisk = EmulatedAsterisk(ivr_server.address, settings, port=0, talk_seconds=1).start()
-    asterisk.log_in_operators(["1001"], ["hotline-general", "hotline-priority"])
-    link = AmiLink("127.0.0.1", asterisk.port, settings.asterisk.ami_username, settings.asterisk.ami_secret)
-    ami = AmiService(link, CallTracker(console_services.sessions), CallbackPlacer(link, console_services.sessions),
-                     pop_bus=console_services.pop_bus)
-    thread = threading.Thread(target=ami.run, daemon=True)
-    thread.start()
-    assert link.wait_connected(3)
-    console = ConsoleServer(create_app(services=console_services), "127.0.0.1", 0).start()
-    yield asterisk, console
-    console.stop()
-    ami.stop()
-    thread.join(10)
-    asterisk.stop()
-
-
-@pytest.fixture
-def browser(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    downloads = tmp_path / "downloads"
-    downloads.mkdir()
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1366,768", "--autoplay-policy=no-user-gesture-required",
-                 f"--user-data-dir={tmp_path / 'chromium'}"):
-        options.add_argument(flag)
-    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
-                                              "download.prompt_for_download": False})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
-    driver.implicitly_wait(0)
-    driver.downloads = downloads
-    yield driver
-    driver.quit()
-
-
-def _fits(browser) -> bool:
-    return browser.execute_script("return document.documentElement.scrollWidth") <= 1366
+def talk_seconds() -> float:
+    return 1  # the call ends, and is written, within the test's wait
 
 
 def test_supervisor_filters_opens_plays_exports_and_books_a_callback(stack, browser, console_services, tmp_path):
@@ -117,7 +64,7 @@ def test_supervisor_filters_opens_plays_exports_and_books_a_callback(stack, brow
     wait.until(lambda d: "number=8000" in d.current_url)
     rows = browser.find_elements(By.CSS_SELECTOR, "table.calls tbody tr")
     assert len(rows) == 1 and "139****8000" in rows[0].text and "13912348000" not in browser.page_source
-    assert _fits(browser)
+    assert fits(browser)
     browser.save_screenshot(str(tmp_path / "call-log.png"))
 
     browser.find_element(By.ID, "export-xlsx").click()
@@ -129,7 +76,7 @@ def test_supervisor_filters_opens_plays_exports_and_books_a_callback(stack, brow
 
     rows[0].find_element(By.TAG_NAME, "a").click()
     player = wait.until(seen.presence_of_element_located((By.ID, "call-recording")))
-    assert _fits(browser)
+    assert fits(browser)
     browser.execute_script("arguments[0].play()", player)
     wait.until(lambda d: d.execute_script("return arguments[0].readyState", player) >= 1)
     duration = browser.execute_script("return arguments[0].duration", player)
@@ -139,7 +86,7 @@ def test_supervisor_filters_opens_plays_exports_and_books_a_callback(stack, brow
 
     browser.get(console.url + "/lost-callers")
     row = browser.find_element(By.ID, f"lost-{lost}")
-    assert "137****9999" in row.text and "75 秒" in row.text and _fits(browser)
+    assert "137****9999" in row.text and "75 秒" in row.text and fits(browser)
     row.find_element(By.TAG_NAME, "button").click()
     wait.until(seen.presence_of_element_located((By.CSS_SELECTOR, ".flash.success")))
     assert "已预约" in browser.find_element(By.ID, f"lost-{lost}").text

@@ -2,61 +2,12 @@
 logs the request, dispatches it and finds the SMS in the outbox."""
 from __future__ import annotations
 
-import shutil
-import threading
-
 import pytest
 
-from agent_console import create_app
 from db.reference import CATEGORIES
-from hotline.demo_stack import ConsoleServer, EmulatedAsterisk
-from telephony.ami import AmiLink
-from telephony.ami_service import AmiService
-from telephony.call_events import CallTracker
-from telephony.callback_placer import CallbackPlacer
+from tests.browser import fits, needs_chromium, sign_in
 
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                       reason="Debian's chromium and chromium-driver are not installed (make install adds them)"),
-]
-
-
-@pytest.fixture
-def stack(console_services, ivr_server):
-    settings = console_services.settings
-    asterisk = EmulatedAsterisk(ivr_server.address, settings, port=0, talk_seconds=5).start()
-    asterisk.log_in_operators(["1001"], ["hotline-general", "hotline-priority"])
-    link = AmiLink("127.0.0.1", asterisk.port, settings.asterisk.ami_username, settings.asterisk.ami_secret)
-    ami = AmiService(link, CallTracker(console_services.sessions), CallbackPlacer(link, console_services.sessions),
-                     pop_bus=console_services.pop_bus)
-    thread = threading.Thread(target=ami.run, daemon=True)
-    thread.start()
-    assert link.wait_connected(3)
-    console = ConsoleServer(create_app(services=console_services), "127.0.0.1", 0).start()
-    yield asterisk, console
-    console.stop()
-    ami.stop()
-    thread.join(10)
-    asterisk.stop()
-
-
-@pytest.fixture
-def browser(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1366,768", f"--user-data-dir={tmp_path / 'chromium'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.implicitly_wait(0)
-    yield driver
-    driver.quit()
+pytestmark = needs_chromium
 
 
 def test_operator_pop_request_dispatch_and_sms_in_chromium(stack, browser):
@@ -73,7 +24,7 @@ def test_operator_pop_request_dispatch_and_sms_in_chromium(stack, browser):
     browser.find_element(By.NAME, "password").send_keys(Keys.ENTER)  # by keyboard
     wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-pop-listening") == "1")
     # Usable on a 1366×768 workstation: nothing wider than the screen.
-    assert browser.execute_script("return document.documentElement.scrollWidth") <= 1366
+    assert fits(browser)
 
     # A Cantonese caller chooses a service; the queue offers the call to extension 1001.
     switched = asterisk.call("13912345678", "2 1 3")  # Cantonese, family services, medical escort
@@ -84,7 +35,7 @@ def test_operator_pop_request_dispatch_and_sms_in_chromium(stack, browser):
     browser.find_element(By.ID, "pop-new-request").click()
 
     wait.until(seen.presence_of_element_located((By.ID, "request-form")))
-    assert browser.execute_script("return document.documentElement.scrollWidth") <= 1366
+    assert fits(browser)
     assert browser.find_element(By.NAME, "phone").get_attribute("value") == "13912345678"
     assert Select(browser.find_element(By.NAME, "category")).first_selected_option.text == chosen
     Select(browser.find_element(By.NAME, "district")).select_by_visible_text("源城区")
@@ -101,17 +52,6 @@ def test_operator_pop_request_dispatch_and_sms_in_chromium(stack, browser):
     outbox = browser.find_element(By.ID, "outbox").text
     assert outbox.count(number) == 2  # to the provider and to the caller
     assert "13912345678" in outbox
-
-
-def _sign_in(browser, console, wait, username="operator"):
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
-
-    browser.get(console.url + "/login")
-    browser.find_element(By.NAME, "username").send_keys(username)
-    browser.find_element(By.NAME, "password").send_keys(f"{username}-demo-2026")
-    browser.find_element(By.NAME, "password").send_keys(Keys.ENTER)
-    wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-pop-listening") == "1")
 
 
 @pytest.mark.parametrize("sharing", ["shared-worker", "lock-leader"])
@@ -134,7 +74,7 @@ def test_ten_tabs_and_twenty_pages_share_one_pop_stream(stack, browser, sharing)
 
     without_shared_worker()
     wait = WebDriverWait(browser, 10)
-    _sign_in(browser, console, wait)
+    sign_in(browser, console)
     browser.set_page_load_timeout(3)
     pages = ["/", "/requests", "/requests/new", "/callbacks", "/complaints", "/providers", "/sms", "/surveys", "/desk"]
     loads = []
@@ -181,7 +121,7 @@ def test_the_request_page_keeps_each_dispatch_button_on_one_line_at_1366(stack, 
         number = open_request(session, caller, session.scalar(select(ServiceCategory).where(ServiceCategory.code == "household")),
                               RequestChannel.PHONE, ZoneInfo("Asia/Shanghai"), address="新江路 12 号", description="保洁",
                               district_id=session.scalar(select(District.id).where(District.name_zh == "源城区"))).number
-    _sign_in(browser, console, WebDriverWait(browser, 10))
+    sign_in(browser, console)
     browser.get(f"{console.url}/requests/{number}")
     buttons = browser.find_elements(By.CSS_SELECTOR, "#suggestions button.dispatch")
     assert buttons
@@ -189,7 +129,7 @@ def test_the_request_page_keeps_each_dispatch_button_on_one_line_at_1366(stack, 
         var range = document.createRange(); range.selectNodeContents(button);
         return range.getClientRects().length; });""", buttons)
     assert lines == [1] * len(buttons)
-    assert browser.execute_script("return document.documentElement.scrollWidth") <= 1366
+    assert fits(browser)
 
 
 def test_the_pop_names_the_way_through_the_menu_without_overflowing(stack, browser, console_services):
@@ -213,7 +153,7 @@ def test_the_pop_names_the_way_through_the_menu_without_overflowing(stack, brows
               "elderly_care"])
     with transaction(console_services.sessions) as session:
         save_calls(session, [record], ZoneInfo("Asia/Shanghai"))
-    _sign_in(browser, console, WebDriverWait(browser, 10), "supervisor")  # a pop of any call: supervisors only
+    sign_in(browser, console, "supervisor")  # a pop of any call: supervisors only
     # What console.js does with a pop: the server's fragment in the pop box.
     browser.execute_async_script("""var done = arguments[0];
         fetch('/pop/1764208805.77').then(function (r) { return r.text(); }).then(function (html) {

@@ -5,22 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent_console import create_app
-from hotline.demo_stack import ConsoleServer
-from tests.test_console_browser import CHROMEDRIVER, CHROMIUM, _sign_in, browser  # noqa: F401 (a fixture)
+from tests.browser import needs_chromium, sign_in
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                       reason="Debian's chromium and chromium-driver are not installed (make install adds them)"),
-]
-
-
-@pytest.fixture
-def console(console_services):
-    server = ConsoleServer(create_app(services=console_services), "127.0.0.1", 0).start()
-    yield server
-    server.stop()
+pytestmark = needs_chromium
 
 
 def _header(browser) -> dict:
@@ -37,7 +24,7 @@ def test_the_header_is_one_row_at_1366_in_both_languages(console, browser, role)
     from selenium.webdriver.support.ui import WebDriverWait
 
     wait = WebDriverWait(browser, 10)
-    _sign_in(browser, console, wait, role)
+    sign_in(browser, console, role)
     browser.get(console.url + "/requests")
     chinese = _header(browser)
     browser.find_element(By.CSS_SELECTOR, ".who button[lang='en']").click()
