@@ -17,9 +17,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
-ENV_PREFIX = "HOTLINE_"
+# The environment names its variables after the application: HOTLINE_DATABASE_URL ...
+# (settings, not dialplan names: those are dialplans/contract.py's).
+APP_NAME = "hotline"
+ENV_PREFIX = APP_NAME.upper() + "_"
 # Names the local override file; not itself a setting.
-CONFIG_FILE_VAR = "HOTLINE_CONFIG"
+CONFIG_FILE_VAR = ENV_PREFIX + "CONFIG"
 SYSTEM_CONFIG_FILE = Path("/etc/hotline/hotline.toml")
 
 

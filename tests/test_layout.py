@@ -166,11 +166,6 @@ def test_every_folder_says_in_one_line_what_lives_in_it():
     assert missing == []
 
 
-# config/ names its own environment variables HOTLINE_*: settings, not dialplan names
-# (and config sits below dialplans/, so it cannot take them from the contract).
-ENVIRONMENT_NAMES = re.compile(r"^(ENV_PREFIX|CONFIG_FILE_VAR) = ")
-
-
 def test_the_dialplan_contract_is_spelled_in_one_place():
     """What `grep -rn '"HOTLINE_' --include=*.py` finds outside the contract and the tests."""
     spelled = []
@@ -178,7 +173,7 @@ def test_the_dialplan_contract_is_spelled_in_one_place():
         if name == "dialplans.contract":
             continue
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if '"HOTLINE_' in line and not (name == "config.settings" and ENVIRONMENT_NAMES.match(line)):
+            if '"HOTLINE_' in line:
                 spelled.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert spelled == []
 
