@@ -198,7 +198,7 @@ class StepForm(FlaskForm):
 
 
 class CloseDisputeForm(FlaskForm):
-    outcome = SelectField(_l("处理结果"), choices=select([("upheld", _l("支持消费者诉求")),
+    outcome = SelectField(_l("调解结果"), choices=select([("upheld", _l("支持消费者诉求")),
                                                       ("partly_upheld", _l("部分支持消费者诉求")),
                                                       ("rejected", _l("不支持消费者诉求"))]),
                           validators=[DataRequired()])
