@@ -72,6 +72,9 @@ def new():
     form = DisputeIntakeForm()
     form.provider.choices = choices([(0, _("未指定（按工单的派单企业）"))]
                                     + [(p.id, p.name) for p in db.scalars(select(Provider).order_by(Provider.name))])
+    if not form.is_submitted() and request.args.get("request"):
+        # From a request's page: the caller and the provider are the request's.
+        form.request_number.data = request.args["request"][:20]
     if not form.validate_on_submit():
         return render_template("disputes/form.html", form=form)
     linked = None

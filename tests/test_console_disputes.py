@@ -207,3 +207,21 @@ def test_the_disputes_pages_read_in_english(client, auth, console_services):
     assert "Outcome" in words and "处理结果" not in words
     for code in ("upheld", "withdrawn", "low_rating", "partly_upheld", "mediating"):  # codes never shown
         assert code not in words.split(), code
+
+
+def test_a_request_page_leads_to_an_intake_against_its_provider(client, auth, console_services):
+    from db.models import Dispatch, ServiceRequest
+
+    with console_services.sessions() as session:
+        request = session.scalars(select(ServiceRequest).join(Dispatch).order_by(ServiceRequest.id)).first()
+        number, provider_id = request.number, request.dispatches[-1].provider_id
+    auth.login("operator")
+    page = client.get(f"/requests/{number}").get_data(as_text=True)
+    assert f'href="/disputes/new?request={number}"' in page
+    form = client.get(f"/disputes/new?request={number}").get_data(as_text=True)
+    assert f'value="{number}"' in form
+    auth.post("/disputes/new", {"request_number": number, "provider": 0, "summary": "服务态度差，少做一项"},
+              page="/disputes/new")
+    with console_services.sessions() as session:
+        taken = session.scalars(select(Dispute).order_by(Dispute.id.desc())).first()
+        assert (taken.provider_id, taken.request.number, taken.origin) == (provider_id, number, DisputeOrigin.OPERATOR)
