@@ -243,9 +243,6 @@ def _finish(session: Session, dispute: Dispute, outcome: DisputeOutcome, remedy:
 
 # --- lists ----------------------------------------------------------------------------------
 
-FILTERS = ("open", "overdue", "closed", "all")
-
-
 def listed(session: Session, show: str, now: dt.datetime, limit: int = 200) -> list[Dispute]:
     """Disputes for the list: open (nearest deadline first), overdue, closed (latest first), all."""
     query = select(Dispute).options(selectinload(Dispute.provider), selectinload(Dispute.caller))
