@@ -15,6 +15,7 @@ from db.base import utcnow
 from db.models import Complaint, ComplaintStatus, Provider, ServiceRequest
 from db.phones import normalise
 from db.service_requests import caller_for_phone
+from supervision.disputes import dispute_of_complaint
 
 bp = Blueprint("complaints", __name__)
 
@@ -62,7 +63,8 @@ def new():
 @roles(*OPERATORS)
 def view(complaint_id: int):
     return render_template("complaints/view.html", complaint=get_or_404(Complaint, complaint_id),
-                           resolve_form=ResolveForm(), plain=NoteForm())
+                           resolve_form=ResolveForm(), plain=NoteForm(),
+                           dispute=dispute_of_complaint(get_db(), complaint_id))
 
 
 @bp.route("/complaints/<int:complaint_id>/assign", methods=["POST"])

@@ -104,6 +104,18 @@ REFUSALS = {
     "bad_days": _l("暂停天数为1到%(most)d天。"),
     "already_removed": _l("%(provider)s 已移出平台。"),
     "not_removed": _l("%(provider)s 未被移出平台。"),
+    # disputes (纠纷处理)
+    "dispute_needs_provider": _l("纠纷须涉及一家企业：请选择企业，或填写已派单的工单号。"),
+    "dispute_summary_required": _l("请写明纠纷事由。"),
+    "already_disputed": _l("已转为纠纷，不能重复转入。"),
+    "not_low_rating": _l("只有评分不高于%(most)d星的回访可以转为纠纷。"),
+    "dispute_closed": _l("纠纷 #%(id)d 已办结，不能再修改。"),
+    "author_required": _l("请填写陈述人。"),
+    "statement_required": _l("请填写陈述内容。"),
+    "bad_step_day": _l("调解日期须在受理日%(first)s到今天%(last)s之间。"),
+    "step_note_required": _l("请填写调解经过。"),
+    "bad_outcome": _l("请选择处理结果。"),
+    "remedy_required": _l("支持或部分支持消费者诉求时，请填写补救措施。"),
 }
 
 

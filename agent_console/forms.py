@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select as sql_select
 from wtforms.fields.choices import SelectChoice
-from wtforms import BooleanField, DateTimeLocalField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, DateTimeLocalField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from agent_console.database import get_db, services
@@ -161,3 +161,46 @@ class CreditMeasureForm(FlaskForm):
                        validators=[DataRequired()])
     days = IntegerField(_l("暂停天数"), validators=[Optional(), NumberRange(min=1, max=365)])
     reason = StringField(_l("事由"), validators=[DataRequired(), Length(max=500)])
+
+
+# --- disputes (纠纷处理) ---
+
+
+class DisputeIntakeForm(FlaskForm):
+    """An operator takes in a dispute: the caller, the request, the provider, what it is about."""
+
+    phone = StringField(_l("来电人电话"), validators=[Optional(), Length(max=30)], filters=[_stripped])
+    request_number = StringField(_l("相关工单号"), validators=[Optional(), Length(max=20)], filters=[_stripped])
+    provider = SelectField(_l("涉及企业"), coerce=int, validators=[Optional()])
+    summary = TextAreaField(_l("纠纷事由"), validators=[DataRequired(), Length(max=4000)])
+
+    def validate_phone(self, field) -> None:
+        if field.data:
+            validate_phone(self, field)
+
+
+class EscalateForm(FlaskForm):
+    """Turn a complaint or a low rating into a dispute; the summary defaults to its source's."""
+
+    summary = TextAreaField(_l("纠纷事由"), validators=[Optional(), Length(max=4000)])
+
+
+class StatementForm(FlaskForm):
+    side = SelectField(_l("陈述方"), choices=select([("caller", _l("消费者")), ("provider", _l("企业")),
+                                                  ("center", _l("热线中心"))]), validators=[DataRequired()])
+    author = StringField(_l("陈述人"), validators=[DataRequired(), Length(max=64)], filters=[_stripped])
+    text = TextAreaField(_l("陈述内容"), validators=[DataRequired(), Length(max=4000)])
+
+
+class StepForm(FlaskForm):
+    on = DateField(_l("调解日期"), validators=[DataRequired()])
+    note = TextAreaField(_l("调解经过"), validators=[DataRequired(), Length(max=4000)])
+
+
+class CloseDisputeForm(FlaskForm):
+    outcome = SelectField(_l("调解结果"), choices=select([("upheld", _l("支持消费者诉求")),
+                                                      ("partly_upheld", _l("部分支持消费者诉求")),
+                                                      ("rejected", _l("不支持消费者诉求"))]),
+                          validators=[DataRequired()])
+    remedy = TextAreaField(_l("补救措施"), validators=[Optional(), Length(max=2000)])
+    note = TextAreaField(_l("调解意见"), validators=[Optional(), Length(max=4000)])

@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, url_for
+from flask_login import current_user
 from sqlalchemy import func, select
 
-from agent_console.auth import OPERATORS, public, roles
+from agent_console.auth import OPERATORS, SUPERVISORS, public, roles
 from agent_console.database import get_db, services
 from agent_console.call_log import lost_since
 from call_log.lost_callers import waiting_count
+from db.base import utcnow
 from db.dispatching import overdue_offers
 from db.models import CallbackTask, RequestStatus, ServiceRequest, SmsMessage, SmsStatus, TaskStatus
+from supervision.disputes import overdue_count
 
 bp = Blueprint("main", __name__)
 
@@ -24,8 +27,10 @@ def dashboard():
     overdue = overdue_offers(db, services().settings.console.dispatch_answer_minutes)
     callbacks = db.scalar(select(func.count()).where(CallbackTask.status.in_((TaskStatus.PENDING, TaskStatus.FAILED))))
     sms_stuck = db.scalar(select(func.count()).where(SmsMessage.status.in_((SmsStatus.QUEUED, SmsStatus.FAILED))))
+    # Overdue disputes: the supervisors' to chase (operators only take disputes in).
+    disputes_overdue = overdue_count(db, utcnow()) if current_user.has(*SUPERVISORS) else None
     return render_template("dashboard.html", counts=counts, waiting=waiting, overdue=overdue, callbacks=callbacks,
-                           sms_stuck=sms_stuck, lost_callers=waiting_count(db, lost_since()), statuses=list(RequestStatus))
+                           sms_stuck=sms_stuck, disputes_overdue=disputes_overdue, lost_callers=waiting_count(db, lost_since()), statuses=list(RequestStatus))
 
 
 @bp.route("/health")

@@ -13,12 +13,13 @@ from sqlalchemy import func, select
 
 from agent_console.auth import OPERATORS, SUPERVISORS, roles
 from agent_console.database import get_db, get_or_404
+from agent_console.disputes import OUTCOMES as DISPUTE_OUTCOMES
 from agent_console.formatting import refusal
 from agent_console.forms import CreditMeasureForm, GradeOverrideForm, NoteForm, ReasonForm, submitted
 from db.base import utcnow
 from db.errors import Refused
 from db.models import CreditMeasureKind, Provider, ProviderStatus, Worker
-from supervision import credit_file, grading, sanctions
+from supervision import credit_file, disputes, grading, sanctions
 from supervision.rule import Rule, load_rule
 
 bp = Blueprint("supervision", __name__)
@@ -57,6 +58,7 @@ EVENTS = {
     "complaint_outcome": _l("投诉办结"), "commendation": _l("守法诚信奖励"), "warning": _l("警告"),
     "suspension": _l("暂停派单"), "removal": _l("移出平台"), "reinstated": _l("恢复派单"),
     "certificate": _l("取得证书"), "training": _l("完成培训"), "joined": _l("登记为从业人员"),
+    "dispute": _l("纠纷受理"), "dispute_outcome": _l("纠纷办结"),
 }
 
 
@@ -105,7 +107,8 @@ def overview():
     grades = dict(db.execute(select(Provider.grade, func.count()).group_by(Provider.grade)).all())
     return render_template("supervision/overview.html", rule=rule(), grades=grades, factor_name=factor_name,
                            expiring=credit_file.expiring_certificates(db, now), follow_days=credit_file.FOLLOW_UP_DAYS,
-                           out=credit_file.out_of_dispatch(db, now), now=now, plain=NoteForm())
+                           out=credit_file.out_of_dispatch(db, now), now=now, plain=NoteForm(),
+                           disputes_overdue=disputes.overdue_count(db, now))
 
 
 @bp.route("/supervision/regrade", methods=["POST"])
@@ -130,7 +133,7 @@ def credit(provider_id: int):
         latest=grading.latest_regrade(db, provider.id), history=grading.history(db, provider.id),
         events=credit_file.timeline(db, provider), suspended=sanctions.suspended_now(provider, now),
         today=grading.local_today(now),
-        sources=SOURCES, events_text=EVENTS, kinds=CreditMeasureKind,
+        sources=SOURCES, events_text=EVENTS, kinds=CreditMeasureKind, dispute_outcomes=DISPUTE_OUTCOMES,
         override_form=GradeOverrideForm(grade=provider.grade or 3), renew_form=ReasonForm(prefix="renew"),
         measure_form=CreditMeasureForm(), reinstate_form=ReasonForm(prefix="reinstate"), plain=NoteForm(),
         removed=provider.status == ProviderStatus.SUSPENDED,

@@ -16,6 +16,7 @@ from agent_console.forms import NoteForm, submitted, TIME_FORMAT
 from agent_console.voicemail import comment_file
 from db.audit import record
 from db.models import Caller, Survey, SurveyStatus
+from supervision.disputes import dispute_of_survey
 from surveys.policy import cancel, reschedule
 
 bp = Blueprint("surveys", __name__)
@@ -40,7 +41,9 @@ def index():
 def view(survey_id: int):
     survey = get_or_404(Survey, survey_id)
     return render_template("surveys/view.html", survey=survey, plain=NoteForm(),
-                           comment_ready=comment_file(survey) is not None)
+                           comment_ready=comment_file(survey) is not None,
+                           dispute=dispute_of_survey(get_db(), survey_id),
+                           low_rating=services().settings.disputes.low_rating)
 
 
 @bp.route("/surveys/<int:survey_id>/comment")

@@ -265,6 +265,8 @@ SCHEMA: dict[str, Kind] = {
     "survey.calls_per_second": number(0.1, 100),
     "survey.claim_timeout_seconds": integer(5, 86400),
     "survey.ring_seconds": integer(10, 120),
+    "disputes.deadline_working_days": integer(1, 120),
+    "disputes.low_rating": integer(1, 4),
 }
 
 # Settings whose shipped default must never run in production.

@@ -18,10 +18,19 @@ from db.models import (
     Caller,
     CallerAddress,
     Certificate,
+    Complaint,
+    ComplaintStatus,
     CreditMeasure,
     CreditMeasureKind,
     Dispatch,
     DispatchStatus,
+    Dispute,
+    DisputeOrigin,
+    DisputeOutcome,
+    DisputeSide,
+    DisputeStatement,
+    DisputeStatus,
+    DisputeStep,
     District,
     Fluency,
     Language,
@@ -155,6 +164,7 @@ def load_demo_data(session: Session, tz: ZoneInfo, production: bool = False) -> 
         user.languages = [OperatorLanguage(language=language, fluency=fluency) for language, fluency in spoken[user.username]]
     callers = _callers(session, tz, categories, districts, providers, users[0] if users else None)
     _past_ratings(session, tz, providers)
+    _disputes(session, tz, session.scalar(select(User).where(User.role == Role.SUPERVISOR).order_by(User.id)))
     return {"providers": len(providers), "users": len(users), "callers": callers}
 
 
@@ -327,3 +337,52 @@ def _survey(rng: random.Random, provider: Provider, caller: Caller, rating: int,
     return Survey(request=request, caller=caller, provider=provider, language=caller.language or Language.MANDARIN,
                   due_at=completed + dt.timedelta(hours=2), status=SurveyStatus.COMPLETED, attempt_count=1,
                   rating=rating, completed_at=surveyed, created_at=completed)
+
+
+def _disputes(session: Session, tz: ZoneInfo, supervisor: User | None) -> None:
+    """Complaints and disputes (纠纷) in each state: a complaint still to escalate, one
+    escalated and in mediation, a low rating overdue, one upheld (in the provider's credit
+    file and its next grading), one withdrawn."""
+    now = utcnow()
+    by = supervisor.id if supervisor else None
+    low = session.scalars(select(Survey).where(Survey.rating <= 2).order_by(Survey.id)).all()
+    fair = session.scalars(select(Survey).where(Survey.rating == 3).order_by(Survey.id)).all()
+
+    def dispute(about: Survey, origin: DisputeOrigin, summary: str, days_ago: int, **fields) -> Dispute:
+        """A dispute over the request `about` was surveyed for (its caller, its provider)."""
+        opened = now - dt.timedelta(days=days_ago, hours=3)
+        # 15 working days are three weeks when no holiday falls in them: the demo's data
+        # has no menu to read holidays from (the console's intake does).
+        row = Dispute(caller_id=about.caller_id, provider_id=about.provider_id, request_id=about.request_id,
+                      origin=origin, summary=summary, opened_at=opened, opened_by_id=by,
+                      deadline=opened.astimezone(tz).date() + dt.timedelta(days=21), **fields)
+        session.add(row)
+        return row
+
+    session.add(Complaint(caller_id=fair[0].caller_id, provider_id=fair[0].provider_id, request_id=fair[0].request_id,
+                          description="保洁后木地板有多处划痕，联系企业两次无人回复", status=ComplaintStatus.OPEN,
+                          created_at=now - dt.timedelta(days=1, hours=2)))
+    escalated = Complaint(caller_id=fair[1].caller_id, provider_id=fair[1].provider_id, request_id=fair[1].request_id,
+                          description="月嫂提前三天离岗，企业不肯退还剩余服务费", status=ComplaintStatus.ASSIGNED,
+                          assigned_to_id=by, created_at=now - dt.timedelta(days=4))
+    mediating = dispute(fair[1], DisputeOrigin.COMPLAINT, escalated.description, 3, complaint=escalated,
+                        status=DisputeStatus.MEDIATING)
+    mediating.statements += [
+        DisputeStatement(side=DisputeSide.CALLER, author="陈女士", text="合同约定26天，实际只做了23天，要求退还3天费用。",
+                         at=now - dt.timedelta(days=2, hours=5), recorded_by_id=by),
+        DisputeStatement(side=DisputeSide.PROVIDER, author="企业负责人", text="月嫂家中有急事请假，已提出换人但客户拒绝。",
+                         at=now - dt.timedelta(days=1, hours=6), recorded_by_id=by)]
+    overdue = dispute(low[0], DisputeOrigin.LOW_RATING, f"回访评分{low[0].rating}星：家电维修后两天再次故障，企业要求另付上门费",
+                      40, survey=low[0], status=DisputeStatus.MEDIATING)
+    overdue.steps.append(DisputeStep(on=(now - dt.timedelta(days=35)).astimezone(tz).date(),
+                                     note="电话联系企业，答应三个工作日内回复，至今未回复。", recorded_by_id=by))
+    upheld = dispute(low[1], DisputeOrigin.OPERATOR, "护工照护期间老人摔倒，家属要求企业承担医药费", 30,
+                     status=DisputeStatus.CLOSED, outcome=DisputeOutcome.UPHELD,
+                     remedy="企业承担医药费860元，并更换护工", closing_note="经调解，企业承认护工当班时离开老人。",
+                     closed_at=now - dt.timedelta(days=12), closed_by_id=by)
+    upheld.steps.append(DisputeStep(on=(now - dt.timedelta(days=20)).astimezone(tz).date(),
+                                    note="约双方到中心面谈，查看护理记录。", recorded_by_id=by))
+    dispute(low[2], DisputeOrigin.OPERATOR, "开荒保洁少做一间房，要求补做或退款", 18, status=DisputeStatus.CLOSED,
+            outcome=DisputeOutcome.WITHDRAWN, closing_note="企业已上门补做，消费者撤回。",
+            closed_at=now - dt.timedelta(days=15), closed_by_id=by)
+    session.flush()

@@ -888,3 +888,115 @@ class DailyCounter(Base):
     name: Mapped[str] = mapped_column(String(16), primary_key=True)
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     value: Mapped[int] = mapped_column(Integer)
+
+
+# --- disputes (纠纷处理) ------------------------------------------------------------------
+
+
+class DisputeOrigin(str, enum.Enum):
+    """Where a dispute came from."""
+
+    COMPLAINT = "complaint"  # a complaint escalated (complaint_id)
+    LOW_RATING = "low_rating"  # a survey rated at or below the threshold (survey_id)
+    OPERATOR = "operator"  # taken in by an operator (on a call or otherwise)
+
+
+class DisputeStatus(str, enum.Enum):
+    OPEN = "open"  # taken in, nothing done yet
+    MEDIATING = "mediating"  # a statement or mediation step recorded
+    CLOSED = "closed"  # an outcome recorded (withdrawn included)
+
+
+class DisputeOutcome(str, enum.Enum):
+    UPHELD = "upheld"  # 支持投诉方
+    PARTLY_UPHELD = "partly_upheld"  # 部分支持
+    REJECTED = "rejected"  # 不予支持
+    WITHDRAWN = "withdrawn"  # 撤回
+
+
+# Outcomes that count as a dispute the provider lost (grading's "dispute_lost").
+DISPUTE_LOST_OUTCOMES = frozenset({DisputeOutcome.UPHELD, DisputeOutcome.PARTLY_UPHELD})
+
+
+class DisputeSide(str, enum.Enum):
+    CALLER = "caller"
+    PROVIDER = "provider"
+    CENTER = "center"  # the hotline's own finding or note
+
+
+class Dispute(Base):
+    """A dispute between a caller and a provider (纠纷): more than a complaint, it is
+    mediated to an outcome by a deadline in working days, and counts in grading."""
+
+    __tablename__ = "disputes"
+    __table_args__ = (
+        # The overdue ones: open, deadline passed (the dashboard asks on every load).
+        Index("ix_disputes_status_deadline", "status", "deadline"),
+        # Grading counts each provider's lost disputes closed within the record window.
+        Index("ix_disputes_provider_closed", "provider_id", "closed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    caller_id: Mapped[Optional[int]] = mapped_column(ForeignKey("callers.id"), index=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id"))
+    request_id: Mapped[Optional[int]] = mapped_column(ForeignKey("service_requests.id"))
+    origin: Mapped[DisputeOrigin] = mapped_column(str_enum(DisputeOrigin, "dispute_origin"))
+    # The source, by origin: a complaint or a survey becomes at most one dispute.
+    complaint_id: Mapped[Optional[int]] = mapped_column(ForeignKey("complaints.id"), unique=True)
+    survey_id: Mapped[Optional[int]] = mapped_column(ForeignKey("surveys.id"), unique=True)
+    summary: Mapped[str] = mapped_column(Text)
+    status: Mapped[DisputeStatus] = mapped_column(str_enum(DisputeStatus, "dispute_status"), default=DisputeStatus.OPEN)
+    opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    opened_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    # The last working day (Heyuan's calendar) by which it must be closed: overdue after it.
+    deadline: Mapped[dt.date] = mapped_column(Date)
+    outcome: Mapped[Optional[DisputeOutcome]] = mapped_column(str_enum(DisputeOutcome, "dispute_outcome"))
+    remedy: Mapped[Optional[str]] = mapped_column(Text)  # 退款、返工、赔偿 ... what the provider owes
+    closing_note: Mapped[Optional[str]] = mapped_column(Text)  # the finding, or why it was withdrawn
+    closed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    closed_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+
+    caller: Mapped[Optional[Caller]] = relationship()
+    provider: Mapped[Provider] = relationship()
+    request: Mapped[Optional[ServiceRequest]] = relationship()
+    complaint: Mapped[Optional[Complaint]] = relationship()
+    survey: Mapped[Optional[Survey]] = relationship()
+    opened_by: Mapped[Optional[User]] = relationship(foreign_keys=[opened_by_id])
+    closed_by: Mapped[Optional[User]] = relationship(foreign_keys=[closed_by_id])
+    statements: Mapped[list[DisputeStatement]] = relationship(
+        back_populates="dispute", order_by="DisputeStatement.at", cascade="all, delete-orphan")
+    steps: Mapped[list[DisputeStep]] = relationship(
+        back_populates="dispute", order_by="DisputeStep.on", cascade="all, delete-orphan")
+
+
+class DisputeStatement(Base):
+    """What one side said (the caller, the provider, or the center's own finding)."""
+
+    __tablename__ = "dispute_statements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dispute_id: Mapped[int] = mapped_column(ForeignKey("disputes.id", ondelete="CASCADE"), index=True)
+    side: Mapped[DisputeSide] = mapped_column(str_enum(DisputeSide, "dispute_side"))
+    author: Mapped[str] = mapped_column(String(64))  # who said it: 王女士, 企业负责人李经理 ...
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    recorded_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+
+    dispute: Mapped[Dispute] = relationship(back_populates="statements")
+    recorded_by: Mapped[Optional[User]] = relationship()
+
+
+class DisputeStep(Base):
+    """A mediation step on a day (a call to both sides, a visit, a meeting)."""
+
+    __tablename__ = "dispute_steps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dispute_id: Mapped[int] = mapped_column(ForeignKey("disputes.id", ondelete="CASCADE"), index=True)
+    on: Mapped[dt.date] = mapped_column(Date)
+    note: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    recorded_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+
+    dispute: Mapped[Dispute] = relationship(back_populates="steps")
+    recorded_by: Mapped[Optional[User]] = relationship()

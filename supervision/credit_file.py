@@ -1,6 +1,6 @@
 """A provider's credit file (诚信档案): its record as one timeline, newest first.
 
-Registration, grade changes, ratings, complaints and their outcome, commendations and
+Registration, grade changes, ratings, complaints and disputes and their outcome, commendations and
 sanctions (and reinstatements), workers' certificates and trainings with expiry dates.
 Also the certificates expiring soon, for supervisors to follow up.
 """
@@ -17,6 +17,7 @@ from db.models import (
     Certificate,
     Complaint,
     CreditMeasure,
+    Dispute,
     GradeChange,
     Provider,
     ProviderStatus,
@@ -34,8 +35,8 @@ class Event:
     """One line of the timeline. `kind` picks its wording in the console."""
 
     at: dt.datetime
-    kind: str  # registered, grade, rating, complaint, complaint_outcome, <measure kind>, reinstated,
-    #            certificate, certificate_expires, training
+    kind: str  # registered, grade, rating, complaint, complaint_outcome, dispute, dispute_outcome,
+    #            <measure kind>, reinstated, certificate, certificate_expires, training
     details: dict[str, Any] = field(default_factory=dict)
     date_only: bool = False  # certificates and trainings carry a day, not a time
 
@@ -58,6 +59,11 @@ def timeline(session: Session, provider: Provider, *, limit: int = 200) -> list[
         if complaint.resolved_at is not None:
             events.append(Event(complaint.resolved_at, "complaint_outcome",
                                 {"id": complaint.id, "upheld": complaint.upheld, "resolution": complaint.resolution}))
+    for dispute in session.scalars(select(Dispute).where(Dispute.provider_id == provider.id)):
+        events.append(Event(dispute.opened_at, "dispute", {"id": dispute.id, "origin": dispute.origin.value}))
+        if dispute.closed_at is not None:
+            events.append(Event(dispute.closed_at, "dispute_outcome", {"id": dispute.id, "outcome": dispute.outcome.value,
+                                                                       "remedy": dispute.remedy}))
     for measure in session.scalars(select(CreditMeasure).where(CreditMeasure.provider_id == provider.id)):
         events.append(Event(measure.starts_at, measure.kind.value, {"reason": measure.reason, "ends_at": measure.ends_at}))
         if measure.lifted_at is not None:

@@ -25,6 +25,8 @@ from db.models import (
     CreditMeasureKind,
     Dispatch,
     DispatchStatus,
+    DISPUTE_LOST_OUTCOMES,
+    Dispute,
     GradeChange,
     GradeSource,
     Provider,
@@ -75,6 +77,12 @@ def gather_inputs(session: Session, rule: Rule, providers: list[Provider], now: 
                                                           Complaint.created_at >= record_since,
                                                           Complaint.created_at <= now)
         .group_by(Complaint.provider_id)).all())
+    # A dispute lost: upheld or partly upheld against the provider, its outcome within the window.
+    lost = dict(session.execute(
+        select(Dispute.provider_id, func.count()).where(Dispute.provider_id.in_(ids),
+                                                        Dispute.outcome.in_(DISPUTE_LOST_OUTCOMES),
+                                                        Dispute.closed_at >= record_since, Dispute.closed_at <= now)
+        .group_by(Dispute.provider_id)).all())
     measures: dict[tuple[int, CreditMeasureKind], int] = {
         (pid, kind): count for pid, kind, count in session.execute(
             select(CreditMeasure.provider_id, CreditMeasure.kind, func.count())
@@ -102,7 +110,7 @@ def gather_inputs(session: Session, rule: Rule, providers: list[Provider], now: 
             response_minutes=round(median, 1) if median is not None and median != float("inf") else None,
             offers=len(offers),
             complaints_upheld=upheld.get(provider.id, 0),
-            disputes_lost=0,  # no disputes yet (issue 16's 纠纷处理 is still to come)
+            disputes_lost=lost.get(provider.id, 0),
             warnings=measures.get((provider.id, CreditMeasureKind.WARNING), 0),
             suspensions=measures.get((provider.id, CreditMeasureKind.SUSPENSION), 0),
             removals=measures.get((provider.id, CreditMeasureKind.REMOVAL), 0),

@@ -36,7 +36,7 @@ class Inputs:
     response_minutes: float | None = None  # median; None: no offers in the window
     offers: int = 0
     complaints_upheld: int = 0
-    disputes_lost: int = 0  # disputes are not recorded yet: always 0
+    disputes_lost: int = 0  # upheld or partly upheld against the provider (supervision/disputes.py)
     warnings: int = 0
     suspensions: int = 0
     removals: int = 0
