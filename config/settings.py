@@ -262,6 +262,7 @@ SCHEMA: dict[str, Kind] = {
     "survey.calls_per_second": number(0.1, 100),
     "survey.claim_timeout_seconds": integer(5, 86400),
     "survey.ring_seconds": integer(10, 120),
+    "workforce.hires_goal": integer(1, 1_000_000),
 }
 
 # Settings whose shipped default must never run in production.
