@@ -35,6 +35,7 @@ bp = Blueprint("workforce", __name__)
 
 SEEKER_STATUS = {"lead": _l("待补全（来自语音导航）"), "seeking": _l("求职中"), "hired": _l("已录用"), "withdrawn": _l("已撤回")}
 SOURCES = {"ivr": _l("语音导航按6"), "operator": _l("坐席登记")}
+CHART_TITLE = _l("三个70%：全市近12个月")
 REFUSALS = {
     "seeker_not_looking": _l("此求职者已不在求职中。"),
     "seeker_unnamed": _l("请先补全求职者的姓名、区县和工种，再登记录用。"),
@@ -337,7 +338,7 @@ def seventy():
                            entered=entered, measures=figures.MEASURES, names=MEASURE_NAMES,
                            denominator_names=DENOMINATOR_NAMES, goal=figures.GOAL,
                            previous=figures.previous_month(month), following=figures.next_month(month),
-                           latest=figures.month_of(today()))
+                           latest=figures.month_of(today()), chart_title=CHART_TITLE)
 
 
 @bp.route("/seventy/trend.svg")
@@ -346,7 +347,7 @@ def trend_chart():
     month = _month_arg()
     trend = figures.seventy_trend(get_db(), month, services().tz)
     svg = charts.trend_svg(trend, {m: str(MEASURE_NAMES[m]) for m in figures.MEASURES}, _("目标 70%"),
-                           _("三个70%：全市近12个月"))
+                           str(CHART_TITLE))
     response = Response(svg, mimetype="image/svg+xml")
     # pygal's SVG styles itself inline; shown as an <img> it runs nothing and loads nothing.
     response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
