@@ -8,8 +8,10 @@ from agent_console.auth import OPERATORS, public, roles
 from agent_console.database import get_db, services
 from agent_console.call_log import lost_since
 from call_log.lost_callers import waiting_count
+from db.base import utcnow
 from db.dispatching import overdue_offers
 from db.models import CallbackTask, RequestStatus, ServiceRequest, SmsMessage, SmsStatus, TaskStatus
+from workforce.recruitment import yearly_progress
 
 bp = Blueprint("main", __name__)
 
@@ -24,8 +26,11 @@ def dashboard():
     overdue = overdue_offers(db, services().settings.console.dispatch_answer_minutes)
     callbacks = db.scalar(select(func.count()).where(CallbackTask.status.in_((TaskStatus.PENDING, TaskStatus.FAILED))))
     sms_stuck = db.scalar(select(func.count()).where(SmsMessage.status.in_((SmsStatus.QUEUED, SmsStatus.FAILED))))
+    year = utcnow().astimezone(services().tz).year
+    hires = yearly_progress(db, year, services().settings.workforce.hires_goal)
     return render_template("dashboard.html", counts=counts, waiting=waiting, overdue=overdue, callbacks=callbacks,
-                           sms_stuck=sms_stuck, lost_callers=waiting_count(db, lost_since()), statuses=list(RequestStatus))
+                           sms_stuck=sms_stuck, lost_callers=waiting_count(db, lost_since()), statuses=list(RequestStatus),
+                           hires=hires)
 
 
 @bp.route("/health")
