@@ -7,11 +7,17 @@ script and needs nothing from outside (pygal's tooltip script is left out).
 from __future__ import annotations
 
 import re
+import sys
 
 import pygal
 from pygal.style import Style
 
 from workforce.figures import GOAL, MEASURES, MonthFigures
+
+# pygal adds an import hook for its map plugins (pygal.maps.*, unused here) that only has
+# the find_module() Python 3.12 drops: every failed import anywhere after it warns
+# ("PluginImportFixer.find_spec() not found"), an error under the tests' -W error.
+sys.meta_path[:] = [hook for hook in sys.meta_path if not isinstance(hook, pygal.PluginImportFixer)]
 
 _SCRIPT = re.compile(rb"<script\b.*?</script>", re.S)
 STYLE = Style(font_family="'WenQuanYi Micro Hei', 'Noto Sans CJK SC', sans-serif", background="white",
