@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from db.models import (
-    AuditEntry, Call, Certificate, Hire, IvrSession, JobOpening, JobSeeker, JobSeekerSource, JobSeekerStatus, Language,
+    AuditEntry, Call, Certificate, Hire, JobOpening, JobSeeker, JobSeekerSource, JobSeekerStatus, Language,
     OpeningStatus, SeventyDenominator, TrainingSession, Worker,
 )
 from db.base import utcnow
