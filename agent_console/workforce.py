@@ -159,7 +159,10 @@ def hire(seeker_id: int):
     found = get_or_404(JobSeeker, seeker_id)
     form = HireForm()
     if not form.validate_on_submit() or not form.opening.data.isdigit():
-        _form_errors(form) if form.errors else flash(_("请从匹配列表中选择岗位。"), "error")
+        if form.errors:
+            _form_errors(form)
+        else:
+            flash(_("请从匹配列表中选择岗位。"), "error")
         return redirect(url_for("workforce.seeker", seeker_id=seeker_id))
     opening = get_or_404(JobOpening, int(form.opening.data))
     try:

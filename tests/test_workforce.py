@@ -12,7 +12,7 @@ from sqlalchemy import select
 from db.errors import Refused
 from db.models import (
     AuditEntry, Caller, Certificate, CreditMeasure, CreditMeasureKind, Dispatch, DispatchStatus, District,
-    GradeChange, GradeSource, JobSeekerStatus, Language, OpeningStatus, PhoneKind, Provider, RequestChannel,
+    GradeChange, GradeSource, JobSeekerStatus, Language, OpeningStatus, PhoneKind, Provider, ProviderStatus, RequestChannel,
     RequestStatus, SeventyMeasure, ServiceCategory, ServiceRequest, Survey, SurveyStatus, Training, Worker,
 )
 from workforce import figures, recruitment, training
@@ -227,7 +227,7 @@ def test_matching_ranks_trade_then_district_and_a_hire_makes_a_worker(session, r
     assert recruitment.hires_in_period(session, dt.date(2026, 11, 21), TODAY) == 0
 
 
-@pytest.mark.parametrize("problem", ["unnamed", "closed", "future", "hired"])
+@pytest.mark.parametrize("problem", ["unnamed", "closed", "future", "hired", "removed"])
 def test_a_hire_that_cannot_be_is_refused(session, ref, problem):
     districts, categories = ref
     p = provider(session, districts["yuancheng"])
@@ -242,6 +242,8 @@ def test_a_hire_that_cannot_be_is_refused(session, ref, problem):
         recruitment.close_opening(session, opening, None)
     elif problem == "future":
         day = TODAY + dt.timedelta(days=1)
+    elif problem == "removed":
+        p.status = ProviderStatus.SUSPENDED  # removed from the platform after the opening
     else:
         recruitment.record_hire(session, None, seeker, opening, TODAY, TODAY)
     with pytest.raises(Refused):

@@ -164,6 +164,8 @@ def record_hire(session: Session, user: User | None, seeker: JobSeeker, opening:
         raise Refused("seeker_unnamed", "a lead must be completed (name) before a hire")
     if opening.status is not OpeningStatus.OPEN:
         raise Refused("opening_closed", "the opening is closed")
+    if opening.provider.status is not ProviderStatus.ACTIVE:
+        raise Refused("provider_removed", "the provider is removed from the platform")
     if hired_on > today or hired_on < today - HIRE_PAST:
         raise Refused("hire_date", "the hire date must be within the last year, not ahead")
     worker = Worker(provider_id=opening.provider_id, name=seeker.name, phone=seeker.phone)
