@@ -19,9 +19,11 @@ from agent_console.auth import OPERATORS, SUPERVISORS, roles
 from agent_console.database import get_db, services
 from db.caller_history import caller_history, provider_of
 from db.languages import skills
-from db.models import Call, Language, ServiceCategory
+from db.models import Call, IvrSession, Language, ServiceCategory
 from db.phones import try_normalise
+from dialplans import contract
 from telephony.pop_bus import iterate
+from workforce.recruitment import JOBS_CATEGORY, JOBS_INTENT
 
 bp = Blueprint("calls", __name__)
 HEARTBEAT = 15.0  # seconds: keeps proxies from closing an idle stream
@@ -96,7 +98,18 @@ def pop(uniqueid: str):
     spoken = skills(current_user.row())
     return render_template("calls/pop.html", call=call, uniqueid=uniqueid, number=number, history=history,
                            provider_of=provider_of, ivr=ivr, category=category, offer=offer, language=language,
-                           fluency=spoken.get(language) if language else None)
+                           fluency=spoken.get(language) if language else None, jobs=_chose_jobs(db, call, category))
+
+
+def _chose_jobs(db, call: Call | None, category: ServiceCategory | None) -> bool:
+    """Whether the caller chose jobs (人才招聘) in the IVR: the pop offers the job-seeker form."""
+    if category is not None and category.code == JOBS_CATEGORY:
+        return True
+    if call is None:
+        return False
+    result = db.scalar(select(IvrSession.result).where(IvrSession.call_id == call.id, IvrSession.result.is_not(None))
+                       .order_by(IvrSession.id.desc()).limit(1)) or {}
+    return result.get(contract.INTENT) == JOBS_INTENT
 
 
 def _language(value) -> Language | None:

@@ -13,6 +13,7 @@ from db.base import utcnow
 from db.dispatching import overdue_offers
 from db.models import CallbackTask, RequestStatus, ServiceRequest, SmsMessage, SmsStatus, TaskStatus
 from supervision.disputes import overdue_count
+from workforce.recruitment import yearly_progress
 
 bp = Blueprint("main", __name__)
 
@@ -29,8 +30,11 @@ def dashboard():
     sms_stuck = db.scalar(select(func.count()).where(SmsMessage.status.in_((SmsStatus.QUEUED, SmsStatus.FAILED))))
     # Overdue disputes: the supervisors' to chase (operators only take disputes in).
     disputes_overdue = overdue_count(db, utcnow()) if current_user.has(*SUPERVISORS) else None
+    year = utcnow().astimezone(services().tz).year
+    hires = yearly_progress(db, year, services().settings.workforce.hires_goal)
     return render_template("dashboard.html", counts=counts, waiting=waiting, overdue=overdue, callbacks=callbacks,
-                           sms_stuck=sms_stuck, disputes_overdue=disputes_overdue, lost_callers=waiting_count(db, lost_since()), statuses=list(RequestStatus))
+                           sms_stuck=sms_stuck, disputes_overdue=disputes_overdue, lost_callers=waiting_count(db, lost_since()),
+                           statuses=list(RequestStatus), hires=hires)
 
 
 @bp.route("/health")

@@ -267,6 +267,7 @@ SCHEMA: dict[str, Kind] = {
     "survey.ring_seconds": integer(10, 120),
     "disputes.deadline_working_days": integer(1, 120),
     "disputes.low_rating": integer(1, 4),
+    "workforce.hires_goal": integer(1, 1_000_000),
 }
 
 # Settings whose shipped default must never run in production.

@@ -16,6 +16,15 @@ from sqlalchemy.orm import Session
 from db.base import utcnow
 from db.models import (
     Caller,
+    Hire,
+    JobOpening,
+    JobSeeker,
+    JobSeekerSource,
+    JobSeekerStatus,
+    SeventyDenominator,
+    SeventyMeasure,
+    TrainingAttendee,
+    TrainingSession,
     CallerAddress,
     Certificate,
     Complaint,
@@ -165,6 +174,7 @@ def load_demo_data(session: Session, tz: ZoneInfo, production: bool = False) -> 
     callers = _callers(session, tz, categories, districts, providers, users[0] if users else None)
     _past_ratings(session, tz, providers)
     _disputes(session, tz, session.scalar(select(User).where(User.role == Role.SUPERVISOR).order_by(User.id)))
+    _workforce(session, tz, providers, categories, districts, users)
     return {"providers": len(providers), "users": len(users), "callers": callers}
 
 
@@ -386,3 +396,108 @@ def _disputes(session: Session, tz: ZoneInfo, supervisor: User | None) -> None:
             outcome=DisputeOutcome.WITHDRAWN, closing_note="企业已上门补做，消费者撤回。",
             closed_at=now - dt.timedelta(days=15), closed_by_id=by)
     session.flush()
+# --- recruitment and training (招工培训), the 70% figures' denominators ----------------------
+
+# (name or None for an IVR lead, phone, district, wanted trade, language)
+_SEEKERS = (
+    ("黄秀娟", "13576271001", "yuancheng", "household", Language.HAKKA),
+    ("刘桂兰", "13576271002", "dongyuan", "elderly_care", Language.HAKKA),
+    ("陈美英", "13576271003", "yuancheng", "elderly_care", Language.MANDARIN),
+    ("钟伟强", "13576271004", "longchuan", "repair", Language.HAKKA),
+    ("叶丽萍", "13576271005", "zijin", "medical", Language.CANTONESE),
+    ("温春燕", "13576271006", "heping", "household", Language.HAKKA),
+    (None, "13576271007", None, None, Language.HAKKA),
+    (None, "13576271008", None, None, Language.MANDARIN),
+)
+# (trade, district, title, positions)
+_OPENINGS = (
+    ("household", "yuancheng", "住家保姆", 3),
+    ("elderly_care", "dongyuan", "居家养老护理员", 2),
+    ("elderly_care", None, "养老院护理员（不限区县）", 4),
+    ("repair", "longchuan", "家电维修学徒", 1),
+)
+
+
+def _workforce(session: Session, tz: ZoneInfo, providers: list[Provider], categories, districts, users: list[User]) -> None:
+    """Job seekers (two of them leads from the IVR's key 6), providers' openings, three
+    hires, a training session with certificates, and a year of denominators for the 70%
+    figures (the city's estimated demand, the commerce bureau's counts)."""
+    now = utcnow()
+    operator = next((u for u in users if u.role is Role.OPERATOR), None)
+    supervisor = next((u for u in users if u.role is Role.SUPERVISOR), None)
+    seekers = []
+    for index, (name, phone, district, trade, language) in enumerate(_SEEKERS):
+        seekers.append(JobSeeker(
+            name=name, phone=phone, district=districts[district] if district else None,
+            category=categories[trade] if trade else None, language=language,
+            source=JobSeekerSource.OPERATOR if name else JobSeekerSource.IVR,
+            status=JobSeekerStatus.SEEKING if name else JobSeekerStatus.LEAD,
+            created_by_id=operator.id if operator and name else None,
+            created_at=now - dt.timedelta(days=40 - index * 5, hours=index)))
+    session.add_all(seekers)
+    active = [p for p in providers if p.status is ProviderStatus.ACTIVE]
+    openings = []
+    for trade, district, title, positions in _OPENINGS:
+        fitting = [p for p in active if categories[trade] in p.categories]
+        provider = next((p for p in fitting if district is None or districts[district] in p.districts), fitting[0])
+        openings.append(JobOpening(provider=provider, category=categories[trade], title=title, positions=positions,
+                                   district=districts[district] if district else None,
+                                   created_by_id=operator.id if operator else None,
+                                   created_at=now - dt.timedelta(days=45)))
+    session.add_all(openings)
+    session.flush()
+    today = now.astimezone(tz).date()
+    # 黄秀娟 → 住家保姆, 刘桂兰 → 居家养老护理员, 陈美英 → 养老院护理员: each now a worker of the provider.
+    for seeker, opening, days_ago in ((seekers[0], openings[0], 20), (seekers[1], openings[1], 12),
+                                      (seekers[2], openings[2], 3)):
+        worker = Worker(provider=opening.provider, name=seeker.name, phone=seeker.phone, gender="女",
+                        created_at=now - dt.timedelta(days=days_ago))
+        session.add(worker)
+        session.flush()
+        seeker.status = JobSeekerStatus.HIRED
+        session.add(Hire(seeker=seeker, provider=opening.provider, opening=opening, worker_id=worker.id,
+                         hired_on=today - dt.timedelta(days=days_ago), recorded_by_id=operator.id if operator else None,
+                         recorded_at=now - dt.timedelta(days=days_ago)))
+    session.flush()
+    trainees = [w for w in openings[1].provider.workers if w.active][:3]
+    course = TrainingSession(course="养老护理员岗前培训", held_on=today - dt.timedelta(days=10), trainer="何淑珍",
+                             place="河源市家政服务网络中心培训室（源城区）", hours=16,
+                             created_by_id=supervisor.id if supervisor else None)
+    course.attendees = [TrainingAttendee(worker=w) for w in trainees] + [TrainingAttendee(seeker=seekers[4])]
+    session.add(course)
+    session.flush()
+    for number, worker in enumerate(trainees):
+        worker.trainings.append(Training(course=course.course, completed_on=course.held_on, hours=course.hours,
+                                         session_id=course.id))
+        if number < 2:  # the third missed the examination
+            worker.certificates.append(Certificate(
+                kind="养老护理员", number=f"HY{course.held_on:%Y%m}{number + 1:04d}", issued_on=course.held_on,
+                expires_on=course.held_on.replace(year=course.held_on.year + 3), session_id=course.id))
+    _denominators(session, today, districts, supervisor)
+    session.flush()
+
+
+# A month's denominators by district: the city's estimated demand for household services
+# (requests a month), and the businesses and workers registered with the commerce bureau.
+_DENOMINATORS = {
+    SeventyMeasure.DEMAND: {"yuancheng": 50, "dongyuan": 25, "heping": 15, "longchuan": 20, "zijin": 18, "lianping": 12},
+    SeventyMeasure.BUSINESSES: {"yuancheng": 12, "dongyuan": 10, "heping": 9, "longchuan": 10, "zijin": 10, "lianping": 8},
+    SeventyMeasure.WORKERS: {"yuancheng": 40, "dongyuan": 30, "heping": 28, "longchuan": 30, "zijin": 30, "lianping": 25},
+}
+
+
+def _denominators(session: Session, today: dt.date, districts, supervisor: User | None) -> None:
+    """Twelve months of them, the last one the current month, and the city's estimated
+    demand as a whole; 连平县's demand for the current month is not in yet (the page says
+    so instead of dividing)."""
+    month = today.replace(day=1)
+    entered_by = supervisor.id if supervisor else None
+    for _ in range(12):
+        for measure, by_district in _DENOMINATORS.items():
+            session.add_all(SeventyDenominator(measure=measure, district=districts[code], month=month, value=value,
+                                               entered_by_id=entered_by)
+                            for code, value in by_district.items()
+                            if not (measure is SeventyMeasure.DEMAND and code == "lianping" and month == today.replace(day=1)))
+        session.add(SeventyDenominator(measure=SeventyMeasure.DEMAND, district=None, month=month, value=140,
+                                       entered_by_id=entered_by))
+        month = (month - dt.timedelta(days=1)).replace(day=1)

@@ -657,6 +657,8 @@ class Training(Base):
     course: Mapped[str] = mapped_column(String(128))
     completed_on: Mapped[dt.date] = mapped_column(Date)
     hours: Mapped[Optional[int]]
+    # The platform's training session it was given at (None: recorded on its own).
+    session_id: Mapped[Optional[int]] = mapped_column(ForeignKey("training_sessions.id"), index=True)
 
     worker: Mapped[Worker] = relationship(back_populates="trainings")
 
@@ -670,6 +672,8 @@ class Certificate(Base):
     number: Mapped[str] = mapped_column(String(64))
     issued_on: Mapped[dt.date] = mapped_column(Date)
     expires_on: Mapped[Optional[dt.date]] = mapped_column(Date, index=True)
+    # The platform's training session that issued it (None: brought from elsewhere).
+    session_id: Mapped[Optional[int]] = mapped_column(ForeignKey("training_sessions.id"), index=True)
 
     worker: Mapped[Worker] = relationship(back_populates="certificates")
 
@@ -1000,3 +1004,160 @@ class DisputeStep(Base):
 
     dispute: Mapped[Dispute] = relationship(back_populates="steps")
     recorded_by: Mapped[Optional[User]] = relationship()
+# --- workers, recruitment and training (招工培训); the three 70% figures -----------------
+
+
+class JobSeekerSource(str, enum.Enum):
+    IVR = "ivr"  # pressed 6 (人才招聘) in the IVR: a lead with a phone and a language
+    OPERATOR = "operator"  # registered by an operator (a call, a walk-in)
+
+
+class JobSeekerStatus(str, enum.Enum):
+    LEAD = "lead"  # only what the IVR knew: an operator still has to call and ask
+    SEEKING = "seeking"
+    HIRED = "hired"
+    WITHDRAWN = "withdrawn"
+
+
+class OpeningStatus(str, enum.Enum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class SeventyMeasure(str, enum.Enum):
+    """The three 70% goals (三个70%), each a numerator counted from the data over a
+    denominator supervisors enter (workforce/figures.py defines them)."""
+
+    DEMAND = "demand"  # household-service demand, matched through the platform and rated well
+    BUSINESSES = "businesses"  # household-service businesses, on the platform and graded
+    WORKERS = "workers"  # household-service workers, trained, certified and on the platform
+
+
+class JobSeeker(Base):
+    """Someone looking for household-services work (求职者), from the IVR or an operator."""
+
+    __tablename__ = "job_seekers"
+    __table_args__ = (Index("ix_job_seekers_status_created", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[Optional[str]] = mapped_column(String(64))  # None for an IVR lead until asked
+    phone: Mapped[str] = mapped_column(String(20), index=True)
+    district_id: Mapped[Optional[int]] = mapped_column(ForeignKey("districts.id"))
+    # The trade wanted, as a service category (家庭服务, 养老服务 ...).
+    category_id: Mapped[Optional[int]] = mapped_column(ForeignKey("service_categories.id"))
+    language: Mapped[Optional[Language]] = mapped_column(str_enum(Language, "language"))
+    source: Mapped[JobSeekerSource] = mapped_column(str_enum(JobSeekerSource, "job_seeker_source"))
+    status: Mapped[JobSeekerStatus] = mapped_column(str_enum(JobSeekerStatus, "job_seeker_status"),
+                                                    default=JobSeekerStatus.SEEKING)
+    note: Mapped[Optional[str]] = mapped_column(Text)
+    call_id: Mapped[Optional[int]] = mapped_column(ForeignKey("calls.id"))  # the call it came from
+    created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))  # None: the IVR
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    district: Mapped[Optional[District]] = relationship()
+    category: Mapped[Optional[ServiceCategory]] = relationship()
+
+
+class JobOpening(Base):
+    """Positions a provider is recruiting for (招工), in a trade and a district."""
+
+    __tablename__ = "job_openings"
+    __table_args__ = (CheckConstraint("positions >= 1", name="positions_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"), index=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("service_categories.id"))
+    district_id: Mapped[Optional[int]] = mapped_column(ForeignKey("districts.id"))
+    title: Mapped[str] = mapped_column(String(128))
+    positions: Mapped[int] = mapped_column(default=1)
+    status: Mapped[OpeningStatus] = mapped_column(str_enum(OpeningStatus, "opening_status"), default=OpeningStatus.OPEN,
+                                                  index=True)
+    created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    provider: Mapped[Provider] = relationship()
+    category: Mapped[ServiceCategory] = relationship()
+    district: Mapped[Optional[District]] = relationship()
+
+
+class Hire(Base):
+    """A job seeker taken on by a provider through the platform: the "1,200 jobs" count."""
+
+    __tablename__ = "hires"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seeker_id: Mapped[int] = mapped_column(ForeignKey("job_seekers.id"), index=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id"), index=True)
+    opening_id: Mapped[Optional[int]] = mapped_column(ForeignKey("job_openings.id"))
+    # The worker row the hire made at the provider (workers attach to providers).
+    worker_id: Mapped[Optional[int]] = mapped_column(ForeignKey("workers.id"))
+    hired_on: Mapped[dt.date] = mapped_column(Date, index=True)
+    recorded_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    seeker: Mapped[JobSeeker] = relationship()
+    provider: Mapped[Provider] = relationship()
+    opening: Mapped[Optional[JobOpening]] = relationship()
+    recorded_by: Mapped[Optional[User]] = relationship()
+
+
+class TrainingSession(Base):
+    """A training course given on a day (培训班): its attendees and the certificates it gave."""
+
+    __tablename__ = "training_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course: Mapped[str] = mapped_column(String(128))
+    held_on: Mapped[dt.date] = mapped_column(Date, index=True)
+    trainer: Mapped[str] = mapped_column(String(64))
+    place: Mapped[Optional[str]] = mapped_column(String(255))
+    hours: Mapped[Optional[int]]
+    created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    attendees: Mapped[list[TrainingAttendee]] = relationship(back_populates="session", cascade="all, delete-orphan",
+                                                             order_by="TrainingAttendee.id")
+    certificates: Mapped[list[Certificate]] = relationship(order_by="Certificate.id")
+
+
+class TrainingAttendee(Base):
+    """One person at a training session: a provider's worker, or a job seeker."""
+
+    __tablename__ = "training_attendees"
+    __table_args__ = (
+        CheckConstraint("(worker_id IS NULL) <> (seeker_id IS NULL)", name="worker_or_seeker"),
+        UniqueConstraint("session_id", "worker_id"),
+        UniqueConstraint("session_id", "seeker_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("training_sessions.id", ondelete="CASCADE"), index=True)
+    worker_id: Mapped[Optional[int]] = mapped_column(ForeignKey("workers.id"))
+    seeker_id: Mapped[Optional[int]] = mapped_column(ForeignKey("job_seekers.id"))
+
+    session: Mapped[TrainingSession] = relationship(back_populates="attendees")
+    worker: Mapped[Optional[Worker]] = relationship()
+    seeker: Mapped[Optional[JobSeeker]] = relationship()
+
+
+class SeventyDenominator(Base):
+    """A denominator of a 70% figure for a month, entered by a supervisor: the city's
+    estimated demand, or the businesses and workers registered with the commerce bureau.
+    District None: the whole city."""
+
+    __tablename__ = "seventy_denominators"
+    __table_args__ = (
+        Index("ix_seventy_denominators_measure_month", "measure", "month", "district_id"),
+        CheckConstraint("value >= 1", name="value_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    measure: Mapped[SeventyMeasure] = mapped_column(str_enum(SeventyMeasure, "seventy_measure"))
+    district_id: Mapped[Optional[int]] = mapped_column(ForeignKey("districts.id"))
+    month: Mapped[dt.date] = mapped_column(Date)  # its first day
+    value: Mapped[int] = mapped_column(Integer)
+    entered_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    entered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    district: Mapped[Optional[District]] = relationship()
+    entered_by: Mapped[Optional[User]] = relationship()

@@ -48,8 +48,10 @@ from db.calls import upsert_sql
 from db.phones import Phone
 from db.service_requests import open_request
 from db.session import transaction
+from dialplans import contract
 from ivr.engine import RequestInfo
 from ivr.hub import blocking
+from workforce.recruitment import JOBS_INTENT, register_ivr_lead
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +219,10 @@ def save_calls(session: Session, records: list[IvrCallRecord], tz) -> None:
     for record in records:
         if record.outcome is IvrOutcome.VOICEMAIL and record.voicemail or record.callback_due is not None:
             _book_follow_up(session, record, tz)
+        if record.result.get(contract.INTENT) == JOBS_INTENT and record.phone is not None:
+            # Pressed 6 (人才招聘): a job-seeker lead an operator completes (workforce/).
+            call_id = session.scalar(select(Call.id).where(Call.uniqueid == record.uniqueid))
+            register_ivr_lead(session, record.phone.number, record.language, call_id, record.ended_at or record.started_at)
 
 
 class _DriverStatement:

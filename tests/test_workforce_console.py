@@ -1,0 +1,260 @@
+"""The recruitment, training and 70% pages of the console, and the IVR's key 6, on the demo database."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from db.models import (
+    AuditEntry, Call, Certificate, Hire, JobOpening, JobSeeker, JobSeekerSource, JobSeekerStatus, Language,
+    OpeningStatus, SeventyDenominator, TrainingSession, Worker,
+)
+from db.base import utcnow
+from db.session import make_session_factory
+
+
+def today(console_services) -> dt.date:
+    """The demo's data is dated from when it was loaded: so are these tests' dates."""
+    return utcnow().astimezone(console_services.tz).date()
+
+
+def this_month(console_services) -> str:
+    return f"{today(console_services):%Y-%m}"
+
+
+def hires_this_year(console_services) -> int:
+    year = today(console_services).year
+    return one(console_services, select(func.count()).select_from(Hire).where(
+        Hire.hired_on >= dt.date(year, 1, 1), Hire.hired_on <= dt.date(year, 12, 31)))
+
+
+def one(console_services, query):
+    with console_services.sessions() as session:
+        return session.scalar(query)
+
+
+# --- the IVR's key 6 ------------------------------------------------------------------------
+
+
+def test_pressing_6_registers_the_caller_as_a_job_seeker_lead(dial, ivr_db, ivr_sessions):
+    transcript = dial("3 6", caller="13588886666")  # Hakka, then 人才招聘
+    assert transcript.variables["HOTLINE_INTENT"] == "jobs"
+    assert ivr_sessions()  # the call-log writer has written the call
+    with make_session_factory(ivr_db)() as session:
+        lead = session.scalar(select(JobSeeker).where(JobSeeker.phone == "13588886666"))
+        assert (lead.source, lead.status, lead.language, lead.name) == (
+            JobSeekerSource.IVR, JobSeekerStatus.LEAD, Language.HAKKA, None)
+        assert session.get(Call, lead.call_id).caller_number == "13588886666"
+
+
+def test_other_choices_and_withheld_numbers_register_no_lead(dial, ivr_db, ivr_sessions):
+    dial("1 1 1", caller="13588886667")  # Mandarin, family services, housekeeping
+    dial("1 6", caller="anonymous")  # jobs, but no number to call back
+    assert len(ivr_sessions()) == 2
+    with make_session_factory(ivr_db)() as session:
+        leads = session.scalars(select(JobSeeker.phone).where(JobSeeker.source == JobSeekerSource.IVR)).all()
+    assert "13588886667" not in leads and len(leads) == 2  # the demo's two leads only
+
+
+# --- job seekers, matching, hires ---------------------------------------------------------------
+
+
+def test_an_operator_registers_a_seeker_and_records_a_hire(client, auth, console_services):
+    auth.login("operator")
+    page = client.get("/jobs").get_data(as_text=True)
+    assert "黄秀娟" not in page and "温春燕" in page  # hired ones are not among those looking
+    assert re.search(rf'id="hires-progress".*?<b>{hires_this_year(console_services)}</b> / 1200', page, re.S)
+    response = auth.post("/jobs/seekers/new", {"name": "邱美玲", "phone": "135 7627 2001", "district": _id(
+        console_services, "districts", "yuancheng"), "category": _id(console_services, "service_categories", "household"),
+        "language": "hak", "note": "做过两年保洁"}, page="/jobs/seekers/new")
+    assert response.status_code == 302
+    seeker = one(console_services, select(JobSeeker).where(JobSeeker.phone == "13576272001"))
+    assert (seeker.name, seeker.status, seeker.source) == ("邱美玲", JobSeekerStatus.SEEKING, JobSeekerSource.OPERATOR)
+    page = client.get(f"/jobs/seekers/{seeker.id}").get_data(as_text=True)
+    assert "住家保姆" in page  # the demo's household opening in 源城区
+    opening = one(console_services, select(JobOpening).where(JobOpening.title == "住家保姆"))
+    hired_on = today(console_services) - dt.timedelta(days=2)
+    response = auth.post(f"/jobs/seekers/{seeker.id}/hire", {"opening": opening.id, "hired_on": hired_on.isoformat()},
+                         page=f"/jobs/seekers/{seeker.id}")
+    assert response.status_code == 302
+    hire = one(console_services, select(Hire).where(Hire.seeker_id == seeker.id))
+    assert hire.hired_on == hired_on
+    assert one(console_services, select(Worker.name).where(Worker.id == hire.worker_id)) == "邱美玲"
+    page = client.get(f"/jobs/seekers/{seeker.id}").get_data(as_text=True)
+    assert "已录用" in page and 'id="matches"' not in page
+
+
+def _id(console_services, table, code):
+    from sqlalchemy import text
+    with console_services.sessions() as session:
+        return session.execute(text(f"SELECT id FROM {table} WHERE code = :code"), {"code": code}).scalar()
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"name": "", "phone": "13576272002"}, "姓名"),
+    ({"name": "张三", "phone": "12345"}, "请输入手机号"),
+    ({"name": "张三", "phone": "13576272002", "district": "0"}, "请选择区县"),
+    ({"name": "张三", "phone": "13576272002", "district": "abc"}, "区县"),
+    ({"name": "张三" * 40, "phone": "13576272002"}, "姓名"),
+])
+def test_a_bad_seeker_form_says_what_is_wrong(client, auth, console_services, data, message):
+    auth.login("operator")
+    form = {"district": _id(console_services, "districts", "heping"),
+            "category": _id(console_services, "service_categories", "household"), **data}
+    response = auth.post("/jobs/seekers/new", form, page="/jobs/seekers/new")
+    assert response.status_code == 200 and message in response.get_data(as_text=True)
+    assert one(console_services, select(func.count()).select_from(JobSeeker).where(JobSeeker.name == "张三")) == 0
+
+
+@pytest.mark.parametrize("data", [{"opening": "abc", "hired_on": "2026-11-28"}, {"opening": "1", "hired_on": "2026-13-01"},
+                                  {"opening": "1", "hired_on": "9999-01-01"}, {"opening": "999999", "hired_on": "2026-11-28"}])
+def test_a_bad_hire_is_refused_with_a_reason(client, auth, console_services, data):
+    auth.login("operator")
+    seeker_id = one(console_services, select(JobSeeker.id).where(JobSeeker.name == "温春燕"))
+    response = auth.post(f"/jobs/seekers/{seeker_id}/hire", data, page="/jobs")
+    assert response.status_code in (302, 404)
+    assert one(console_services, select(func.count()).select_from(Hire)) == 3  # the demo's
+
+
+def test_a_lead_cannot_be_hired_before_it_is_completed(client, auth, console_services):
+    auth.login("operator")
+    lead = one(console_services, select(JobSeeker.id).where(JobSeeker.status == JobSeekerStatus.LEAD))
+    opening = one(console_services, select(JobOpening.id).where(JobOpening.status == OpeningStatus.OPEN))
+    auth.post(f"/jobs/seekers/{lead}/hire", {"opening": opening, "hired_on": today(console_services).isoformat()},
+              page="/jobs")
+    page = client.get(f"/jobs/seekers/{lead}").get_data(as_text=True)
+    assert "请先补全求职者的姓名" in page
+    assert one(console_services, select(func.count()).select_from(Hire)) == 3
+
+
+def test_openings_are_registered_and_closed(client, auth, console_services):
+    auth.login("operator")
+    provider = re.search(r'<option value="(\d+)">河源', client.get("/jobs/openings").get_data(as_text=True)).group(1)
+    bad = auth.post("/jobs/openings", {"provider": provider, "title": "钟点工", "positions": "0",
+                                       "category": _id(console_services, "service_categories", "household")},
+                    page="/jobs/openings")
+    assert bad.status_code == 200 and one(console_services, select(JobOpening).where(JobOpening.title == "钟点工")) is None
+    auth.post("/jobs/openings", {"provider": provider, "title": "钟点工", "positions": "2", "district": "0",
+                                 "category": _id(console_services, "service_categories", "household")}, page="/jobs/openings")
+    opening = one(console_services, select(JobOpening).where(JobOpening.title == "钟点工"))
+    assert (opening.positions, opening.district_id, opening.status) == (2, None, OpeningStatus.OPEN)
+    auth.post(f"/jobs/openings/{opening.id}/close", page="/jobs/openings")
+    assert one(console_services, select(JobOpening.status).where(JobOpening.id == opening.id)) is OpeningStatus.CLOSED
+
+
+# --- training ---------------------------------------------------------------------------------
+
+
+def test_a_training_session_with_attendees_and_a_certificate(client, auth, console_services):
+    auth.login("operator")
+    bad = auth.post("/training", {"course": "急救常识", "held_on": "not a date", "trainer": "罗医生"}, page="/training")
+    assert bad.status_code == 200 and "培训日期" in bad.get_data(as_text=True)
+    held_on = today(console_services) - dt.timedelta(days=10)
+    auth.post("/training", {"course": "急救常识", "held_on": held_on.isoformat(), "trainer": "罗医生", "place": "东源县",
+                            "hours": "8"}, page="/training")
+    ts = one(console_services, select(TrainingSession).where(TrainingSession.course == "急救常识"))
+    worker_phone = one(console_services, select(Worker.phone).where(Worker.active).order_by(Worker.id).limit(1))
+    auth.post(f"/training/{ts.id}/attendees", {"phone": worker_phone}, page="/training")
+    auth.post(f"/training/{ts.id}/attendees", {"phone": "13576271006"}, page="/training")  # 温春燕, a seeker
+    missing = auth.post(f"/training/{ts.id}/attendees", {"phone": "13500000000"}, page="/training")
+    assert missing.status_code == 302
+    page = client.get(f"/training/{ts.id}").get_data(as_text=True)
+    assert "没有用此电话登记的从业人员或求职者" in page and "温春燕" in page and "录用为从业人员后发证" in page
+    attendee = re.search(r'name="attendee" value="(\d+)"', page).group(1)
+    auth.post(f"/training/{ts.id}/certificates", {"attendee": attendee, "kind": "急救员", "number": "JJ2026001",
+                                                  "expires_on": (held_on - dt.timedelta(days=1)).isoformat()},
+              page="/training")
+    assert "证书有效期须晚于培训日期" in client.get(f"/training/{ts.id}").get_data(as_text=True)
+    auth.post(f"/training/{ts.id}/certificates", {"attendee": attendee, "kind": "急救员", "number": "JJ2026001",
+                                                  "expires_on": (held_on + dt.timedelta(days=1095)).isoformat()},
+              page="/training")
+    certificate = one(console_services, select(Certificate).where(Certificate.number == "JJ2026001"))
+    assert certificate.session_id == ts.id and certificate.issued_on == held_on
+    assert "JJ2026001" in client.get(f"/training/{ts.id}").get_data(as_text=True)
+
+
+# --- the three 70% figures --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/seventy", "/seventy?month=2026-10", "/seventy/trend.svg"])
+def test_operators_may_not_see_the_figures(client, auth, path):
+    auth.login("operator")
+    assert client.get(path).status_code == 403
+
+
+def test_operators_may_not_enter_a_denominator(client, auth, console_services):
+    auth.login("operator")
+    before = one(console_services, select(func.count()).select_from(SeventyDenominator))
+    response = auth.post("/seventy/denominators", {"measure": "demand", "district": "0", "month": "2026-11", "value": "9"})
+    assert response.status_code == 403
+    assert one(console_services, select(func.count()).select_from(SeventyDenominator)) == before
+
+
+def test_the_figures_page_a_missing_denominator_and_the_chart(client, auth, console_services):
+    auth.login("supervisor")
+    month = this_month(console_services)
+    page = client.get(f"/seventy?month={month}").get_data(as_text=True)
+    assert "三个70%" in page and "缺分母，无法计算" in page  # 连平县's November demand is not in
+    assert re.search(r'<tr class="total"><th>全市</th>', page)
+    assert page.count("<tr><td>20") == 12  # the trend's table: twelve months
+    assert f'<img src="/seventy/trend.svg?month={month}"' in page
+    chart = client.get(f"/seventy/trend.svg?month={month}")
+    assert chart.mimetype == "image/svg+xml" and b"<script" not in chart.data and month in chart.get_data(as_text=True)
+    assert client.get("/seventy?month=junk").status_code == 200
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"value": "0"}, "分母数值"), ({"value": "abc"}, "分母数值"), ({"value": "10000001"}, "分母数值"),
+    ({"month": "2026-13"}, "月份格式"), ({"month": "2013-01"}, "2014年2月"), ({"measure": "profit"}, "指标"),
+])
+def test_a_bad_denominator_is_refused_with_a_reason(client, auth, console_services, data, message):
+    auth.login("supervisor")
+    before = one(console_services, select(func.count()).select_from(SeventyDenominator))
+    form = {"measure": "workers", "district": "0", "month": this_month(console_services), "value": "200", **data}
+    response = auth.post("/seventy/denominators", form, page="/seventy")
+    assert response.status_code == 302
+    assert message in client.get(response.headers["Location"]).get_data(as_text=True)
+    assert one(console_services, select(func.count()).select_from(SeventyDenominator)) == before
+
+
+def test_a_supervisor_enters_a_denominator_and_it_is_audited(client, auth, console_services):
+    auth.login("supervisor")
+    response = auth.post("/seventy/denominators", {"measure": "demand", "district": _id(console_services, "districts", "lianping"),
+                                                   "month": this_month(console_services), "value": "12"}, page="/seventy")
+    assert response.status_code == 302
+    page = client.get(f"/seventy?month={this_month(console_services)}").get_data(as_text=True)
+    assert "缺分母，无法计算" not in page
+    entry = one(console_services, select(AuditEntry).where(AuditEntry.entity_type == "seventy_denominators"))
+    assert entry.details == {"measure": "demand", "district": "lianping", "month": f"{this_month(console_services)}-01",
+                             "from": None, "to": 12}
+
+
+# --- the screen pop ---------------------------------------------------------------------------
+
+
+def test_the_pop_of_a_jobs_call_offers_the_job_seeker_form_prefilled(dial, ivr_sessions, client, auth, console_services):
+    dial("1 6", caller="13588887777")
+    uniqueid = ivr_sessions()[-1].call.uniqueid
+    auth.login("supervisor")  # supervisors see every call's pop
+    pop = client.get(f"/pop/{uniqueid}?category=recruitment").get_data(as_text=True)
+    assert 'id="pop-job-seeker"' in pop
+    link = re.search(r'id="pop-job-seeker" href="([^"]+)"', pop).group(1).replace("&amp;", "&")
+    form = client.get(link).get_data(as_text=True)
+    assert 'value="13588887777"' in form and re.search(r'<option selected value="cmn">', form)
+    plain = client.get(f"/pop/{uniqueid}?category=household")
+    assert plain.status_code == 200
+
+
+def test_the_dashboard_counts_this_years_hires_against_the_goal(client, auth, console_services):
+    auth.login("operator")
+    page = client.get("/").get_data(as_text=True)
+    assert re.search(rf'id="hires-count"><b>{hires_this_year(console_services)}</b> / 1200 ', page)
+
+
+def test_the_figures_page_in_english(client, auth):
+    auth.login("supervisor")
+    auth.post("/language/en", {"next": "/"})
+    page = client.get("/seventy").get_data(as_text=True)
+    assert "The three 70% goals" in page and "Businesses on the platform and graded" in page and "三个70" not in page
