@@ -10,7 +10,7 @@ LOCAL = zoneinfo.ZoneInfo("Asia/Shanghai")
 # Years a report may be asked for: the platform's and a margin, so "0001" or "9999" is a
 # clear refusal rather than a date overflow deep in a query.
 FIRST_YEAR, LAST_YEAR = 2000, 2100
-_FORMAT = re.compile(r"(\d{4})(?:-(\d{2}))?")
+_FORMAT = re.compile(r"(\d{4})(?:-(\d{2}))?", re.ASCII)
 
 
 class BadPeriod(ValueError):
