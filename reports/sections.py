@@ -77,18 +77,45 @@ def _with_total(rows: list[Row], columns: tuple[Column, ...], totals: tuple | No
     return (*rows, Row(TOTAL, totals, total=True))
 
 
-# --- requests -------------------------------------------------------------------------------
+# --- requests, matching and surveys: each period's rows read once per report ---------------
+
+CACHE = "reports.facts"  # session.info key: build_report() keeps one report's facts there
 
 
-def _requests_by(session: Session, period: Period, group) -> dict[int | None, Counter]:
-    """{group id: Counter(requests, dispatched, completed)} for the period's requests."""
+def _once(session: Session, name: str, period: Period, compute: Callable[[], list]) -> list:
+    """compute() once per report: the sections that share a period's rows share one reading."""
+    cache = session.info.get(CACHE)
+    if cache is None:
+        return compute()
+    if (name, period) not in cache:
+        cache[name, period] = compute()
+    return cache[name, period]
+
+
+_MATCHED = exists().where(Dispatch.request_id == ServiceRequest.id, Dispatch.status == DispatchStatus.ACCEPTED)
+
+
+def request_facts(session: Session, period: Period) -> list[tuple]:
+    """(category id, district id, status, matched, count) for the period's new requests:
+    matched = a provider accepted it through the platform."""
+    def read() -> list:
+        each = (select(ServiceRequest.category_id.label("category"), ServiceRequest.district_id.label("district"),
+                       ServiceRequest.status.label("status"), case((_MATCHED, 1), else_=0).label("matched"))
+                .where(_in(ServiceRequest.created_at, period)).subquery())
+        return list(session.execute(select(each.c.category, each.c.district, each.c.status, each.c.matched, func.count())
+                                    .group_by(each.c.category, each.c.district, each.c.status, each.c.matched)))
+    return _once(session, "requests", period, read)
+
+
+def _requests_by(session: Session, period: Period, place: int) -> dict[int | None, Counter]:
+    """{category or district id: Counter(requests, dispatched, completed)}; place 0 or 1 of the facts."""
     found: dict[int | None, Counter] = defaultdict(Counter)
-    for key, status, count in session.execute(
-            select(group, ServiceRequest.status, func.count()).where(_in(ServiceRequest.created_at, period))
-            .group_by(group, ServiceRequest.status)):
-        found[key]["requests"] += count
-        found[key]["dispatched"] += count if status in DISPATCHED else 0
-        found[key]["completed"] += count if status in COMPLETED else 0
+    for fact in request_facts(session, period):
+        status, count = fact[2], fact[4]
+        counter = found[fact[place]]
+        counter["requests"] += count
+        counter["dispatched"] += count if status in DISPATCHED else 0
+        counter["completed"] += count if status in COMPLETED else 0
     return found
 
 
@@ -106,36 +133,29 @@ def _request_rows(labels: list[tuple[int | None, Term]], counts: dict[int | None
 
 
 def requests_by_category(session: Session, period: Period, now: dt.datetime) -> Section:
-    counts = _requests_by(session, period, ServiceRequest.category_id)
+    counts = _requests_by(session, period, 0)
     return Section("requests_by_category", REQUEST_COLUMNS,
                    _request_rows(_categories(session, counts), counts), chart=Chart(0),
                    notes=(Term("note_dispatched"),))
 
 
 def requests_by_district(session: Session, period: Period, now: dt.datetime) -> Section:
-    counts = _requests_by(session, period, ServiceRequest.district_id)
+    counts = _requests_by(session, period, 1)
     return Section("requests_by_district", REQUEST_COLUMNS,
                    _request_rows(_districts(session, counts), counts), chart=Chart(0))
 
 
-# --- matching -------------------------------------------------------------------------------
-
-_MATCHED = exists().where(Dispatch.request_id == ServiceRequest.id, Dispatch.status == DispatchStatus.ACCEPTED)
-
-
-def matching_counts(session: Session, period: Period, group=None) -> dict:
-    """{group id: (requests, matched)}: matched = a provider accepted it through the platform."""
-    matched = func.sum(case((_MATCHED, 1), else_=0))
-    if group is None:
-        requests, hits = session.execute(select(func.count(), matched)
-                                         .where(_in(ServiceRequest.created_at, period))).one()
-        return {None: (requests, hits or 0)}
-    return {key: (requests, hits or 0) for key, requests, hits in session.execute(
-        select(group, func.count(), matched).where(_in(ServiceRequest.created_at, period)).group_by(group))}
+def matching_counts(session: Session, period: Period) -> dict[int, list[int]]:
+    """{category id: [requests, matched]}."""
+    found: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for category, _, _, matched, count in request_facts(session, period):
+        found[category][0] += count
+        found[category][1] += count if matched else 0
+    return found
 
 
 def matching(session: Session, period: Period, now: dt.datetime) -> Section:
-    counts = matching_counts(session, period, ServiceRequest.category_id)
+    counts = matching_counts(session, period)
     columns = (Column("requests"), Column("matched"), Column("matching_rate", SHARE))
     rows = [Row(term, (requests, matched, share(matched, requests)))
             for key, term in _categories(session, counts) for requests, matched in [counts.get(key, (0, 0))]]
@@ -147,36 +167,62 @@ def matching(session: Session, period: Period, now: dt.datetime) -> Section:
 # --- satisfaction -------------------------------------------------------------------------
 
 
-def survey_figures(session: Session, period: Period, group=None) -> dict:
-    """{group id: (reached, rated, average, satisfied)} for surveys completed in the period."""
-    rated = func.count(Survey.rating)
-    satisfied = func.sum(case((Survey.rating >= 4, 1), else_=0))
-    query = (select(func.count(), rated, func.avg(Survey.rating), satisfied)
-             .where(Survey.status == SurveyStatus.COMPLETED, _in(Survey.completed_at, period)))
-    if group is None:
-        reached, count, average, happy = session.execute(query).one()
-        return {None: (reached, count, average, happy or 0)}
-    query = query.add_columns(group).join(ServiceRequest, ServiceRequest.id == Survey.request_id).group_by(group)
-    return {key: (reached, count, average, happy or 0) for reached, count, average, happy, key in session.execute(query)}
+class Ratings:
+    """Surveys reached (completed), how many rated, their sum and how many rated 4–5."""
+
+    def __init__(self):
+        self.reached = self.rated = self.stars = self.satisfied = 0
+
+    def add(self, rating: int | None, count: int) -> None:
+        self.reached += count
+        if rating is not None:
+            self.rated += count
+            self.stars += rating * count
+            self.satisfied += count if rating >= 4 else 0
+
+    @property
+    def average(self) -> float | None:
+        return round(self.stars / self.rated, 2) if self.rated else None
+
+    @property
+    def csat(self) -> float | None:
+        return share(self.satisfied, self.rated)
+
+
+def survey_figures(session: Session, period: Period) -> dict[int | None, Ratings]:
+    """{category id: Ratings} for the surveys completed in the period (by their request's category)."""
+    def read() -> list:
+        return list(session.execute(
+            select(ServiceRequest.category_id, Survey.rating, func.count())
+            .join(ServiceRequest, ServiceRequest.id == Survey.request_id)
+            .where(Survey.status == SurveyStatus.COMPLETED, _in(Survey.completed_at, period))
+            .group_by(ServiceRequest.category_id, Survey.rating)))
+    found: dict[int | None, Ratings] = defaultdict(Ratings)
+    for category, rating, count in _once(session, "surveys", period, read):
+        found[category].add(rating, count)
+    return found
+
+
+def _all_ratings(figures: dict[int | None, Ratings]) -> Ratings:
+    total = Ratings()
+    for ratings in figures.values():
+        total.reached += ratings.reached
+        total.rated += ratings.rated
+        total.stars += ratings.stars
+        total.satisfied += ratings.satisfied
+    return total
 
 
 def satisfaction(session: Session, period: Period, now: dt.datetime) -> Section:
-    figures = survey_figures(session, period, ServiceRequest.category_id)
+    figures = survey_figures(session, period)
     columns = (Column("surveys_reached"), Column("ratings"), Column("average_rating", RATING),
                Column("csat", SHARE))
-    rows = [Row(term, (reached, rated, _average(average), share(happy, rated)))
-            for key, term in _categories(session, figures)
-            for reached, rated, average, happy in [figures.get(key, (0, 0, None, 0))]]
-    reached = sum(f[0] for f in figures.values())
-    rated = sum(f[1] for f in figures.values())
-    happy = sum(f[3] for f in figures.values())
-    stars = sum(float(f[2]) * f[1] for f in figures.values() if f[2] is not None)
-    totals = (reached, rated, _average(stars / rated if rated else None), share(happy, rated))
-    return Section("satisfaction", columns, _with_total(rows, columns, totals), notes=(Term("note_csat"),))
-
-
-def _average(value) -> float | None:
-    return None if value is None else round(float(value), 2)
+    rows = [Row(term, (r.reached, r.rated, r.average, r.csat))
+            for key, term in _categories(session, figures) for r in [figures.get(key, Ratings())]]
+    total = _all_ratings(figures)
+    return Section("satisfaction", columns, _with_total(rows, columns, (total.reached, total.rated, total.average,
+                                                                         total.csat)),
+                   notes=(Term("note_csat"),))
 
 
 # --- complaints -----------------------------------------------------------------------------
@@ -306,12 +352,13 @@ def hotline_calls(session: Session, period: Period, now: dt.datetime) -> Section
 
 
 def _key_figures(session: Session, period: Period) -> dict:
-    ((requests, matched),) = matching_counts(session, period).values()
-    ((reached, rated, average, happy),) = survey_figures(session, period).values()
+    counts = matching_counts(session, period).values()
+    requests, matched = sum(r for r, _ in counts), sum(m for _, m in counts)
+    ratings = _all_ratings(survey_figures(session, period))
     complaints = session.scalar(select(func.count()).select_from(Complaint).where(_in(Complaint.created_at, period)))
     calls = hotline.figures(session, period)
-    return {"requests": requests, "matching_rate": share(matched, requests), "surveys_reached": reached,
-            "average_rating": _average(average), "csat": share(happy, rated), "complaints": complaints,
+    return {"requests": requests, "matching_rate": share(matched, requests), "surveys_reached": ratings.reached,
+            "average_rating": ratings.average, "csat": ratings.csat, "complaints": complaints,
             "calls_received": calls["calls_received"], "answered_share": calls["answered_share"]}
 
 
