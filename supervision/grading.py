@@ -12,7 +12,7 @@ import statistics
 import zoneinfo
 from typing import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from db.audit import record
@@ -138,14 +138,18 @@ def regrade(
         if not part:
             break
         inputs = gather_inputs(session, rule, part, now)
-        for provider in part:
-            _apply(session, provider, rule.grade(inputs[provider.id]), inputs[provider.id], user, now, counts)
+        changes = [_apply(provider, rule.grade(inputs[provider.id]), inputs[provider.id], user, now, counts)
+                   for provider in part]
         session.flush()
+        # One executemany for the batch's history rows: as ORM objects each cost an INSERT
+        # of its own (RETURNING its id), the most of a regrade's time (benchmark B8).
+        session.execute(insert(GradeChange), changes)
     return counts
 
 
-def _apply(session: Session, provider: Provider, verdict: Verdict, inputs: Inputs, user: User | None,
-           now: dt.datetime, counts: dict[str, int]) -> None:
+def _apply(provider: Provider, verdict: Verdict, inputs: Inputs, user: User | None,
+           now: dt.datetime, counts: dict[str, int]) -> dict:
+    """Set the provider's grade by the verdict; the history row to write, as a dict."""
     previous = provider.grade
     reasons = list(verdict.reasons)
     if provider.grade_overridden and provider.override_renewed:
@@ -161,9 +165,9 @@ def _apply(session: Session, provider: Provider, verdict: Verdict, inputs: Input
     provider.grade, provider.graded_at = grade, now
     counts["graded" if verdict.grade is not None else "ungraded"] += 1
     counts["changed"] += grade != previous
-    session.add(GradeChange(provider_id=provider.id, at=now, source=GradeSource.REGRADE, previous_grade=previous,
-                            grade=grade, rule_grade=verdict.grade, score=verdict.score, reasons=reasons,
-                            inputs=inputs.to_json(), user_id=user.id if user else None))
+    return {"provider_id": provider.id, "at": now, "source": GradeSource.REGRADE, "previous_grade": previous,
+            "grade": grade, "rule_grade": verdict.grade, "score": verdict.score, "reasons": reasons,
+            "inputs": inputs.to_json(), "user_id": user.id if user else None, "note": None}
 
 
 def override(session: Session, provider: Provider, grade: int, reason: str, user: User,
