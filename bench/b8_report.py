@@ -86,13 +86,13 @@ def populate(engine, providers: int, workers: int, requests: int) -> None:
     # Status by n % 10: 0 cancelled, 1 new, 2 dispatched, 3 in service, 4 completed, 5-9 surveyed.
     status = ("CASE n % 10 WHEN 0 THEN 'cancelled' WHEN 1 THEN 'new' WHEN 2 THEN 'dispatched' "
               "WHEN 3 THEN 'in_service' WHEN 4 THEN 'completed' ELSE 'surveyed' END")
-    created = at("2024-11-30 16:00:00", "n % 730", "n * 7919 % 86400")
+    created = at("2024-11-30 16:00:00", "n % 730", "n % 86400 * 7919 % 86400")
     run(requests, "{head}INSERT INTO service_requests (number, caller_id, category_id, district_id, description, priority, "
                   "channel, status, created_at, updated_at) "
                   f"SELECT 'B8-' || CAST(n AS TEXT), {caller} + n % {callers}, {category} + n % 10, {district} + n % 7, '', "
                   f"'normal', 'phone', {status}, {created}, {created} {{source}}")
-    offered = at("2024-11-30 16:00:00", "n % 730", "n * 7919 % 86400 + 3600")
-    responded = at("2024-11-30 16:00:00", "n % 730", "n * 7919 % 86400 + 3600 + 60 * (n % 40)")
+    offered = at("2024-11-30 16:00:00", "n % 730", "n % 86400 * 7919 % 86400 + 3600")
+    responded = at("2024-11-30 16:00:00", "n % 730", "n % 86400 * 7919 % 86400 + 3600 + 60 * (n % 40)")
     with engine.begin() as connection:
         # A request's provider is n / 10 (not n, which sets its status): every provider has
         # requests of every status. The request's n is recovered from its number, so every time matches the request's.
@@ -101,7 +101,7 @@ def populate(engine, providers: int, workers: int, requests: int) -> None:
             f"INSERT INTO dispatches (request_id, provider_id, status, offered_at, responded_at) "
             f"SELECT id, {provider} + n / 10 % {providers}, 'accepted', {offered}, {responded} "
             f"FROM (SELECT id, {number} AS n FROM service_requests WHERE status <> 'new' AND status <> 'cancelled') AS r"))
-        surveyed = at("2024-11-30 16:00:00", "n % 730 + 3", "n * 7919 % 86400")
+        surveyed = at("2024-11-30 16:00:00", "n % 730 + 3", "n % 86400 * 7919 % 86400")
         rating = "CASE n % 10 WHEN 0 THEN 2 WHEN 1 THEN 3 WHEN 2 THEN 4 WHEN 3 THEN 4 WHEN 4 THEN 4 ELSE 5 END"
         connection.execute(text(
             f"INSERT INTO surveys (request_id, caller_id, provider_id, language, due_at, status, attempt_count, rating, "
