@@ -89,7 +89,7 @@ def populate(engine, providers: int, workers: int, requests: int) -> None:
     created = at("2024-11-30 16:00:00", "n % 730", "n % 86400 * 7919 % 86400")
     run(requests, "{head}INSERT INTO service_requests (number, caller_id, category_id, district_id, description, priority, "
                   "channel, status, created_at, updated_at) "
-                  f"SELECT 'B8-' || CAST(n AS TEXT), {caller} + n % {callers}, {category} + n % 10, {district} + n % 7, '', "
+                  f"SELECT 'B8-' || CAST(n AS TEXT), {caller} + n % {callers}, {category} + n / 7 % 10, {district} + n % 7, '', "
                   f"'normal', 'phone', {status}, {created}, {created} {{source}}")
     offered = at("2024-11-30 16:00:00", "n % 730", "n % 86400 * 7919 % 86400 + 3600")
     responded = at("2024-11-30 16:00:00", "n % 730", "n % 86400 * 7919 % 86400 + 3600 + 60 * (n % 40)")

@@ -35,7 +35,7 @@ class Term:
 
 @dataclass(frozen=True)
 class Column:
-    key: str  # the console's word for it: reports.model column keys are listed in COLUMN_KEYS of the console
+    key: str  # the console words it (agent_console/reports.py WORDS)
     kind: str = COUNT
 
     def __post_init__(self) -> None:

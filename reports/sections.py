@@ -92,15 +92,21 @@ def _once(session: Session, name: str, period: Period, compute: Callable[[], lis
     return cache[name, period]
 
 
-_MATCHED = exists().where(Dispatch.request_id == ServiceRequest.id, Dispatch.status == DispatchStatus.ACCEPTED)
+# Statuses only a provider's service reaches: matched whatever the offers' records say.
+SERVED = (RequestStatus.IN_SERVICE, RequestStatus.COMPLETED, RequestStatus.SURVEYED, RequestStatus.CLOSED)
+# The others (new, dispatched = offered, cancelled) are matched if an offer was accepted;
+# CASE looks for one only for them, a third of the probes into dispatches (B8).
+_MATCHED = case((ServiceRequest.status.in_(SERVED), 1),
+                (exists().where(Dispatch.request_id == ServiceRequest.id, Dispatch.status == DispatchStatus.ACCEPTED), 1),
+                else_=0)
 
 
 def request_facts(session: Session, period: Period) -> list[tuple]:
     """(category id, district id, status, matched, count) for the period's new requests:
-    matched = a provider accepted it through the platform."""
+    matched = a provider took it through the platform (accepted the offer, or served it)."""
     def read() -> list:
         each = (select(ServiceRequest.category_id.label("category"), ServiceRequest.district_id.label("district"),
-                       ServiceRequest.status.label("status"), case((_MATCHED, 1), else_=0).label("matched"))
+                       ServiceRequest.status.label("status"), _MATCHED.label("matched"))
                 .where(_in(ServiceRequest.created_at, period)).subquery())
         return list(session.execute(select(each.c.category, each.c.district, each.c.status, each.c.matched, func.count())
                                     .group_by(each.c.category, each.c.district, each.c.status, each.c.matched)))

@@ -82,12 +82,12 @@ def gather_inputs(session: Session, rule: Rule, providers: list[Provider], now: 
                    CreditMeasure.starts_at <= now)
             .group_by(CreditMeasure.provider_id, CreditMeasure.kind))}
     waits: dict[int, list[float]] = {}
-    for pid, status, offered, responded in session.execute(
-            select(Dispatch.provider_id, Dispatch.status, Dispatch.offered_at, Dispatch.responded_at)
+    for pid, status, minutes in session.execute(
+            select(Dispatch.provider_id, Dispatch.status, _minutes_to_answer(session))
             .where(Dispatch.provider_id.in_(ids), Dispatch.status.in_(ANSWERED),
                    Dispatch.offered_at >= rating_since, Dispatch.offered_at <= now)):
-        lapsed = status == DispatchStatus.TIMED_OUT or responded is None
-        waits.setdefault(pid, []).append(float("inf") if lapsed else (responded - offered).total_seconds() / 60)
+        lapsed = status == DispatchStatus.TIMED_OUT or minutes is None
+        waits.setdefault(pid, []).append(float("inf") if lapsed else float(minutes))
     result = {}
     for provider in providers:
         count, avg = ratings.get(provider.id, (0, None))
@@ -109,6 +109,15 @@ def gather_inputs(session: Session, rule: Rule, providers: list[Provider], now: 
             commendations=measures.get((provider.id, CreditMeasureKind.COMMENDATION), 0),
         )
     return result
+
+
+def _minutes_to_answer(session: Session):
+    """An offer's minutes from offered to answered, worked out by the database: a regrade
+    reads tens of thousands of offers, and two times a row made into Python datetimes cost
+    a quarter of its time (benchmark B8). None while unanswered."""
+    if session.get_bind().dialect.name == "sqlite":
+        return (func.julianday(Dispatch.responded_at) - func.julianday(Dispatch.offered_at)) * 1440
+    return func.extract("epoch", Dispatch.responded_at - Dispatch.offered_at) / 60
 
 
 def regrade(
