@@ -357,10 +357,25 @@ def hotline_calls(session: Session, period: Period, now: dt.datetime) -> Section
 # --- key figures against the previous period ------------------------------------------------
 
 
+def _totals(session: Session, period: Period) -> tuple[int, int, Ratings]:
+    """(requests, matched, ratings) of a period: from the facts the other sections read
+    (this period), or by two ungrouped queries (the previous one: no section groups it)."""
+    cache = session.info.get(CACHE) or {}
+    if ("requests", period) in cache:
+        counts = matching_counts(session, period).values()
+        return sum(r for r, _ in counts), sum(m for _, m in counts), _all_ratings(survey_figures(session, period))
+    requests, matched = session.execute(select(func.count(), func.sum(_MATCHED))
+                                        .where(_in(ServiceRequest.created_at, period))).one()
+    ratings = Ratings()
+    for rating, count in session.execute(
+            select(Survey.rating, func.count()).where(Survey.status == SurveyStatus.COMPLETED,
+                                                      _in(Survey.completed_at, period)).group_by(Survey.rating)):
+        ratings.add(rating, count)
+    return requests, matched or 0, ratings
+
+
 def _key_figures(session: Session, period: Period) -> dict:
-    counts = matching_counts(session, period).values()
-    requests, matched = sum(r for r, _ in counts), sum(m for _, m in counts)
-    ratings = _all_ratings(survey_figures(session, period))
+    requests, matched, ratings = _totals(session, period)
     complaints = session.scalar(select(func.count()).select_from(Complaint).where(_in(Complaint.created_at, period)))
     calls = hotline.figures(session, period)
     return {"requests": requests, "matching_rate": share(matched, requests), "surveys_reached": ratings.reached,
@@ -373,6 +388,7 @@ KEY_FIGURES = (("requests", COUNT), ("matching_rate", SHARE), ("surveys_reached"
 
 
 def key_figures(session: Session, period: Period, now: dt.datetime) -> Section:
+    request_facts(session, period), survey_figures(session, period)  # read once, shared with the sections after
     this, before = _key_figures(session, period), _key_figures(session, period.previous())
     columns = (Column("this_period"), Column("previous_period"))
     rows = tuple(Row(Term(key), (this[key], before[key]), kind=kind) for key, kind in KEY_FIGURES)
