@@ -42,7 +42,8 @@ def test_a_supervisor_reads_and_prints_the_monthly_report_in_chromium(console, b
 
     _march_2025(console_services)
     sign_in(browser, console, "supervisor")
-    click_and_load(browser, browser.find_element(By.LINK_TEXT, "行业统计"))
+    click_and_load(browser, browser.find_element(By.LINK_TEXT, "服务监督"))
+    click_and_load(browser, browser.find_element(By.ID, "reports-link"))
     assert "月报" in browser.find_element(By.ID, "monthly").text
     browser.find_element(By.NAME, "period").send_keys("2025-03")
     click_and_load(browser, browser.find_element(By.CSS_SELECTOR, "#period-form button"))
