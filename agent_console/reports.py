@@ -136,10 +136,9 @@ def index():
     if wanted:
         return redirect(url_for("reports.view", period=wanted[:20]))
     this_month = Period.month_of(utcnow())
-    months, month = [], this_month
-    for _ in range(12):
-        months.append(month)
-        month = month.previous()
+    months = [this_month]
+    while len(months) < 12:
+        months.append(months[-1].previous())
     years = [Period(this_month.year - back) for back in range(3)]
     return render_template("reports/index.html", months=months, years=years, words=Wording(),
                            example=str(this_month.previous()))
