@@ -10,6 +10,8 @@ DEBIAN_TOOLS := espeak-ng:espeak-ng sox:sox chromium:chromium chromedriver:chrom
 # A Chinese font, so the console's pages render (and are measured by the browser tests)
 # with real glyphs rather than empty boxes.
 DEBIAN_FONTS := fonts-wqy-microhei
+# What WeasyPrint loads to write the industry report's PDF (text layout and font subsetting).
+DEBIAN_LIBS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help install system-tools test demo bench clean
@@ -29,8 +31,8 @@ install: system-tools $(STAMP)
 system-tools:
 	@missing=""; for pair in $(DEBIAN_TOOLS); do \
 	  command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
-	for font in $(DEBIAN_FONTS); do \
-	  dpkg -s $$font >/dev/null 2>&1 || missing="$$missing $$font"; done; \
+	for package in $(DEBIAN_FONTS) $(DEBIAN_LIBS); do \
+	  dpkg -s $$package >/dev/null 2>&1 || missing="$$missing $$package"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \

@@ -3,11 +3,12 @@ report and write its figures, with the commit they were measured at, to bench/re
 import argparse
 from pathlib import Path
 
-from bench import b1_ivr, b2_ami, b3_history, b4_surveys, b5_dispatch, b6_pop, b7_call_log, b9_language
+from bench import b1_ivr, b2_ami, b3_history, b4_surveys, b5_dispatch, b6_pop, b7_call_log, b8_report, b9_language
 from bench.common import provenance, provenance_line, write_results
 
 BENCHMARKS = {"b1": b1_ivr, "b2": b2_ami, "b3": b3_history, "b4": b4_surveys, "b5": b5_dispatch, "b6": b6_pop,
-              "b7": b7_call_log, "b9": b9_language}
+              "b7": b7_call_log, "b8": b8_report,
+              "b9": b9_language}
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

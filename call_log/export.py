@@ -50,6 +50,9 @@ def _inert(value: Any) -> Any:
     return value
 
 
+inert = _inert  # for the other exports (reports/)
+
+
 def csv_chunks(header: Sequence[str], rows: Iterable[Sequence[Any]], free_text: Sequence[int] = ()) -> Iterator[bytes]:
     """UTF-8 with a byte-order mark, which Excel needs to read Chinese from a CSV.
 

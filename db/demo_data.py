@@ -175,6 +175,7 @@ def load_demo_data(session: Session, tz: ZoneInfo, production: bool = False) -> 
     _past_ratings(session, tz, providers)
     _disputes(session, tz, session.scalar(select(User).where(User.role == Role.SUPERVISOR).order_by(User.id)))
     _workforce(session, tz, providers, categories, districts, users)
+    _report_examples(session, tz, providers)
     return {"providers": len(providers), "users": len(users), "callers": callers}
 
 
@@ -501,3 +502,54 @@ def _denominators(session: Session, today: dt.date, districts, supervisor: User 
         session.add(SeventyDenominator(measure=SeventyMeasure.DEMAND, district=None, month=month, value=140,
                                        entered_by_id=entered_by))
         month = (month - dt.timedelta(days=1)).replace(day=1)
+# What the industry report (reports/) has to show besides ratings: complaints, with their
+# outcomes, and requests the platform did not match. Complaints name only the two removed
+# providers (whose removal they explain) or none: a complaint against an active provider
+# would move it down the dispatch suggestions the other demos and tests rely on.
+_HOTLINE_COMPLAINTS = (
+    ("上午打了三次热线都在排队，等了很久", ComplaintStatus.RESOLVED, True),
+    ("接线员没有听懂客家话，转接了两次", ComplaintStatus.RESOLVED, False),
+    ("回访电话打来时正在开会，希望换个时间", ComplaintStatus.CLOSED, False),
+    ("派单短信没有收到", ComplaintStatus.OPEN, None),
+)
+_PROVIDER_COMPLAINTS = (
+    ("阿姨迟到两个小时，也没有提前打电话", ComplaintStatus.RESOLVED, True),
+    ("清洁不彻底，厨房油污没有处理", ComplaintStatus.RESOLVED, True),
+    ("收费比电话里说的多了五十元", ComplaintStatus.ASSIGNED, None),
+    ("服务人员态度不好", ComplaintStatus.CLOSED, False),
+)
+# Requests cancelled before any provider took them: the report's matching rate is not 100%.
+_UNMATCHED = (("household", "客户改期，暂不需要"), ("elderly_care", "附近暂无可接单企业"), ("legal", "已自行联系律师"),
+              ("repair", "配件缺货，客户取消"), ("medical", "家属已自行陪诊"), ("housing", "客户已自行找到房源"))
+
+
+def _report_examples(session: Session, tz: ZoneInfo, providers: list[Provider]) -> None:
+    rng = random.Random(20261201)  # its own: the draws above stay as they were
+    now = utcnow()
+    callers = list(session.scalars(select(Caller).where(Caller.phone.startswith(_PAST_PHONE_PREFIX)).order_by(Caller.id)))
+    for index, (description, status, upheld) in enumerate(_HOTLINE_COMPLAINTS):
+        created = now - dt.timedelta(days=8 + 17 * index, hours=rng.randint(0, 8))
+        session.add(Complaint(caller=rng.choice(callers), description=description, status=status, upheld=upheld,
+                              created_at=created, resolved_at=created + dt.timedelta(days=2) if upheld is not None else None,
+                              resolution="已核实并回复来电人" if upheld is not None else None))
+    removed = [p.id for p in providers if p.status is ProviderStatus.SUSPENDED]
+    surveyed = list(session.scalars(select(Survey).where(Survey.provider_id.in_(removed))
+                                    .order_by(Survey.rating, Survey.completed_at)))
+    for survey, (description, status, upheld) in zip(surveyed, _PROVIDER_COMPLAINTS):
+        created = survey.completed_at + dt.timedelta(hours=3)
+        session.add(Complaint(caller_id=survey.caller_id, request_id=survey.request_id, provider_id=survey.provider_id,
+                              description=description, status=status, upheld=upheld, created_at=created,
+                              resolved_at=created + dt.timedelta(days=3) if upheld is not None else None,
+                              resolution="已约谈企业并向来电人说明" if upheld is not None else None))
+    categories = {c.code: c for c in session.scalars(select(ServiceCategory))}
+    for index, (code, note) in enumerate(_UNMATCHED):
+        created = now - dt.timedelta(days=6 + 13 * index, hours=rng.randint(0, 10))
+        cancelled = created + dt.timedelta(hours=5)
+        history = [RequestStatusChange(to_status=RequestStatus.NEW, at=created),
+                   RequestStatusChange(from_status=RequestStatus.NEW, to_status=RequestStatus.CANCELLED, at=cancelled,
+                                       note=note)]
+        (number,) = request_numbers(session, created.astimezone(tz).date(), 1)
+        session.add(ServiceRequest(number=number, caller=callers[index], category=categories[code],
+                                   channel=RequestChannel.PHONE, status=RequestStatus.CANCELLED, description=note,
+                                   created_at=created, updated_at=cancelled, history=history))
+    session.flush()

@@ -1161,3 +1161,11 @@ class SeventyDenominator(Base):
 
     district: Mapped[Optional[District]] = relationship()
     entered_by: Mapped[Optional[User]] = relationship()
+# --- the industry report (reports/) ---------------------------------------------------------
+# A year of requests counted by category, district, status and whether a provider took
+# them, and of surveys by category and rating, each read from an index alone (B8).
+
+Index("ix_service_requests_created_facts", ServiceRequest.created_at, ServiceRequest.category_id,
+      ServiceRequest.district_id, ServiceRequest.status, ServiceRequest.id)
+Index("ix_dispatches_request_status", Dispatch.request_id, Dispatch.status)
+Index("ix_surveys_completed_status", Survey.completed_at, Survey.status, Survey.request_id, Survey.rating)

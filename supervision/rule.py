@@ -6,7 +6,7 @@ read; an error names the key that is wrong. supervision/grading.py gathers the i
 from __future__ import annotations
 
 import tomllib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,9 @@ class Inputs:
         return self.certified_workers / self.workers if self.workers else None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # Flat numbers only: read field by field (asdict deep-copies every value, a third of
+        # a regrade's own time at 2,000 providers, benchmark B8).
+        return {field.name: getattr(self, field.name) for field in fields(self)}
 
 
 @dataclass(frozen=True)

@@ -128,3 +128,12 @@ def test_make_bench_writes_each_result_with_the_commit_it_was_measured_at(tmp_pa
     assert written["sqlite"]["ours"]["claimed"] == 300
     assert f"measured at {here['commit'][:10]}" in capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["b4.json"]  # only what was run
+
+
+def test_b8_fills_and_measures_the_report_and_the_regrade():
+    from bench import b8_report
+
+    results = b8_report.run(providers=40, workers=200, requests=2_000, repeats=1)
+    assert results["sqlite"]["regrade"]["counts"]["graded"] > 0
+    assert results["sqlite"]["year_requests"] > 0 and results["sqlite"]["pdf_bytes"] > 0
+    assert "annual HTML" in b8_report.report(results)

@@ -1,0 +1,22 @@
+"""A whole report: every section of reports/sections.py for one period."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Sequence
+
+from sqlalchemy.orm import Session
+
+from reports.model import Report
+from reports.period import Period
+from reports.sections import CACHE, SECTIONS, SectionFunction
+
+
+def build_report(session: Session, period: Period, now: dt.datetime,
+                 sections: Sequence[SectionFunction] = SECTIONS) -> Report:
+    """Every section; the rows several sections count (a period's requests, its surveys) are
+    read once for the whole report, and forgotten with it."""
+    session.info[CACHE] = {}
+    try:
+        return Report(period, now, tuple(section(session, period, now) for section in sections))
+    finally:
+        del session.info[CACHE]

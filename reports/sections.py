@@ -1,0 +1,403 @@
+"""The report's sections: each a function (session, period, now) → Section.
+
+A section reads only what its title promises, with grouped queries over the period's
+rows (never a query per category, district or provider), and holds figures and codes
+(reports/model.py). `now` is the report's clock: what "valid today" and "grade now"
+mean for a period that has not ended yet.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from typing import Callable, Iterable
+
+from sqlalchemy import case, exists, func, select
+from sqlalchemy.orm import Session
+
+from db.models import (
+    Certificate,
+    Complaint,
+    ComplaintStatus,
+    Dispatch,
+    DispatchStatus,
+    District,
+    GradeChange,
+    Provider,
+    RequestStatus,
+    ServiceCategory,
+    ServiceRequest,
+    Survey,
+    SurveyStatus,
+    Training,
+    Worker,
+)
+from reports import hotline
+from reports.model import COUNT, RATING, SHARE, Chart, Column, Row, Section, Term, share
+from reports.period import LOCAL, Period
+
+SectionFunction = Callable[[Session, Period, dt.datetime], Section]
+
+DISPATCHED = (RequestStatus.DISPATCHED, RequestStatus.IN_SERVICE, RequestStatus.COMPLETED, RequestStatus.SURVEYED,
+              RequestStatus.CLOSED)
+COMPLETED = (RequestStatus.COMPLETED, RequestStatus.SURVEYED, RequestStatus.CLOSED)
+GRADES = (5, 4, 3, 2, 1)
+# A certificate expiring within this many days of the report's day is "expiring".
+EXPIRING_DAYS = 90
+TOTAL = Term("total")
+
+
+def _in(column, period: Period):
+    return (column >= period.start) & (column < period.end)
+
+
+def _categories(session: Session, used: Iterable[int | None]) -> list[tuple[int | None, Term]]:
+    """Every active category in the platform's order, and any other the rows use."""
+    used = set(used)
+    rows = session.execute(select(ServiceCategory.id, ServiceCategory.name_zh, ServiceCategory.name_en,
+                                  ServiceCategory.active).order_by(ServiceCategory.sort_order, ServiceCategory.id))
+    found = [(cid, Term.named(zh, en)) for cid, zh, en, active in rows if active or cid in used]
+    if None in used:
+        found.append((None, Term("no_request")))
+    return found
+
+
+def _districts(session: Session, used: Iterable[int | None]) -> list[tuple[int | None, Term]]:
+    used = set(used)
+    rows = session.execute(select(District.id, District.name_zh, District.name_en).order_by(District.sort_order, District.id))
+    found = [(did, Term.named(zh, en)) for did, zh, en in rows]
+    if None in used:
+        found.append((None, Term("no_district")))
+    return found
+
+
+def _with_total(rows: list[Row], columns: tuple[Column, ...], totals: tuple | None = None) -> tuple[Row, ...]:
+    """The rows and a total row: counts summed, or the figures given for the other kinds."""
+    if totals is None:
+        totals = tuple(sum(row.figures[i] or 0 for row in rows) for i in range(len(columns)))
+    return (*rows, Row(TOTAL, totals, total=True))
+
+
+# --- requests, matching and surveys: each period's rows read once per report ---------------
+
+CACHE = "reports.facts"  # session.info key: build_report() keeps one report's facts there
+
+
+def _once(session: Session, name: str, period: Period, compute: Callable[[], list]) -> list:
+    """compute() once per report: the sections that share a period's rows share one reading."""
+    cache = session.info.get(CACHE)
+    if cache is None:
+        return compute()
+    if (name, period) not in cache:
+        cache[name, period] = compute()
+    return cache[name, period]
+
+
+# Statuses only a provider's service reaches: matched whatever the offers' records say.
+SERVED = (RequestStatus.IN_SERVICE, RequestStatus.COMPLETED, RequestStatus.SURVEYED, RequestStatus.CLOSED)
+# The others (new, dispatched = offered, cancelled) are matched if an offer was accepted;
+# CASE looks for one only for them, a third of the probes into dispatches (B8).
+_MATCHED = case((ServiceRequest.status.in_(SERVED), 1),
+                (exists().where(Dispatch.request_id == ServiceRequest.id, Dispatch.status == DispatchStatus.ACCEPTED), 1),
+                else_=0)
+
+
+def request_facts(session: Session, period: Period) -> list[tuple]:
+    """(category id, district id, status, matched, count) for the period's new requests:
+    matched = a provider took it through the platform (accepted the offer, or served it)."""
+    def read() -> list:
+        each = (select(ServiceRequest.category_id.label("category"), ServiceRequest.district_id.label("district"),
+                       ServiceRequest.status.label("status"), _MATCHED.label("matched"))
+                .where(_in(ServiceRequest.created_at, period)).subquery())
+        return list(session.execute(select(each.c.category, each.c.district, each.c.status, each.c.matched, func.count())
+                                    .group_by(each.c.category, each.c.district, each.c.status, each.c.matched)))
+    return _once(session, "requests", period, read)
+
+
+def _requests_by(session: Session, period: Period, place: int) -> dict[int | None, Counter]:
+    """{category or district id: Counter(requests, dispatched, completed)}; place 0 or 1 of the facts."""
+    found: dict[int | None, Counter] = defaultdict(Counter)
+    for fact in request_facts(session, period):
+        status, count = fact[2], fact[4]
+        counter = found[fact[place]]
+        counter["requests"] += count
+        counter["dispatched"] += count if status in DISPATCHED else 0
+        counter["completed"] += count if status in COMPLETED else 0
+    return found
+
+
+REQUEST_COLUMNS = (Column("requests"), Column("dispatched"), Column("completed"), Column("completed_share", SHARE))
+
+
+def _request_rows(labels: list[tuple[int | None, Term]], counts: dict[int | None, Counter]) -> tuple[Row, ...]:
+    rows = [Row(term, (c["requests"], c["dispatched"], c["completed"], share(c["completed"], c["requests"])))
+            for key, term in labels for c in [counts.get(key, Counter())]]
+    total = Counter()
+    for c in counts.values():
+        total.update(c)
+    return _with_total(rows, REQUEST_COLUMNS, (total["requests"], total["dispatched"], total["completed"],
+                                               share(total["completed"], total["requests"])))
+
+
+def requests_by_category(session: Session, period: Period, now: dt.datetime) -> Section:
+    counts = _requests_by(session, period, 0)
+    return Section("requests_by_category", REQUEST_COLUMNS,
+                   _request_rows(_categories(session, counts), counts), chart=Chart(0),
+                   notes=(Term("note_dispatched"),))
+
+
+def requests_by_district(session: Session, period: Period, now: dt.datetime) -> Section:
+    counts = _requests_by(session, period, 1)
+    return Section("requests_by_district", REQUEST_COLUMNS,
+                   _request_rows(_districts(session, counts), counts), chart=Chart(0))
+
+
+def matching_counts(session: Session, period: Period) -> dict[int, list[int]]:
+    """{category id: [requests, matched]}."""
+    found: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for category, _, _, matched, count in request_facts(session, period):
+        found[category][0] += count
+        found[category][1] += count if matched else 0
+    return found
+
+
+def matching(session: Session, period: Period, now: dt.datetime) -> Section:
+    counts = matching_counts(session, period)
+    columns = (Column("requests"), Column("matched"), Column("matching_rate", SHARE))
+    rows = [Row(term, (requests, matched, share(matched, requests)))
+            for key, term in _categories(session, counts) for requests, matched in [counts.get(key, (0, 0))]]
+    requests, matched = sum(r for r, _ in counts.values()), sum(m for _, m in counts.values())
+    return Section("matching", columns, _with_total(rows, columns, (requests, matched, share(matched, requests))),
+                   notes=(Term("note_matching"),))
+
+
+# --- satisfaction -------------------------------------------------------------------------
+
+
+class Ratings:
+    """Surveys reached (completed), how many rated, their sum and how many rated 4–5."""
+
+    def __init__(self):
+        self.reached = self.rated = self.stars = self.satisfied = 0
+
+    def add(self, rating: int | None, count: int) -> None:
+        self.reached += count
+        if rating is not None:
+            self.rated += count
+            self.stars += rating * count
+            self.satisfied += count if rating >= 4 else 0
+
+    @property
+    def average(self) -> float | None:
+        return round(self.stars / self.rated, 2) if self.rated else None
+
+    @property
+    def csat(self) -> float | None:
+        return share(self.satisfied, self.rated)
+
+
+def survey_figures(session: Session, period: Period) -> dict[int | None, Ratings]:
+    """{category id: Ratings} for the surveys completed in the period (by their request's category)."""
+    def read() -> list:
+        return list(session.execute(
+            select(ServiceRequest.category_id, Survey.rating, func.count())
+            .join(ServiceRequest, ServiceRequest.id == Survey.request_id)
+            .where(Survey.status == SurveyStatus.COMPLETED, _in(Survey.completed_at, period))
+            .group_by(ServiceRequest.category_id, Survey.rating)))
+    found: dict[int | None, Ratings] = defaultdict(Ratings)
+    for category, rating, count in _once(session, "surveys", period, read):
+        found[category].add(rating, count)
+    return found
+
+
+def _all_ratings(figures: dict[int | None, Ratings]) -> Ratings:
+    total = Ratings()
+    for ratings in figures.values():
+        total.reached += ratings.reached
+        total.rated += ratings.rated
+        total.stars += ratings.stars
+        total.satisfied += ratings.satisfied
+    return total
+
+
+def satisfaction(session: Session, period: Period, now: dt.datetime) -> Section:
+    figures = survey_figures(session, period)
+    columns = (Column("surveys_reached"), Column("ratings"), Column("average_rating", RATING),
+               Column("csat", SHARE))
+    rows = [Row(term, (r.reached, r.rated, r.average, r.csat))
+            for key, term in _categories(session, figures) for r in [figures.get(key, Ratings())]]
+    total = _all_ratings(figures)
+    return Section("satisfaction", columns, _with_total(rows, columns, (total.reached, total.rated, total.average,
+                                                                         total.csat)),
+                   notes=(Term("note_csat"),))
+
+
+# --- complaints -----------------------------------------------------------------------------
+
+
+def complaints_by_status(session: Session, period: Period, now: dt.datetime) -> Section:
+    found = {(status, upheld): count for status, upheld, count in session.execute(
+        select(Complaint.status, Complaint.upheld, func.count()).where(_in(Complaint.created_at, period))
+        .group_by(Complaint.status, Complaint.upheld))}
+    columns = (Column("complaints"), Column("upheld"), Column("not_upheld"))
+    rows = [Row(Term(f"complaint_{status.value}"),
+                (sum(c for (s, _), c in found.items() if s == status), found.get((status, True), 0),
+                 found.get((status, False), 0)))
+            for status in ComplaintStatus]
+    return Section("complaints_by_status", columns, _with_total(rows, columns), notes=(Term("note_upheld"),))
+
+
+def complaints_by_category(session: Session, period: Period, now: dt.datetime) -> Section:
+    found: dict[int | None, Counter] = defaultdict(Counter)
+    for category, upheld, count in session.execute(
+            select(ServiceRequest.category_id, Complaint.upheld, func.count())
+            .outerjoin(ServiceRequest, ServiceRequest.id == Complaint.request_id)
+            .where(_in(Complaint.created_at, period)).group_by(ServiceRequest.category_id, Complaint.upheld)):
+        found[category]["complaints"] += count
+        found[category]["upheld"] += count if upheld else 0
+    columns = (Column("complaints"), Column("upheld"))
+    rows = [Row(term, (found[key]["complaints"], found[key]["upheld"])) for key, term in _categories(session, found)]
+    return Section("complaints_by_category", columns, _with_total(rows, columns), chart=Chart(0))
+
+
+# --- providers' grades ----------------------------------------------------------------------
+
+
+def grades_at(session: Session, moment: dt.datetime) -> dict[int, int | None]:
+    """Each provider registered by `moment` and its grade then: the last grading before it
+    (supervision/'s history), or its grade now if it was never graded on the platform
+    (graded before the platform kept a history)."""
+    latest = (select(GradeChange.provider_id, GradeChange.grade,
+                     func.row_number().over(partition_by=GradeChange.provider_id,
+                                            order_by=(GradeChange.at.desc(), GradeChange.id.desc())).label("nth"))
+              .where(GradeChange.at < moment).subquery())
+    then = dict(session.execute(select(latest.c.provider_id, latest.c.grade).where(latest.c.nth == 1)).all())
+    ever = set(session.scalars(select(GradeChange.provider_id).distinct()))
+    grades = {}
+    for provider_id, grade in session.execute(select(Provider.id, Provider.grade).where(Provider.created_at < moment)):
+        grades[provider_id] = then[provider_id] if provider_id in then else (None if provider_id in ever else grade)
+    return grades
+
+
+def grading(session: Session, period: Period, now: dt.datetime) -> Section:
+    grades = Counter(grades_at(session, min(period.end, now)).values())
+    providers = sum(grades.values())
+    columns = (Column("providers"), Column("providers_share", SHARE))
+    rows = [Row(Term("stars", (("stars", grade),)), (grades[grade], share(grades[grade], providers))) for grade in GRADES]
+    rows.append(Row(Term("ungraded"), (grades[None], share(grades[None], providers))))
+    return Section("grading", columns, _with_total(rows, columns, (providers, share(providers, providers) if providers else None)),
+                   chart=Chart(0), notes=(Term("note_grading"),))
+
+
+# --- training and certificates --------------------------------------------------------------
+
+
+def report_day(period: Period, now: dt.datetime) -> dt.date:
+    """The day a period's standing figures are read on: its last day, or today if sooner."""
+    return min(period.next_first_day - dt.timedelta(days=1), now.astimezone(LOCAL).date())
+
+
+def training(session: Session, period: Period, now: dt.datetime) -> Section:
+    """Workers, their training in the period and valid certificates, by their provider's district."""
+    day = report_day(period, now)
+    valid = (Certificate.issued_on <= day) & (Certificate.expires_on.is_(None) | (Certificate.expires_on >= day))
+    workers = dict(session.execute(
+        select(Provider.district_id, func.count()).join(Worker.provider).where(Worker.active)
+        .group_by(Provider.district_id)).all())
+    trained = {district: (people, hours or 0) for district, people, hours in session.execute(
+        select(Provider.district_id, func.count(func.distinct(Training.worker_id)), func.sum(Training.hours))
+        .join(Training.worker).join(Worker.provider)
+        .where(Training.completed_on >= period.first_day, Training.completed_on < period.next_first_day)
+        .group_by(Provider.district_id))}
+    certified = dict(session.execute(
+        select(Provider.district_id, func.count(func.distinct(Worker.id))).join(Worker.provider)
+        .join(Certificate, Certificate.worker_id == Worker.id).where(Worker.active, valid)
+        .group_by(Provider.district_id)).all())
+    columns = (Column("workers"), Column("workers_trained"), Column("training_hours"), Column("workers_certified"),
+               Column("certified_share", SHARE))
+    used = set(workers) | set(trained) | set(certified)
+    rows = [Row(term, (workers.get(key, 0), trained.get(key, (0, 0))[0], trained.get(key, (0, 0))[1],
+                       certified.get(key, 0), share(certified.get(key, 0), workers.get(key, 0))))
+            for key, term in _districts(session, used)]
+    total_workers, total_certified = sum(workers.values()), sum(certified.values())
+    totals = (total_workers, sum(p for p, _ in trained.values()), sum(h for _, h in trained.values()), total_certified,
+              share(total_certified, total_workers))
+    return Section("training", columns, _with_total(rows, columns, totals),
+                   notes=(Term("note_training", (("day", day.isoformat()),)),))
+
+
+def certificates(session: Session, period: Period, now: dt.datetime) -> Section:
+    """Active workers' certificates by kind: valid, expiring soon and expired on the report's day."""
+    day = report_day(period, now)
+    soon = day + dt.timedelta(days=EXPIRING_DAYS)
+    is_valid = (Certificate.issued_on <= day) & (Certificate.expires_on.is_(None) | (Certificate.expires_on >= day))
+    expiring = is_valid & (Certificate.expires_on.is_not(None)) & (Certificate.expires_on <= soon)
+    expired = Certificate.expires_on < day
+    columns = (Column("certificates_valid"), Column("certificates_expiring"), Column("certificates_expired"))
+    rows = [Row(Term.named(kind), (valid or 0, ending or 0, lapsed or 0)) for kind, valid, ending, lapsed in session.execute(
+        select(Certificate.kind, func.sum(case((is_valid, 1), else_=0)), func.sum(case((expiring, 1), else_=0)),
+               func.sum(case((expired, 1), else_=0)))
+        .join(Worker, Worker.id == Certificate.worker_id).where(Worker.active)
+        .group_by(Certificate.kind).order_by(func.count().desc(), Certificate.kind))]
+    return Section("certificates", columns, _with_total(rows, columns),
+                   notes=(Term("note_certificates", (("day", day.isoformat()), ("days", EXPIRING_DAYS))),))
+
+
+# --- the hotline's own figures --------------------------------------------------------------
+
+
+def hotline_calls(session: Session, period: Period, now: dt.datetime) -> Section:
+    """The hotline's call figures, this period beside the previous one (reports/hotline.py)."""
+    this, before = hotline.figures(session, period), hotline.figures(session, period.previous())
+    columns = (Column("this_period"), Column("previous_period"))
+    rows = tuple(Row(Term(measure.key), (this[measure.key], before[measure.key]), kind=measure.kind)
+                 for measure in hotline.MEASURES)
+    return Section("hotline_calls", columns, rows, notes=(Term("note_hotline"),))
+
+
+# --- key figures against the previous period ------------------------------------------------
+
+
+def _totals(session: Session, period: Period) -> tuple[int, int, Ratings]:
+    """(requests, matched, ratings) of a period: from the facts the other sections read
+    (this period), or by two ungrouped queries (the previous one: no section groups it)."""
+    cache = session.info.get(CACHE) or {}
+    if ("requests", period) in cache:
+        counts = matching_counts(session, period).values()
+        return sum(r for r, _ in counts), sum(m for _, m in counts), _all_ratings(survey_figures(session, period))
+    requests, matched = session.execute(select(func.count(), func.sum(_MATCHED))
+                                        .where(_in(ServiceRequest.created_at, period))).one()
+    ratings = Ratings()
+    for rating, count in session.execute(
+            select(Survey.rating, func.count()).where(Survey.status == SurveyStatus.COMPLETED,
+                                                      _in(Survey.completed_at, period)).group_by(Survey.rating)):
+        ratings.add(rating, count)
+    return requests, matched or 0, ratings
+
+
+def _key_figures(session: Session, period: Period) -> dict:
+    requests, matched, ratings = _totals(session, period)
+    complaints = session.scalar(select(func.count()).select_from(Complaint).where(_in(Complaint.created_at, period)))
+    calls = hotline.figures(session, period)
+    return {"requests": requests, "matching_rate": share(matched, requests), "surveys_reached": ratings.reached,
+            "average_rating": ratings.average, "csat": ratings.csat, "complaints": complaints,
+            "calls_received": calls["calls_received"], "answered_share": calls["answered_share"]}
+
+
+KEY_FIGURES = (("requests", COUNT), ("matching_rate", SHARE), ("surveys_reached", COUNT), ("average_rating", RATING),
+               ("csat", SHARE), ("complaints", COUNT), ("calls_received", COUNT), ("answered_share", SHARE))
+
+
+def key_figures(session: Session, period: Period, now: dt.datetime) -> Section:
+    request_facts(session, period), survey_figures(session, period)  # read once, shared with the sections after
+    this, before = _key_figures(session, period), _key_figures(session, period.previous())
+    columns = (Column("this_period"), Column("previous_period"))
+    rows = tuple(Row(Term(key), (this[key], before[key]), kind=kind) for key, kind in KEY_FIGURES)
+    return Section("key_figures", columns, rows)
+
+
+# The report, in order. The lead adds the disputes, recruitment, three-70% and KPI
+# sections here: any function (session, period, now) → Section.
+SECTIONS: tuple[SectionFunction, ...] = (
+    key_figures, requests_by_category, requests_by_district, matching, satisfaction, complaints_by_status,
+    complaints_by_category, grading, training, certificates, hotline_calls,
+)
