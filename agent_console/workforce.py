@@ -17,6 +17,7 @@ from sqlalchemy import select
 from agent_console.auth import OPERATORS, SUPERVISORS, roles
 from agent_console.calls import may_see_call
 from agent_console.database import get_db, get_or_404, services
+from agent_console.inputs import row_id
 from agent_console.workforce_forms import (
     DENOMINATOR_NAMES, LANGUAGE_NAMES, MEASURE_NAMES, AttendeeForm, CertificateForm, DenominatorForm, HireForm,
     OpeningForm, SeekerForm, SessionForm,
@@ -158,13 +159,16 @@ def seeker(seeker_id: int):
 def hire(seeker_id: int):
     found = get_or_404(JobSeeker, seeker_id)
     form = HireForm()
-    if not form.validate_on_submit() or not form.opening.data.isdigit():
-        if form.errors:
-            _form_errors(form)
-        else:
-            flash(_("请从匹配列表中选择岗位。"), "error")
-        return redirect(url_for("workforce.seeker", seeker_id=seeker_id))
-    opening = get_or_404(JobOpening, int(form.opening.data))
+    back = redirect(url_for("workforce.seeker", seeker_id=seeker_id))
+    if not form.validate_on_submit():
+        _form_errors(form)
+        return back
+    # The opening is a hidden field: anything but an opening's id ("²", 2**100) is refused here.
+    opening_id = row_id(form.opening.data)
+    opening = get_db().get(JobOpening, opening_id) if opening_id is not None else None
+    if opening is None:
+        flash(_("请从匹配列表中选择岗位。"), "error")
+        return back
     try:
         recruitment.record_hire(get_db(), current_user.row(), found, opening, form.hired_on.data, today())
     except Refused as error:
@@ -297,10 +301,15 @@ def add_attendee(session_id: int):
 def certify(session_id: int):
     ts = get_or_404(TrainingSession, session_id)
     form = CertificateForm()
-    if not form.validate_on_submit() or not form.attendee.data.isdigit():
+    back = redirect(url_for("workforce.training_session", session_id=session_id))
+    if not form.validate_on_submit():
         _form_errors(form)
-        return redirect(url_for("workforce.training_session", session_id=session_id))
-    attendee = get_or_404(TrainingAttendee, int(form.attendee.data))
+        return back
+    attendee_id = row_id(form.attendee.data)
+    attendee = get_db().get(TrainingAttendee, attendee_id) if attendee_id is not None else None
+    if attendee is None:
+        flash(str(REFUSALS["not_an_attendee"]), "error")
+        return back
     try:
         training.issue_certificate(get_db(), current_user.row(), ts, attendee, kind=form.kind.data,
                                    number=form.number.data, expires_on=form.expires_on.data)

@@ -66,7 +66,7 @@ class OpeningForm(FlaskForm):
 
 
 class HireForm(FlaskForm):
-    opening = HiddenField(validators=[DataRequired()])
+    opening = HiddenField(validators=[Optional()])  # checked by the view: an open opening's id
     hired_on = DateField(_l("录用日期"), validators=[DataRequired(message=_l("请填写录用日期"))])
 
 
@@ -83,7 +83,7 @@ class AttendeeForm(FlaskForm):
 
 
 class CertificateForm(FlaskForm):
-    attendee = HiddenField(validators=[DataRequired()])
+    attendee = HiddenField(validators=[Optional()])  # checked by the view: an attendee's id
     kind = StringField(_l("证书名称"), validators=[DataRequired(), Length(max=64)], filters=[_stripped])
     number = StringField(_l("证书编号"), validators=[DataRequired(), Length(max=64)], filters=[_stripped])
     expires_on = DateField(_l("有效期至"), validators=[Optional()])

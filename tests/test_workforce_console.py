@@ -258,3 +258,30 @@ def test_the_figures_page_in_english(client, auth):
     auth.post("/language/en", {"next": "/"})
     page = client.get("/seventy").get_data(as_text=True)
     assert "The three 70% goals" in page and "Businesses on the platform and graded" in page and "三个70" not in page
+
+
+# --- what a probe found ------------------------------------------------------------------------
+
+
+def _flashes(client, response) -> list[str]:
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    return re.findall(r'class="flash[^"]*"[^>]*>(.*?)</p>', page, re.S)
+
+
+@pytest.mark.parametrize("value", ["²", "1" * 30, "abc", "", "0", "-1", "999999"])
+def test_a_hire_or_certificate_naming_no_row_is_refused_in_words(app, client, auth, console_services, value):
+    """The opening and the attendee are hidden fields: "²" passed str.isdigit() and then
+    int() raised, a 30-digit id overflowed SQLite; both were 500s."""
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    auth.login("operator")
+    seeker_id = one(console_services, select(JobSeeker.id).where(JobSeeker.name == "温春燕"))
+    session_id = one(console_services, select(TrainingSession.id).order_by(TrainingSession.id).limit(1))
+    hires, certificates = (one(console_services, select(func.count()).select_from(table)) for table in (Hire, Certificate))
+    hire = auth.post(f"/jobs/seekers/{seeker_id}/hire", {"opening": value, "hired_on": today(console_services).isoformat()},
+                     page="/jobs")
+    assert hire.status_code == 302 and "请从匹配列表中选择岗位。" in _flashes(client, hire)
+    certify = auth.post(f"/training/{session_id}/certificates", {"attendee": value, "kind": "育婴员", "number": "YY1"},
+                        page="/training")
+    assert certify.status_code == 302 and "此人不是本期学员。" in _flashes(client, certify)
+    assert one(console_services, select(func.count()).select_from(Hire)) == hires
+    assert one(console_services, select(func.count()).select_from(Certificate)) == certificates
