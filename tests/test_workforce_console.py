@@ -285,3 +285,51 @@ def test_a_hire_or_certificate_naming_no_row_is_refused_in_words(app, client, au
     assert certify.status_code == 302 and "此人不是本期学员。" in _flashes(client, certify)
     assert one(console_services, select(func.count()).select_from(Hire)) == hires
     assert one(console_services, select(func.count()).select_from(Certificate)) == certificates
+
+
+def _two_sessions_read_then_hire(console_services, seekers: list[int], opening_id: int):
+    """Two requests (a double click, or two operators) that each read the seeker and the
+    opening before either commits its hire: what the second one makes of it."""
+    from db.errors import Refused
+    from workforce.recruitment import record_hire
+
+    day = today(console_services)
+    with console_services.sessions() as first, console_services.sessions() as second:
+        loaded = [(s, s.get(JobSeeker, seeker), s.get(JobOpening, opening_id)) for s, seeker in zip((first, second), seekers)]
+        for session, seeker, opening in loaded:
+            assert seeker.status in (JobSeekerStatus.SEEKING,) and opening.status is OpeningStatus.OPEN
+        session, seeker, opening = loaded[0]
+        record_hire(session, None, seeker, opening, day, day)
+        session.commit()
+        session, seeker, opening = loaded[1]
+        try:
+            record_hire(session, None, seeker, opening, day, day)
+        except Refused as refused:
+            session.rollback()
+            return refused.code
+        session.commit()
+        return None
+
+
+def test_a_double_clicked_hire_records_one_hire_and_one_worker(console_services):
+    seeker = one(console_services, select(JobSeeker.id).where(JobSeeker.name == "温春燕"))
+    opening = one(console_services, select(JobOpening.id).where(JobOpening.title == "住家保姆"))
+    workers = one(console_services, select(func.count()).select_from(Worker))
+    assert _two_sessions_read_then_hire(console_services, [seeker, seeker], opening) == "seeker_not_looking"
+    assert one(console_services, select(func.count()).select_from(Hire).where(Hire.seeker_id == seeker)) == 1
+    assert one(console_services, select(func.count()).select_from(Worker)) == workers + 1
+
+
+def test_two_hires_into_an_openings_last_place_at_once_fill_it_once(console_services):
+    from db.models import JobSeekerSource
+
+    opening = one(console_services, select(JobOpening.id).where(JobOpening.title == "家电维修学徒"))  # 0 / 1
+    with console_services.sessions() as session:
+        pair = [JobSeeker(name=name, phone=phone, source=JobSeekerSource.OPERATOR, status=JobSeekerStatus.SEEKING)
+                for name, phone in (("刘志强", "13576279001"), ("黄国明", "13576279002"))]
+        session.add_all(pair)
+        session.commit()
+        ids = [s.id for s in pair]
+    assert _two_sessions_read_then_hire(console_services, ids, opening) == "opening_closed"
+    assert one(console_services, select(func.count()).select_from(Hire).where(Hire.opening_id == opening)) == 1
+    assert one(console_services, select(JobSeeker.status).where(JobSeeker.id == ids[1])) is JobSeekerStatus.SEEKING

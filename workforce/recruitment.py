@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from db import audit
@@ -168,6 +168,7 @@ def record_hire(session: Session, user: User | None, seeker: JobSeeker, opening:
         raise Refused("provider_removed", "the provider is removed from the platform")
     if hired_on > today or hired_on < today - HIRE_PAST:
         raise Refused("hire_date", "the hire date must be within the last year, not ahead")
+    _claim(session, seeker, opening)
     worker = Worker(provider_id=opening.provider_id, name=seeker.name, phone=seeker.phone)
     session.add(worker)
     session.flush()
@@ -185,6 +186,22 @@ def record_hire(session: Session, user: User | None, seeker: JobSeeker, opening:
     audit.record(session, user, "create", hire, {"seeker": seeker.id, "provider": opening.provider_id,
                                                  "hired_on": hired_on.isoformat()})
     return hire
+
+
+def _claim(session: Session, seeker: JobSeeker, opening: JobOpening) -> None:
+    """Check again, in the database, what the checks above read from rows loaded earlier:
+    a second click on 登记录用 (or a colleague's hire of the same seeker, or of the
+    opening's last place) may have committed since. Each conditional UPDATE matches no row
+    if so; it also holds the opening's row until commit, so hires into one opening queue."""
+    taken = session.execute(update(JobSeeker).where(JobSeeker.id == seeker.id, JobSeeker.status.in_(LOOKING))
+                            .values(status=JobSeekerStatus.HIRED).execution_options(synchronize_session=False))
+    if taken.rowcount != 1:
+        raise Refused("seeker_not_looking", "the seeker was hired or withdrawn meanwhile")
+    still_open = session.execute(update(JobOpening).where(JobOpening.id == opening.id,
+                                                          JobOpening.status == OpeningStatus.OPEN)
+                                 .values(status=OpeningStatus.OPEN).execution_options(synchronize_session=False))
+    if still_open.rowcount != 1 or filled(session, [opening.id]).get(opening.id, 0) >= opening.positions:
+        raise Refused("opening_closed", "the opening was closed or filled meanwhile")
 
 
 # --- figures for the dashboard and the industry report --------------------------------------
