@@ -258,3 +258,43 @@ def test_a_refused_dispute_action_keeps_what_the_supervisor_typed(client, auth, 
     with console_services.sessions() as session:
         again = session.get(Dispute, dispute.id)
         assert (len(again.statements), len(again.steps), again.status) == before
+
+
+def test_a_double_clicked_escalation_makes_one_dispute_and_no_error_page(app, client, auth, console_services,
+                                                                          monkeypatch):
+    """Both clicks pass the "already a dispute?" check before either commits: the second
+    one's insert then hit the unique key, a 500. Simulated by a check that sees nothing."""
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    complaint = _demo_complaint(console_services)
+    auth.login("supervisor")
+    page = f"/complaints/{complaint.id}"
+    assert auth.post(f"{page}/dispute", page=page).status_code == 302
+    monkeypatch.setattr("supervision.disputes.dispute_of_complaint", lambda session, complaint_id: None)
+    again = auth.post(f"{page}/dispute", page=page)
+    assert again.status_code == 302 and "不能重复转入" in _flash(client, again)
+    with console_services.sessions() as session:
+        assert len(session.scalars(select(Dispute.id).where(Dispute.complaint_id == complaint.id)).all()) == 1
+
+
+def test_a_dispute_closed_meanwhile_keeps_its_outcome(console_services):
+    """Two supervisors (or a double click) with the same open dispute on screen: the first
+    closing stands; a second closing, or a statement written after it, is refused."""
+    from supervision import disputes
+
+    with console_services.sessions() as session:
+        dispute_id = session.scalars(select(Dispute.id).where(Dispute.status != DisputeStatus.CLOSED)).first()
+    with console_services.sessions() as first, console_services.sessions() as second, \
+            console_services.sessions() as third:
+        mine, theirs, late = first.get(Dispute, dispute_id), second.get(Dispute, dispute_id), third.get(Dispute, dispute_id)
+        disputes.close(first, mine, DisputeOutcome.UPHELD, "退还服务费300元", None, None)
+        first.commit()
+        with pytest.raises(disputes.DisputeRefused):
+            disputes.close(second, theirs, DisputeOutcome.REJECTED, None, "证据不足", None)
+        second.rollback()
+        with pytest.raises(disputes.DisputeRefused):
+            disputes.add_statement(third, late, "caller", "陈女士", "补充说明", None)
+        third.rollback()
+    with console_services.sessions() as session:
+        closed = session.get(Dispute, dispute_id)
+        assert (closed.status, closed.outcome, closed.remedy) == (DisputeStatus.CLOSED, DisputeOutcome.UPHELD, "退还服务费300元")
+        assert [s.text for s in closed.statements if s.text == "补充说明"] == []
