@@ -333,3 +333,36 @@ def test_two_hires_into_an_openings_last_place_at_once_fill_it_once(console_serv
     assert _two_sessions_read_then_hire(console_services, ids, opening) == "opening_closed"
     assert one(console_services, select(func.count()).select_from(Hire).where(Hire.opening_id == opening)) == 1
     assert one(console_services, select(JobSeeker.status).where(JobSeeker.id == ids[1])) is JobSeekerStatus.SEEKING
+
+
+def test_a_double_clicked_attendee_is_added_once_and_no_error_page(app, client, auth, console_services):
+    """The other click's attendee is committed after this request's "already attending?"
+    check and before its insert, which then hit the unique key: a 500."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from db.models import TrainingAttendee
+
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    auth.login("operator")
+    ts = one(console_services, select(TrainingSession.id).order_by(TrainingSession.id).limit(1))
+    seeker = one(console_services, select(JobSeeker.id).where(JobSeeker.phone == "13576271006"))  # 温春燕
+    rivals = []
+
+    def other_click_commits_first(session, flush_context, instances):
+        if not rivals and any(isinstance(row, TrainingAttendee) for row in session.new):
+            rivals.append(True)
+            with console_services.sessions() as other:
+                other.add(TrainingAttendee(session_id=ts, seeker_id=seeker))
+                other.commit()
+
+    event.listen(Session, "before_flush", other_click_commits_first)
+    try:
+        page = f"/training/{ts}"
+        response = auth.post(f"{page}/attendees", {"phone": "13576271006"}, page=page)
+    finally:
+        event.remove(Session, "before_flush", other_click_commits_first)
+    assert rivals and response.status_code == 302
+    assert "此人已在本期培训名单中。" in _flashes(client, response)
+    assert one(console_services, select(func.count()).select_from(TrainingAttendee).where(
+        TrainingAttendee.session_id == ts, TrainingAttendee.seeker_id == seeker)) == 1
