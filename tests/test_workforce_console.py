@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from db.models import (
-    AuditEntry, Call, Certificate, Hire, JobOpening, JobSeeker, JobSeekerSource, JobSeekerStatus, Language,
-    OpeningStatus, SeventyDenominator, TrainingSession, Worker,
+    AuditEntry, Call, Certificate, Dispute, DisputeStatus, Hire, JobOpening, JobSeeker, JobSeekerSource,
+    JobSeekerStatus, Language, OpeningStatus, SeventyDenominator, TrainingSession, Worker,
 )
 from db.base import utcnow
 from db.session import make_session_factory
@@ -366,3 +366,19 @@ def test_a_double_clicked_attendee_is_added_once_and_no_error_page(app, client, 
     assert "此人已在本期培训名单中。" in _flashes(client, response)
     assert one(console_services, select(func.count()).select_from(TrainingAttendee).where(
         TrainingAttendee.session_id == ts, TrainingAttendee.seeker_id == seeker)) == 1
+
+
+@pytest.mark.parametrize("day", ["2026-02-30", "99999-01-01"])
+def test_a_date_that_does_not_exist_is_called_so_not_missing(client, auth, console_services, day):
+    auth.login("supervisor")
+    session_form = auth.post("/training", {"course": "收纳整理", "held_on": day, "trainer": "罗老师"}, page="/training")
+    assert "不是有效的日期值" in session_form.get_data(as_text=True)
+    assert "请填写培训日期" not in session_form.get_data(as_text=True)
+    seeker_id = one(console_services, select(JobSeeker.id).where(JobSeeker.name == "温春燕"))
+    opening = one(console_services, select(JobOpening.id).where(JobOpening.title == "住家保姆"))
+    hire = auth.post(f"/jobs/seekers/{seeker_id}/hire", {"opening": opening, "hired_on": day}, page="/jobs")
+    assert any("不是有效的日期值" in message for message in _flashes(client, hire))
+    with console_services.sessions() as session:
+        dispute_id = session.scalars(select(Dispute.id).where(Dispute.status != DisputeStatus.CLOSED)).first()
+    step = auth.post(f"/disputes/{dispute_id}/steps", {"on": day, "note": "电话回访双方"}, page="/disputes")
+    assert "不是有效的日期值" in step.get_data(as_text=True)
