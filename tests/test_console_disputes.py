@@ -298,3 +298,14 @@ def test_a_dispute_closed_meanwhile_keeps_its_outcome(console_services):
         closed = session.get(Dispute, dispute_id)
         assert (closed.status, closed.outcome, closed.remedy) == (DisputeStatus.CLOSED, DisputeOutcome.UPHELD, "退还服务费300元")
         assert [s.text for s in closed.statements if s.text == "补充说明"] == []
+
+
+def test_a_dispute_page_leads_back_to_the_list_and_names_one_complaint(client, auth, console_services):
+    with console_services.sessions() as session:
+        dispute = session.scalars(select(Dispute).where(Dispute.complaint_id.is_not(None))).first()
+    auth.login("supervisor")
+    page = client.get(f"/disputes/{dispute.id}").get_data(as_text=True)
+    assert 'id="back-to-disputes"' in page and 'href="/disputes"' in page
+    auth.post("/language/en", {"next": "/"})
+    words = re.sub(r"<[^>]+>", "", client.get(f"/disputes/{dispute.id}").get_data(as_text=True))
+    assert f"Complaint #{dispute.complaint_id}" in words and "Complaints #" not in words
