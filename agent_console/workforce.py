@@ -67,7 +67,7 @@ def _refused(error: Refused) -> None:
 def _form_errors(form) -> None:
     for field in form:
         for error in field.errors:
-            flash(f"{field.label.text}：{error}", "error")
+            flash(_("%(label)s：%(value)s", label=field.label.text, value=error), "error")
 
 
 @bp.app_context_processor

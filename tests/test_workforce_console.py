@@ -382,3 +382,41 @@ def test_a_date_that_does_not_exist_is_called_so_not_missing(client, auth, conso
         dispute_id = session.scalars(select(Dispute.id).where(Dispute.status != DisputeStatus.CLOSED)).first()
     step = auth.post(f"/disputes/{dispute_id}/steps", {"on": day, "note": "电话回访双方"}, page="/disputes")
     assert "不是有效的日期值" in step.get_data(as_text=True)
+
+
+def test_the_workforce_pages_in_english_speak_of_one_person_and_use_plain_colons(client, auth, console_services):
+    auth.login("operator")
+    auth.post("/language/en", {"next": "/"})
+    ts = one(console_services, select(TrainingSession.id).order_by(TrainingSession.id).limit(1))
+    auth.post(f"/training/{ts}/attendees", {"phone": "13576271006"}, page=f"/training/{ts}")  # a seeker
+    page = client.get(f"/training/{ts}").get_data(as_text=True)
+    words = re.sub(r"<[^>]+>", " ", page)
+    assert "Training session " in words and "Training sessions </span>" not in page
+    assert "<td>Job seeker</td>" in page and "<td>Worker · " in page
+    assert "Date: " in words and "Date：" not in words and "Trainer：" not in words
+    refused = auth.post(f"/training/{ts}/certificates", {"attendee": "1", "kind": "x" * 65, "number": "1"},
+                        page=f"/training/{ts}")
+    assert any(m.startswith("Certificate: ") for m in _flashes(client, refused))
+    auth.logout()
+    auth.login("supervisor")
+    auth.post("/language/en", {"next": "/"})
+    definitions = re.search(r'id="seventy-definitions">(.*?)</ol>', client.get("/seventy").get_data(as_text=True), re.S)
+    assert definitions.group(1).count(": ") == 3 and "：" not in definitions.group(1)
+
+
+def test_a_lead_shows_its_matches_but_no_hire_button_until_completed(client, auth, console_services):
+    auth.login("operator")
+    lead = one(console_services, select(JobSeeker.id).where(JobSeeker.status == JobSeekerStatus.LEAD))
+    page = client.get(f"/jobs/seekers/{lead}").get_data(as_text=True)
+    matches = page.split('id="matches"', 1)[1]
+    assert "<tr>" in matches.split("</thead>", 1)[1]  # the matches are listed
+    assert 'class="hire"' not in matches and f'href="/jobs/seekers/new?lead={lead}"' in matches
+
+
+def test_the_trend_charts_legend_entries_do_not_overlap(client, auth):
+    auth.login("supervisor")
+    auth.post("/language/en", {"next": "/"})
+    svg = client.get("/seventy/trend.svg").get_data(as_text=True)
+    legend = re.findall(r'<g class="legends">(.*?)</g>\s*</g>\s*<g class="title">', svg, re.S) or [svg]
+    rows = re.findall(r'<rect x="([\d.]+)" y="([\d.]+)"[^>]*class="color-\d+ reactive"', legend[0])
+    assert len(rows) == 4 and len({y for x, y in rows}) == 4  # one entry a row
