@@ -101,8 +101,11 @@ def new_seeker():
         _prefill(form)
     elif form.validate_on_submit():
         call = db.scalar(select(Call).where(Call.uniqueid == form.call.data)) if form.call.data else None
+        lead_id = row_id(form.lead.data)
+        editing = db.get(JobSeeker, lead_id) if lead_id is not None else None
         seeker = recruitment.register_seeker(
             db, current_user.row(), name=form.name.data, phone=form.phone.data,
+            seeker=editing if editing is not None and editing.status in recruitment.LOOKING else None,
             district=db.get(District, form.district.data), category=db.get(ServiceCategory, form.category.data),
             language=Language(form.language.data) if form.language.data else None,
             note=(form.note.data or "").strip() or None, call_id=call.id if call else None)
@@ -133,6 +136,7 @@ def _prefill(form: SeekerForm) -> None:
         phone = try_normalise(form.phone.data, services().settings.phone.area_code)
         lead = recruitment.looking_seeker(db, phone.number) if phone else None
     if lead is not None:
+        form.lead.data = str(lead.id)
         form.phone.data = lead.phone
         form.name.data = lead.name or form.name.data
         form.district.data = lead.district_id or 0

@@ -40,6 +40,7 @@ class SeekerForm(FlaskForm):
     language = SelectField(_l("语言"), validators=[Optional()])
     note = TextAreaField(_l("备注"), validators=[Optional(), Length(max=1000)])
     call = HiddenField(validators=[Optional(), Length(max=64)])
+    lead = HiddenField(validators=[Optional(), Length(max=10)])  # the registration being completed or corrected
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -420,3 +420,21 @@ def test_the_trend_charts_legend_entries_do_not_overlap(client, auth):
     legend = re.findall(r'<g class="legends">(.*?)</g>\s*</g>\s*<g class="title">', svg, re.S) or [svg]
     rows = re.findall(r'<rect x="([\d.]+)" y="([\d.]+)"[^>]*class="color-\d+ reactive"', legend[0])
     assert len(rows) == 4 and len({y for x, y in rows}) == 4  # one entry a row
+
+
+def test_correcting_a_leads_phone_completes_that_lead_instead_of_registering_another(client, auth, console_services):
+    """The IVR heard 13576271007; the caller gives a different mobile. Completing the lead
+    with it wrote a second seeker and left the lead "to complete" for ever."""
+    auth.login("operator")
+    lead = one(console_services, select(JobSeeker.id).where(JobSeeker.phone == "13576271007"))
+    form = client.get(f"/jobs/seekers/new?lead={lead}").get_data(as_text=True)
+    assert re.search(rf'name="lead" type="hidden" value="{lead}"', form)
+    seekers = one(console_services, select(func.count()).select_from(JobSeeker))
+    response = auth.post("/jobs/seekers/new", {"lead": lead, "name": "罗海燕", "phone": "13576279100",
+                                               "district": _id(console_services, "districts", "longchuan"),
+                                               "category": _id(console_services, "service_categories", "household")},
+                         page="/jobs/seekers/new")
+    assert response.headers["Location"] == f"/jobs/seekers/{lead}"
+    assert one(console_services, select(func.count()).select_from(JobSeeker)) == seekers
+    completed = one(console_services, select(JobSeeker).where(JobSeeker.id == lead))
+    assert (completed.name, completed.phone, completed.status) == ("罗海燕", "13576279100", JobSeekerStatus.SEEKING)

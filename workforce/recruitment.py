@@ -68,17 +68,19 @@ def looking_seeker(session: Session, phone: str) -> JobSeeker | None:
 
 def register_seeker(session: Session, user: User | None, *, name: str, phone: str, district: District | None,
                     category: ServiceCategory | None, language: Language | None = None, note: str | None = None,
-                    call_id: int | None = None) -> JobSeeker:
+                    call_id: int | None = None, seeker: JobSeeker | None = None) -> JobSeeker:
     """Register a job seeker; a lead or seeker still looking with the same phone is
-    completed instead of written twice. `phone` is normalised by the caller."""
-    seeker = looking_seeker(session, phone)
+    completed instead of written twice. `seeker`: the registration being completed or
+    corrected from its page (its phone may be the one corrected). `phone` is normalised
+    by the caller."""
+    seeker = seeker or looking_seeker(session, phone)
     action = "update"
     if seeker is None:
         seeker = JobSeeker(phone=phone, source=JobSeekerSource.OPERATOR, created_by_id=user.id if user else None,
                            call_id=call_id)
         session.add(seeker)
         action = "create"
-    seeker.name, seeker.district, seeker.category = name, district, category
+    seeker.name, seeker.phone, seeker.district, seeker.category = name, phone, district, category
     seeker.language = language or seeker.language
     seeker.note = note or seeker.note
     seeker.status = JobSeekerStatus.SEEKING
