@@ -233,7 +233,11 @@ def close_opening(opening_id: int):
     opening = get_or_404(JobOpening, opening_id)
     if not NoteForm().validate_on_submit():
         abort(400)
-    recruitment.close_opening(get_db(), opening, current_user.row())
+    try:
+        recruitment.close_opening(get_db(), opening, current_user.row())
+    except Refused as error:
+        _refused(error)
+        return redirect(url_for("workforce.openings"))
     get_db().commit()
     flash(_("岗位已关闭。"), "success")
     return redirect(url_for("workforce.openings"))

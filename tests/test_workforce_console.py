@@ -438,3 +438,13 @@ def test_correcting_a_leads_phone_completes_that_lead_instead_of_registering_ano
     assert one(console_services, select(func.count()).select_from(JobSeeker)) == seekers
     completed = one(console_services, select(JobSeeker).where(JobSeeker.id == lead))
     assert (completed.name, completed.phone, completed.status) == ("罗海燕", "13576279100", JobSeekerStatus.SEEKING)
+
+
+def test_closing_a_closed_opening_says_so_and_logs_nothing_more(client, auth, console_services):
+    auth.login("operator")
+    opening = one(console_services, select(JobOpening.id).where(JobOpening.title == "家电维修学徒"))
+    auth.post(f"/jobs/openings/{opening}/close", page="/jobs/openings")
+    again = auth.post(f"/jobs/openings/{opening}/close", page="/jobs/openings")
+    assert _flashes(client, again) == ["此岗位已关闭。"]
+    assert one(console_services, select(func.count()).select_from(AuditEntry).where(
+        AuditEntry.entity_type == "job_openings", AuditEntry.entity_id == opening, AuditEntry.action == "status")) == 1

@@ -113,6 +113,8 @@ def open_opening(session: Session, user: User | None, *, provider: Provider, cat
 
 
 def close_opening(session: Session, opening: JobOpening, user: User | None) -> None:
+    if opening.status is not OpeningStatus.OPEN:  # a second click, or a colleague's, or filled
+        raise Refused("opening_closed", "the opening is closed already")
     opening.status = OpeningStatus.CLOSED
     audit.record(session, user, "status", opening, {"to": "closed"})
 
