@@ -103,32 +103,39 @@ def new():
 @bp.route("/disputes/<int:dispute_id>")
 @roles(*SUPERVISORS)
 def view(dispute_id: int):
-    dispute = get_or_404(Dispute, dispute_id)
+    return _page(get_or_404(Dispute, dispute_id))
+
+
+def _page(dispute: Dispute, **bound):
+    """The dispute's page; a form sent back with errors (`bound`) keeps what was typed in it."""
     now = utcnow()
     today = local_today(now)
+    # formdata=None: on a POST the other forms would read its fields (step and close share "note").
+    forms = {"statement_form": StatementForm(formdata=None), "step_form": StepForm(formdata=None, on=today),
+             "close_form": CloseDisputeForm(formdata=None), "withdraw_form": ReasonForm(formdata=None, prefix="withdraw")}
+    forms.update(bound)
     return render_template("disputes/view.html", dispute=dispute, entries=disputes.timeline(dispute),
-                           overdue=disputes.is_overdue(dispute, now), today=today,
-                           statement_form=StatementForm(), step_form=StepForm(on=today),
-                           close_form=CloseDisputeForm(), withdraw_form=ReasonForm(prefix="withdraw"), **words())
+                           overdue=disputes.is_overdue(dispute, now), today=today, **forms, **words())
 
 
 def _back(dispute_id: int):
     return redirect(url_for("disputes.view", dispute_id=dispute_id))
 
 
-def _act(dispute_id: int, form, invalid: str, action, done: str):
-    """One supervisor action on a dispute: the form checked, the rule applied, or refused."""
+def _act(dispute_id: int, name: str, form, invalid: str, action, done: str):
+    """One supervisor action on a dispute: the form checked, the rule applied, or refused.
+    Refused, the page comes back with the form as it was typed (a long statement is not lost)."""
     dispute = get_or_404(Dispute, dispute_id)
     if not form.validate_on_submit():
         flash(invalid, "error")
-        return _back(dispute_id)
+        return _page(dispute, **{name: form})
     db = get_db()
     try:
         action(db, dispute, form)
     except Refused as error:
         db.rollback()
         flash(refusal(error), "error")
-        return _back(dispute_id)
+        return _page(db.get(Dispute, dispute_id), **{name: form})
     db.commit()
     flash(done, "success")
     return _back(dispute_id)
@@ -137,7 +144,7 @@ def _act(dispute_id: int, form, invalid: str, action, done: str):
 @bp.route("/disputes/<int:dispute_id>/statements", methods=["POST"])
 @roles(*SUPERVISORS)
 def statement(dispute_id: int):
-    return _act(dispute_id, StatementForm(), _("请选择陈述方，填写陈述人和陈述内容。"),
+    return _act(dispute_id, "statement_form", StatementForm(), _("请选择陈述方，填写陈述人和陈述内容。"),
                 lambda db, d, f: disputes.add_statement(db, d, f.side.data, f.author.data, f.text.data,
                                                         current_user.row()),
                 _("陈述已记录。"))
@@ -146,7 +153,7 @@ def statement(dispute_id: int):
 @bp.route("/disputes/<int:dispute_id>/steps", methods=["POST"])
 @roles(*SUPERVISORS)
 def step(dispute_id: int):
-    return _act(dispute_id, StepForm(), _("请填写有效的调解日期（年-月-日）和调解经过。"),
+    return _act(dispute_id, "step_form", StepForm(), _("请填写有效的调解日期（年-月-日）和调解经过。"),
                 lambda db, d, f: disputes.add_step(db, d, f.on.data, f.note.data, current_user.row()),
                 _("调解记录已添加。"))
 
@@ -154,7 +161,7 @@ def step(dispute_id: int):
 @bp.route("/disputes/<int:dispute_id>/close", methods=["POST"])
 @roles(*SUPERVISORS)
 def close(dispute_id: int):
-    return _act(dispute_id, CloseDisputeForm(), _("请选择处理结果。"),
+    return _act(dispute_id, "close_form", CloseDisputeForm(), _("请选择处理结果；补救措施和调解意见不要超出字数。"),
                 lambda db, d, f: disputes.close(db, d, f.outcome.data, f.remedy.data, f.note.data, current_user.row()),
                 _("纠纷已办结，结果已记入企业诚信档案。"))
 
@@ -162,7 +169,7 @@ def close(dispute_id: int):
 @bp.route("/disputes/<int:dispute_id>/withdraw", methods=["POST"])
 @roles(*SUPERVISORS)
 def withdraw(dispute_id: int):
-    return _act(dispute_id, ReasonForm(prefix="withdraw"), _("请填写撤回原因。"),
+    return _act(dispute_id, "withdraw_form", ReasonForm(prefix="withdraw"), _("请填写撤回原因。"),
                 lambda db, d, f: disputes.withdraw(db, d, f.reason.data, current_user.row()),
                 _("纠纷已按消费者撤回办结。"))
 

@@ -9,7 +9,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select as sql_select
 from wtforms.fields.choices import SelectChoice
 from wtforms import BooleanField, DateField, DateTimeLocalField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from agent_console.database import get_db, services
 from agent_console.formatting import label, named
@@ -193,7 +193,7 @@ class StatementForm(FlaskForm):
 
 
 class StepForm(FlaskForm):
-    on = DateField(_l("调解日期"), validators=[DataRequired()])
+    on = DateField(_l("调解日期"), validators=[InputRequired()])  # 2026-02-30: "not a valid date", not "required"
     note = TextAreaField(_l("调解经过"), validators=[DataRequired(), Length(max=4000)])
 
 

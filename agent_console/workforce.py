@@ -17,6 +17,7 @@ from sqlalchemy import select
 from agent_console.auth import OPERATORS, SUPERVISORS, roles
 from agent_console.calls import may_see_call
 from agent_console.database import get_db, get_or_404, services
+from agent_console.inputs import row_id
 from agent_console.workforce_forms import (
     DENOMINATOR_NAMES, LANGUAGE_NAMES, MEASURE_NAMES, AttendeeForm, CertificateForm, DenominatorForm, HireForm,
     OpeningForm, SeekerForm, SessionForm,
@@ -66,7 +67,7 @@ def _refused(error: Refused) -> None:
 def _form_errors(form) -> None:
     for field in form:
         for error in field.errors:
-            flash(f"{field.label.text}：{error}", "error")
+            flash(_("%(label)s：%(value)s", label=field.label.text, value=error), "error")
 
 
 @bp.app_context_processor
@@ -100,8 +101,11 @@ def new_seeker():
         _prefill(form)
     elif form.validate_on_submit():
         call = db.scalar(select(Call).where(Call.uniqueid == form.call.data)) if form.call.data else None
+        lead_id = row_id(form.lead.data)
+        editing = db.get(JobSeeker, lead_id) if lead_id is not None else None
         seeker = recruitment.register_seeker(
             db, current_user.row(), name=form.name.data, phone=form.phone.data,
+            seeker=editing if editing is not None and editing.status in recruitment.LOOKING else None,
             district=db.get(District, form.district.data), category=db.get(ServiceCategory, form.category.data),
             language=Language(form.language.data) if form.language.data else None,
             note=(form.note.data or "").strip() or None, call_id=call.id if call else None)
@@ -132,6 +136,7 @@ def _prefill(form: SeekerForm) -> None:
         phone = try_normalise(form.phone.data, services().settings.phone.area_code)
         lead = recruitment.looking_seeker(db, phone.number) if phone else None
     if lead is not None:
+        form.lead.data = str(lead.id)
         form.phone.data = lead.phone
         form.name.data = lead.name or form.name.data
         form.district.data = lead.district_id or 0
@@ -158,13 +163,16 @@ def seeker(seeker_id: int):
 def hire(seeker_id: int):
     found = get_or_404(JobSeeker, seeker_id)
     form = HireForm()
-    if not form.validate_on_submit() or not form.opening.data.isdigit():
-        if form.errors:
-            _form_errors(form)
-        else:
-            flash(_("请从匹配列表中选择岗位。"), "error")
-        return redirect(url_for("workforce.seeker", seeker_id=seeker_id))
-    opening = get_or_404(JobOpening, int(form.opening.data))
+    back = redirect(url_for("workforce.seeker", seeker_id=seeker_id))
+    if not form.validate_on_submit():
+        _form_errors(form)
+        return back
+    # The opening is a hidden field: anything but an opening's id ("²", 2**100) is refused here.
+    opening_id = row_id(form.opening.data)
+    opening = get_db().get(JobOpening, opening_id) if opening_id is not None else None
+    if opening is None:
+        flash(_("请从匹配列表中选择岗位。"), "error")
+        return back
     try:
         recruitment.record_hire(get_db(), current_user.row(), found, opening, form.hired_on.data, today())
     except Refused as error:
@@ -225,7 +233,11 @@ def close_opening(opening_id: int):
     opening = get_or_404(JobOpening, opening_id)
     if not NoteForm().validate_on_submit():
         abort(400)
-    recruitment.close_opening(get_db(), opening, current_user.row())
+    try:
+        recruitment.close_opening(get_db(), opening, current_user.row())
+    except Refused as error:
+        _refused(error)
+        return redirect(url_for("workforce.openings"))
     get_db().commit()
     flash(_("岗位已关闭。"), "success")
     return redirect(url_for("workforce.openings"))
@@ -297,10 +309,15 @@ def add_attendee(session_id: int):
 def certify(session_id: int):
     ts = get_or_404(TrainingSession, session_id)
     form = CertificateForm()
-    if not form.validate_on_submit() or not form.attendee.data.isdigit():
+    back = redirect(url_for("workforce.training_session", session_id=session_id))
+    if not form.validate_on_submit():
         _form_errors(form)
-        return redirect(url_for("workforce.training_session", session_id=session_id))
-    attendee = get_or_404(TrainingAttendee, int(form.attendee.data))
+        return back
+    attendee_id = row_id(form.attendee.data)
+    attendee = get_db().get(TrainingAttendee, attendee_id) if attendee_id is not None else None
+    if attendee is None:
+        flash(str(REFUSALS["not_an_attendee"]), "error")
+        return back
     try:
         training.issue_certificate(get_db(), current_user.row(), ts, attendee, kind=form.kind.data,
                                    number=form.number.data, expires_on=form.expires_on.data)

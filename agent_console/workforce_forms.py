@@ -5,7 +5,9 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select as sql_select
 from wtforms import DateField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+# InputRequired for dates: DataRequired answered a date that does not exist (2026-02-30) with
+# "please fill in the date", as if nothing had been typed.
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from agent_console.database import get_db
 from agent_console.formatting import named
@@ -38,6 +40,7 @@ class SeekerForm(FlaskForm):
     language = SelectField(_l("语言"), validators=[Optional()])
     note = TextAreaField(_l("备注"), validators=[Optional(), Length(max=1000)])
     call = HiddenField(validators=[Optional(), Length(max=64)])
+    lead = HiddenField(validators=[Optional(), Length(max=10)])  # the registration being completed or corrected
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -66,13 +69,13 @@ class OpeningForm(FlaskForm):
 
 
 class HireForm(FlaskForm):
-    opening = HiddenField(validators=[DataRequired()])
-    hired_on = DateField(_l("录用日期"), validators=[DataRequired(message=_l("请填写录用日期"))])
+    opening = HiddenField(validators=[Optional()])  # checked by the view: an open opening's id
+    hired_on = DateField(_l("录用日期"), validators=[InputRequired(message=_l("请填写录用日期"))])
 
 
 class SessionForm(FlaskForm):
     course = StringField(_l("课程"), validators=[DataRequired(), Length(max=128)], filters=[_stripped])
-    held_on = DateField(_l("培训日期"), validators=[DataRequired(message=_l("请填写培训日期"))])
+    held_on = DateField(_l("培训日期"), validators=[InputRequired(message=_l("请填写培训日期"))])
     trainer = StringField(_l("讲师"), validators=[DataRequired(), Length(max=64)], filters=[_stripped])
     place = StringField(_l("地点"), validators=[Optional(), Length(max=255)])
     hours = IntegerField(_l("学时"), validators=[Optional(), NumberRange(min=1, max=500)])
@@ -83,7 +86,7 @@ class AttendeeForm(FlaskForm):
 
 
 class CertificateForm(FlaskForm):
-    attendee = HiddenField(validators=[DataRequired()])
+    attendee = HiddenField(validators=[Optional()])  # checked by the view: an attendee's id
     kind = StringField(_l("证书名称"), validators=[DataRequired(), Length(max=64)], filters=[_stripped])
     number = StringField(_l("证书编号"), validators=[DataRequired(), Length(max=64)], filters=[_stripped])
     expires_on = DateField(_l("有效期至"), validators=[Optional()])

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from db.audit import record
 from db.base import utcnow
@@ -117,7 +119,12 @@ def _open(session: Session, terms: Terms, user: User | None, *, provider_id: int
                       status=DisputeStatus.OPEN, opened_at=now, opened_by_id=user.id if user else None,
                       deadline=deadline_for(now, terms.calendar, terms.days))
     session.add(dispute)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:
+        # The check in open_from_complaint/open_from_survey passed, but another request (a
+        # double click on 转为纠纷) took the same source in since: its unique key refuses this one.
+        raise DisputeRefused("already_disputed", "the complaint or survey became a dispute meanwhile") from None
     record(session, user, "open", dispute, {"origin": origin.value, "provider_id": provider_id,
                                             "deadline": dispute.deadline.isoformat()})
     return dispute
@@ -175,14 +182,26 @@ def _still_open(dispute: Dispute) -> None:
         raise DisputeRefused("dispute_closed", f"dispute #{dispute.id} is closed", id=dispute.id)
 
 
+def _move(session: Session, dispute: Dispute, status: DisputeStatus) -> None:
+    """Set the status only if the dispute is still open in the database: the row in hand was
+    read earlier, and a colleague (or a second click) may have closed it since. Without
+    this a second closing overwrote the first's outcome, and a late statement reopened a
+    closed dispute."""
+    moved = session.execute(update(Dispute).where(Dispute.id == dispute.id, Dispute.status != DisputeStatus.CLOSED)
+                            .values(status=status).execution_options(synchronize_session=False))
+    if moved.rowcount != 1:
+        raise DisputeRefused("dispute_closed", f"dispute #{dispute.id} is closed", id=dispute.id)
+    set_committed_value(dispute, "status", status)
+
+
 def add_statement(session: Session, dispute: Dispute, side: DisputeSide, author: str, text: str,
                   user: User | None, now: dt.datetime | None = None) -> DisputeStatement:
     _still_open(dispute)
     statement = DisputeStatement(side=DisputeSide(side), author=_text(author, "author_required", "say who said it"),
                                  text=_text(text, "statement_required", "a statement needs its words"),
                                  at=now or utcnow(), recorded_by_id=user.id if user else None)
+    _move(session, dispute, DisputeStatus.MEDIATING)
     dispute.statements.append(statement)
-    dispute.status = DisputeStatus.MEDIATING
     session.flush()
     record(session, user, "statement", dispute, {"side": statement.side.value, "statement_id": statement.id})
     return statement
@@ -201,8 +220,8 @@ def add_step(session: Session, dispute: Dispute, on: dt.date, note: str, user: U
                              first=opened.isoformat(), last=today.isoformat())
     step = DisputeStep(on=on, note=_text(note, "step_note_required", "say what was done"), recorded_at=now,
                        recorded_by_id=user.id if user else None)
+    _move(session, dispute, DisputeStatus.MEDIATING)
     dispute.steps.append(step)
-    dispute.status = DisputeStatus.MEDIATING
     session.flush()
     record(session, user, "step", dispute, {"on": on.isoformat(), "step_id": step.id})
     return step
@@ -234,7 +253,8 @@ def withdraw(session: Session, dispute: Dispute, reason: str, user: User | None,
 
 def _finish(session: Session, dispute: Dispute, outcome: DisputeOutcome, remedy: str | None, note: str | None,
             user: User | None, now: dt.datetime | None) -> Dispute:
-    dispute.status, dispute.outcome, dispute.remedy, dispute.closing_note = DisputeStatus.CLOSED, outcome, remedy, note
+    _move(session, dispute, DisputeStatus.CLOSED)
+    dispute.outcome, dispute.remedy, dispute.closing_note = outcome, remedy, note
     dispute.closed_at, dispute.closed_by_id = now or utcnow(), user.id if user else None
     session.flush()
     record(session, user, "close", dispute, {"outcome": outcome.value, "remedy": remedy, "note": note})

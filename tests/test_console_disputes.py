@@ -21,7 +21,11 @@ def _demo_complaint(console_services) -> Complaint:
 
 
 def _flash(client, response) -> str:
-    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    """The message a response shows: on the page it redirects to, or on itself (a refused form)."""
+    if response.status_code == 302:
+        page = client.get(response.headers["Location"]).get_data(as_text=True)
+    else:
+        page = response.get_data(as_text=True)
     found = re.search(r'class="flash[^"]*"[^>]*>(.*?)<', page, re.S)
     return found.group(1).strip() if found else ""
 
@@ -148,7 +152,7 @@ def test_a_bad_step_date_is_refused_with_words(client, auth, console_services, o
     auth.login("supervisor")
     page = f"/disputes/{dispute.id}"
     response = auth.post(f"{page}/steps", {"on": on, "note": "调解"}, page=page)
-    assert response.status_code == 302 and error in _flash(client, response)
+    assert response.status_code == 200 and error in _flash(client, response)  # the form again, as typed
     with console_services.sessions() as session:
         assert len(session.get(Dispute, dispute.id).steps) == steps
 
@@ -225,3 +229,83 @@ def test_a_request_page_leads_to_an_intake_against_its_provider(client, auth, co
     with console_services.sessions() as session:
         taken = session.scalars(select(Dispute).order_by(Dispute.id.desc())).first()
         assert (taken.provider_id, taken.request.number, taken.origin) == (provider_id, number, DisputeOrigin.OPERATOR)
+
+
+# --- what a probe found ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path, data, kept, error", [
+    ("statements", {"side": "provider", "author": "企业负责人", "text": "说明" * 2001}, "说明" * 2001, "4000"),
+    ("steps", {"on": "2026-02-30", "note": "第二次上门调解，双方同意分担费用"}, "第二次上门调解，双方同意分担费用", "日期"),
+    ("close", {"outcome": "rejected", "note": "意" * 4001}, "意" * 4001, "4000"),
+    ("close", {"outcome": "upheld", "remedy": "", "note": "经核实，企业承认未按约上门"}, "经核实，企业承认未按约上门",
+     "请填写补救措施"),
+])
+def test_a_refused_dispute_action_keeps_what_the_supervisor_typed(client, auth, console_services, path, data, kept,
+                                                                  error):
+    """A statement a character too long, or a closing without its remedy, came back as a
+    redirect: the page's forms were empty again and the words typed were lost."""
+    with console_services.sessions() as session:
+        dispute = session.scalars(select(Dispute).where(Dispute.status != DisputeStatus.CLOSED)).first()
+        before = (len(dispute.statements), len(dispute.steps), dispute.status)
+    auth.login("supervisor")
+    page = f"/disputes/{dispute.id}"
+    response = auth.post(f"{page}/{path}", data, page=page)
+    assert response.status_code == 200
+    shown = response.get_data(as_text=True)
+    assert kept in shown and error in shown
+    assert 'class="flash error"' in shown
+    with console_services.sessions() as session:
+        again = session.get(Dispute, dispute.id)
+        assert (len(again.statements), len(again.steps), again.status) == before
+
+
+def test_a_double_clicked_escalation_makes_one_dispute_and_no_error_page(app, client, auth, console_services,
+                                                                          monkeypatch):
+    """Both clicks pass the "already a dispute?" check before either commits: the second
+    one's insert then hit the unique key, a 500. Simulated by a check that sees nothing."""
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    complaint = _demo_complaint(console_services)
+    auth.login("supervisor")
+    page = f"/complaints/{complaint.id}"
+    assert auth.post(f"{page}/dispute", page=page).status_code == 302
+    monkeypatch.setattr("supervision.disputes.dispute_of_complaint", lambda session, complaint_id: None)
+    again = auth.post(f"{page}/dispute", page=page)
+    assert again.status_code == 302 and "不能重复转入" in _flash(client, again)
+    with console_services.sessions() as session:
+        assert len(session.scalars(select(Dispute.id).where(Dispute.complaint_id == complaint.id)).all()) == 1
+
+
+def test_a_dispute_closed_meanwhile_keeps_its_outcome(console_services):
+    """Two supervisors (or a double click) with the same open dispute on screen: the first
+    closing stands; a second closing, or a statement written after it, is refused."""
+    from supervision import disputes
+
+    with console_services.sessions() as session:
+        dispute_id = session.scalars(select(Dispute.id).where(Dispute.status != DisputeStatus.CLOSED)).first()
+    with console_services.sessions() as first, console_services.sessions() as second, \
+            console_services.sessions() as third:
+        mine, theirs, late = first.get(Dispute, dispute_id), second.get(Dispute, dispute_id), third.get(Dispute, dispute_id)
+        disputes.close(first, mine, DisputeOutcome.UPHELD, "退还服务费300元", None, None)
+        first.commit()
+        with pytest.raises(disputes.DisputeRefused):
+            disputes.close(second, theirs, DisputeOutcome.REJECTED, None, "证据不足", None)
+        second.rollback()
+        with pytest.raises(disputes.DisputeRefused):
+            disputes.add_statement(third, late, "caller", "陈女士", "补充说明", None)
+        third.rollback()
+    with console_services.sessions() as session:
+        closed = session.get(Dispute, dispute_id)
+        assert (closed.status, closed.outcome, closed.remedy) == (DisputeStatus.CLOSED, DisputeOutcome.UPHELD, "退还服务费300元")
+        assert [s.text for s in closed.statements if s.text == "补充说明"] == []
+
+
+def test_a_dispute_page_leads_back_to_the_list_and_names_one_complaint(client, auth, console_services):
+    with console_services.sessions() as session:
+        dispute = session.scalars(select(Dispute).where(Dispute.complaint_id.is_not(None))).first()
+    auth.login("supervisor")
+    page = client.get(f"/disputes/{dispute.id}").get_data(as_text=True)
+    assert 'id="back-to-disputes"' in page and 'href="/disputes"' in page
+    auth.post("/language/en", {"next": "/"})
+    words = re.sub(r"<[^>]+>", "", client.get(f"/disputes/{dispute.id}").get_data(as_text=True))
+    assert f"Complaint #{dispute.complaint_id}" in words and "Complaints #" not in words

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from db.models import (
-    AuditEntry, Call, Certificate, Hire, JobOpening, JobSeeker, JobSeekerSource, JobSeekerStatus, Language,
-    OpeningStatus, SeventyDenominator, TrainingSession, Worker,
+    AuditEntry, Call, Certificate, Dispute, DisputeStatus, Hire, JobOpening, JobSeeker, JobSeekerSource,
+    JobSeekerStatus, Language, OpeningStatus, SeventyDenominator, TrainingSession, Worker,
 )
 from db.base import utcnow
 from db.session import make_session_factory
@@ -258,3 +258,193 @@ def test_the_figures_page_in_english(client, auth):
     auth.post("/language/en", {"next": "/"})
     page = client.get("/seventy").get_data(as_text=True)
     assert "The three 70% goals" in page and "Businesses on the platform and graded" in page and "三个70" not in page
+
+
+# --- what a probe found ------------------------------------------------------------------------
+
+
+def _flashes(client, response) -> list[str]:
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    return re.findall(r'class="flash[^"]*"[^>]*>(.*?)</p>', page, re.S)
+
+
+@pytest.mark.parametrize("value", ["²", "1" * 30, "abc", "", "0", "-1", "999999"])
+def test_a_hire_or_certificate_naming_no_row_is_refused_in_words(app, client, auth, console_services, value):
+    """The opening and the attendee are hidden fields: "²" passed str.isdigit() and then
+    int() raised, a 30-digit id overflowed SQLite; both were 500s."""
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    auth.login("operator")
+    seeker_id = one(console_services, select(JobSeeker.id).where(JobSeeker.name == "温春燕"))
+    session_id = one(console_services, select(TrainingSession.id).order_by(TrainingSession.id).limit(1))
+    hires, certificates = (one(console_services, select(func.count()).select_from(table)) for table in (Hire, Certificate))
+    hire = auth.post(f"/jobs/seekers/{seeker_id}/hire", {"opening": value, "hired_on": today(console_services).isoformat()},
+                     page="/jobs")
+    assert hire.status_code == 302 and "请从匹配列表中选择岗位。" in _flashes(client, hire)
+    certify = auth.post(f"/training/{session_id}/certificates", {"attendee": value, "kind": "育婴员", "number": "YY1"},
+                        page="/training")
+    assert certify.status_code == 302 and "此人不是本期学员。" in _flashes(client, certify)
+    assert one(console_services, select(func.count()).select_from(Hire)) == hires
+    assert one(console_services, select(func.count()).select_from(Certificate)) == certificates
+
+
+def _two_sessions_read_then_hire(console_services, seekers: list[int], opening_id: int):
+    """Two requests (a double click, or two operators) that each read the seeker and the
+    opening before either commits its hire: what the second one makes of it."""
+    from db.errors import Refused
+    from workforce.recruitment import record_hire
+
+    day = today(console_services)
+    with console_services.sessions() as first, console_services.sessions() as second:
+        loaded = [(s, s.get(JobSeeker, seeker), s.get(JobOpening, opening_id)) for s, seeker in zip((first, second), seekers)]
+        for session, seeker, opening in loaded:
+            assert seeker.status in (JobSeekerStatus.SEEKING,) and opening.status is OpeningStatus.OPEN
+        session, seeker, opening = loaded[0]
+        record_hire(session, None, seeker, opening, day, day)
+        session.commit()
+        session, seeker, opening = loaded[1]
+        try:
+            record_hire(session, None, seeker, opening, day, day)
+        except Refused as refused:
+            session.rollback()
+            return refused.code
+        session.commit()
+        return None
+
+
+def test_a_double_clicked_hire_records_one_hire_and_one_worker(console_services):
+    seeker = one(console_services, select(JobSeeker.id).where(JobSeeker.name == "温春燕"))
+    opening = one(console_services, select(JobOpening.id).where(JobOpening.title == "住家保姆"))
+    workers = one(console_services, select(func.count()).select_from(Worker))
+    assert _two_sessions_read_then_hire(console_services, [seeker, seeker], opening) == "seeker_not_looking"
+    assert one(console_services, select(func.count()).select_from(Hire).where(Hire.seeker_id == seeker)) == 1
+    assert one(console_services, select(func.count()).select_from(Worker)) == workers + 1
+
+
+def test_two_hires_into_an_openings_last_place_at_once_fill_it_once(console_services):
+    from db.models import JobSeekerSource
+
+    opening = one(console_services, select(JobOpening.id).where(JobOpening.title == "家电维修学徒"))  # 0 / 1
+    with console_services.sessions() as session:
+        pair = [JobSeeker(name=name, phone=phone, source=JobSeekerSource.OPERATOR, status=JobSeekerStatus.SEEKING)
+                for name, phone in (("刘志强", "13576279001"), ("黄国明", "13576279002"))]
+        session.add_all(pair)
+        session.commit()
+        ids = [s.id for s in pair]
+    assert _two_sessions_read_then_hire(console_services, ids, opening) == "opening_closed"
+    assert one(console_services, select(func.count()).select_from(Hire).where(Hire.opening_id == opening)) == 1
+    assert one(console_services, select(JobSeeker.status).where(JobSeeker.id == ids[1])) is JobSeekerStatus.SEEKING
+
+
+def test_a_double_clicked_attendee_is_added_once_and_no_error_page(app, client, auth, console_services):
+    """The other click's attendee is committed after this request's "already attending?"
+    check and before its insert, which then hit the unique key: a 500."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from db.models import TrainingAttendee
+
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    auth.login("operator")
+    ts = one(console_services, select(TrainingSession.id).order_by(TrainingSession.id).limit(1))
+    seeker = one(console_services, select(JobSeeker.id).where(JobSeeker.phone == "13576271006"))  # 温春燕
+    rivals = []
+
+    def other_click_commits_first(session, flush_context, instances):
+        if not rivals and any(isinstance(row, TrainingAttendee) for row in session.new):
+            rivals.append(True)
+            with console_services.sessions() as other:
+                other.add(TrainingAttendee(session_id=ts, seeker_id=seeker))
+                other.commit()
+
+    event.listen(Session, "before_flush", other_click_commits_first)
+    try:
+        page = f"/training/{ts}"
+        response = auth.post(f"{page}/attendees", {"phone": "13576271006"}, page=page)
+    finally:
+        event.remove(Session, "before_flush", other_click_commits_first)
+    assert rivals and response.status_code == 302
+    assert "此人已在本期培训名单中。" in _flashes(client, response)
+    assert one(console_services, select(func.count()).select_from(TrainingAttendee).where(
+        TrainingAttendee.session_id == ts, TrainingAttendee.seeker_id == seeker)) == 1
+
+
+@pytest.mark.parametrize("day", ["2026-02-30", "99999-01-01"])
+def test_a_date_that_does_not_exist_is_called_so_not_missing(client, auth, console_services, day):
+    auth.login("supervisor")
+    session_form = auth.post("/training", {"course": "收纳整理", "held_on": day, "trainer": "罗老师"}, page="/training")
+    assert "不是有效的日期值" in session_form.get_data(as_text=True)
+    assert "请填写培训日期" not in session_form.get_data(as_text=True)
+    seeker_id = one(console_services, select(JobSeeker.id).where(JobSeeker.name == "温春燕"))
+    opening = one(console_services, select(JobOpening.id).where(JobOpening.title == "住家保姆"))
+    hire = auth.post(f"/jobs/seekers/{seeker_id}/hire", {"opening": opening, "hired_on": day}, page="/jobs")
+    assert any("不是有效的日期值" in message for message in _flashes(client, hire))
+    with console_services.sessions() as session:
+        dispute_id = session.scalars(select(Dispute.id).where(Dispute.status != DisputeStatus.CLOSED)).first()
+    step = auth.post(f"/disputes/{dispute_id}/steps", {"on": day, "note": "电话回访双方"}, page="/disputes")
+    assert "不是有效的日期值" in step.get_data(as_text=True)
+
+
+def test_the_workforce_pages_in_english_speak_of_one_person_and_use_plain_colons(client, auth, console_services):
+    auth.login("operator")
+    auth.post("/language/en", {"next": "/"})
+    ts = one(console_services, select(TrainingSession.id).order_by(TrainingSession.id).limit(1))
+    auth.post(f"/training/{ts}/attendees", {"phone": "13576271006"}, page=f"/training/{ts}")  # a seeker
+    page = client.get(f"/training/{ts}").get_data(as_text=True)
+    words = re.sub(r"<[^>]+>", " ", page)
+    assert "Training session " in words and "Training sessions </span>" not in page
+    assert "<td>Job seeker</td>" in page and "<td>Worker · " in page
+    assert "Date: " in words and "Date：" not in words and "Trainer：" not in words
+    refused = auth.post(f"/training/{ts}/certificates", {"attendee": "1", "kind": "x" * 65, "number": "1"},
+                        page=f"/training/{ts}")
+    assert any(m.startswith("Certificate: ") for m in _flashes(client, refused))
+    auth.logout()
+    auth.login("supervisor")
+    auth.post("/language/en", {"next": "/"})
+    definitions = re.search(r'id="seventy-definitions">(.*?)</ol>', client.get("/seventy").get_data(as_text=True), re.S)
+    assert definitions.group(1).count(": ") == 3 and "：" not in definitions.group(1)
+
+
+def test_a_lead_shows_its_matches_but_no_hire_button_until_completed(client, auth, console_services):
+    auth.login("operator")
+    lead = one(console_services, select(JobSeeker.id).where(JobSeeker.status == JobSeekerStatus.LEAD))
+    page = client.get(f"/jobs/seekers/{lead}").get_data(as_text=True)
+    matches = page.split('id="matches"', 1)[1]
+    assert "<tr>" in matches.split("</thead>", 1)[1]  # the matches are listed
+    assert 'class="hire"' not in matches and f'href="/jobs/seekers/new?lead={lead}"' in matches
+
+
+def test_the_trend_charts_legend_entries_do_not_overlap(client, auth):
+    auth.login("supervisor")
+    auth.post("/language/en", {"next": "/"})
+    svg = client.get("/seventy/trend.svg").get_data(as_text=True)
+    legend = re.findall(r'<g class="legends">(.*?)</g>\s*</g>\s*<g class="title">', svg, re.S) or [svg]
+    rows = re.findall(r'<rect x="([\d.]+)" y="([\d.]+)"[^>]*class="color-\d+ reactive"', legend[0])
+    assert len(rows) == 4 and len({y for x, y in rows}) == 4  # one entry a row
+
+
+def test_correcting_a_leads_phone_completes_that_lead_instead_of_registering_another(client, auth, console_services):
+    """The IVR heard 13576271007; the caller gives a different mobile. Completing the lead
+    with it wrote a second seeker and left the lead "to complete" for ever."""
+    auth.login("operator")
+    lead = one(console_services, select(JobSeeker.id).where(JobSeeker.phone == "13576271007"))
+    form = client.get(f"/jobs/seekers/new?lead={lead}").get_data(as_text=True)
+    assert re.search(rf'name="lead" type="hidden" value="{lead}"', form)
+    seekers = one(console_services, select(func.count()).select_from(JobSeeker))
+    response = auth.post("/jobs/seekers/new", {"lead": lead, "name": "罗海燕", "phone": "13576279100",
+                                               "district": _id(console_services, "districts", "longchuan"),
+                                               "category": _id(console_services, "service_categories", "household")},
+                         page="/jobs/seekers/new")
+    assert response.headers["Location"] == f"/jobs/seekers/{lead}"
+    assert one(console_services, select(func.count()).select_from(JobSeeker)) == seekers
+    completed = one(console_services, select(JobSeeker).where(JobSeeker.id == lead))
+    assert (completed.name, completed.phone, completed.status) == ("罗海燕", "13576279100", JobSeekerStatus.SEEKING)
+
+
+def test_closing_a_closed_opening_says_so_and_logs_nothing_more(client, auth, console_services):
+    auth.login("operator")
+    opening = one(console_services, select(JobOpening.id).where(JobOpening.title == "家电维修学徒"))
+    auth.post(f"/jobs/openings/{opening}/close", page="/jobs/openings")
+    again = auth.post(f"/jobs/openings/{opening}/close", page="/jobs/openings")
+    assert _flashes(client, again) == ["此岗位已关闭。"]
+    assert one(console_services, select(func.count()).select_from(AuditEntry).where(
+        AuditEntry.entity_type == "job_openings", AuditEntry.entity_id == opening, AuditEntry.action == "status")) == 1

@@ -30,7 +30,9 @@ def trend_svg(trend: list[MonthFigures], names: dict, goal_name: str, title: str
                           if (ratio := f.ratio) is not None])
     chart = pygal.Line(style=STYLE, js=[], width=760, height=360, title=title, range=(0, top), include_x_axis=True,
                        value_formatter=lambda v: f"{v:.1f}%", x_label_rotation=0, legend_at_bottom=True,
-                       show_minor_x_labels=True, truncate_legend=-1)
+                       show_minor_x_labels=True, truncate_legend=-1,
+                       # One entry a row: the English names are long, and side by side they overlapped.
+                       legend_at_bottom_columns=1)
     chart.x_labels = [f"{figures.month:%Y-%m}" for figures in trend]
     for measure in MEASURES:
         chart.add(str(names[measure]), [_percent(figures.city[measure].ratio) for figures in trend])

@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from db import audit
@@ -68,17 +68,19 @@ def looking_seeker(session: Session, phone: str) -> JobSeeker | None:
 
 def register_seeker(session: Session, user: User | None, *, name: str, phone: str, district: District | None,
                     category: ServiceCategory | None, language: Language | None = None, note: str | None = None,
-                    call_id: int | None = None) -> JobSeeker:
+                    call_id: int | None = None, seeker: JobSeeker | None = None) -> JobSeeker:
     """Register a job seeker; a lead or seeker still looking with the same phone is
-    completed instead of written twice. `phone` is normalised by the caller."""
-    seeker = looking_seeker(session, phone)
+    completed instead of written twice. `seeker`: the registration being completed or
+    corrected from its page (its phone may be the one corrected). `phone` is normalised
+    by the caller."""
+    seeker = seeker or looking_seeker(session, phone)
     action = "update"
     if seeker is None:
         seeker = JobSeeker(phone=phone, source=JobSeekerSource.OPERATOR, created_by_id=user.id if user else None,
                            call_id=call_id)
         session.add(seeker)
         action = "create"
-    seeker.name, seeker.district, seeker.category = name, district, category
+    seeker.name, seeker.phone, seeker.district, seeker.category = name, phone, district, category
     seeker.language = language or seeker.language
     seeker.note = note or seeker.note
     seeker.status = JobSeekerStatus.SEEKING
@@ -111,6 +113,8 @@ def open_opening(session: Session, user: User | None, *, provider: Provider, cat
 
 
 def close_opening(session: Session, opening: JobOpening, user: User | None) -> None:
+    if opening.status is not OpeningStatus.OPEN:  # a second click, or a colleague's, or filled
+        raise Refused("opening_closed", "the opening is closed already")
     opening.status = OpeningStatus.CLOSED
     audit.record(session, user, "status", opening, {"to": "closed"})
 
@@ -168,6 +172,7 @@ def record_hire(session: Session, user: User | None, seeker: JobSeeker, opening:
         raise Refused("provider_removed", "the provider is removed from the platform")
     if hired_on > today or hired_on < today - HIRE_PAST:
         raise Refused("hire_date", "the hire date must be within the last year, not ahead")
+    _claim(session, seeker, opening)
     worker = Worker(provider_id=opening.provider_id, name=seeker.name, phone=seeker.phone)
     session.add(worker)
     session.flush()
@@ -185,6 +190,22 @@ def record_hire(session: Session, user: User | None, seeker: JobSeeker, opening:
     audit.record(session, user, "create", hire, {"seeker": seeker.id, "provider": opening.provider_id,
                                                  "hired_on": hired_on.isoformat()})
     return hire
+
+
+def _claim(session: Session, seeker: JobSeeker, opening: JobOpening) -> None:
+    """Check again, in the database, what the checks above read from rows loaded earlier:
+    a second click on 登记录用 (or a colleague's hire of the same seeker, or of the
+    opening's last place) may have committed since. Each conditional UPDATE matches no row
+    if so; it also holds the opening's row until commit, so hires into one opening queue."""
+    taken = session.execute(update(JobSeeker).where(JobSeeker.id == seeker.id, JobSeeker.status.in_(LOOKING))
+                            .values(status=JobSeekerStatus.HIRED).execution_options(synchronize_session=False))
+    if taken.rowcount != 1:
+        raise Refused("seeker_not_looking", "the seeker was hired or withdrawn meanwhile")
+    still_open = session.execute(update(JobOpening).where(JobOpening.id == opening.id,
+                                                          JobOpening.status == OpeningStatus.OPEN)
+                                 .values(status=OpeningStatus.OPEN).execution_options(synchronize_session=False))
+    if still_open.rowcount != 1 or filled(session, [opening.id]).get(opening.id, 0) >= opening.positions:
+        raise Refused("opening_closed", "the opening was closed or filled meanwhile")
 
 
 # --- figures for the dashboard and the industry report --------------------------------------

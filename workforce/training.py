@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db import audit
@@ -40,18 +41,28 @@ def attendee_by_phone(session: Session, phone: str) -> Worker | JobSeeker | None
     return worker if worker is not None else looking_seeker(session, phone)
 
 
+def attending(session: Session, ts: TrainingSession, person: Worker | JobSeeker) -> bool:
+    column = TrainingAttendee.worker_id if isinstance(person, Worker) else TrainingAttendee.seeker_id
+    return session.scalar(select(TrainingAttendee.id).where(TrainingAttendee.session_id == ts.id,
+                                                            column == person.id)) is not None
+
+
 def add_attendee(session: Session, user: User | None, ts: TrainingSession, person: Worker | JobSeeker) -> TrainingAttendee:
     """Record that a worker or a seeker attended; a worker's training record is written too."""
     is_worker = isinstance(person, Worker)
-    column = TrainingAttendee.worker_id if is_worker else TrainingAttendee.seeker_id
-    if session.scalar(select(TrainingAttendee.id).where(TrainingAttendee.session_id == ts.id, column == person.id)):
+    if attending(session, ts, person):
         raise Refused("already_attending", "already an attendee of this session")
     attendee = TrainingAttendee(session=ts, worker=person if is_worker else None, seeker=None if is_worker else person)
     session.add(attendee)
+    try:
+        session.flush()
+    except IntegrityError:
+        # Added by another request (a double click on 添加学员) since the check above.
+        raise Refused("already_attending", "already an attendee of this session") from None
     if is_worker:
         session.add(Training(worker_id=person.id, course=ts.course, completed_on=ts.held_on, hours=ts.hours,
                              session_id=ts.id))
-    session.flush()
+        session.flush()
     audit.record(session, user, "attend", ts, {"worker": person.id} if is_worker else {"seeker": person.id})
     return attendee
 
