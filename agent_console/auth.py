@@ -15,12 +15,14 @@ from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from agent_console import translations
 from agent_console.database import get_db, services
 from db.audit import record
+from db.languages import skills
 from db.base import utcnow
 from db.models import LoginAttempt, Role, User
 from db.users import verify_password
@@ -48,6 +50,9 @@ class ConsoleUser:
         self.display_name = user.display_name
         self.role = user.role
         self.sip_extension = user.sip_extension
+        # Read with the account (User.languages loads with it): the pop's language
+        # warning needs no query of its own.
+        self.languages = skills(user)
         self.is_active = user.active
         self.is_authenticated = True
         self.is_anonymous = False
@@ -97,7 +102,8 @@ def init_app(app) -> None:
 def load_user(user_id: str):
     if not user_id.isdigit():
         return None
-    user = get_db().get(User, int(user_id))
+    # Its languages in the same query (they load with every account).
+    user = get_db().get(User, int(user_id), options=[joinedload(User.languages)])
     # A password change, a deactivation or signing out ends sessions: the stamp must still match.
     if user is None or not user.active or session.get("pw") != session_stamp(user):
         return None
