@@ -16,7 +16,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from agent_console.auth import OPERATORS, SUPERVISORS, roles
+from agent_console.auth import OPERATORS, SUPERVISORS, phone_for_reader, roles
 from agent_console.database import get_db, services
 from db.caller_history import caller_history, provider_of
 from db.models import Call, Language, ServiceCategory
@@ -34,7 +34,7 @@ def pop_stream():
     if not extension:
         return Response("retry: 60000\n\n", mimetype="text/event-stream")
     subscription = services().pop_bus.subscribe(extension)
-    signer, user_id = _offers(), current_user.id
+    signer, user_id, role = _offers(), current_user.id, current_user.role
 
     def events():
         try:
@@ -43,7 +43,8 @@ def pop_stream():
                 if pop is None:
                     yield ": keep-alive\n\n"
                 else:
-                    pop = {**pop, "offer": signer.dumps([user_id, str(pop.get("uniqueid"))])}
+                    pop = {**pop, "caller": phone_for_reader(pop.get("caller"), role) or None,
+                           "offer": signer.dumps([user_id, str(pop.get("uniqueid"))])}
                     yield f"event: pop\ndata: {json.dumps(pop, ensure_ascii=False)}\n\n"
         finally:
             subscription.close()
