@@ -135,9 +135,9 @@ def schedule_completed(session: Session, policy: SurveyPolicy, now: dt.datetime 
     if session.get_bind().dialect.name == "postgresql":
         # Another dialer may queue the same requests meanwhile: enqueues take turns, the
         # lock taken before the statement's snapshot, so "no survey yet" sees every survey
-        # the other queued. (Not ON CONFLICT DO NOTHING: its speculative insertion cost a
-        # fifth of a 100,000-survey enqueue, bench B4.) SQLite has a single writer, whose
-        # statement reads the newest data or fails with "busy".
+        # the other queued. (Not ON CONFLICT DO NOTHING: its speculative insertion probes
+        # the unique index first and writes one more WAL record a row, bench B4.) SQLite
+        # has a single writer, whose statement reads the newest data or fails with "busy".
         connection.execute(select(func.pg_advisory_xact_lock(SCHEDULE_LOCK_KEY)))
         # With a surveys table that looks empty, PostgreSQL checks "no survey yet" with a
         # nested loop rescanning the very table this statement fills: quadratic (47 s
