@@ -17,7 +17,6 @@ On SQLite `surveys` is rebuilt; db/migrations/env.py turns foreign keys off whil
 migrating, so dropping the old table deletes no survey attempts.
 """
 from alembic import op
-import sqlalchemy as sa
 
 
 revision = '0014'
