@@ -17,10 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from agent_console.auth import (
-    OPERATORS, SUPERVISORS, UNMASKERS, ConsoleUser, check_credentials, client_address, public, record_failure,
+    OPERATORS, SUPERVISORS, ConsoleUser, check_credentials, client_address, phone_for_reader, public, record_failure,
 )
 from agent_console.database import get_db, services
-from call_log.export import mask_number
 from db.api_tokens import PREFIX as TOKEN_PREFIX
 from db.api_tokens import user_for_token
 from db.base import utcnow
@@ -111,7 +110,7 @@ def request_json(found: ServiceRequest) -> dict:
         "number": found.number, "status": found.status.value, "priority": found.priority.value,
         "channel": found.channel.value, "category": found.category.code,
         "district": found.district.code if found.district else None, "address": found.address,
-        "description": found.description, "phone": found.caller.phone if found.caller else None,
+        "description": found.description, "phone": _caller_number(found.caller.phone if found.caller else None),
         "window_start": _iso(found.window_start), "window_end": _iso(found.window_end),
         "created_at": _iso(found.created_at), "updated_at": _iso(found.updated_at),
         "provider": {"id": provider.id, "name": provider.name} if provider else None,
@@ -248,8 +247,8 @@ def list_calls():
 
 
 def _caller_number(number: str | None) -> str | None:
-    """Whole for the roles that may unmask (auth.UNMASKERS), 138****8000 for the rest."""
-    return number if number is None or g.api_user.role in UNMASKERS else mask_number(number)
+    """As the token's or session's role may see it (auth.phone_for_reader); null for none."""
+    return phone_for_reader(number, g.api_user.role) if number else None
 
 
 @bp.route("/openapi.json", methods=["GET"])

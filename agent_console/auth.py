@@ -14,14 +14,18 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
+from jinja2 import pass_context
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from agent_console import translations
 from agent_console.database import get_db, services
+from call_log.export import mask_number
 from db.audit import record
 from db.base import utcnow
+from db.languages import skills
 from db.models import LoginAttempt, Role, User
 from db.users import verify_password
 
@@ -33,10 +37,14 @@ SUPERVISORS = (Role.SUPERVISOR, Role.ADMIN)
 ADMINS = (Role.ADMIN,)
 # A longer "next" is no page of ours, and would not fit in a Location header.
 MAX_NEXT = 2048
-# Who sees callers' whole numbers in the call log, its exports and the API; every other
-# role sees 138****8000. A role, not a per-account flag, so a supervisor's rights never
-# differ from what their role says (README: "Call log").
-UNMASKERS = (Role.ADMIN,)
+# Who sees callers' whole numbers: the roles that need them to serve callers — operators
+# take and return their calls — and admins. Supervisors review and report: they see
+# 138****8000 everywhere, pages, exports, the API and the pop stream alike. A role, not a
+# per-account flag, so a supervisor's rights never differ from what their role says
+# (README: "Callers' numbers"). Every page and route shows a number through
+# phone_for_reader(); actions on a caller (call back, SMS) go by id, never by a number
+# taken from the page.
+UNMASKERS = (Role.OPERATOR, Role.ADMIN)
 
 
 class ConsoleUser:
@@ -48,6 +56,9 @@ class ConsoleUser:
         self.display_name = user.display_name
         self.role = user.role
         self.sip_extension = user.sip_extension
+        # Read with the account (User.languages loads with it): the pop's language
+        # warning needs no query of its own.
+        self.languages = skills(user)
         self.is_active = user.active
         self.is_authenticated = True
         self.is_anonymous = False
@@ -63,8 +74,19 @@ class ConsoleUser:
         return get_db().get(User, self.id)
 
 
-def may_unmask() -> bool:
-    return current_user.is_authenticated and current_user.role in UNMASKERS
+def may_unmask(role: Role | None = None) -> bool:
+    """Whether `role` (the signed-in reader's, by default) sees callers' whole numbers."""
+    if role is None:
+        return current_user.is_authenticated and current_user.role in UNMASKERS
+    return role in UNMASKERS
+
+
+def phone_for_reader(number: str | None, role: Role | None = None) -> str:
+    """A caller's number as the reader may see it: whole for UNMASKERS, 138****8000 for
+    the rest ("" for none). `role`: an API caller's, outside a console session."""
+    if not number:
+        return ""
+    return number if may_unmask(role) else mask_number(number)
 
 
 def roles(*allowed: Role):
@@ -91,13 +113,16 @@ def init_app(app) -> None:
     login_manager.login_message = _l("请先登录。")
     login_manager.session_protection = "strong"
     app.view_functions["static"].hotline_roles = None  # CSS and JS, no data
+    # Evaluated at every render, for its reader (never folded into a compiled template).
+    app.add_template_filter(pass_context(lambda _context, number: phone_for_reader(number)), "phone_for_reader")
 
 
 @login_manager.user_loader
 def load_user(user_id: str):
     if not user_id.isdigit():
         return None
-    user = get_db().get(User, int(user_id))
+    # Its languages in the same query (they load with every account).
+    user = get_db().get(User, int(user_id), options=[joinedload(User.languages)])
     # A password change, a deactivation or signing out ends sessions: the stamp must still match.
     if user is None or not user.active or session.get("pw") != session_stamp(user):
         return None

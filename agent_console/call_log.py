@@ -1,7 +1,7 @@
 """The call log (通话记录) and lost callers (未接来电), for supervisors: thin HTTP over call_log/.
 
-Callers' numbers are masked (138****8000) for every role but UNMASKERS, in the pages, the
-exports and the API alike; every export is written to the audit log with its filter.
+Callers' numbers are masked (138****8000) for every role but auth.UNMASKERS, in the
+pages, the exports and the API alike (auth.phone_for_reader); every export is written to the audit log with its filter.
 """
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from agent_console.auth import SUPERVISORS, may_unmask, roles
+from agent_console.auth import SUPERVISORS, may_unmask, phone_for_reader, roles
 from agent_console.database import get_db, services
 from agent_console.formatting import HANGUP_CAUSES, LABELS, hangup_cause, queue_title, way_through
 from agent_console.forms import NoteForm, submitted
 from agent_console.voicemail import voicemail_file
 from call_log import lost_callers, search
-from call_log.export import csv_chunks, mask_number, xlsx_chunks
+from call_log.export import csv_chunks, xlsx_chunks
 from call_log.recordings import mimetype, recording_path
 from call_log.schemas import parse_filter
 from db.audit import record, record_read
@@ -40,10 +40,8 @@ FIELD_NAMES = {
 
 
 def shown_number(number: str | None) -> str:
-    """A caller's number as this reader may see it."""
-    if not number:
-        return _("未显示号码")
-    return number if may_unmask() else mask_number(number)
+    """A caller's number as this reader may see it (auth.phone_for_reader), or words for none."""
+    return phone_for_reader(number) or _("未显示号码")
 
 
 def lost_since() -> dt.datetime:
@@ -104,7 +102,7 @@ def export(kind: str):
     db.commit()
     header = [_("开始时间"), _("来电号码"), _("语言"), _("语音导航"), _("队列"), _("排队等待(秒)"), _("坐席"),
               _("通话时长(秒)"), _("结果"), _("挂机原因"), _("录音"), _("工单")]
-    cells = _export_cells(unmasked)
+    cells = _export_cells(current_user.role)
     sessions, prefix = services().sessions, services().settings.asterisk.queue_prefix
 
     def rows():
@@ -121,7 +119,7 @@ def export(kind: str):
         "Content-Disposition": f'attachment; filename="calls-{stamp}.{kind}"', "Cache-Control": "private, no-store"})
 
 
-def _export_cells(unmasked: bool):
+def _export_cells(reader: Role):
     """A row's cells in the reader's language. Every word is looked up now, while the request
     lasts: the rows are written after the view has returned, outside any request."""
     tz, yes, no = services().tz, _("有"), _("无")
@@ -149,7 +147,7 @@ def _export_cells(unmasked: bool):
         number = phone or raw_number
         return [
             started.astimezone(tz).isoformat(" ", "seconds")[:19],  # 2026-11-27 10:00:00, as strftime but faster
-            (number if unmasked else mask_number(number)) if number else "",
+            phone_for_reader(number, reader),  # the reader's role, read while the request lasted
             languages[language], way(path), queues.get(queue, other_queue) if queue else "",
             wait, agent or extension or "",
             search.seconds_between(answered, ended) if answered else None, outcomes[outcome],

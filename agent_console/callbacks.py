@@ -7,7 +7,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from agent_console.auth import OPERATORS, roles
+from agent_console.auth import OPERATORS, phone_for_reader, roles
 from agent_console.database import get_db, get_or_404, services
 from agent_console.forms import NoteForm, submitted
 from db.audit import record
@@ -58,7 +58,8 @@ def dial(task_id: int):
     task.originate_action_id, task.assigned_to_id = action_id, current_user.id
     record(db, current_user.row(), "dial", task, {"phone": task.phone})
     db.commit()
-    flash(_("正在呼叫您的分机 %(ext)s，接起后将接通 %(phone)s。", ext=current_user.sip_extension, phone=task.phone), "success")
+    flash(_("正在呼叫您的分机 %(ext)s，接起后将接通 %(phone)s。", ext=current_user.sip_extension,
+            phone=phone_for_reader(task.phone)), "success")
     return redirect(url_for("callbacks.index"))
 
 

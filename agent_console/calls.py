@@ -14,11 +14,11 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 from flask_login import current_user
 from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
-from agent_console.auth import OPERATORS, SUPERVISORS, roles
+from agent_console.auth import OPERATORS, SUPERVISORS, phone_for_reader, roles
 from agent_console.database import get_db, services
 from db.caller_history import caller_history, provider_of
-from db.languages import skills
 from db.models import Call, IvrSession, Language, ServiceCategory
 from db.phones import try_normalise
 from dialplans import contract
@@ -36,7 +36,7 @@ def pop_stream():
     if not extension:
         return Response("retry: 60000\n\n", mimetype="text/event-stream")
     subscription = services().pop_bus.subscribe(extension)
-    signer, user_id = _offers(), current_user.id
+    signer, user_id, role = _offers(), current_user.id, current_user.role
 
     def events():
         try:
@@ -45,7 +45,8 @@ def pop_stream():
                 if pop is None:
                     yield ": keep-alive\n\n"
                 else:
-                    pop = {**pop, "offer": signer.dumps([user_id, str(pop.get("uniqueid"))])}
+                    pop = {**pop, "caller": phone_for_reader(pop.get("caller"), role) or None,
+                           "offer": signer.dumps([user_id, str(pop.get("uniqueid"))])}
                     yield f"event: pop\ndata: {json.dumps(pop, ensure_ascii=False)}\n\n"
         finally:
             subscription.close()
@@ -83,22 +84,22 @@ def pop(uniqueid: str):
     """The pop's body: who is calling, what they chose in the IVR, and their history."""
     db = get_db()
     uniqueid = uniqueid[:64]
-    call = db.scalar(select(Call).where(Call.uniqueid == uniqueid))
+    call = db.scalar(select(Call).where(Call.uniqueid == uniqueid).options(joinedload(Call.caller)))
     offer = request.args.get("offer", "")[:256]
     if not may_see_call(call, uniqueid, offer):
         abort(403)
     number = (call.caller.phone if call.caller else call.caller_number) if call is not None else None
     phone = try_normalise(number, services().settings.phone.area_code) if number else None
-    history = caller_history(db, phone.number) if phone else None
+    history = caller_history(db, phone.number, caller=call.caller) if phone else None
     ivr = {k: request.args.get(k, "")[:32] for k in ("language", "category", "priority")}
     category = db.scalar(select(ServiceCategory).where(ServiceCategory.code == ivr["category"])) if ivr["category"] else None
     language = _language(call.ivr_language if call is not None and call.ivr_language else ivr["language"])
     # The operator may be offered a caller whose language they do not speak (after the
     # language's wait): the pop says so, so that they can ask a colleague at once.
-    spoken = skills(current_user.row())
     return render_template("calls/pop.html", call=call, uniqueid=uniqueid, number=number, history=history,
                            provider_of=provider_of, ivr=ivr, category=category, offer=offer, language=language,
-                           fluency=spoken.get(language) if language else None, jobs=_chose_jobs(db, call, category))
+                           fluency=current_user.languages.get(language) if language else None,
+                           jobs=_chose_jobs(db, call, category))
 
 
 def _chose_jobs(db, call: Call | None, category: ServiceCategory | None) -> bool:

@@ -54,7 +54,10 @@ def document() -> dict:
             "priority": {"enum": ["normal", "urgent", "emergency"]}, "confirm_duplicate": {"type": "boolean"}}},
         "Request": {"type": "object", "properties": {
             "number": text, "status": text, "priority": text, "channel": text, "category": text, "district": nullable,
-            "address": nullable, "description": text, "phone": nullable, "window_start": nullable,
+            "address": nullable, "description": text,
+            "phone": {"type": ["string", "null"],
+                      "description": "The caller's number; masked (138****8000) unless the account's role may unmask"},
+            "window_start": nullable,
             "window_end": nullable, "created_at": text, "updated_at": text,
             "provider": {"type": ["object", "null"]}, "history": {"type": "array", "items": {"type": "object"}}}},
         "Provider": {"type": "object", "properties": {

@@ -11,7 +11,7 @@ from agent_console.forms import NoteForm, submitted
 from db.audit import record
 from db.base import utcnow
 from db.models import SmsMessage, SmsStatus
-from db.sms import retry_now
+from db.sms import TO_PROVIDERS, retry_now
 
 bp = Blueprint("sms", __name__)
 
@@ -26,7 +26,7 @@ def outbox():
     sms = services().settings.sms
     return render_template("sms/outbox.html", messages=get_db().scalars(query).all(), status=status,
                            statuses=list(SmsStatus), gateway=bool(sms.account_sid and sms.auth_token and sms.from_number),
-                           plain=NoteForm())
+                           plain=NoteForm(), to_providers=TO_PROVIDERS)
 
 
 @bp.route("/sms/<int:message_id>/retry", methods=["POST"])

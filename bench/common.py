@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import statistics
 import subprocess
 import tempfile
+import time
 import uuid
 import zoneinfo
 from pathlib import Path
@@ -49,6 +51,31 @@ def write_results(folder: Path, name: str, results: dict, measured_at: dict) -> 
 def provenance_line(measured_at: dict) -> str:
     commit = measured_at["commit"][:10] if measured_at["commit"] else "an unknown commit"
     return f"measured at {commit}{' (with uncommitted changes)' if measured_at['dirty'] else ''}, {measured_at['date']}"
+
+
+def database_cpu(connection) -> Callable[[], float | None]:
+    """A reader of the CPU seconds the database has spent for `connection`: the PostgreSQL
+    server process behind it, from /proc when the server runs on this machine (None when
+    it does not); SQLite works inside this process, so its CPU time. On a machine shared
+    with other work a statement's CPU time moves much less than its wall time."""
+    if connection.dialect.name == "sqlite":
+        return time.process_time
+    pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    proc = Path(f"/proc/{pid}")
+
+    def read() -> float | None:
+        try:
+            if proc.joinpath("comm").read_text().strip() != "postgres":
+                return None  # another machine's server: this pid is some process of ours
+            fields = proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return read
+
+
+def cpu_spent(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before
 
 
 def series(dialect: str, count: int) -> tuple[str, str]:

@@ -1,12 +1,14 @@
-"""What the operator sees of a caller when their call pops up: one indexed read each."""
+"""What the operator sees of a caller when their call pops up: one indexed read each, a
+request's category, a dispatch's and a rating's provider read with it (a pop costs a few
+round trips, not one per row: bench B3)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
-from db.models import Call, Caller, Complaint, Dispatch, DispatchStatus, ServiceRequest, Survey, SurveyStatus
+from db.models import Caller, Complaint, Dispatch, DispatchStatus, ServiceRequest, Survey, SurveyStatus
 
 RECENT = 10
 
@@ -15,7 +17,6 @@ RECENT = 10
 class CallerHistory:
     phone: str
     caller: Caller | None
-    calls: list[Call] = field(default_factory=list)
     requests: list[ServiceRequest] = field(default_factory=list)
     surveys: list[Survey] = field(default_factory=list)
     complaints: list[Complaint] = field(default_factory=list)
@@ -33,22 +34,22 @@ def provider_of(request: ServiceRequest):
     return None
 
 
-def caller_history(session: Session, phone: str, limit: int = RECENT) -> CallerHistory:
-    caller = session.scalar(select(Caller).where(Caller.phone == phone))
+def caller_history(session: Session, phone: str, limit: int = RECENT, caller: Caller | None = None) -> CallerHistory:
+    """`caller`: the caller already read with the call, when it is the one with `phone`."""
+    if caller is None or caller.phone != phone:
+        caller = session.scalar(select(Caller).where(Caller.phone == phone))
     history = CallerHistory(phone, caller)
     if caller is None:
         return history
-    history.calls = list(session.scalars(
-        select(Call).where(Call.caller_id == caller.id).order_by(Call.started_at.desc()).limit(limit)))
     history.requests = list(session.scalars(
         select(ServiceRequest).where(ServiceRequest.caller_id == caller.id)
-        .options(selectinload(ServiceRequest.category),
-                 selectinload(ServiceRequest.dispatches).selectinload(Dispatch.provider))
+        .options(joinedload(ServiceRequest.category),
+                 selectinload(ServiceRequest.dispatches).joinedload(Dispatch.provider))
         .order_by(ServiceRequest.created_at.desc()).limit(limit)))
     history.surveys = list(session.scalars(
         select(Survey).where(Survey.caller_id == caller.id, Survey.status == SurveyStatus.COMPLETED)
-        .options(selectinload(Survey.provider)).order_by(Survey.completed_at.desc()).limit(3)))
+        .options(joinedload(Survey.provider)).order_by(Survey.completed_at.desc()).limit(3)))
     history.complaints = list(session.scalars(
         select(Complaint).where(Complaint.caller_id == caller.id)
-        .options(selectinload(Complaint.provider)).order_by(Complaint.created_at.desc()).limit(5)))
+        .options(joinedload(Complaint.provider)).order_by(Complaint.created_at.desc()).limit(5)))
     return history

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Computed,
     Date,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     Numeric,
@@ -460,6 +461,8 @@ class ServiceRequest(Base):
         Index("ix_service_requests_caller_status", "caller_id", "status"),
         # A call's requests, and the first one's number read from the index alone (the call log).
         Index("ix_service_requests_call_number", "call_id", "number"),
+        # What a survey's one composite key refers to (Survey: its request and that request's caller).
+        Index("ix_service_requests_id_caller_id", "id", "caller_id", unique=True),
         CheckConstraint("window_end IS NULL OR window_start IS NULL OR window_end > window_start", name="window_order"),
     )
 
@@ -713,11 +716,18 @@ class Survey(Base):
         # With `id` last a claim reads the due surveys in its order and stops at its limit.
         Index("ix_surveys_status_due", "status", "due_at", "id"),
         CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="rating_range"),
+        # One key for the request and its caller: the survey calls that request's caller,
+        # and the request's own key holds the caller to `callers`. One check a row where two
+        # separate keys made two (each locking a parent row): half of a 100,000-survey
+        # enqueue's cost on PostgreSQL was its keys (bench B4). A request whose caller is
+        # corrected carries its survey along.
+        ForeignKeyConstraint(["request_id", "caller_id"], ["service_requests.id", "service_requests.caller_id"],
+                             onupdate="CASCADE"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    request_id: Mapped[int] = mapped_column(ForeignKey("service_requests.id"), unique=True)
-    caller_id: Mapped[int] = mapped_column(ForeignKey("callers.id"), index=True)
+    request_id: Mapped[int] = mapped_column(unique=True)
+    caller_id: Mapped[int] = mapped_column(index=True)
     provider_id: Mapped[Optional[int]] = mapped_column(ForeignKey("providers.id"), index=True)
     language: Mapped[Language] = mapped_column(str_enum(Language, "language"))
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -731,8 +741,9 @@ class Survey(Base):
     completed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    request: Mapped[ServiceRequest] = relationship()
-    caller: Mapped[Caller] = relationship()
+    request: Mapped[ServiceRequest] = relationship(foreign_keys=[request_id],
+                                                   primaryjoin="Survey.request_id == ServiceRequest.id")
+    caller: Mapped[Caller] = relationship(primaryjoin="foreign(Survey.caller_id) == Caller.id")
     provider: Mapped[Optional[Provider]] = relationship()
     attempts: Mapped[list[SurveyAttempt]] = relationship(
         back_populates="survey", order_by="SurveyAttempt.started_at", cascade="all, delete-orphan"

@@ -18,6 +18,9 @@ from db.phones import try_normalise
 from db.service_requests import full_address
 
 MAX_BODY = 500  # a long SMS is split by the carrier; beyond this it is a letter
+# Messages to providers (a business's number); every other message is to a caller, whose
+# number is shown masked to a reader without the right to see it.
+TO_PROVIDERS = frozenset({"dispatch_provider"})
 
 
 def queue_sms(session: Session, to_number: str, body: str, purpose: str,

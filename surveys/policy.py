@@ -15,7 +15,7 @@ import functools
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import Integer, bindparam, exists, func, inspect, literal, select, text, update
+from sqlalchemy import Integer, bindparam, exists, func, insert, inspect, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from db.base import UTCDateTime, utcnow
@@ -38,12 +38,12 @@ from db.models import (
     TaskStatus,
 )
 from db.service_requests import change_status
-from db.session import insert_for
 from ivr.menu import BusinessHours
 
 log = logging.getLogger(__name__)
 # Any fixed number: the key of the advisory lock that serialises claims on PostgreSQL.
 CLAIM_LOCK_KEY = 0x486F746C  # "Hotl"
+SCHEDULE_LOCK_KEY = CLAIM_LOCK_KEY + 1  # enqueues take turns (claims need not wait for them)
 RATING_DAYS = 90
 LOW_RATING = 2  # 1 or 2 stars: a supervisor follows up
 # OriginateResponse Reason → how the attempt ended.
@@ -127,25 +127,28 @@ def schedule_completed(session: Session, policy: SurveyPolicy, now: dt.datetime 
         .where(ServiceRequest.status == RequestStatus.COMPLETED, Caller.do_not_call.is_(False),
                ~exists().where(Survey.request_id == ServiceRequest.id), completed_at <= now - policy.delay)
     )
-    table = Survey.__table__
-    dialect = session.get_bind().dialect.name
-    statement = (insert_for(session, table).from_select(
-        ["request_id", "caller_id", "provider_id", "language", "due_at", "status", "attempt_count", "created_at"], due)
-        # Another dialer may queue the same request meanwhile: the unique request_id settles it.
-        .on_conflict_do_nothing(index_elements=[table.c.request_id])
-        # RETURNING counts the rows: the driver's rowcount is -1 for INSERT … SELECT on SQLite.
-        .returning(table.c.id))
+    columns = ["request_id", "caller_id", "provider_id", "language", "due_at", "status", "attempt_count", "created_at"]
+    # The count of rows written, not 100,000 ids returned to be counted (the driver drops
+    # an INSERT's rowcount unless asked to keep it).
+    statement = insert(Survey.__table__).from_select(columns, due).execution_options(preserve_rowcount=True)
     connection = session.connection()
-    if dialect == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
+        # Another dialer may queue the same requests meanwhile: enqueues take turns, the
+        # lock taken before the statement's snapshot, so "no survey yet" sees every survey
+        # the other queued. (Not ON CONFLICT DO NOTHING: its speculative insertion probes
+        # the unique index first and writes one more WAL record a row, bench B4.) SQLite
+        # has a single writer, whose statement reads the newest data or fails with "busy".
+        connection.execute(select(func.pg_advisory_xact_lock(SCHEDULE_LOCK_KEY)))
         # With a surveys table that looks empty, PostgreSQL checks "no survey yet" with a
         # nested loop rescanning the very table this statement fills: quadratic (47 s
         # for 100,000). Hash or merge joins read it once.
         # (JIT compiling costs more than it saves on this one-pass statement.)
         connection.execute(text("SET LOCAL enable_nestloop = off; SET LOCAL jit = off"))
-    result = connection.execute(statement)
-    if dialect == "postgresql":
+        result = connection.execute(statement)
         connection.execute(text("SET LOCAL enable_nestloop TO DEFAULT; SET LOCAL jit TO DEFAULT"))
-    return len(result.all())
+    else:
+        result = connection.execute(statement)
+    return result.rowcount
 
 
 def cancel_opted_out(session: Session) -> int:

@@ -129,3 +129,47 @@ def test_downgrading_0009_gives_back_the_end_of_each_wrap_up_that_ran_its_course
         rows = connection.execute(text("SELECT state, source FROM operator_state_changes ORDER BY at")).all()
     assert [tuple(row) for row in rows] == [("wrap_up", "ami"), ("available", "ami"), ("on_call", "ami"),
                                             ("wrap_up", "ami"), ("paused", "console")]
+
+
+@pytest.mark.parametrize("empty_engine", BACKENDS, indirect=True)
+def test_0014_keeps_survey_attempts_and_call_backs_and_gives_each_survey_its_requests_caller(empty_engine):
+    """On SQLite 0014 rebuilds `surveys`: dropping the old table must neither cascade-delete
+    its attempts nor be refused for the call-back that names a survey. A survey whose
+    request's caller was corrected since takes that caller, as the new key requires."""
+    from sqlalchemy import text
+
+    migrate.upgrade(empty_engine, "0013")
+    at = "'2026-11-27 02:00:00'"
+    with empty_engine.begin() as connection:
+        for statement in (
+            "INSERT INTO service_categories (id, code, name_zh, name_en, sort_order, active) "
+            "VALUES (1, 'household', '家政', 'Housekeeping', 0, true)",
+            "INSERT INTO callers (id, phone, phone_kind, do_not_call, created_at) VALUES "
+            f"(1, '13800138000', 'mobile', false, {at}), (2, '13912345678', 'mobile', false, {at})",
+            "INSERT INTO service_requests (id, number, caller_id, category_id, description, channel, status, priority, "
+            f"created_at, updated_at) VALUES (1, 'HY1', 1, 1, '', 'phone', 'surveyed', 'normal', {at}, {at}), "
+            f"(2, 'HY2', 1, 1, '', 'phone', 'completed', 'normal', {at}, {at})",
+            # Request 2's caller was corrected to caller 2 after its survey was queued for caller 1.
+            "INSERT INTO surveys (id, request_id, caller_id, language, due_at, status, attempt_count, created_at) VALUES "
+            f"(1, 1, 1, 'cmn', {at}, 'completed', 2, {at}), (2, 2, 1, 'cmn', {at}, 'scheduled', 0, {at})",
+            "UPDATE service_requests SET caller_id = 2 WHERE id = 2",
+            f"INSERT INTO survey_attempts (survey_id, started_at, action_id) VALUES (1, {at}, 'a1'), (1, {at}, 'a2')",
+            "INSERT INTO callback_tasks (caller_id, phone, reason, request_id, survey_id, due_at, status, attempts, "
+            f"created_at) VALUES (1, '13800138000', 'survey_follow_up', 1, 1, {at}, 'pending', 0, {at})",
+        ):
+            connection.execute(text(statement))
+
+    def counts() -> tuple:
+        with empty_engine.connect() as connection:
+            return tuple(connection.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+                         for table in ("surveys", "survey_attempts", "callback_tasks"))
+
+    migrate.upgrade(empty_engine)
+    assert counts() == (2, 2, 1)
+    with empty_engine.connect() as connection:
+        assert dict(connection.execute(text("SELECT id, caller_id FROM surveys")).all()) == {1: 1, 2: 2}
+    assert migrate.drift(empty_engine) == []
+    migrate.downgrade(empty_engine, "0013")
+    assert counts() == (2, 2, 1)
+    migrate.upgrade(empty_engine)
+    assert counts() == (2, 2, 1)

@@ -192,3 +192,57 @@ def test_the_pop_puts_the_callers_language_first_and_warns_one_who_does_not_spea
     assert "请用客家话接听" in page and "您未登记会说此语言" not in page
     unknown = client.get("/pop/1.5", query_string={"language": "xx"}).get_data(as_text=True)
     assert 'id="pop-language"' not in unknown and "未知" in unknown
+
+
+def test_a_pops_queries_do_not_grow_with_the_callers_history(client, auth, console_services, ivr_db):
+    """Each part of the history is one query with its providers and categories read along
+    (no query a row), and the reader's languages come with the account (bench B3)."""
+    import datetime as dt
+
+    from sqlalchemy import event
+
+    from db.models import (
+        Call, CallDirection, Caller, Complaint, Dispatch, DispatchStatus, PhoneKind, Provider, RequestChannel,
+        ServiceCategory, Survey, SurveyStatus,
+    )
+    from db.service_requests import open_request
+    from config import load_settings
+
+    tz = load_settings(environ={}).tz
+    at = dt.datetime(2026, 11, 27, 2, 0, tzinfo=dt.timezone.utc)
+    with console_services.sessions() as session:
+        providers = session.scalars(select(Provider).limit(4)).all()
+        category = session.scalar(select(ServiceCategory).limit(1))
+        for phone, rows in (("13912343001", 1), ("13912343002", 4)):
+            caller = Caller(phone=phone, phone_kind=PhoneKind.MOBILE, language=Language.MANDARIN)
+            session.add_all([caller, Call(uniqueid=f"history.{phone}", direction=CallDirection.INBOUND, caller=caller,
+                                          caller_number=phone, started_at=at)])
+            for n in range(rows):
+                request = open_request(session, caller, category, RequestChannel.PHONE, tz, now=at)
+                session.add_all([
+                    Dispatch(request=request, provider=providers[n], status=DispatchStatus.ACCEPTED, offered_at=at),
+                    Survey(request_id=request.id, caller_id=caller.id, provider=providers[n], language=Language.MANDARIN,
+                           due_at=at, status=SurveyStatus.COMPLETED, rating=4, completed_at=at),
+                    Complaint(caller=caller, provider=providers[n], description="迟到", created_at=at)])
+        session.commit()
+    auth.login("admin")
+    statements: list[str] = []
+
+    def count(_connection, _cursor, statement, *_args):
+        statements.append(statement)
+
+    def queries_for(phone: str) -> int:
+        statements.clear()
+        event.listen(ivr_db, "before_cursor_execute", count)
+        try:
+            page = client.get(f"/pop/history.{phone}").get_data(as_text=True)
+        finally:
+            event.remove(ivr_db, "before_cursor_execute", count)
+        assert page.count("★") == min(3, 4 if phone.endswith("2") else 1)  # the history is on the page
+        return len(statements)
+
+    few, many = queries_for("13912343001"), queries_for("13912343002")
+    assert few == many, statements
+    # The account (with its languages), the call (with its caller), requests (with their
+    # categories), their dispatches (with providers), ratings, complaints.
+    assert many <= 6, statements

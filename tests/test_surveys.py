@@ -7,7 +7,7 @@ import itertools
 import zoneinfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from config import load_settings
 from db.dispatching import assign, respond
@@ -233,3 +233,79 @@ def test_a_claim_takes_the_earliest_due_first_one_per_caller_each_with_its_calle
     # What the session already held shows the claim, not the state before it.
     assert [s.status for s in surveys] == [SurveyStatus.SCHEDULED] + [SurveyStatus.DIALLING] * 3
     assert surveys[3].claimed_by == "d1" and surveys[3].attempt_count == 1
+
+
+def test_a_survey_calls_its_requests_caller_and_no_one_else(session):
+    """One composite key holds a survey's request and caller: a survey for somebody who is
+    not the request's caller, or for no request at all, is refused by the database."""
+    from sqlalchemy.exc import IntegrityError
+
+    request = _completed_request(session, "13912342001", at=FRIDAY_10)
+    stranger = Caller(phone="13912342002", phone_kind=PhoneKind.MOBILE)
+    session.add(stranger)
+    session.flush()
+    for request_id, caller_id in ((request.id, stranger.id), (request.id + 1000, stranger.id)):
+        with pytest.raises(IntegrityError), session.begin_nested():
+            session.add(Survey(request_id=request_id, caller_id=caller_id, language=Language.MANDARIN, due_at=FRIDAY_10))
+            session.flush()
+    session.add(Survey(request_id=request.id, caller_id=request.caller_id, language=Language.MANDARIN, due_at=FRIDAY_10))
+    session.flush()  # the request's own caller: accepted
+
+
+def test_a_request_whose_caller_is_corrected_takes_its_survey_along(session, policy):
+    request = _completed_request(session, "13912342003", at=FRIDAY_10)
+    assert schedule_completed(session, policy, FRIDAY_10 + policy.delay) == 1
+    survey = session.scalar(select(Survey).where(Survey.request_id == request.id))
+    right = Caller(phone="13912342004", phone_kind=PhoneKind.MOBILE)
+    request.caller = right
+    session.flush()
+    session.refresh(survey)
+    assert survey.caller_id == right.id and survey.caller.phone == "13912342004"
+
+
+@pytest.mark.parametrize("empty_engine", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_two_dialers_enqueueing_at_once_queue_each_survey_once(empty_engine, policy):
+    """The second enqueue waits for the first and then finds the survey queued (without
+    taking turns it would fail on the unique request once the first committed)."""
+    import threading
+
+    from sqlalchemy import text
+
+    from db import migrate
+    from db.reference import ensure_reference_data
+    from db.session import make_session_factory, transaction
+    from tests.conftest import wait_until
+
+    migrate.upgrade(empty_engine)
+    sessions = make_session_factory(empty_engine)
+    with transaction(sessions) as setup:
+        ensure_reference_data(setup)
+        _completed_request(setup, "13912342005", at=FRIDAY_10)
+    now = FRIDAY_10 + policy.delay
+    outcome: dict = {}
+
+    def second_dialer():
+        try:
+            with transaction(sessions) as session:
+                outcome["pid"] = session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar()
+                outcome["queued"] = schedule_completed(session, policy, now)
+        except Exception as exc:  # reported by the assertion below
+            outcome["error"] = exc
+
+    with sessions() as first, first.begin():
+        assert schedule_completed(first, policy, now) == 1
+        thread = threading.Thread(target=second_dialer)
+        thread.start()
+        with empty_engine.connect() as watcher:
+            def second_waits() -> bool:
+                if "pid" not in outcome:
+                    return False
+                event = watcher.execute(text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid"),
+                                        {"pid": outcome["pid"]}).scalar()
+                watcher.rollback()  # the activity view is read once a transaction
+                return event == "Lock"
+            assert wait_until(second_waits), "the second enqueue never waited for the first"
+    thread.join(30)
+    assert outcome.get("queued") == 0, outcome
+    with sessions() as check:
+        assert check.scalar(select(func.count()).select_from(Survey)) == 1
