@@ -89,6 +89,19 @@ def phone_for_reader(number: str | None, role: Role | None = None) -> str:
     return number if may_unmask(role) else mask_number(number)
 
 
+def known_phone_kept(field, known: str | None) -> None:
+    """A reader shown a caller's number masked (phone_for_reader) who left it so keeps
+    that number: a form never needs the whole number in the page."""
+    if known and (field.data or "").strip() == phone_for_reader(known) != known:
+        field.data = known
+
+
+def known_phone_shown(field, known: str | None) -> None:
+    """A form shows a caller's number as its reader may see it."""
+    if known and field.data == known:
+        field.data = phone_for_reader(known)
+
+
 def roles(*allowed: Role):
     def decorate(view):
         @functools.wraps(view)

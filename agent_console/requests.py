@@ -7,7 +7,7 @@ from flask_login import current_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
-from agent_console.auth import OPERATORS, phone_for_reader, roles
+from agent_console.auth import OPERATORS, known_phone_kept, known_phone_shown, roles
 from agent_console.calls import may_see_call
 from agent_console.database import get_db, get_or_404, services
 from agent_console.formatting import refusal
@@ -106,26 +106,13 @@ def _call_number(uniqueid: str | None) -> str | None:
     return (call.caller.phone if call.caller else call.caller_number) if call is not None else None
 
 
-def _known_phone_kept(form: RequestForm, known: str | None) -> None:
-    """A reader shown the caller's number masked (auth.phone_for_reader) who left it so
-    keeps that number: the form never needs the whole number in the page."""
-    if known and (form.phone.data or "").strip() == phone_for_reader(known) != known:
-        form.phone.data = known
-
-
-def _known_phone_shown(form: RequestForm, known: str | None) -> None:
-    """The form shows the caller's number as its reader may see it."""
-    if known and form.phone.data == known:
-        form.phone.data = phone_for_reader(known)
-
-
 @bp.route("/requests/new", methods=["GET", "POST"])
 @roles(*OPERATORS)
 def new():
     form = RequestForm()
     duplicate = None
     known = _call_number(form.call.data) if request.method == "POST" else None
-    _known_phone_kept(form, known)
+    known_phone_kept(form.phone, known)
     if request.method == "GET":
         call = _prefill(form)
         known = form.phone.data if call is not None else None
@@ -142,7 +129,7 @@ def new():
         db.rollback()
         flash(_("此来电人在%(hours)d小时内已有同类未办结工单 %(number)s，可能重复。", hours=settings.console.duplicate_hours,
                 number=duplicate.number), "warning")
-    _known_phone_shown(form, known)
+    known_phone_shown(form.phone, known)
     return render_template("requests/form.html", form=form, duplicate=duplicate, editing=None)
 
 
@@ -195,7 +182,7 @@ def edit(number: str):
     found = _request_or_404(number)
     form = RequestForm(obj=None)
     known = found.caller.phone if found.caller else None
-    _known_phone_kept(form, known)
+    known_phone_kept(form.phone, known)
     if request.method == "GET":
         form.phone.data = found.caller.phone if found.caller else ""
         form.caller_name.data = found.caller.name if found.caller else ""
@@ -218,7 +205,7 @@ def edit(number: str):
         db.commit()
         flash(_("工单已更新。"), "success")
         return redirect(url_for("requests.view", number=found.number))
-    _known_phone_shown(form, known)
+    known_phone_shown(form.phone, known)
     return render_template("requests/form.html", form=form, duplicate=None, editing=found)
 
 

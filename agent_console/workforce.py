@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from agent_console.auth import OPERATORS, SUPERVISORS, roles
+from agent_console.auth import OPERATORS, SUPERVISORS, known_phone_kept, known_phone_shown, roles
 from agent_console.calls import may_see_call
 from agent_console.database import get_db, get_or_404, services
 from agent_console.inputs import row_id
@@ -99,7 +99,10 @@ def new_seeker():
     form = SeekerForm()
     if request.method == "GET":
         _prefill(form)
-    elif form.validate_on_submit():
+        known_phone_shown(form.phone, form.phone.data)
+    else:
+        known_phone_kept(form.phone, _known_phone(form))
+    if request.method == "POST" and form.validate_on_submit():
         call = db.scalar(select(Call).where(Call.uniqueid == form.call.data)) if form.call.data else None
         lead_id = row_id(form.lead.data)
         editing = db.get(JobSeeker, lead_id) if lead_id is not None else None
@@ -113,6 +116,20 @@ def new_seeker():
         flash(_("求职者 %(name)s 已登记。", name=seeker.name), "success")
         return redirect(url_for("workforce.seeker", seeker_id=seeker.id))
     return render_template("workforce/seeker_form.html", form=form)
+
+
+def _known_phone(form: SeekerForm) -> str | None:
+    """The number the form was prefilled with (a lead's, else its call's caller's), which a
+    reader who sees numbers masked sends back masked."""
+    db = get_db()
+    lead_id = row_id(form.lead.data)
+    lead = db.get(JobSeeker, lead_id) if lead_id is not None else None
+    if lead is not None:
+        return lead.phone
+    call = db.scalar(select(Call).where(Call.uniqueid == form.call.data[:64])) if form.call.data else None
+    if call is not None:
+        return call.caller.phone if call.caller else call.caller_number
+    return None
 
 
 def _prefill(form: SeekerForm) -> None:

@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from db.models import (
     Call, CallbackReason, CallbackTask, CallDirection, Caller, CallOutcome, Complaint, ComplaintStatus, Dispatch,
-    DispatchStatus, Language, PhoneKind, Provider, RequestChannel, ServiceCategory, Survey, SurveyStatus, TaskStatus,
-    User, Worker,
+    DispatchStatus, Dispute, DisputeOrigin, JobOpening, JobSeeker, JobSeekerSource, Language, PhoneKind, Provider,
+    RequestChannel, ServiceCategory, Survey, SurveyStatus, TaskStatus, TrainingAttendee, TrainingSession, User, Worker,
 )
 
 KNOWN = "13912348765"
@@ -30,6 +30,7 @@ SHOWING_THE_NUMBER = {
     "calls.pop", "requests.index", "requests.view", "requests.edit", "callbacks.index", "complaints.index",
     "complaints.view", "sms.outbox", "surveys.index", "surveys.view", "call_log.index", "call_log.view",
     "call_log.lost", "call_log.export", "api.list_calls", "api.list_requests", "api.get_request",
+    "disputes.view", "workforce.index", "workforce.seeker", "workforce.training_session",
 }
 # Not walked: the screen-pop stream never ends (tested below on its own); static files hold no data.
 NOT_WALKED = {"calls.pop_stream", "static"}
@@ -68,12 +69,24 @@ def seeded(console_services):
                    status=SurveyStatus.COMPLETED, rating=2, completed_at=AT),
         ])
         queue_sms(session, KNOWN, "您的工单已派单。", "dispatch_caller", request, AT)
+        # The same caller in a dispute, and looking for work, at a training session.
+        dispute = Dispute(caller=caller, provider_id=provider.id, request_id=request.id, origin=DisputeOrigin.OPERATOR,
+                          summary="服务费争议", opened_at=AT, deadline=AT.date() + dt.timedelta(days=21))
+        seeker = JobSeeker(phone=KNOWN, source=JobSeekerSource.IVR, created_at=AT)
+        training = TrainingSession(course="家政服务员", held_on=AT.date(), trainer="李老师")
+        session.add_all([dispute, seeker, training])
+        session.flush()
+        session.add(TrainingAttendee(session_id=training.id, seeker_id=seeker.id))
+        opening = JobOpening(provider_id=provider.id, category_id=category.id, title="保洁员", positions=2)
+        session.add(opening)
         session.commit()
         ids = {
             "uniqueid": UNIQUEID, "number": request.number, "provider_id": provider.id,
             "complaint_id": session.scalar(select(Complaint.id).where(Complaint.caller_id == caller.id)),
             "survey_id": session.scalar(select(Survey.id).where(Survey.caller_id == caller.id)),
             "worker_id": session.scalar(select(Worker.id).order_by(Worker.id)),
+            "dispute_id": dispute.id, "seeker_id": seeker.id, "session_id": training.id, "opening_id": opening.id,
+            "period": "2026-11", "kind": "csv",
             "_rest": "no-such-thing",
         }
     return ids

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from db.models import (
-    AuditEntry, Call, Certificate, Dispute, DisputeStatus, Hire, JobOpening, JobSeeker, JobSeekerSource,
-    JobSeekerStatus, Language, OpeningStatus, SeventyDenominator, TrainingSession, Worker,
+    AuditEntry, Call, Certificate, Dispute, DisputeStatus, District, Hire, JobOpening, JobSeeker, JobSeekerSource,
+    JobSeekerStatus, Language, OpeningStatus, SeventyDenominator, ServiceCategory, TrainingSession, Worker,
 )
 from db.base import utcnow
 from db.session import make_session_factory
@@ -242,9 +242,21 @@ def test_the_pop_of_a_jobs_call_offers_the_job_seeker_form_prefilled(dial, ivr_s
     assert 'id="pop-job-seeker"' in pop
     link = re.search(r'id="pop-job-seeker" href="([^"]+)"', pop).group(1).replace("&amp;", "&")
     form = client.get(link).get_data(as_text=True)
-    assert 'value="13588887777"' in form and re.search(r'<option selected value="cmn">', form)
+    # A supervisor sees callers' numbers masked, in forms too (auth.UNMASKERS) ...
+    assert 'value="135****7777"' in form and "13588887777" not in form
+    assert re.search(r'<option selected value="cmn">', form)
     plain = client.get(f"/pop/{uniqueid}?category=household")
     assert plain.status_code == 200
+    # ... and saving the form as shown keeps the caller's whole number.
+    hidden = dict(re.findall(r'<input[^>]*name="(call|lead)"[^>]*value="([^"]*)"', form))
+    with console_services.sessions() as session:
+        district = session.scalar(select(District.id).where(District.name_zh == "龙川县"))
+        category = session.scalar(select(ServiceCategory.id).where(ServiceCategory.code == "household"))
+    saved = auth.post(link, {"name": "黄阿姨", "phone": "135****7777", "district": district, "category": category,
+                             "language": "cmn", **hidden})
+    assert saved.status_code == 302
+    with console_services.sessions() as session:
+        assert session.scalar(select(JobSeeker.phone).where(JobSeeker.name == "黄阿姨")) == "13588887777"
 
 
 def test_the_dashboard_counts_this_years_hires_against_the_goal(client, auth, console_services):
