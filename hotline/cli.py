@@ -155,6 +155,8 @@ def demo_banner(app: AppContext, stack: "DemoStack") -> str:
         f"  Emulated Asterisk manager (AMI) on {app.settings.asterisk.ami_host}:{stack.asterisk.port}, followed by the AMI link;",
         f"    operators {', '.join(stack.operators)} are logged into the queues",
         f"  Agent console: {stack.console.url}/",
+        f"    live wallboard (实时监控, sign in as supervisor): {stack.console.url}/wallboard "
+        f"(wall monitor: {stack.console.url}/wallboard?full=1)",
         f"  Survey dialer: a request marked completed is surveyed {app.settings.survey.delay_minutes} min later, "
         f"{app.settings.survey.quiet_until:%H:%M}-{app.settings.survey.quiet_from:%H:%M}",
         "    (HOTLINE_SURVEY_DELAY_MINUTES=0 to see one at once); the emulated caller rates it 5",

@@ -83,10 +83,11 @@ class EmulatedAsterisk:
                 penalty = (penalties or {}).get((extension, queue), 0)
                 members[f"PJSIP/{extension}"] = {"Paused": "0", "PausedReason": "", "Penalty": str(penalty)}
 
-    def call(self, caller: str, keys: str, at: dt.datetime | None = None):
+    def call(self, caller: str, keys: str, at: dt.datetime | None = None, hold: threading.Event | None = None):
+        """hold: with nobody free, the caller waits in the queue until it is set (Switch.call)."""
         host, port = self.ivr_address
         return self.switch.call(CallSpec(caller=caller, host=host, port=port, events=parse_keys(keys),
-                                         script=contract.ivr_script(at)))
+                                         script=contract.ivr_script(at)), hold=hold)
 
     def _answered(self, action: dict[str, str]) -> None:
         """An answered Originate runs its context; for a survey call, the survey AGI."""
@@ -176,6 +177,9 @@ def start_demo_stack(app) -> DemoStack:
     from surveys.dialer import SurveyDialer
     from surveys.policy import SurveyPolicy
 
+    from hotline.console_commands import check_wallboard_queues
+
+    check_wallboard_queues(app)
     settings = demo_settings(app.settings)  # the console finds the calls' recordings there
     menu = app.menu
     # The demo lets `hotline call --at` try after-hours service by day.
