@@ -262,6 +262,8 @@ SCHEMA: dict[str, Kind] = {
     "survey.calls_per_second": number(0.1, 100),
     "survey.claim_timeout_seconds": integer(5, 86400),
     "survey.ring_seconds": integer(10, 120),
+    "kpi.service_level_seconds": integer(1, 600),
+    "kpi.short_abandon_seconds": integer(0, 60),
 }
 
 # Settings whose shipped default must never run in production.
