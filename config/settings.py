@@ -276,6 +276,8 @@ SCHEMA: dict[str, Kind] = {
     "survey.calls_per_second": number(0.1, 100),
     "survey.claim_timeout_seconds": integer(5, 86400),
     "survey.ring_seconds": integer(10, 120),
+    "kpi.service_level_seconds": integer(1, 600),
+    "kpi.short_abandon_seconds": integer(0, 60),
     "wallboard.red_after_seconds": integer(1, 3600),
     "wallboard.red_after_by_queue": Kind(
         "queue names of the IVR menu with seconds from 1 to 3600, e.g. { priority = 20 } "
