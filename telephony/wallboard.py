@@ -35,10 +35,10 @@ SHOWN_AS = {OperatorState.LOGGED_IN: OperatorState.AVAILABLE}
 
 
 def waiting_in_queue(now: dt.datetime):
-    """The calls waiting in a queue now, as a WHERE clause on calls (ix_calls_outcome_started)."""
-    return and_(Call.outcome == CallOutcome.IN_PROGRESS, Call.started_at >= now - WAIT_HORIZON,
-                Call.queue_entered_at.is_not(None), Call.queue_wait_seconds.is_(None), Call.answered_at.is_(None),
-                Call.ended_at.is_(None))
+    """The calls waiting in a queue now, as a WHERE clause on calls (the calls in progress
+    are few: ix_calls_outcome_started's first column finds them)."""
+    return and_(Call.outcome == CallOutcome.IN_PROGRESS, Call.queue_entered_at >= now - WAIT_HORIZON,
+                Call.queue_wait_seconds.is_(None), Call.answered_at.is_(None), Call.ended_at.is_(None))
 
 
 @dataclass

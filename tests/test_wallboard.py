@@ -54,12 +54,14 @@ def test_callers_waiting_are_the_queued_calls_not_yet_out_of_the_queue(session):
     add_call(session, "in-ivr")  # never joined a queue
     add_call(session, "stale", entered=NOW - WAIT_HORIZON - dt.timedelta(minutes=1),
              started=NOW - WAIT_HORIZON - dt.timedelta(minutes=2))  # a row nothing settled
+    add_call(session, "long-in-ivr", entered=ago(5), started=NOW - WAIT_HORIZON - dt.timedelta(minutes=1))
     session.flush()
 
-    assert waiting_callers(session, NOW) == [("general", ago(50)), ("priority", ago(25)), ("general", ago(10))]
+    assert waiting_callers(session, NOW) == [("general", ago(50)), ("priority", ago(25)), ("general", ago(10)),
+                                             ("general", ago(5))]
     board = wallboard(session, NOW, QUEUES, {"priority": 20}, 60)
     general, priority = board.queues
-    assert (general.name, general.waiting, general.longest_wait(NOW), general.red(NOW)) == ("general", 2, 50, False)
+    assert (general.name, general.waiting, general.longest_wait(NOW), general.red(NOW)) == ("general", 3, 50, False)
     assert (priority.name, priority.waiting, priority.longest_wait(NOW), priority.red(NOW)) == ("priority", 1, 25, True)
 
 
