@@ -257,3 +257,63 @@ def test_a_threshold_for_a_queue_the_menu_does_not_have_stops_the_console(tmp_pa
                                                           "app.data_dir": str(tmp_path)}))
     with pytest.raises(click.ClickException, match="genral.*general, priority"):
         check_wallboard_queues(app)
+
+
+# --- end to end: the emulated Asterisk, the AMI link, a caller who joins while it is down ---------
+
+@pytest.fixture
+def linked(ivr_db, ivr_server, tmp_path):
+    """An emulated Asterisk with 1001 in the queues, and the AMI link following it onto a pop bus."""
+    import threading
+
+    from hotline.demo_stack import EmulatedAsterisk
+    from telephony.ami import AmiLink
+    from telephony.ami_service import AmiService
+
+    settings = load_settings(environ={}, overrides={"database.url": str(ivr_db.url), "app.data_dir": str(tmp_path)})
+    asterisk = EmulatedAsterisk(ivr_server.address, settings, port=0, talk_seconds=5).start()
+    asterisk.log_in_operators(["1001"], ["hotline-general", "hotline-priority"])
+    bus = InProcessBus()
+    link = AmiLink("127.0.0.1", asterisk.port, "hotline", "development-ami-secret", ping_interval=0.5, reply_timeout=1.0)
+    ami = AmiService(link, CallTracker(make_session_factory(ivr_db)), pop_bus=bus)
+    thread = threading.Thread(target=ami.run, daemon=True)
+    thread.start()
+    assert link.wait_connected(3)
+    yield asterisk, ami, bus
+    ami.stop()
+    thread.join(10)
+    asterisk.stop()
+
+
+def test_a_caller_who_joined_while_the_link_was_down_is_on_the_board_after_the_reconnect(linked, ivr_db):
+    import threading
+
+    from conftest import wait_until
+
+    asterisk, ami, bus = linked
+    sessions = make_session_factory(ivr_db)
+    hints = bus.subscribe(WALLBOARD_TOPIC)
+    asterisk.ami.pause_member("PJSIP/1001", True, "break")
+    assert hints.get(5) == {"kind": WALLBOARD_TOPIC}
+    asterisk.ami.hang()  # the link's connection goes silent: the caller's events never reach it
+    hold = threading.Event()
+    caller = threading.Thread(target=asterisk.call, args=("13800138000", "1 1"),
+                              kwargs={"wait_in_queue": 60, "hold": hold}, daemon=True)
+    caller.start()
+    try:
+        assert wait_until(lambda: asterisk.ami.queue_entries.get("hotline-general"), timeout=20)
+        assert board_now(sessions)["general"][0] == 0
+        asterisk.ami.resume()  # the link finds its connection dead, reconnects and resyncs
+        assert wait_until(lambda: board_now(sessions)["general"][0] == 1, timeout=15)
+        assert ami.link.reconnects >= 1
+        while hints.get(0.01) is not None:
+            pass
+    finally:
+        hold.set()  # the caller gives up
+        caller.join(20)
+    assert wait_until(lambda: board_now(sessions)["general"][0] == 0, timeout=10)
+    assert hints.get(5) == {"kind": WALLBOARD_TOPIC}
+    with sessions() as session:
+        from db.base import utcnow
+        paused = {o.extension: (o.state, o.reason) for o in operators_now(session, utcnow())}["1001"]
+    assert paused == (OperatorState.PAUSED, PauseReason.BREAK)
