@@ -151,3 +151,14 @@ def test_the_figures_are_todays_from_the_kpi_module(client, auth, console_servic
     local = start.astimezone(console_services.tz)
     assert (local.hour, local.minute) == (0, 0) and local.date() == end.astimezone(console_services.tz).date()
     assert dt.timedelta(0) <= utcnow() - end < dt.timedelta(seconds=30)  # ending now
+
+
+def test_supervisors_reach_the_wallboard_from_the_dashboard_and_the_operators_page(client, auth):
+    auth.login("supervisor")
+    for path in ("/", "/operators"):
+        assert 'id="wallboard-link"' in client.get(path).get_data(as_text=True)
+
+
+def test_an_operators_dashboard_has_no_wallboard_link(client, auth):
+    auth.login("operator")
+    assert 'id="wallboard-link"' not in client.get("/").get_data(as_text=True)
