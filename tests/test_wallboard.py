@@ -317,3 +317,23 @@ def test_a_caller_who_joined_while_the_link_was_down_is_on_the_board_after_the_r
         from db.base import utcnow
         paused = {o.extension: (o.state, o.reason) for o in operators_now(session, utcnow())}["1001"]
     assert paused == (OperatorState.PAUSED, PauseReason.BREAK)
+
+
+def test_the_demo_can_hold_a_caller_in_the_queue_for_the_wallboard(linked):
+    asterisk, _, _ = linked
+    started = time.monotonic()
+    reply = asterisk._call_action({"Caller": "07623660360", "Keys": "5", "WaitInQueue": "2"})  # emergency
+    assert (reply["Queue"], reply["Agent"]) == ("priority", "")  # nobody answered, though 1001 was free
+    assert time.monotonic() - started >= 2
+    for bad in ("soon", "0", "241"):
+        with pytest.raises(ValueError, match="WaitInQueue"):
+            asterisk._call_action({"Caller": "07623660360", "Keys": "5", "WaitInQueue": bad})
+
+
+def test_waiting_in_a_queue_needs_a_call_through_asterisk():
+    from click.testing import CliRunner
+
+    from hotline.cli import cli
+
+    result = CliRunner().invoke(cli, ["call", "--keys", "1 1", "--wait-in-queue", "5"])
+    assert result.exit_code == 2 and "only a call placed --through-asterisk reaches a queue" in result.output
