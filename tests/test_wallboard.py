@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from config import ConfigError, load_settings
-from db.models import Call, CallDirection, CallOutcome, OperatorState, OperatorStateChange, PauseReason, Role, User
+from db.models import Call, CallDirection, CallOutcome, OperatorState, OperatorStateChange, PauseReason, Role
 from db.session import make_session_factory
 from db.users import create_user
 from telephony.ami import AmiEvent

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from tests.browser import fits, needs_chromium, sign_in
+from tests.browser import click_and_load, fits, needs_chromium, sign_in
 
 pytestmark = needs_chromium
 RED_AFTER = 4  # seconds: the queue turns red within the test
@@ -106,9 +106,19 @@ def test_the_wallboard_follows_a_caller_live_and_fits_the_wall_monitor(stack, br
         assert waiting(browser, general) == "1" and is_red(browser, general)
         assert fits_the_screen(browser)
         browser.save_screenshot(str(tmp_path / "wallboard-full.png"))
+        browser.get(console.url + "/wallboard")
+        click_and_load(browser, browser.find_element("css selector", "header.top button[lang=en]"))
+        assert waiting(browser, "General queue") == "1" and "Paused (Meal)" in operator_state(browser, "1001")
+        assert fits(browser)  # English words run longer
+        browser.save_screenshot(str(tmp_path / "wallboard-en.png"))
+        browser.get(console.url + "/wallboard?full=1")
+        wait.until(lambda d: d.execute_script("return document.body.dataset.popListening") == "1")
+        assert "Wallboard" in browser.find_element("tag name", "h1").text and is_red(browser, "General queue")
+        assert fits_the_screen(browser)
+        browser.save_screenshot(str(tmp_path / "wallboard-full-en.png"))
         browser.execute_script("window.hotlineSamePage = true")
     finally:
         hold.set()  # the caller gives up
         caller.join(30)
-    wait.until(lambda d: waiting(d, general) == "0")
-    assert not is_red(browser, general) and browser.execute_script("return window.hotlineSamePage") is True
+    wait.until(lambda d: waiting(d, "General queue") == "0")
+    assert not is_red(browser, "General queue") and browser.execute_script("return window.hotlineSamePage") is True
