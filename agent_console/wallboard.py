@@ -9,6 +9,7 @@ wall monitor's full-screen mode, in large type without the console's menus.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from flask import Blueprint, render_template, request
 
@@ -18,6 +19,7 @@ from db.base import utcnow
 from telephony.wallboard import BOARD_STATES, Board, wallboard
 
 bp = Blueprint("wallboard", __name__)
+log = logging.getLogger(__name__)
 # Seconds between the page's own fetches of the board, whatever the stream says: a lost
 # hint, or a wrap-up running out (no event says so), costs at most this.
 REFRESH_SECONDS = 30
@@ -50,12 +52,18 @@ def _board_context() -> dict:
 
 def todays_figures(db, now: dt.datetime):
     """Today's (app.timezone) service level, abandonment and calls handled so far: the KPI
-    module's headline, the one place these are computed (kpi/formulas.py)."""
+    module's headline, the one place these are computed (kpi/formulas.py). None if they
+    cannot be computed now: the wall keeps showing the queues and the operators."""
     from kpi.formulas import headline
 
     tz = services().tz
     start = dt.datetime.combine(now.astimezone(tz).date(), dt.time(), tz)
-    return headline(db, start, now, services().settings)
+    try:
+        with db.begin_nested():  # a failed query must not spoil the session for the board
+            return headline(db, start, now, services().settings)
+    except Exception:
+        log.exception("today's figures for the wallboard failed")
+        return None
 
 
 def percent(share: float | None) -> str:

@@ -162,3 +162,18 @@ def test_supervisors_reach_the_wallboard_from_the_dashboard_and_the_operators_pa
 def test_an_operators_dashboard_has_no_wallboard_link(client, auth):
     auth.login("operator")
     assert 'id="wallboard-link"' not in client.get("/").get_data(as_text=True)
+
+
+def test_figures_that_fail_cost_neither_the_queues_nor_the_operators(client, auth, console_services, monkeypatch):
+    import kpi.formulas
+
+    def broken(session, *args):
+        raise RuntimeError("the KPI module failed")
+
+    monkeypatch.setattr(kpi.formulas, "headline", broken)
+    seed(console_services)
+    auth.login("supervisor")
+    response = client.get("/wallboard/board")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'id="wb-figures-missing"' in html
+    assert "紧急求助队列" in html and "暂停（用餐）" in html

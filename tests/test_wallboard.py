@@ -337,3 +337,34 @@ def test_waiting_in_a_queue_needs_a_call_through_asterisk():
 
     result = CliRunner().invoke(cli, ["call", "--keys", "1 1", "--wait-in-queue", "5"])
     assert result.exit_code == 2 and "only a call placed --through-asterisk reaches a queue" in result.output
+
+
+def test_one_redis_subscription_takes_an_extension_and_the_wallboard():
+    """Between processes (`hotline ami`, the console's workers) the hints cross Redis."""
+    import uuid
+
+    from telephony.pop_bus import RedisBus
+
+    redis = pytest.importorskip("redis")
+    try:
+        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"Redis at 127.0.0.1:6379 is unreachable: {exc}")
+    extension = f"t{uuid.uuid4().hex[:8]}"
+    publisher, subscriber = RedisBus("redis://127.0.0.1:6379/0"), RedisBus("redis://127.0.0.1:6379/0")
+    subscription = subscriber.subscribe(extension, WALLBOARD_TOPIC)
+    time.sleep(0.1)
+    publisher.publish(extension, {"uniqueid": "9.8"})
+    publisher.publish(WALLBOARD_TOPIC, {"kind": WALLBOARD_TOPIC})
+    got = []
+    deadline = time.monotonic() + 2
+    while len({json_key(message) for message in got}) < 2 and time.monotonic() < deadline:
+        message = subscription.get(0.2)
+        if message is not None:
+            got.append(message)
+    subscription.close()
+    assert {"uniqueid": "9.8"} in got and {"kind": WALLBOARD_TOPIC} in got
+
+
+def json_key(message: dict) -> str:
+    return repr(sorted(message.items()))
