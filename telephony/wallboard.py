@@ -66,6 +66,7 @@ class OperatorOnBoard:
     state: OperatorState  # one of BOARD_STATES
     reason: PauseReason | None
     since: dt.datetime | None  # when the state began (None: never signed in)
+    until: dt.datetime | None = None  # a wrap-up's scheduled end
 
 
 @dataclass
@@ -73,6 +74,9 @@ class Board:
     at: dt.datetime
     queues: list[QueueOnBoard]
     operators: list[OperatorOnBoard]
+
+    # When the board next changes with no event to say so: the earliest wrap-up's end.
+    next_change: dt.datetime | None = None
 
     def count(self, state: OperatorState) -> int:
         return sum(1 for operator in self.operators if operator.state is state)
@@ -105,7 +109,8 @@ def operators_now(session: Session, now: dt.datetime) -> list[OperatorOnBoard]:
         recorded, reason, at, ends_at = latest[user_id]
         state, reason = current_state(recorded, reason, ends_at, now)
         since = ends_at if state is not recorded else at  # a wrap-up that ran out: available since its end
-        board.append(OperatorOnBoard(user_id, name, extension, SHOWN_AS.get(state, state), reason, since))
+        until = ends_at if state is OperatorState.WRAP_UP else None
+        board.append(OperatorOnBoard(user_id, name, extension, SHOWN_AS.get(state, state), reason, since, until))
     return board
 
 
@@ -115,7 +120,9 @@ def wallboard(session: Session, now: dt.datetime, queues: list[str], red_after: 
     shown = {name: QueueOnBoard(name, red_after.get(name, default_red_after)) for name in queues}
     for queue, entered in waiting_callers(session, now):
         shown.setdefault(queue, QueueOnBoard(queue, red_after.get(queue, default_red_after))).entered.append(entered)
-    return Board(now, list(shown.values()), operators_now(session, now))
+    operators = operators_now(session, now)
+    wrap_up_ends = [operator.until for operator in operators if operator.until is not None]
+    return Board(now, list(shown.values()), operators, min(wrap_up_ends, default=None))
 
 
 def unknown_queues(red_after_by_queue: dict[str, int], queues) -> list[str]:

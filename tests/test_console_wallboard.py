@@ -177,3 +177,25 @@ def test_figures_that_fail_cost_neither_the_queues_nor_the_operators(client, aut
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and 'id="wb-figures-missing"' in html
     assert "紧急求助队列" in html and "暂停（用餐）" in html
+
+
+def test_an_operators_pause_at_the_desk_hints_the_wallboard(client, auth, console_services):
+    """The desk records the change after Asterisk accepted it, perhaps after the AMI link's
+    hint for Asterisk's echo of it: the desk hints once more."""
+    from emulator.ami_server import AmiServer
+    from telephony.ami import AmiLink
+
+    server = AmiServer().start()
+    link = AmiLink("127.0.0.1", server.port, "hotline", "development-ami-secret", event_mask="off").start()
+    try:
+        assert link.wait_connected(3)
+        console_services._ami = link
+        hints = console_services.pop_bus.subscribe(WALLBOARD_TOPIC)
+        auth.login("operator")
+        auth.post("/desk/login", page="/desk")
+        assert hints.get(1) == {"kind": WALLBOARD_TOPIC}
+        auth.post("/desk/pause", {"reason": "nap"}, page="/desk")  # refused: nothing changed
+        assert hints.get(0.2) is None
+    finally:
+        link.stop()
+        server.stop()

@@ -105,6 +105,7 @@ def test_operators_by_state_with_the_pause_reason_and_since_when(session):
     }
     board = wallboard(session, NOW, QUEUES, {}, 60)
     assert board.count(OperatorState.AVAILABLE) >= 3 and board.count(OperatorState.PAUSED) >= 1
+    assert board.next_change == NOW + dt.timedelta(seconds=10)  # 2004's wrap-up ends: no event says so
 
 
 # --- from AMI events: restarts and reconnects ---------------------------------------------------

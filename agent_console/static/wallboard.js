@@ -6,7 +6,7 @@
   "use strict";
   var MIN_GAP_MS = 1000;  // a busy hotline sends many hints: at most one fetch a second
   var offset = 0;  // the server's clock minus this browser's, in seconds
-  var fetching = false, again = false, lastFetch = 0, timer = null;
+  var fetching = false, again = false, lastFetch = 0, timer = null, nextChange = null;
 
   function serverNow() { return Date.now() / 1000 + offset; }
 
@@ -22,6 +22,10 @@
     if (!isNaN(now)) { offset = now - Date.now() / 1000; }
     var updated = document.getElementById("wb-updated-at");
     if (updated && board.dataset.updated) { updated.textContent = board.dataset.updated; }
+    // A wrap-up runs out with no event to say so: fetch the board again just after.
+    clearTimeout(nextChange);
+    var at = parseFloat(board.dataset.nextChange);
+    if (!isNaN(at)) { nextChange = setTimeout(refresh, Math.max(0, at - serverNow()) * 1000 + 500); }
     tick();
   }
 
