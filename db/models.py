@@ -907,3 +907,8 @@ class KpiDailyTally(Base):
     # A day's figures settle once its calls' repeat window (72 h) has passed: a rollup
     # built before then is rebuilt, and the reports read such a day from the raw rows.
     built_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+# The state each operator was in when a report's day began: their last change before it,
+# one index step per operator instead of a scan of every earlier change.
+Index("ix_operator_state_changes_user_at", OperatorStateChange.user_id, OperatorStateChange.at)
