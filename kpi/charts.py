@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import base64
 import re
+import sys
 from typing import Sequence
 from xml.sax.saxutils import escape, quoteattr
 
 import pygal
 from pygal.style import Style
+
+# pygal puts an importer for its map plugins (pygal.maps.*, unused here) on sys.meta_path
+# that has no find_spec(): every later import that reaches it warns (ImportWarning, an
+# error under the tests' filterwarnings). Without the map plugins it has nothing to do.
+sys.meta_path[:] = [finder for finder in sys.meta_path if type(finder).__module__ != "pygal"]
 
 FONT = '"Noto Sans CJK SC", "Noto Sans SC", "WenQuanYi Micro Hei", "Microsoft YaHei", sans-serif'
 STYLE = Style(font_family=FONT, background="white", plot_background="white", foreground="#333",
@@ -32,7 +38,7 @@ def trend_lines(x_labels: Sequence[str], series: Sequence[tuple[str, Sequence[fl
     """One line per series over the period's days; None leaves a gap (no calls that day)."""
     chart = pygal.Line(style=STYLE, width=width, height=height, js=[], show_dots=len(x_labels) <= 31, dots_size=2,
                        x_label_rotation=0 if len(x_labels) <= 10 else 45, legend_at_bottom=True, legend_box_size=10,
-                       range=(0, 1) if percent else None, margin=8, truncate_legend=-1,
+                       range=(0, 1) if percent else None, include_x_axis=not percent, margin=8, truncate_legend=-1,
                        show_minor_x_labels=False, x_labels_major_every=max(1, len(x_labels) // 10),
                        value_formatter=(lambda v: f"{v:.0%}") if percent else (lambda v: f"{v:.0f}"))
     chart.x_labels = list(x_labels)
@@ -44,19 +50,18 @@ def trend_lines(x_labels: Sequence[str], series: Sequence[tuple[str, Sequence[fl
 
 
 def funnel(labels: Sequence[str], reached: Sequence[int], hung_up: Sequence[int], names: tuple[str, str],
-           width: int = 640, height: int | None = None) -> str:
-    """The IVR funnel: for each menu node, the passes that reached it and those that hung up there."""
-    height = height or 90 + 34 * max(1, len(labels))
-    chart = pygal.HorizontalBar(style=STYLE, width=width, height=height, js=[], legend_at_bottom=True,
-                                legend_box_size=10, margin=8, truncate_label=-1, truncate_legend=-1,
-                                print_values=False)
+           width: int = 640, height: int = 300) -> str:
+    """The IVR funnel: for each menu node, most reached first, the passes that reached it and those that hung up there."""
+    chart = pygal.Bar(style=STYLE, width=width, height=height, js=[], legend_at_bottom=True, legend_box_size=10,
+                      margin=8, truncate_label=-1, truncate_legend=-1, x_label_rotation=0 if len(labels) <= 6 else 30,
+                      include_x_axis=True)
     chart.x_labels = list(labels)
     chart.add(names[0], list(reached))
     chart.add(names[1], list(hung_up))
     return _render(chart)
 
 
-def heat_map(row_labels: Sequence[str], counts: Sequence[Sequence[int]], hour_label: str, cell: int = 22,
+def heat_map(row_labels: Sequence[str], counts: Sequence[Sequence[int]], hour_label: str, cell: int = 24,
              label_width: int = 64) -> str:
     """Arrivals by day (rows) and local hour (24 columns): the darker, the more calls."""
     top = 22
