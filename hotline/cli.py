@@ -21,6 +21,7 @@ from db.session import transaction
 from db.users import UserError, create_user
 from hotline.console_commands import console_command, sms_command
 from hotline.context import AppContext
+from hotline.kpi_commands import kpi_group
 from hotline.supervision_commands import regrade_command
 from hotline.survey_commands import dialer_command
 from hotline.ivr_commands import (
@@ -62,11 +63,11 @@ def db_upgrade(app: AppContext) -> None:
 @cli.command("demo-data")
 @pass_app
 def demo_data(app: AppContext) -> None:
-    """Load demo providers, workers, callers and the three demo accounts."""
+    """Load demo providers, workers, callers, the three demo accounts and five weeks of calls."""
     app.require_schema()
     try:
         with transaction(app.sessions) as session:
-            counts = load_demo_data(session, app.settings.tz, production=app.settings.production)
+            counts = load_demo_data(session, app.settings.tz, production=app.settings.production, call_history=True)
     except DemoDataRefused as exc:
         raise click.ClickException(str(exc)) from None
     if not any(counts.values()):
@@ -188,6 +189,7 @@ cli.add_command(console_command)
 cli.add_command(sms_command)
 cli.add_command(dialer_command)
 cli.add_command(regrade_command)
+cli.add_command(kpi_group)
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from call_log.search import seconds_between
 from db.models import (
     Call, CallbackTask, CallDirection, CallOutcome, IvrSession, OperatorState, OperatorStateChange, ServiceCategory,
-    ServiceRequest, Survey,
+    ServiceRequest, Survey, User,
 )
 from dialplans import contract
 from kpi.tally import Tally, add_walk
@@ -160,8 +160,10 @@ def operator_changes(session: Session, start: dt.datetime, end: dt.datetime) -> 
     """The changes within [start, end) and, for each operator, the last one before start
     (the state they were in at the start)."""
     change = OperatorStateChange
-    last_before = (select(change.user_id, func.max(change.at).label("at")).where(change.at < start)
-                   .group_by(change.user_id).subquery())
+    # Per operator, the time of their last change before start: an index step each.
+    last_at = (select(func.max(change.at)).where(change.user_id == User.id, change.at < start)
+               .correlate(User).scalar_subquery())
+    last_before = select(User.id.label("user_id"), last_at.label("at")).subquery()
     columns = (change.user_id, change.state, change.at, change.ends_at)
     earlier = select(*columns).join(last_before, and_(change.user_id == last_before.c.user_id, change.at == last_before.c.at))
     within = select(*columns).where(change.at >= start, change.at < end)
