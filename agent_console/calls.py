@@ -24,6 +24,7 @@ from db.phones import try_normalise
 from dialplans import contract
 from telephony.pop_bus import iterate
 from workforce.recruitment import JOBS_CATEGORY, JOBS_INTENT
+from telephony.wallboard import WALLBOARD_TOPIC
 
 bp = Blueprint("calls", __name__)
 HEARTBEAT = 15.0  # seconds: keeps proxies from closing an idle stream
@@ -32,10 +33,15 @@ HEARTBEAT = 15.0  # seconds: keeps proxies from closing an idle stream
 @bp.route("/pop/stream")
 @roles(*OPERATORS)
 def pop_stream():
+    """The browser's one stream: screen pops for the operator's extension and, for
+    supervisors, "the wallboard changed" (event `wallboard`, no data: the page fetches it)."""
     extension = current_user.sip_extension
-    if not extension:
+    topics = [extension] if extension else []
+    if current_user.has(*SUPERVISORS):
+        topics.append(WALLBOARD_TOPIC)
+    if not topics:
         return Response("retry: 60000\n\n", mimetype="text/event-stream")
-    subscription = services().pop_bus.subscribe(extension)
+    subscription = services().pop_bus.subscribe(*topics)
     signer, user_id, role = _offers(), current_user.id, current_user.role
 
     def events():
@@ -44,6 +50,8 @@ def pop_stream():
             for pop in iterate(subscription, HEARTBEAT):
                 if pop is None:
                     yield ": keep-alive\n\n"
+                elif pop.get("kind") == WALLBOARD_TOPIC:
+                    yield "event: wallboard\ndata: {}\n\n"
                 else:
                     pop = {**pop, "caller": phone_for_reader(pop.get("caller"), role) or None,
                            "offer": signer.dumps([user_id, str(pop.get("uniqueid"))])}

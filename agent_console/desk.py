@@ -16,6 +16,7 @@ from db.base import utcnow
 from db.models import OperatorStateChange, PauseReason, User
 from telephony.ami import AmiError
 from telephony.operator_desk import DeskError, OperatorDesk, day_of, latest_states
+from telephony.wallboard import WALLBOARD_TOPIC
 
 bp = Blueprint("desk", __name__)
 
@@ -47,6 +48,9 @@ def act(action: str):
             getattr(desk, action)(user)
     except (AmiError, DeskError) as exc:
         flash(_("操作未成功：%(error)s", error=str(exc)), "error")
+    else:
+        # Recorded just now, perhaps after the AMI link's hint for Asterisk's echo of it.
+        services().pop_bus.publish(WALLBOARD_TOPIC, {"kind": WALLBOARD_TOPIC})
     return redirect(url_for("desk.desk"))
 
 

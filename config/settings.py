@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import tomllib
 import zoneinfo
 from dataclasses import dataclass
@@ -169,6 +170,19 @@ def _weekdays(raw: Any) -> tuple[int, ...]:
     return tuple(_integer(1, 7)(item) for item in items)
 
 
+def _queue_seconds(raw: Any) -> dict[str, int]:
+    """{ priority = 20 } in TOML, or priority=20,general=90 in the environment."""
+    if isinstance(raw, str):
+        pairs = [part.partition("=") for part in raw.split(",") if part.strip()]
+        if not all(sep for _, sep, _ in pairs):
+            raise ValueError
+        raw = {name.strip(): value.strip() for name, _, value in pairs}
+    if not isinstance(raw, dict) or not all(isinstance(name, str) and QUEUE_NAME.fullmatch(name) for name in raw):
+        raise ValueError
+    return {name: _integer(1, 3600)(value) for name, value in raw.items()}
+
+
+QUEUE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")  # as the IVR menu names its queues
 SECRET = Kind("a string of at least 16 characters", _secret)
 BOOLEAN = Kind("true or false", _boolean)
 PORT = Kind("a TCP port number from 1 to 65535", _integer(1, 65535))
@@ -268,6 +282,12 @@ SCHEMA: dict[str, Kind] = {
     "disputes.deadline_working_days": integer(1, 120),
     "disputes.low_rating": integer(1, 4),
     "workforce.hires_goal": integer(1, 1_000_000),
+    "kpi.service_level_seconds": integer(1, 600),
+    "kpi.short_abandon_seconds": integer(0, 60),
+    "wallboard.red_after_seconds": integer(1, 3600),
+    "wallboard.red_after_by_queue": Kind(
+        "queue names of the IVR menu with seconds from 1 to 3600, e.g. { priority = 20 } "
+        "(in the environment: priority=20,general=90)", _queue_seconds),
 }
 
 # Settings whose shipped default must never run in production.

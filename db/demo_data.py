@@ -15,6 +15,10 @@ from sqlalchemy.orm import Session
 
 from db.base import utcnow
 from db.models import (
+    Call,
+    CallbackReason,
+    CallbackTask,
+    CallDirection,
     Caller,
     Hire,
     JobOpening,
@@ -26,6 +30,7 @@ from db.models import (
     TrainingAttendee,
     TrainingSession,
     CallerAddress,
+    CallOutcome,
     Certificate,
     Complaint,
     ComplaintStatus,
@@ -42,8 +47,13 @@ from db.models import (
     DisputeStep,
     District,
     Fluency,
+    IvrOutcome,
+    IvrSession,
     Language,
     OperatorLanguage,
+    OperatorState,
+    OperatorStateChange,
+    PauseReason,
     PhoneKind,
     Priority,
     Provider,
@@ -56,6 +66,7 @@ from db.models import (
     ServiceRequest,
     Survey,
     SurveyStatus,
+    TaskStatus,
     Training,
     User,
     Worker,
@@ -146,8 +157,9 @@ class DemoDataRefused(RuntimeError):
     pass
 
 
-def load_demo_data(session: Session, tz: ZoneInfo, production: bool = False) -> dict[str, int]:
-    """Fill an empty database; a second run changes nothing."""
+def load_demo_data(session: Session, tz: ZoneInfo, production: bool = False, call_history: bool = False) -> dict[str, int]:
+    """Fill an empty database; a second run changes nothing. `call_history` adds five
+    weeks of calls for the KPI reports (`hotline demo-data`; the tests' template has none)."""
     if production:
         raise DemoDataRefused("demo data and its known passwords are refused in production")
     ensure_reference_data(session)
@@ -176,6 +188,8 @@ def load_demo_data(session: Session, tz: ZoneInfo, production: bool = False) -> 
     _disputes(session, tz, session.scalar(select(User).where(User.role == Role.SUPERVISOR).order_by(User.id)))
     _workforce(session, tz, providers, categories, districts, users)
     _report_examples(session, tz, providers)
+    if call_history:
+        load_call_history(session, tz)
     return {"providers": len(providers), "users": len(users), "callers": callers}
 
 
@@ -553,3 +567,161 @@ def _report_examples(session: Session, tz: ZoneInfo, providers: list[Provider]) 
                                    channel=RequestChannel.PHONE, status=RequestStatus.CANCELLED, description=note,
                                    created_at=created, updated_at=cancelled, history=history))
     session.flush()
+# --- call history for the KPI reports (统计报表) ----------------------------------------
+
+HISTORY_DAYS = 35
+# Arrivals by local hour (relative weights): the morning and afternoon peaks of a 400 line.
+_HOURLY = {8: 3, 9: 9, 10: 10, 11: 7, 12: 3, 13: 4, 14: 8, 15: 8, 16: 6, 17: 4, 18: 2, 19: 1}
+# (IVR walk keys after the language choice, category, queue): what callers went for.
+_ROUTES = (
+    (("1", "1"), "household", "general", 24), (("1", "2"), "elderly_care", "general", 16),
+    (("1", "3"), "medical", "general", 10), (("1", "4"), "repair", "general", 18),
+    (("2", "2"), "housing", "general", 5), (("2", "4"), "daily_life", "general", 8),
+    (("5",), None, "priority", 3),
+)
+_MENUS = {"1": "family_services", "2": "life_services"}
+_LANGUAGE_KEYS = {Language.MANDARIN: "1", Language.CANTONESE: "2", Language.HAKKA: "3"}
+WRAP_UP_SECONDS = 15
+LUNCH = dt.timedelta(minutes=45)
+
+
+@dataclass
+class _Desk:
+    user: User
+    languages: tuple[Language, ...]
+    free_at: dt.datetime = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+    lunch: dt.datetime | None = None
+
+
+def load_call_history(session: Session, tz: ZoneInfo, now: dt.datetime | None = None) -> int:
+    """Five weeks of inbound calls up to yesterday, with their IVR walks, the operators' states
+    and the callbacks booked, so the KPI reports show real figures (`hotline demo-data`).
+
+    Deterministic; only the "past" callers (1882762…) and unlisted numbers call, so the
+    README's demo calls meet the callers they expect. Does nothing if calls exist.
+    """
+    if session.scalar(select(func.count(Call.id))):
+        return 0
+    now = now or utcnow()
+    rng = random.Random(20261201)
+    users = {u.username: u for u in session.scalars(select(User))}
+    desks = [_Desk(users[name], languages) for name, languages in (
+        ("operator", (Language.MANDARIN,)), ("supervisor", (Language.HAKKA, Language.MANDARIN)),
+        ("admin", (Language.CANTONESE, Language.MANDARIN))) if name in users]
+    callers = session.scalars(select(Caller).where(Caller.phone.like(f"{_PAST_PHONE_PREFIX}%"))).all()
+    if not desks:
+        return 0
+    today = now.astimezone(tz).date()
+    calls, walks, states, tasks = [], [], [], []
+    serial = 0
+    # Days before today only: today's operators' states are the live ones (the demo's own calls).
+    for offset in range(HISTORY_DAYS, 0, -1):
+        day = today - dt.timedelta(days=offset)
+        opening = dt.datetime.combine(day, dt.time(8, 0), tz)
+        closing = dt.datetime.combine(day, dt.time(20, 0), tz)
+        for index, desk in enumerate(desks):
+            desk.free_at = opening
+            # Lunch in turns, so one of them is always there.
+            desk.lunch = dt.datetime.combine(day, dt.time(11, 30), tz) + dt.timedelta(minutes=50 * index)
+            states.append((desk.user.id, OperatorState.LOGGED_IN, opening, None, None))
+        count = rng.randint(55, 75) if day.weekday() < 5 else rng.randint(25, 35)
+        hours = rng.choices(list(_HOURLY), weights=list(_HOURLY.values()), k=count)
+        starts = sorted(dt.datetime.combine(day, dt.time(h, rng.randrange(60), rng.randrange(60)), tz) for h in hours)
+        for start in starts:
+            serial += 1
+            caller = rng.choice(callers) if callers and rng.random() < 0.35 else None
+            language = (caller.language if caller and caller.language else
+                        rng.choices(list(_LANGUAGE_KEYS), weights=(70, 20, 10))[0])
+            keys, category, queue, _ = rng.choices(_ROUTES, weights=[r[3] for r in _ROUTES])[0]
+            steps = [("welcome", "welcome", _LANGUAGE_KEYS[language])]
+            if rng.random() < 0.08:  # a key the main menu does not know, refused and asked again
+                steps += [("main", "main_menu", rng.choice("78#")), ("main", "invalid", keys[0])]
+            else:
+                steps.append(("main", "main_menu", keys[0]))
+            if len(keys) > 1:
+                steps.append((_MENUS[keys[0]], _MENUS[keys[0]].split("_")[0] + "_menu", keys[1]))
+            call = dict(uniqueid=f"demo-{serial}", direction=CallDirection.INBOUND, did="4008300762",
+                        caller_id=caller.id if caller else None,
+                        caller_number=caller.phone if caller else f"139{rng.randrange(10**8):08d}",
+                        started_at=start, ivr_language=language, agent_id=None, agent_extension=None, answered_at=None,
+                        queue=None, queue_entered_at=None, queue_wait_seconds=None)
+            at = start + dt.timedelta(seconds=4)
+            walk = []
+            for node, prompt, key in steps:
+                at += dt.timedelta(seconds=rng.randint(3, 9))
+                walk.append({"node": node, "prompt": prompt, "key": key, "at": at.astimezone(dt.timezone.utc).isoformat()})
+            if rng.random() < 0.06:  # hung up in the menus
+                walk = walk[:rng.randint(1, len(walk))]
+                walk.append({"node": walk[-1]["node"], "prompt": None, "key": "hangup", "at": walk[-1]["at"]})
+                call.update(outcome=CallOutcome.ABANDONED_IN_IVR, ivr_path=">".join(s["node"] for s in walk),
+                            ended_at=at + dt.timedelta(seconds=rng.randint(1, 8)))
+            else:
+                call.update(_queued_call(rng, desks, queue, language, at + dt.timedelta(seconds=3), states))
+                call["ivr_path"] = ">".join([s["node"] for s in walk])
+                if call["outcome"] == CallOutcome.CALLBACK_REQUESTED:
+                    done = call["ended_at"] + dt.timedelta(minutes=rng.randint(8, 90))
+                    status = (TaskStatus.DONE if done < now and rng.random() < 0.85
+                              else TaskStatus.FAILED if done < now else TaskStatus.PENDING)
+                    tasks.append(dict(caller_id=call["caller_id"], phone=call["caller_number"], language=language,
+                                      reason=CallbackReason.QUEUE_CALLBACK, queue=queue, due_at=call["ended_at"],
+                                      status=status, attempts=0 if status == TaskStatus.PENDING else rng.randint(1, 3),
+                                      created_at=call["ended_at"], done_at=done if status == TaskStatus.DONE else None,
+                                      serial=serial))
+            calls.append(call)
+            walks.append((serial, language, start, walk, category, call["outcome"]))
+        for desk in desks:
+            states.append((desk.user.id, OperatorState.LOGGED_OUT, max(desk.free_at, closing), None, None))
+    table = Call.__table__
+    session.execute(table.insert(), calls)
+    ids = dict(session.execute(select(Call.uniqueid, Call.id).where(Call.uniqueid.like("demo-%"))).all())
+    session.execute(IvrSession.__table__.insert(), [
+        dict(call_id=ids[f"demo-{serial}"], script="menu", language=language, started_at=start,
+             ended_at=dt.datetime.fromisoformat(walk[-1]["at"]), steps=walk, result={"HOTLINE_CATEGORY": category or ""},
+             outcome=IvrOutcome.ABANDONED if outcome == CallOutcome.ABANDONED_IN_IVR else IvrOutcome.ROUTED)
+        for serial, language, start, walk, category, outcome in walks])
+    seen = set()
+    rows = []
+    for user_id, state, at, ends_at, reason in sorted(states, key=lambda s: (s[0], s[2])):
+        if (user_id, state, at) in seen:
+            continue
+        seen.add((user_id, state, at))
+        rows.append(dict(user_id=user_id, state=state, at=at, ends_at=ends_at, reason=reason, source="ami"))
+    session.execute(OperatorStateChange.__table__.insert(), rows)
+    for task in tasks:
+        task["call_id"] = ids[f"demo-{task.pop('serial')}"]
+    session.execute(CallbackTask.__table__.insert(), tasks)
+    session.flush()
+    return len(calls)
+
+
+def _queued_call(rng: random.Random, desks: list[_Desk], queue: str, language: Language, joined: dt.datetime,
+                 states: list) -> dict:
+    """A caller in a queue: the first free operator who speaks their language answers, unless
+    the caller's patience runs out first (or they ask for a callback)."""
+    speakers = [d for d in desks if language in d.languages] or desks
+    for desk in speakers:  # the lunch break begins once the call in hand is done
+        if desk.lunch is not None and max(desk.free_at, joined) >= desk.lunch:
+            states.append((desk.user.id, OperatorState.PAUSED, max(desk.free_at, desk.lunch), None, PauseReason.MEAL))
+            desk.free_at = max(desk.free_at, desk.lunch) + LUNCH
+            states.append((desk.user.id, OperatorState.AVAILABLE, desk.free_at, None, None))
+            desk.lunch = None
+    desk = min(speakers, key=lambda d: d.free_at)
+    ring = dt.timedelta(seconds=rng.randint(3, 9))
+    answer = max(joined, desk.free_at) + ring
+    wait = round((answer - joined).total_seconds())
+    patience = rng.expovariate(1 / 90)
+    base = dict(queue=queue, queue_entered_at=joined)
+    if wait > patience:
+        gave_up = joined + dt.timedelta(seconds=max(1, round(patience)))
+        if wait > 60 and rng.random() < 0.3:
+            return {**base, "outcome": CallOutcome.CALLBACK_REQUESTED, "ended_at": gave_up,
+                    "queue_wait_seconds": round(patience)}
+        return {**base, "outcome": CallOutcome.ABANDONED_IN_QUEUE, "ended_at": gave_up, "queue_wait_seconds": round(patience)}
+    talk = dt.timedelta(seconds=round(rng.lognormvariate(5.2, 0.5)))  # about three minutes, a long tail
+    ended = answer + talk
+    wrap_end = ended + dt.timedelta(seconds=WRAP_UP_SECONDS)
+    desk.free_at = wrap_end
+    states.append((desk.user.id, OperatorState.ON_CALL, answer, None, None))
+    states.append((desk.user.id, OperatorState.WRAP_UP, ended, wrap_end, None))
+    return {**base, "outcome": CallOutcome.ANSWERED, "answered_at": answer, "ended_at": ended, "queue_wait_seconds": wait,
+            "agent_id": desk.user.id, "agent_extension": desk.user.sip_extension}

@@ -1180,3 +1180,25 @@ Index("ix_service_requests_created_facts", ServiceRequest.created_at, ServiceReq
       ServiceRequest.district_id, ServiceRequest.status, ServiceRequest.id)
 Index("ix_dispatches_request_status", Dispatch.request_id, Dispatch.status)
 Index("ix_surveys_completed_status", Survey.completed_at, Survey.status, Survey.request_id, Survey.rating)
+# --- KPI reports (统计报表) ------------------------------------------------------------
+
+
+class KpiDailyTally(Base):
+    """One local day's KPI tally under one breakdown (kpi/rollup.py): counts and per-second
+    histograms, never ratios, so a month's figures are the sum of its days' exactly."""
+
+    __tablename__ = "kpi_daily_tallies"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    # "all" (member ""), or "queue", "operator", "language", "category" and the member's key.
+    dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
+    member: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tally: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # A day's figures settle once its calls' repeat window (72 h) has passed: a rollup
+    # built before then is rebuilt, and the reports read such a day from the raw rows.
+    built_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+# The state each operator was in when a report's day began: their last change before it,
+# one index step per operator instead of a scan of every earlier change.
+Index("ix_operator_state_changes_user_at", OperatorStateChange.user_id, OperatorStateChange.at)

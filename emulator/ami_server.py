@@ -115,6 +115,9 @@ class AmiServer:
         self.actions: list[dict[str, str]] = []  # every action received, for tests
         self.queue_members: dict[str, dict[str, dict[str, str]]] = {}
         self.channels: dict[str, dict[str, str]] = {}
+        # Callers waiting in each queue now (the switch's held callers): queue -> uniqueid ->
+        # {"Channel", "CallerIDNum", "joined" (time.time())}, listed by QueueStatus as QueueEntry.
+        self.queue_entries: dict[str, dict[str, dict]] = {}
         self._hung = threading.Event()
         self._frozen: set[int] = set()
         self._frozen_sessions: list[_Session] = []
@@ -350,17 +353,23 @@ class AmiServer:
 
     def _action_queuepause(self, session, action, action_id):
         paused = action.get("Paused", "false").lower() == "true"
-        found = []
-        for queue, members in self.queue_members.items():
-            if action.get("Queue") in (None, "", queue) and action.get("Interface") in members:
-                members[action["Interface"]].update(Paused="1" if paused else "0", PausedReason=action.get("Reason", ""))
-                found.append(queue)
+        found = self.pause_member(action.get("Interface", ""), paused, action.get("Reason", ""), action.get("Queue"))
         if found:
             session.send(message(Response="Success", ActionID=action_id, Message="Interface paused successfully"))
-            for queue in found:  # one event a queue, as app_queue sends them
-                self._member_event("QueueMemberPause", queue, action["Interface"])
         else:
             session.send(message(Response="Error", ActionID=action_id, Message="Interface not found"))
+
+    def pause_member(self, interface: str, paused: bool, reason: str = "", queue_name: str | None = None) -> list[str]:
+        """Pause or unpause a member (every queue, or one), as QueuePause or a phone's feature
+        code does; returns the queues it was paused in."""
+        found = []
+        for queue, members in self.queue_members.items():
+            if queue_name in (None, "", queue) and interface in members:
+                members[interface].update(Paused="1" if paused else "0", PausedReason=reason)
+                found.append(queue)
+        for queue in found:  # one event a queue, as app_queue sends them
+            self._member_event("QueueMemberPause", queue, interface)
+        return found
 
     def _member_event(self, name: str, queue: str, interface: str, member_name: str | None = None,
                       state: dict[str, str] | None = None) -> None:
@@ -376,13 +385,21 @@ class AmiServer:
     def _action_queuestatus(self, session, action, action_id):
         session.send(message(Response="Success", ActionID=action_id, EventList="start", Message="Queue status will follow"))
         count = 0
-        for queue, members in sorted(self.queue_members.items()):
+        for queue in sorted(set(self.queue_members) | set(self.queue_entries)):
+            members = self.queue_members.get(queue, {})
             session.send(message(Event="QueueParams", Queue=queue, ActionID=action_id))
             count += 1
             for interface, state in members.items():
                 session.send(message(Event="QueueMember", Queue=queue, Name=interface, Interface=interface,
                                      Penalty=state.get("Penalty", "0"), Paused=state["Paused"],
                                      PausedReason=state["PausedReason"], ActionID=action_id))
+                count += 1
+            # Asterisk 22's QueueEntry: the caller's channel and seconds waited, no Linkedid.
+            for position, (uniqueid, entry) in enumerate(list(self.queue_entries.get(queue, {}).items()), 1):
+                session.send(message(Event="QueueEntry", Queue=queue, Position=str(position), Channel=entry["Channel"],
+                                     Uniqueid=uniqueid, CallerIDNum=entry["CallerIDNum"], CallerIDName="<unknown>",
+                                     ConnectedLineNum="<unknown>", ConnectedLineName="<unknown>",
+                                     Wait=str(int(time.time() - entry["joined"])), Priority="0", ActionID=action_id))
                 count += 1
         session.send(message(Event="QueueStatusComplete", ActionID=action_id, EventList="Complete", ListItems=str(count)))
 

@@ -135,8 +135,12 @@ class Switch:
             self._busy_until[rung[0]] = offered + self.ring_seconds + self.talk_seconds + self.wrapup_seconds
             return rung, offered - joined
 
-    def call(self, spec: CallSpec, answer: bool = True, take_callback: bool = False) -> SwitchedCall:
-        """take_callback: nobody answers, and the caller presses 1 at the callback offer."""
+    def call(self, spec: CallSpec, answer: bool = True, take_callback: bool = False,
+             wait_in_queue: float | None = None, hold: threading.Event | None = None) -> SwitchedCall:
+        """take_callback: nobody answers, and the caller presses 1 at the callback offer.
+        wait_in_queue: nobody answers; the caller waits in the queue in real time (QueueStatus
+        lists it meanwhile) for up to this many seconds, or until `hold` is set, then
+        abandons. Every other wait is emulated at once, its events stamped over it."""
         uniqueid = spec.uniqueid or f"{int(time.time())}.{next(_channels)}"
         spec.uniqueid = uniqueid
         clock = self.clock()
@@ -174,7 +178,7 @@ class Switch:
             route = self.routes(queue, variables.get(contract.LANG))
             asterisk_queue = route.asterisk_queue
             emit("QueueCallerJoin", after=ivr_seconds, Queue=asterisk_queue, Position="1", Count="1")
-            offer = self._offer(route, clock) if answer and not take_callback else None
+            offer = self._offer(route, clock) if answer and not take_callback and wait_in_queue is None else None
             if take_callback:
                 # The caller pressed 1 at the offer: the queue lets go (QueueCallerLeave, not
                 # an abandon) and the channel goes on in hotline-queue-exit.
@@ -201,6 +205,10 @@ class Switch:
                      RingTime=str(int(self.ring_seconds)))
                 emit("AgentComplete", after=self.talk_seconds, Queue=asterisk_queue, Interface=agent,
                      TalkTime=str(int(self.talk_seconds)), Reason="caller")
+            elif wait_in_queue is not None:
+                waited = self._wait_in_queue(asterisk_queue, caller, spec.caller, wait_in_queue, hold or threading.Event())
+                emit("QueueCallerAbandon", after=waited, Queue=asterisk_queue, Position="1", OriginalPosition="1",
+                     HoldTime=str(int(waited)))
             else:
                 patience = int(self.patience_seconds)
                 emit("QueueCallerAbandon", after=patience, Queue=asterisk_queue, Position="1", OriginalPosition="1",
@@ -211,6 +219,18 @@ class Switch:
         emit("Hangup", after=1, Cause="16", **{"Cause-txt": "Normal Clearing"})
         self.ami.channels.pop(uniqueid, None)
         return SwitchedCall(uniqueid, transcript, queue, agent, callback, asterisk_queue, rung, offered_after)
+
+    def _wait_in_queue(self, asterisk_queue: str, caller: _Channel, number: str | None, seconds: float,
+                       hold: threading.Event) -> float:
+        """Wait in the queue in real time, listed by QueueStatus meanwhile; seconds waited."""
+        joined = time.time()
+        entries = self.ami.queue_entries.setdefault(asterisk_queue, {})
+        entries[caller.uniqueid] = {"Channel": caller.name, "CallerIDNum": number or "<unknown>", "joined": joined}
+        try:
+            hold.wait(seconds)
+        finally:
+            entries.pop(caller.uniqueid, None)
+        return time.time() - joined
 
     def _queue_callback(self, spec: CallSpec, caller: _Channel, queue: str) -> Transcript:
         """[hotline-queue-exit]: QUEUEPOSITION kept, then AGI(.../queue_callback)."""

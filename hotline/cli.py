@@ -21,6 +21,7 @@ from db.session import transaction
 from db.users import UserError, create_user
 from hotline.console_commands import console_command, sms_command
 from hotline.context import AppContext
+from hotline.kpi_commands import kpi_group
 from hotline.supervision_commands import regrade_command
 from hotline.survey_commands import dialer_command
 from hotline.ivr_commands import (
@@ -62,11 +63,11 @@ def db_upgrade(app: AppContext) -> None:
 @cli.command("demo-data")
 @pass_app
 def demo_data(app: AppContext) -> None:
-    """Load demo providers, workers, callers and the three demo accounts."""
+    """Load demo providers, workers, callers, the three demo accounts and five weeks of calls."""
     app.require_schema()
     try:
         with transaction(app.sessions) as session:
-            counts = load_demo_data(session, app.settings.tz, production=app.settings.production)
+            counts = load_demo_data(session, app.settings.tz, production=app.settings.production, call_history=True)
     except DemoDataRefused as exc:
         raise click.ClickException(str(exc)) from None
     if not any(counts.values()):
@@ -155,6 +156,8 @@ def demo_banner(app: AppContext, stack: "DemoStack") -> str:
         f"  Emulated Asterisk manager (AMI) on {app.settings.asterisk.ami_host}:{stack.asterisk.port}, followed by the AMI link;",
         f"    operators {', '.join(stack.operators)} are logged into the queues",
         f"  Agent console: {stack.console.url}/",
+        f"    live wallboard (实时监控, sign in as supervisor): {stack.console.url}/wallboard "
+        f"(wall monitor: {stack.console.url}/wallboard?full=1)",
         f"  Survey dialer: a request marked completed is surveyed {app.settings.survey.delay_minutes} min later, "
         f"{app.settings.survey.quiet_until:%H:%M}-{app.settings.survey.quiet_from:%H:%M}",
         "    (HOTLINE_SURVEY_DELAY_MINUTES=0 to see one at once); the emulated caller rates it 5",
@@ -186,6 +189,7 @@ cli.add_command(console_command)
 cli.add_command(sms_command)
 cli.add_command(dialer_command)
 cli.add_command(regrade_command)
+cli.add_command(kpi_group)
 
 
 def main() -> None:

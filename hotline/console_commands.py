@@ -11,6 +11,17 @@ from hotline.context import AppContext
 pass_app = click.make_pass_decorator(AppContext)
 
 
+def check_wallboard_queues(app: AppContext) -> None:
+    """A wallboard threshold for a queue the IVR menu does not have is a typo: say so at start."""
+    from telephony.wallboard import unknown_queues
+
+    unknown = unknown_queues(app.settings.wallboard.red_after_by_queue, app.menu.queue_titles)
+    if unknown:
+        raise click.ClickException(
+            f"setting wallboard.red_after_by_queue names {', '.join(unknown)}, which the IVR menu's [queues] "
+            f"do not have (they are: {', '.join(sorted(app.menu.queue_titles))})")
+
+
 @click.command("console")
 @click.option("--port", type=int, help="Override console.port.")
 @pass_app
@@ -23,6 +34,7 @@ def console_command(app: AppContext, port: int | None) -> None:
     if settings.console.workers > 1 and not settings.console.redis_url:
         raise click.ClickException("several console workers need console.redis_url for screen pops "
                                    "(or set console.workers = 1)")
+    check_wallboard_queues(app)
 
     class Gunicorn(BaseApplication):
         def load_config(self):

@@ -26,6 +26,10 @@ from emulator.recordings import write_recorded
 from emulator.switch import CALL_ACTION, Switch
 
 
+# The longest a demo caller may be told to wait in a queue (`hotline call --wait-in-queue`).
+MAX_WAIT_IN_QUEUE = 240
+
+
 def demo_settings(settings):
     """The settings as the demo uses them: calls recorded in the demo's own folder
     (<app.data_dir>/recordings), unless a recordings_dir was configured. The shipped one
@@ -83,10 +87,13 @@ class EmulatedAsterisk:
                 penalty = (penalties or {}).get((extension, queue), 0)
                 members[f"PJSIP/{extension}"] = {"Paused": "0", "PausedReason": "", "Penalty": str(penalty)}
 
-    def call(self, caller: str, keys: str, at: dt.datetime | None = None):
+    def call(self, caller: str, keys: str, at: dt.datetime | None = None, wait_in_queue: float | None = None,
+             hold: threading.Event | None = None):
+        """wait_in_queue: nobody answers; the caller waits in the queue that many seconds in
+        real time, or until `hold` is set (Switch.call): the wallboard shows them waiting."""
         host, port = self.ivr_address
         return self.switch.call(CallSpec(caller=caller, host=host, port=port, events=parse_keys(keys),
-                                         script=contract.ivr_script(at)))
+                                         script=contract.ivr_script(at)), wait_in_queue=wait_in_queue, hold=hold)
 
     def _answered(self, action: dict[str, str]) -> None:
         """An answered Originate runs its context; for a survey call, the survey AGI."""
@@ -106,7 +113,13 @@ class EmulatedAsterisk:
             at = dt.datetime.strptime(action["At"], contract.DEMO_CLOCK_FORMAT) if action.get("At") else None
         except ValueError:
             raise ValueError(f"At must be a local time {contract.DEMO_CLOCK_FORMAT}") from None
-        switched = self.call(action.get("Caller", ""), action.get("Keys", ""), at)
+        try:
+            wait = float(action["WaitInQueue"]) if action.get("WaitInQueue") else None
+        except ValueError:
+            raise ValueError("WaitInQueue must be a number of seconds") from None
+        if wait is not None and not 0 < wait <= MAX_WAIT_IN_QUEUE:
+            raise ValueError(f"WaitInQueue must be from 1 to {MAX_WAIT_IN_QUEUE} seconds")
+        switched = self.call(action.get("Caller", ""), action.get("Keys", ""), at, wait_in_queue=wait)
         transcript = switched.transcript
         return {"Uniqueid": switched.uniqueid, "Queue": switched.queue or "", "Agent": switched.agent or "",
                 "OfferedAfter": "" if switched.offered_after is None else f"{switched.offered_after:.0f}",
@@ -176,6 +189,9 @@ def start_demo_stack(app) -> DemoStack:
     from surveys.dialer import SurveyDialer
     from surveys.policy import SurveyPolicy
 
+    from hotline.console_commands import check_wallboard_queues
+
+    check_wallboard_queues(app)
     settings = demo_settings(app.settings)  # the console finds the calls' recordings there
     menu = app.menu
     # The demo lets `hotline call --at` try after-hours service by day.

@@ -87,12 +87,15 @@ def ivr_command(app: AppContext, port: int | None) -> None:
               help="How Asterisk tells of a hangup: a HANGUP line, or closing the connection.")
 @click.option("--through-asterisk", is_flag=True,
               help="Ask the demo's emulated Asterisk to place it: IVR, then queue and operator, seen on AMI.")
+@click.option("--wait-in-queue", type=click.IntRange(1, 240), metavar="SECONDS",
+              help="With --through-asterisk: nobody answers; the caller waits in the queue this long in real "
+                   "time (the supervisors' wallboard shows them waiting), then gives up.")
 @click.option("--at", "at", type=click.DateTime(["%Y-%m-%d %H:%M"]),
               help="Local time (app.timezone) the IVR judges business hours by, e.g. '2026-12-01 21:30'; "
                    "honoured by `hotline demo` (ivr.demo_clock), never in production.")
 @pass_app
 def call_command(app: AppContext, caller: str, keys: str, did: str | None, host: str | None, port: int | None,
-                 hangup_style: str, through_asterisk: bool, at: dt.datetime | None) -> None:
+                 hangup_style: str, through_asterisk: bool, wait_in_queue: int | None, at: dt.datetime | None) -> None:
     """Place a simulated call through the running IVR and print what the caller heard."""
     from emulator.agi_channel import CallSpec, parse_keys
     from emulator.fastagi_client import place_call
@@ -104,8 +107,10 @@ def call_command(app: AppContext, caller: str, keys: str, did: str | None, host:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--keys") from None
     if through_asterisk:
-        click.echo(_call_through_asterisk(app, caller, keys, at))
+        click.echo(_call_through_asterisk(app, caller, keys, at, wait_in_queue))
         return
+    if wait_in_queue is not None:
+        raise click.BadParameter("only a call placed --through-asterisk reaches a queue", param_hint="--wait-in-queue")
     spec = CallSpec(caller=caller, did=did or settings.phone.hotline_number, host=host or settings.ivr.host,
                     port=port or settings.ivr.port, events=events, hangup_style=hangup_style, script=contract.ivr_script(at))
     transcript = place_call(spec)
@@ -118,7 +123,8 @@ def call_command(app: AppContext, caller: str, keys: str, did: str | None, host:
     click.echo(render_transcript(transcript, _prompt_texts(app, transcript), at))
 
 
-def _call_through_asterisk(app: AppContext, caller: str, keys: str, at: dt.datetime | None) -> str:
+def _call_through_asterisk(app: AppContext, caller: str, keys: str, at: dt.datetime | None,
+                           wait_in_queue: int | None = None) -> str:
     import json
 
     from emulator.agi_channel import Transcript
@@ -133,7 +139,8 @@ def _call_through_asterisk(app: AppContext, caller: str, keys: str, at: dt.datet
             raise click.ClickException(f"no Asterisk manager at {asterisk.ami_host}:{asterisk.ami_port}: "
                                        "start `make demo` (its emulated Asterisk) first")
         reply = link.action(CALL_ACTION, Caller=caller, Keys=keys,
-                            **({"At": f"{at:{contract.DEMO_CLOCK_FORMAT}}"} if at is not None else {}))
+                            **({"At": f"{at:{contract.DEMO_CLOCK_FORMAT}}"} if at is not None else {}),
+                            **({"WaitInQueue": str(wait_in_queue)} if wait_in_queue else {}))
     except AmiError as exc:
         raise click.ClickException(f"the emulated Asterisk could not place the call: {exc}") from None
     finally:

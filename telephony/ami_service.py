@@ -20,6 +20,7 @@ from telephony.ami import AmiError, AmiEvent, AmiLink
 from telephony.call_events import CallTracker
 from telephony.callback_placer import CallbackPlacer
 from telephony.screen_pop import ScreenPopPublisher
+from telephony.wallboard import WallboardNotifier
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class AmiService:
             tracker.listeners.append(placer)
         if pop_bus is not None:
             tracker.listeners.append(ScreenPopPublisher(pop_bus, tracker.queue_prefix))
+            tracker.listeners.append(WallboardNotifier(pop_bus))
         self._next_placing = 0.0
         self._stop = threading.Event()
         self._resync_wanted = threading.Event()

@@ -19,7 +19,7 @@ import queue
 from collections import OrderedDict
 from dataclasses import dataclass, fields
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, true, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.base import utcnow
@@ -30,6 +30,7 @@ from db.session import transaction
 from dialplans import contract
 from telephony.ami import AmiEvent
 from telephony.operator_desk import latest_states, record_state, record_states
+from telephony.wallboard import waiting_in_queue
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,8 @@ class CallTracker:
         self._ended: OrderedDict[str, None] = OrderedDict()  # Linkedids written as ended, oldest first
         self._listed: set[str] | None = None  # during a resync: the calls Asterisk listed
         self._members: dict | None = None  # during a queue resync: extension -> (state, reason)
+        self._entries: set[str] | None = None  # during a queue resync: the calls QueueEntry listed
+        self._queue_resync_at: dt.datetime | None = None
         # Others that act on events (screen pops, callback placeholders): told of every
         # event, and after every write.
         self.listeners: list = []
@@ -212,8 +215,43 @@ class CallTracker:
         self._listed = None
 
     def begin_queue_resync(self) -> None:
-        """QueueStatus is about to list every queue member: operators' states are re-read."""
+        """QueueStatus is about to list every queue member and every caller waiting:
+        operators' states and the callers in the queues (the wallboard's) are re-read."""
         self._members = {}
+        self._entries = set()
+        self._queue_resync_at = utcnow()
+
+    def _on_queueentry(self, event: AmiEvent) -> None:
+        """A caller waiting now (Wait: seconds since joining), perhaps one who joined while
+        the link was down. QueueEntry names the caller's channel, not its Linkedid."""
+        if self._entries is None:
+            return
+        uniqueid = event.get("Uniqueid")
+        linkedid = event.get("Linkedid") or self._channel_call.get(uniqueid) or uniqueid
+        facts = self._call(event, linkedid)
+        if facts is None:
+            return
+        self._entries.add(facts.uniqueid)
+        waited = _int(event.get("Wait"))
+        facts.learn(queue=split_queue(event.get("Queue"), self.queue_prefix)[0],
+                    queue_entered_at=utcnow() - dt.timedelta(seconds=waited) if waited is not None else None)
+
+    def _settle_queue_leavers(self, session: Session, entries: set[str], since: dt.datetime) -> None:
+        """Callers the board holds as waiting whom QueueStatus did not list left their queue
+        while the link was down (to an operator, a key, a hang-up): their wait ends now.
+        Only those who joined before the listing began: a later join is not in it."""
+        now = utcnow()
+        rows = session.execute(select(Call.uniqueid, Call.queue_entered_at).where(
+            waiting_in_queue(now), Call.queue_entered_at < since, Call.uniqueid.not_in(entries) if entries else true()))
+        for uniqueid, entered in rows:
+            waited = max(0, round((now - _aware(entered)).total_seconds()))
+            facts = self.calls.get(uniqueid)
+            if facts is None:
+                session.execute(update(Call).where(Call.uniqueid == uniqueid, Call.queue_wait_seconds.is_(None))
+                                .values(queue_wait_seconds=waited))
+            elif facts.queue_wait_seconds is None and facts.answered_at is None:
+                facts.learn(queue_wait_seconds=waited)
+                self._changed.add(uniqueid)
 
     def _on_queuemember(self, event: AmiEvent) -> None:
         members = self._members
@@ -232,6 +270,10 @@ class CallTracker:
             members[extension] = state
 
     def _on_queuestatuscomplete(self, event: AmiEvent) -> None:
+        entries, self._entries = self._entries, None
+        if entries is not None:
+            with transaction(self.sessions) as session:
+                self._settle_queue_leavers(session, entries, self._queue_resync_at)
         members, self._members = self._members, None
         if members is None:
             return
@@ -283,8 +325,8 @@ class CallTracker:
         self._operator_states.append(StateSeen(extension, state, _time(event), reason=reason, if_changed=True))
 
 
-    def _call(self, event: AmiEvent) -> CallFacts | None:
-        linkedid = event.get("Linkedid") or self._channel_call.get(event.get("Uniqueid"))
+    def _call(self, event: AmiEvent, linkedid: str | None = None) -> CallFacts | None:
+        linkedid = linkedid or event.get("Linkedid") or self._channel_call.get(event.get("Uniqueid"))
         if not linkedid or linkedid in self._ended:
             return None
         self._channel_call[event.get("Uniqueid") or linkedid] = linkedid

@@ -1,7 +1,9 @@
 """Screen pops from the AMI link to the operators' browsers.
 
 The AMI link publishes "a call is being offered to extension 1001"; each console worker
-subscribes for the operators it serves. Between processes the messages go through Redis
+subscribes for the operators it serves. A topic is an extension, or `wallboard` (the
+supervisors' wallboard changed, telephony/wallboard.py); one subscription may take
+several topics, so a browser keeps one stream for both. Between processes the messages go through Redis
 pub/sub; in one process (the demo, tests) an in-process bus does the same job.
 A pop is a hint to look at a call: losing one costs a glance, never data.
 """
@@ -22,7 +24,7 @@ SUBSCRIBER_BACKLOG = 100
 class PopBus(Protocol):
     def publish(self, extension: str, pop: dict) -> None: ...
 
-    def subscribe(self, extension: str) -> "Subscription": ...
+    def subscribe(self, *topics: str) -> "Subscription": ...
 
 
 class Subscription(Protocol):
@@ -32,8 +34,8 @@ class Subscription(Protocol):
 
 
 class _LocalSubscription:
-    def __init__(self, bus: "InProcessBus", extension: str):
-        self._bus, self.extension = bus, extension
+    def __init__(self, bus: "InProcessBus", topics: tuple[str, ...]):
+        self._bus, self.topics = bus, topics
         self.queue: queue.Queue[dict] = queue.Queue(maxsize=SUBSCRIBER_BACKLOG)
 
     def get(self, timeout: float) -> dict | None:
@@ -60,23 +62,25 @@ class InProcessBus:
             except queue.Full:
                 log.warning("screen pop for %s dropped: the browser is not reading", extension)
 
-    def subscribe(self, extension: str) -> _LocalSubscription:
-        subscription = _LocalSubscription(self, extension)
+    def subscribe(self, *topics: str) -> _LocalSubscription:
+        subscription = _LocalSubscription(self, topics)
         with self._lock:
-            self._subscribers.setdefault(extension, []).append(subscription)
+            for topic in topics:
+                self._subscribers.setdefault(topic, []).append(subscription)
         return subscription
 
     def _remove(self, subscription: _LocalSubscription) -> None:
         with self._lock:
-            members = self._subscribers.get(subscription.extension, [])
-            if subscription in members:
-                members.remove(subscription)
+            for topic in subscription.topics:
+                members = self._subscribers.get(topic, [])
+                if subscription in members:
+                    members.remove(subscription)
 
 
 class _RedisSubscription:
-    def __init__(self, client, extension: str):
+    def __init__(self, client, topics: tuple[str, ...]):
         self._pubsub = client.pubsub(ignore_subscribe_messages=True)
-        self._pubsub.subscribe(CHANNEL_PREFIX + extension)
+        self._pubsub.subscribe(*(CHANNEL_PREFIX + topic for topic in topics))
 
     def get(self, timeout: float) -> dict | None:
         message = self._pubsub.get_message(timeout=timeout)
@@ -107,8 +111,8 @@ class RedisBus:
         except redis.RedisError as exc:
             log.warning("screen pop for %s not delivered: Redis: %s", extension, exc)
 
-    def subscribe(self, extension: str) -> _RedisSubscription:
-        return _RedisSubscription(self._client, extension)
+    def subscribe(self, *topics: str) -> _RedisSubscription:
+        return _RedisSubscription(self._client, topics)
 
     def ping(self) -> bool:
         import redis

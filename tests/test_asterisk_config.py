@@ -12,6 +12,7 @@ from telephony import ami_service
 from telephony.call_events import CHANNEL_VARIABLES, CallTracker
 from telephony.callback_placer import CallbackPlacer
 from telephony.screen_pop import ScreenPopPublisher
+from telephony.wallboard import WallboardNotifier
 from hotline.cli import cli
 from hotline.context import AppContext
 from ivr.handlers import handler_table
@@ -220,7 +221,8 @@ def test_every_event_the_ami_link_relies_on_reaches_its_account(rendered):
     classes = {name.lower(): event_class for name, event_class in EVENT_CLASSES.items()}
     answers = {name.lower() for name in LIST_EVENTS}  # to the link's own actions
     relied_on = {name.removeprefix("_on_") for name in dir(CallTracker) if name.startswith("_on_")}
-    relied_on |= {name.lower() for listener in (CallbackPlacer, ScreenPopPublisher) for name in listener.EVENTS}
+    relied_on |= {name.lower() for listener in (CallbackPlacer, ScreenPopPublisher, WallboardNotifier)
+                 for name in listener.EVENTS}
     assert relied_on - set(classes) - answers == set(), "name their Asterisk class in emulator/ami_server.py"
     assert {name: classes[name] for name in relied_on - answers if classes[name] not in delivered} == {}
     channelvars = set(re.search(r"^channelvars = (.*)$", manager, re.M).group(1).split(","))

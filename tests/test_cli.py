@@ -23,7 +23,7 @@ def test_help_lists_only_working_commands(runner, settings):
     assert commands == {"db", "demo", "demo-data", "user"} | EXTRA_COMMANDS
 
 
-EXTRA_COMMANDS = {"ivr", "call", "prompts", "asterisk-config", "ami", "console", "sms", "dialer", "regrade"}
+EXTRA_COMMANDS = {"ivr", "call", "prompts", "asterisk-config", "ami", "console", "sms", "dialer", "regrade", "kpi"}
 
 
 def test_commands_refuse_an_unmigrated_database(runner, settings):
@@ -167,3 +167,15 @@ def test_regrade_grades_every_provider_and_refuses_a_bad_rule(runner, settings, 
     bad.write_text(RULE_FILE.read_text(encoding="utf-8").replace("min_ratings = 5", "min_ratings = -1"), encoding="utf-8")
     refused = run(runner, settings, "regrade", "--rule", str(bad))
     assert refused.exit_code == 1 and "evidence.min_ratings is -1" in refused.output
+
+
+def test_kpi_rollup_rolls_up_the_ended_days_once(runner, settings):
+    run(runner, settings, "db", "upgrade")
+    run(runner, settings, "demo-data")
+    first = run(runner, settings, "kpi", "rollup")
+    assert first.exit_code == 0 and re.search(r"rolled up \d+ days", first.output), first.output
+    # Only the last days (their 72 h repeat window still open) are rolled up again.
+    again = run(runner, settings, "kpi", "rollup")
+    assert re.search(r"rolled up [1-3] days", again.output), again.output
+    refused = runner.invoke(cli, ["kpi", "rollup", "--rebuild"], obj=AppContext(settings))
+    assert refused.exit_code == 2 and "--since" in refused.output

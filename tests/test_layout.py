@@ -1,7 +1,7 @@
 """The folders' promise: one concern a room, imports pointing down only, no circles.
 
 Rooms from lowest to highest: db and config; then ivr, telephony, surveys, sms,
-dialplans, supervision, call_log and workforce; then agent_console and reports (which reads every feature's
+dialplans, supervision, call_log, workforce and kpi; then agent_console and reports (which reads every feature's
 records for the industry report); then hotline (the commands, imported by nothing but their
 entry point). The emulator (emulator/) stands beside the rooms it imitates Asterisk
 for: tests, benchmarks and the demo command may import it, the hotline's own code never.
@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LEVELS = {"config": 0, "db": 0, "ivr": 1, "telephony": 1, "surveys": 1, "sms": 1, "dialplans": 1, "supervision": 1,
-          "call_log": 1, "workforce": 1, "agent_console": 2, "reports": 2, "hotline": 3}
+          "call_log": 1, "workforce": 1, "kpi": 1, "agent_console": 2, "reports": 2, "hotline": 3}
 EMULATOR = "emulator"
 # May import the emulator: it is a test tool, and the demo command's.
 EMULATOR_USERS = {"tests", "bench", "hotline", EMULATOR}

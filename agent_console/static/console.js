@@ -31,6 +31,9 @@
 
   function listening() { document.body.dataset.popListening = "1"; }
 
+  // The supervisors' wallboard changed (the same stream): the wallboard page fetches it again.
+  function wallboardChanged() { document.dispatchEvent(new CustomEvent("hotline:wallboard")); }
+
   // One stream per browser, never one per page (see pop-worker.js): tabs share a
   // SharedWorker; where there is none, the tab holding a Web Lock streams and passes pops
   // on over a BroadcastChannel; failing both, each page streams but lets go on pagehide.
@@ -39,6 +42,7 @@
     port.onmessage = function (event) {
       var said = event.data || {};
       if (said.type === "open") { listening(); } else if (said.type === "pop") { received(said.data); }
+      else if (said.type === "wallboard") { wallboardChanged(); }
     };
     return {
       start: function () { port.postMessage({type: "hello", stream: stream}); },
@@ -51,13 +55,20 @@
     return {
       start: function () {
         channel = new BroadcastChannel(key);
-        channel.onmessage = function (event) { if ((event.data || {}).type === "pop") { received(event.data.data); } };
+        channel.onmessage = function (event) {
+          var said = event.data || {};
+          if (said.type === "pop") { received(said.data); } else if (said.type === "wallboard") { wallboardChanged(); }
+        };
         abort = new AbortController();
         navigator.locks.request(key, {signal: abort.signal}, function () {
           source = new EventSource(stream);
           source.addEventListener("pop", function (event) {
             channel.postMessage({type: "pop", data: event.data});  // to the other tabs
             received(event.data);
+          });
+          source.addEventListener("wallboard", function () {
+            channel.postMessage({type: "wallboard"});
+            wallboardChanged();
           });
           return new Promise(function (resolve) { release = resolve; });
         }).catch(function () { /* left the page while waiting for the lock */ });
@@ -79,6 +90,7 @@
         source = new EventSource(stream);
         source.addEventListener("open", listening);
         source.addEventListener("pop", function (event) { received(event.data); });
+        source.addEventListener("wallboard", wallboardChanged);
       },
       stop: function () { if (source) { source.close(); source = null; } }
     };

@@ -1,7 +1,8 @@
 // The browser's one screen-pop stream. A browser opens at most six HTTP/1.1 connections
 // to a host; a stream per tab (and per page kept in the back/forward cache) used them up
 // and page loads hung. Every console tab of one signed-in operator connects to this
-// SharedWorker, which holds the only EventSource and hands each pop to every tab.
+// SharedWorker, which holds the only EventSource and hands each pop (and a supervisor's
+// "the wallboard changed") to every tab.
 "use strict";
 var ports = [];
 var source = null;
@@ -26,6 +27,7 @@ function open(url) {
   source = new EventSource(url);
   source.addEventListener("open", function () { broadcast({type: "open"}); });
   source.addEventListener("pop", function (event) { broadcast({type: "pop", data: event.data}); });
+  source.addEventListener("wallboard", function () { broadcast({type: "wallboard"}); });
 }
 
 function leave(port) {
