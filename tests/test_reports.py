@@ -454,3 +454,5 @@ def test_the_report_reads_in_english(client, auth, console_services):
     auth.post("/language/en", {"next": "/"})
     page = client.get("/reports/2025-03").get_data(as_text=True)
     assert "Requests by category" in page and "Household services" in page and "工单（按服务类别）" not in page
+    assert "Disputes taken in" in page and "Median days to close" in page and "Recruitment" in page
+    assert "The three 70%: " in page and "Share (goal 70%)" in page and "三个70%" not in page
