@@ -15,13 +15,16 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from agent_console.auth import SUPERVISORS, roles
-from agent_console.database import get_db
+from agent_console.database import get_db, services
+from agent_console.disputes import ORIGINS, OUTCOMES
 from agent_console.formatting import label
+from agent_console.workforce import SOURCES
+from agent_console.workforce_forms import MEASURE_NAMES
 from db.audit import record_read
 from db.base import utcnow
 from reports.build import build_report
 from reports.export import csv_bytes, xlsx_bytes
-from reports.model import COUNT, RATING, SECONDS, SHARE, Report, Row, Section, Term
+from reports.model import COUNT, DAYS, RATING, SECONDS, SHARE, Report, Row, Section, Term
 from reports.period import BadPeriod, Period
 
 bp = Blueprint("reports", __name__)
@@ -33,6 +36,9 @@ TITLES = {
     "complaints_by_status": _l("投诉（按办理状态）"), "complaints_by_category": _l("投诉（按服务类别）"),
     "grading": _l("家政企业分类定级"), "training": _l("从业人员培训与持证（按企业所在区县）"),
     "certificates": _l("从业人员证书（按证书类别）"), "hotline_calls": _l("热线话务（与上期比较）"),
+    "disputes": _l("纠纷处理"), "training_sessions": _l("培训班与发证"), "recruitment": _l("招工就业"),
+    "hires_by_district": _l("经平台录用（按用人企业所在区县）"),
+    **{f"seventy_{measure.value}": _l("三个70%%：%(measure)s", measure=name) for measure, name in MEASURE_NAMES.items()},
 }
 # Column headings and row labels, by the codes reports/ gives them.
 WORDS = {
@@ -47,6 +53,17 @@ WORDS = {
     "calls_answered": _l("人工接听"), "calls_abandoned": _l("放弃呼叫"), "answered_share": _l("接通率"),
     "average_queue_wait": _l("平均排队等待（秒）"), "total": _l("合计"), "no_request": _l("未关联工单"),
     "no_district": _l("未填区县"), "stars": _l("%(stars)d星"), "ungraded": _l("未定级"),
+    # disputes, recruitment, training sessions and the three 70% (the words their own pages use)
+    "figure": _l("数量"), "disputes_received": _l("本期受理纠纷"), "disputes_closed": _l("本期办结纠纷"),
+    **{f"dispute_from_{origin}": words for origin, words in ORIGINS.items()},
+    **{f"dispute_{outcome}": words for outcome, words in OUTCOMES.items()},
+    "disputes_open_at_end": _l("期末未办结"), "disputes_overdue_at_end": _l("其中已超期"),
+    "disputes_median_days": _l("办结用时中位数（天）"),
+    **{f"seekers_{source}": words for source, words in SOURCES.items()},
+    "seekers_registered": _l("求职登记人数"), "hires": _l("经平台录用"), "year_hires": _l("本年累计录用（至期末）"),
+    "hires_goal": _l("本年录用目标"), "hires_goal_share": _l("目标完成率"), "sessions_held": _l("举办培训班（期）"),
+    "attendances": _l("参训人次"), "certificates_issued": _l("发放证书"), "seventy_numerator": _l("分子"),
+    "seventy_denominator": _l("分母"), "seventy_share": _l("比例（目标70%）"), "city": _l("全市"),
 }
 NOTES = {
     "note_dispatched": _l("已派单含此后进入服务中、已完成、已回访和已关闭的工单；均按本期新建的工单统计。"),
@@ -57,6 +74,16 @@ NOTES = {
     "note_training": _l("在册人数与持证人数按%(day)s计；参训人数和学时按本期完成的培训计。"),
     "note_certificates": _l("按%(day)s计，仅计在册从业人员的证书；即将到期为%(days)d天内到期。"),
     "note_hotline": _l("按本期开始的来电统计；放弃呼叫含语音导航中和排队中挂断。"),
+    "note_disputes": _l("受理按本期登记、办结按本期办结的纠纷统计；未办结与超期按%(day)s日终计；用时为登记至办结的自然日。"),
+    "note_recruitment": _l("求职登记按本期登记的人数，录用按录用日期统计；本年累计录用计至%(day)s。"),
+    "note_no_goal": _l("未设置本年录用目标，不计完成率。"),
+    "note_hires_by_district": _l("按本期录用日期统计，区县为用人企业所在区县。"),
+    "note_training_sessions": _l("按本期举办的培训班统计：参训人次（同一人参加两期计两次）和培训班发放的证书。"),
+    "note_seventy_year": _l("年报列示%(month)s（本年最后一个月，本年未结束则为当月）的数字。"),
+    "note_seventy_missing": _l("分母未录入时比例记为“—”，不是0%%；全市分母为录入的全市数，或六个区县都已录入时的合计。"),
+    "note_seventy_demand": _l("分子为当月登记、经平台被企业接单、回访评4星及以上的工单。"),
+    "note_seventy_businesses": _l("分子为月末在平台上且已认定星级的家政企业。"),
+    "note_seventy_workers": _l("分子为月末在平台企业在册、已培训且持有效证书的从业人员。"),
 }
 
 
@@ -100,7 +127,7 @@ def shown(value, kind: str) -> str:
         return f"{value * 100:.1f}%"
     if kind == RATING:
         return f"{value:.2f}"
-    if kind == SECONDS:
+    if kind in (SECONDS, DAYS):
         return f"{value:.1f}"
     return f"{value:,}" if kind == COUNT else str(value)
 
@@ -122,7 +149,7 @@ def _period(text: str) -> Period | Response:
 
 
 def _report(period: Period) -> Report:
-    return build_report(get_db(), period, utcnow())
+    return build_report(get_db(), period, utcnow(), hires_goal=services().settings.workforce.hires_goal)
 
 
 def _context(report: Report) -> dict:

@@ -8,15 +8,17 @@ from sqlalchemy.orm import Session
 
 from reports.model import Report
 from reports.period import Period
-from reports.sections import CACHE, SECTIONS, SectionFunction
+from reports.sections import CACHE, SECTIONS, SETTINGS, SectionFunction
 
 
 def build_report(session: Session, period: Period, now: dt.datetime,
-                 sections: Sequence[SectionFunction] = SECTIONS) -> Report:
+                 sections: Sequence[SectionFunction] = SECTIONS, *, hires_goal: int | None = None) -> Report:
     """Every section; the rows several sections count (a period's requests, its surveys) are
-    read once for the whole report, and forgotten with it."""
+    read once for the whole report, and forgotten with it. `hires_goal` is the year's jobs
+    goal (settings workforce.hires_goal), which the recruitment section measures against."""
     session.info[CACHE] = {}
+    session.info[SETTINGS] = {"hires_goal": hires_goal}
     try:
         return Report(period, now, tuple(section(session, period, now) for section in sections))
     finally:
-        del session.info[CACHE]
+        del session.info[CACHE], session.info[SETTINGS]

@@ -10,9 +10,9 @@ from typing import Callable, Protocol
 import xlsxwriter
 
 from call_log.export import inert
-from reports.model import RATING, SECONDS, SHARE, Report, Section, Term
+from reports.model import DAYS, RATING, SECONDS, SHARE, Report, Section, Term
 
-NUMBER_FORMATS = {SHARE: "0.0%", RATING: "0.00", SECONDS: "0.0"}
+NUMBER_FORMATS = {SHARE: "0.0%", RATING: "0.00", SECONDS: "0.0", DAYS: "0.0"}
 SHEET_NAME_MOST = 31  # Excel's limit
 _SHEET_NAME_FORBIDDEN = str.maketrans({c: "_" for c in "[]:*?/\\"})
 

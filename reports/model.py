@@ -13,9 +13,9 @@ from typing import Any, Union
 from reports.period import Period
 
 # How a column's figures read: a count; a share (0..1, shown as a percentage); an
-# average rating (1..5, two decimals); seconds; a count of hours.
-COUNT, SHARE, RATING, SECONDS = "count", "share", "rating", "seconds"
-KINDS = (COUNT, SHARE, RATING, SECONDS)
+# average rating (1..5, two decimals); seconds; days (one decimal).
+COUNT, SHARE, RATING, SECONDS, DAYS = "count", "share", "rating", "seconds", "days"
+KINDS = (COUNT, SHARE, RATING, SECONDS, DAYS)
 
 
 @dataclass(frozen=True)

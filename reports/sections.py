@@ -20,6 +20,9 @@ from db.models import (
     ComplaintStatus,
     Dispatch,
     DispatchStatus,
+    Dispute,
+    DisputeOrigin,
+    DisputeOutcome,
     District,
     GradeChange,
     Provider,
@@ -32,8 +35,12 @@ from db.models import (
     Worker,
 )
 from reports import hotline
-from reports.model import COUNT, RATING, SHARE, Chart, Column, Row, Section, Term, share
+from reports.model import COUNT, DAYS, RATING, SHARE, Chart, Column, Row, Section, Term, share
 from reports.period import LOCAL, Period
+from workforce.figures import MEASURES as SEVENTY_MEASURES
+from workforce.figures import seventy_figures
+from workforce.recruitment import hires_by_district, hires_in_period, seekers_registered
+from workforce.training import training_summary
 
 SectionFunction = Callable[[Session, Period, dt.datetime], Section]
 
@@ -80,6 +87,9 @@ def _with_total(rows: list[Row], columns: tuple[Column, ...], totals: tuple | No
 # --- requests, matching and surveys: each period's rows read once per report ---------------
 
 CACHE = "reports.facts"  # session.info key: build_report() keeps one report's facts there
+# session.info key: the settings build_report() was given (the year's hires goal), for the
+# sections that need one; without them a section shows no goal rather than a made-up one.
+SETTINGS = "reports.settings"
 
 
 def _once(session: Session, name: str, period: Period, compute: Callable[[], list]) -> list:
@@ -395,9 +405,128 @@ def key_figures(session: Session, period: Period, now: dt.datetime) -> Section:
     return Section("key_figures", columns, rows)
 
 
-# The report, in order. The lead adds the disputes, recruitment, three-70% and KPI
-# sections here: any function (session, period, now) → Section.
+# --- disputes -------------------------------------------------------------------------------
+
+
+def _standing_moment(period: Period, now: dt.datetime) -> dt.datetime:
+    """When a period's standing figures (still open, overdue) are read: its end, or now if sooner."""
+    return min(period.end, now)
+
+
+def _median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def disputes(session: Session, period: Period, now: dt.datetime) -> Section:
+    """Disputes taken in in the period by origin, closed in it by outcome, and those still
+    open (and overdue) at its end; the median days from intake to closing."""
+    received = dict(session.execute(select(Dispute.origin, func.count()).where(_in(Dispute.opened_at, period))
+                                    .group_by(Dispute.origin)).all())
+    closed_rows = session.execute(select(Dispute.outcome, Dispute.opened_at, Dispute.closed_at)
+                                  .where(Dispute.closed_at.is_not(None), _in(Dispute.closed_at, period))).all()
+    closed = Counter(outcome for outcome, _, _ in closed_rows)
+    # Few rows (a period's closed disputes): the median is taken here, alike on both databases.
+    days = [(shut - opened).total_seconds() / 86400 for _, opened, shut in closed_rows]
+    moment = _standing_moment(period, now)
+    last_day = (moment - dt.timedelta(microseconds=1)).astimezone(LOCAL).date()
+    # Overdue as supervision/disputes.is_overdue has it: open once its deadline day has ended.
+    ended = moment.astimezone(LOCAL).date()
+    still_open = (Dispute.opened_at < moment) & (Dispute.closed_at.is_(None) | (Dispute.closed_at >= moment))
+    open_now, overdue = session.execute(select(func.count(), func.sum(case((Dispute.deadline < ended, 1), else_=0)))
+                                        .where(still_open)).one()
+    rows = [Row(Term(f"dispute_from_{origin.value}"), (received.get(origin, 0),)) for origin in DisputeOrigin]
+    rows.append(Row(Term("disputes_received"), (sum(received.values()),), total=True))
+    rows += [Row(Term(f"dispute_{outcome.value}"), (closed.get(outcome, 0),)) for outcome in DisputeOutcome]
+    rows.append(Row(Term("disputes_closed"), (len(closed_rows),), total=True))
+    rows += [Row(Term("disputes_open_at_end"), (open_now,)), Row(Term("disputes_overdue_at_end"), (overdue or 0,)),
+             Row(Term("disputes_median_days"), (_median(days),), kind=DAYS)]
+    return Section("disputes", (Column("figure"),), tuple(rows),
+                   notes=(Term("note_disputes", (("day", last_day.isoformat()),)),))
+
+
+# --- recruitment and training sessions ------------------------------------------------------
+
+
+def _last_day(period: Period) -> dt.date:
+    return period.next_first_day - dt.timedelta(days=1)
+
+
+def recruitment(session: Session, period: Period, now: dt.datetime) -> Section:
+    """Job seekers registered in the period (IVR leads, by operators), hires in it, and the
+    year's hires to the period's end against the year's goal (the settings')."""
+    first, last = period.first_day, _last_day(period)
+    seekers = seekers_registered(session, first, last, LOCAL)
+    hires = hires_in_period(session, first, last)
+    year_hires = hires if period.is_year else hires_in_period(session, dt.date(period.year, 1, 1), last)
+    goal = session.info.get(SETTINGS, {}).get("hires_goal")
+    rows = (Row(Term("seekers_ivr"), (seekers["ivr"],)), Row(Term("seekers_operator"), (seekers["operator"],)),
+            Row(Term("seekers_registered"), (seekers["total"],), total=True),
+            Row(Term("hires"), (hires,)), Row(Term("year_hires"), (year_hires,)),
+            Row(Term("hires_goal"), (goal,)), Row(Term("hires_goal_share"), (share(year_hires, goal),), kind=SHARE))
+    notes = [Term("note_recruitment", (("day", last.isoformat()),))]
+    if goal is None:
+        notes.append(Term("note_no_goal"))
+    return Section("recruitment", (Column("figure"),), rows, notes=tuple(notes))
+
+
+def hires_by_place(session: Session, period: Period, now: dt.datetime) -> Section:
+    counts = hires_by_district(session, period.first_day, _last_day(period))
+    columns = (Column("hires"),)
+    rows = [Row(term, (counts.get(key, 0),)) for key, term in _districts(session, counts)]
+    return Section("hires_by_district", columns, _with_total(rows, columns), chart=Chart(0),
+                   notes=(Term("note_hires_by_district"),))
+
+
+def training_sessions(session: Session, period: Period, now: dt.datetime) -> Section:
+    summary = training_summary(session, period.first_day, _last_day(period))
+    rows = (Row(Term("sessions_held"), (summary.sessions,)), Row(Term("attendances"), (summary.attendees,)),
+            Row(Term("certificates_issued"), (summary.certificates,)))
+    return Section("training_sessions", (Column("figure"),), rows, notes=(Term("note_training_sessions"),))
+
+
+# --- the three 70% figures ------------------------------------------------------------------
+
+
+def seventy_month(period: Period, now: dt.datetime) -> dt.date:
+    """The month whose figures a report shows: its own, or a year's last (so far)."""
+    if not period.is_year:
+        return period.first_day
+    return report_day(period, now).replace(day=1)
+
+
+def _seventy(session: Session, period: Period, now: dt.datetime):
+    month = seventy_month(period, now)
+    return _once(session, "seventy", period, lambda: [seventy_figures(session, month, LOCAL)])[0]
+
+
+def _seventy_section(measure) -> SectionFunction:
+    def section(session: Session, period: Period, now: dt.datetime) -> Section:
+        figures = _seventy(session, period, now)
+        columns = (Column("seventy_numerator"), Column("seventy_denominator"), Column("seventy_share", SHARE))
+        rows = [Row(Term.named(d.name_zh, d.name_en), (f.numerator, f.denominator, f.ratio))
+                for d in figures.districts for f in [figures.by_district[measure][d.id]]]
+        city = figures.city[measure]
+        rows.append(Row(Term("city"), (city.numerator, city.denominator, city.ratio), total=True))
+        month = figures.month.strftime("%Y-%m")
+        notes = [Term(f"note_seventy_{measure.value}"), Term("note_seventy_missing")]
+        if period.is_year:
+            notes.insert(0, Term("note_seventy_year", (("month", month),)))
+        return Section(f"seventy_{measure.value}", columns, tuple(rows), notes=tuple(notes))
+    section.__name__ = f"seventy_{measure.value}"
+    return section
+
+
+SEVENTY_SECTIONS = tuple(_seventy_section(measure) for measure in SEVENTY_MEASURES)
+
+
+# The report, in order. The lead adds the KPI sections here: any function
+# (session, period, now) → Section.
 SECTIONS: tuple[SectionFunction, ...] = (
     key_figures, requests_by_category, requests_by_district, matching, satisfaction, complaints_by_status,
-    complaints_by_category, grading, training, certificates, hotline_calls,
+    complaints_by_category, disputes, grading, training, training_sessions, certificates, recruitment,
+    hires_by_place, *SEVENTY_SECTIONS, hotline_calls,
 )

@@ -11,11 +11,14 @@ from sqlalchemy import select
 
 from db.models import (
     AuditEntry, Call, CallDirection, CallOutcome, Caller, Certificate, Complaint, ComplaintStatus, Dispatch,
-    DispatchStatus, District, GradeChange, GradeSource, Language, PhoneKind, Provider, RequestChannel, RequestStatus,
-    ServiceCategory, ServiceRequest, Survey, SurveyStatus, Training, Worker,
+    DispatchStatus, Dispute, DisputeOrigin, DisputeOutcome, DisputeStatus, District, GradeChange, GradeSource, Hire,
+    JobSeeker, JobSeekerSource, JobSeekerStatus, Language, PhoneKind, Provider, RequestChannel, RequestStatus,
+    SeventyDenominator, SeventyMeasure, ServiceCategory, ServiceRequest, Survey, SurveyStatus, Training,
+    TrainingAttendee, TrainingSession, Worker,
 )
 from reports.build import build_report
 from reports.period import BadPeriod, Period
+from reports.sections import seventy_month
 
 LOCAL = dt.timezone(dt.timedelta(hours=8))  # Asia/Shanghai keeps no summer time
 MARCH = Period(2025, 3)
@@ -189,6 +192,147 @@ def test_an_empty_period_has_no_false_rates(session):
     assert report.section("key_figures").figure("csat", "this_period") is None
 
 
+# --- disputes, recruitment, training sessions, the three 70% ------------------------------------
+
+
+def _fill_workforce(session) -> None:
+    """March 2025's disputes, job seekers, hires, training sessions and 70% denominators,
+    beside _fill()'s rows, with rows just outside March on both sides."""
+    rows = _fill(session)
+    p1 = rows["p1"]
+    p2 = session.scalar(select(Provider).where(Provider.name == "东江维修"))
+    district = {d.code: d for d in session.scalars(select(District))}
+
+    def dispute(origin, opened, deadline, outcome=None, closed=None):
+        session.add(Dispute(provider_id=p1.id, origin=origin, summary="服务纠纷", opened_at=opened, deadline=deadline,
+                            status=DisputeStatus.CLOSED if closed else DisputeStatus.MEDIATING, outcome=outcome,
+                            closed_at=closed))
+
+    dispute(DisputeOrigin.COMPLAINT, local(2025, 3, 2), dt.date(2025, 3, 21), DisputeOutcome.UPHELD, local(2025, 3, 6))
+    dispute(DisputeOrigin.LOW_RATING, local(2025, 3, 10), dt.date(2025, 3, 31), DisputeOutcome.WITHDRAWN,
+            local(2025, 3, 12, 12))
+    dispute(DisputeOrigin.OPERATOR, local(2025, 3, 1, 0, 5), dt.date(2025, 3, 25))  # open, overdue at March's end
+    dispute(DisputeOrigin.OPERATOR, local(2025, 2, 20), dt.date(2025, 4, 10))  # February's, open, not overdue
+    dispute(DisputeOrigin.OPERATOR, local(2025, 2, 1), dt.date(2025, 2, 25), DisputeOutcome.REJECTED,
+            local(2025, 3, 1))  # taken in in February, closed in March after 28 days
+    dispute(DisputeOrigin.COMPLAINT, local(2025, 3, 31, 23), dt.date(2025, 4, 21), DisputeOutcome.PARTLY_UPHELD,
+            local(2025, 4, 2))  # open at March's end, closed in April
+
+    def seeker(source, created):
+        row = JobSeeker(name="求职者", phone=f"1390000{len(session.new):04d}", source=source,
+                        status=JobSeekerStatus.SEEKING, created_at=created)
+        session.add(row)
+        return row
+
+    s1 = seeker(JobSeekerSource.IVR, local(2025, 3, 2))
+    seeker(JobSeekerSource.OPERATOR, local(2025, 3, 5))
+    seeker(JobSeekerSource.OPERATOR, local(2025, 3, 31, 23, 30))
+    seeker(JobSeekerSource.IVR, local(2025, 4, 1, 0, 10))
+    session.flush()
+    for provider, day in ((p1, dt.date(2025, 1, 10)), (p1, dt.date(2025, 3, 3)), (p2, dt.date(2025, 3, 31)),
+                          (p2, dt.date(2025, 4, 1))):
+        session.add(Hire(seeker_id=s1.id, provider_id=provider.id, hired_on=day))
+
+    w1 = session.scalar(select(Worker).where(Worker.name == "陈秀英"))
+    w1.created_at = local(2024, 1, 1)  # registered long before March (the 70% counts those registered by then)
+    march = TrainingSession(course="育婴员培训", held_on=dt.date(2025, 3, 10), trainer="王老师")
+    march.attendees += [TrainingAttendee(worker=w1), TrainingAttendee(seeker=s1)]
+    february = TrainingSession(course="家电维修", held_on=dt.date(2025, 2, 28), trainer="李老师")
+    february.attendees.append(TrainingAttendee(seeker=s1))
+    session.add_all([march, february])
+    session.flush()
+    w1.certificates.append(Certificate(kind="育婴员", number="Y1", issued_on=dt.date(2025, 3, 10), session_id=march.id))
+    first = dt.date(2025, 3, 1)
+    session.add_all([
+        SeventyDenominator(measure=SeventyMeasure.DEMAND, district_id=district["yuancheng"].id, month=first, value=10),
+        SeventyDenominator(measure=SeventyMeasure.BUSINESSES, district_id=None, month=first, value=4),
+        SeventyDenominator(measure=SeventyMeasure.DEMAND, district_id=district["yuancheng"].id,
+                           month=dt.date(2025, 2, 1), value=1),  # February's: not March's
+    ])
+    session.flush()
+
+
+def test_disputes_by_origin_and_outcome_still_open_and_overdue(session):
+    _fill_workforce(session)
+    disputes = build_report(session, MARCH, NOW).section("disputes")
+    assert [disputes.figure(f"dispute_from_{origin}", "figure") for origin in ("complaint", "low_rating", "operator")] \
+        == [2, 1, 1]  # the complaint taken in at 23:00 on March 31st (local) is March's
+    assert disputes.figure("disputes_received", "figure") == 4
+    assert [disputes.figure(f"dispute_{outcome}", "figure") for outcome in (
+        "upheld", "partly_upheld", "rejected", "withdrawn")] == [1, 0, 1, 1]
+    assert disputes.figure("disputes_closed", "figure") == 3
+    # Open at March's end: the operator's two and the one closed in April; overdue: the one due March 25th.
+    assert disputes.figure("disputes_open_at_end", "figure") == 3
+    assert disputes.figure("disputes_overdue_at_end", "figure") == 1
+    assert disputes.figure("disputes_median_days", "figure") == 4.0  # of 4, 2.5 and 28 days
+
+
+def test_disputes_read_today_for_a_month_not_over(session):
+    _fill_workforce(session)
+    # On March 20th: the dispute due March 25th is open but not overdue yet.
+    disputes = build_report(session, MARCH, local(2025, 3, 20, 12)).section("disputes")
+    assert disputes.figure("disputes_overdue_at_end", "figure") == 0
+    assert disputes.figure("disputes_open_at_end", "figure") == 2
+
+
+def test_recruitment_hires_and_the_years_goal(session):
+    _fill_workforce(session)
+    report = build_report(session, MARCH, NOW, hires_goal=10)
+    recruitment = report.section("recruitment")
+    assert [recruitment.figure(key, "figure") for key in ("seekers_ivr", "seekers_operator", "seekers_registered")] \
+        == [1, 2, 3]
+    assert recruitment.figure("hires", "figure") == 2 and recruitment.figure("year_hires", "figure") == 3
+    assert recruitment.figure("hires_goal", "figure") == 10 and recruitment.figure("hires_goal_share", "figure") == 0.3
+    by_district = report.section("hires_by_district")
+    assert by_district.figure("源城区", "hires") == 1 and by_district.figure("东源县", "hires") == 1
+    assert by_district.figure("total", "hires") == 2
+    year = build_report(session, Period(2025), NOW, hires_goal=10).section("recruitment")
+    assert year.figure("hires", "figure") == year.figure("year_hires", "figure") == 4
+
+
+def test_recruitment_without_a_goal_shows_no_share(session):
+    _fill_workforce(session)
+    recruitment = build_report(session, MARCH, NOW).section("recruitment")
+    assert recruitment.figure("hires_goal", "figure") is None
+    assert recruitment.figure("hires_goal_share", "figure") is None
+    assert "note_no_goal" in [note.key for note in recruitment.notes]
+
+
+def test_training_sessions_their_attendances_and_certificates(session):
+    _fill_workforce(session)
+    sessions = build_report(session, MARCH, NOW).section("training_sessions")
+    assert [sessions.figure(key, "figure") for key in ("sessions_held", "attendances", "certificates_issued")] \
+        == [1, 2, 1]
+
+
+def test_the_three_seventy_figures_per_district_and_city(session):
+    _fill_workforce(session)
+    report = build_report(session, MARCH, NOW)
+    demand = report.section("seventy_demand")
+    # T1: created in March, taken by 万绿 through the platform, rated 5 stars.
+    assert [demand.figure("源城区", key) for key in ("seventy_numerator", "seventy_denominator", "seventy_share")] \
+        == [1, 10, 0.1]
+    # No denominator entered: no share, never 0%.
+    assert demand.figure("东源县", "seventy_denominator") is None and demand.figure("东源县", "seventy_share") is None
+    assert demand.figure("city", "seventy_share") is None  # five districts not entered
+    businesses = report.section("seventy_businesses")
+    assert [businesses.figure("city", key) for key in ("seventy_numerator", "seventy_denominator", "seventy_share")] \
+        == [2, 4, 0.5]
+    workers = report.section("seventy_workers")
+    assert workers.figure("源城区", "seventy_numerator") == 1 and workers.figure("city", "seventy_numerator") == 1
+    assert not any(note.key == "note_seventy_year" for note in demand.notes)
+
+
+def test_an_annual_report_shows_the_years_last_month_of_seventy_figures(session):
+    _fill_workforce(session)
+    assert seventy_month(Period(2024), NOW) == dt.date(2024, 12, 1)
+    assert seventy_month(Period(2025), NOW) == dt.date(2025, 6, 1)  # the year not over: this month
+    assert seventy_month(MARCH, NOW) == dt.date(2025, 3, 1)
+    demand = build_report(session, Period(2025), local(2025, 3, 31, 12)).section("seventy_demand")
+    assert demand.figure("源城区", "seventy_share") == 0.1  # March's figures, as of March's last day
+    assert ("month", "2025-03") in demand.notes[0].params
+
+
 # --- the console ---------------------------------------------------------------------------------
 
 
@@ -199,6 +343,20 @@ def _march_in_console(console_services):
             category = session.scalar(select(ServiceCategory).where(ServiceCategory.code == code))
             session.add(ServiceRequest(number=f"HYT{number}", category_id=category.id, channel=RequestChannel.PHONE,
                                        status=RequestStatus.COMPLETED, created_at=local(2025, 3, 10)))
+        provider = session.scalar(select(Provider).order_by(Provider.id).limit(1))
+        yuancheng = session.scalar(select(District).where(District.code == "yuancheng"))
+        session.add(Dispute(provider_id=provider.id, origin=DisputeOrigin.COMPLAINT, summary="保洁损坏家具",
+                            opened_at=local(2025, 3, 5), deadline=dt.date(2025, 3, 26), status=DisputeStatus.CLOSED,
+                            outcome=DisputeOutcome.UPHELD, closed_at=local(2025, 3, 8)))
+        seeker = JobSeeker(name="黄春梅", phone="13900000999", source=JobSeekerSource.OPERATOR,
+                           status=JobSeekerStatus.HIRED, created_at=local(2025, 3, 3))
+        session.add(seeker)
+        session.flush()
+        session.add(Hire(seeker_id=seeker.id, provider_id=provider.id, hired_on=dt.date(2025, 3, 12)))
+        training = TrainingSession(course="家政服务员培训", held_on=dt.date(2025, 3, 15), trainer="王老师")
+        training.attendees.append(TrainingAttendee(seeker=seeker))
+        session.add_all([training, SeventyDenominator(measure=SeventyMeasure.DEMAND, district_id=yuancheng.id,
+                                                      month=dt.date(2025, 3, 1), value=5)])
         session.commit()
 
 
@@ -242,13 +400,26 @@ def test_the_pdf_renders_chinese_in_a_cjk_font_with_the_pages_figures(client, au
              for font in page["/Resources"]["/Font"].values()}
     assert any("WenQuanYi" in font for font in fonts), fonts
     text = re.sub(r"\s+", "", "".join(page.extract_text() for page in pdf.pages))
-    for title in ("河源市家政服务行业统计月报", "工单（按服务类别）", "家政企业分类定级", "热线话务（与上期比较）"):
+    for title in ("河源市家政服务行业统计月报", "工单（按服务类别）", "家政企业分类定级", "热线话务（与上期比较）",
+                  "纠纷处理", "招工就业", "培训班与发证"):
         assert title in html and title in text
     # Every section's table, cell by cell as the page shows it, reads back from the PDF in order.
-    for section in ("key_figures", "requests_by_category", "matching", "grading", "certificates", "hotline_calls"):
+    for section in ("key_figures", "requests_by_category", "matching", "disputes", "grading", "training_sessions",
+                    "certificates", "recruitment", "hires_by_district", "seventy_demand", "seventy_businesses",
+                    "seventy_workers", "hotline_calls"):
         cells = _cells(html, section)
         assert "".join(cell.replace(" ", "") for cell in cells) in text, section
     assert _cells(html, "requests_by_category")[-5:] == ["合计", "3", "3", "3", "100.0%"]
+    disputes = _cells(html, "disputes")
+    assert disputes[disputes.index("支持消费者诉求") + 1] == "1" and disputes[disputes.index("本期办结纠纷") + 1] == "1"
+    assert disputes[disputes.index("办结用时中位数（天）") + 1] == "3.0"
+    recruitment = _cells(html, "recruitment")
+    assert recruitment[recruitment.index("经平台录用") + 1] == "1"
+    assert recruitment[recruitment.index("本年录用目标") + 1] == "1,200"  # the settings' goal (defaults.toml)
+    # A denominator entered gives a share (0% here: a real zero); none entered gives "—", never 0%.
+    demand = _cells(html, "seventy_demand")
+    assert demand[demand.index("源城区") + 1:demand.index("源城区") + 4] == ["0", "5", "0.0%"]
+    assert demand[demand.index("东源县") + 1:demand.index("东源县") + 4] == ["0", "—", "—"]
 
 
 def test_csv_and_xlsx_carry_the_same_figures_and_every_export_is_audited(client, auth, console_services):
@@ -265,6 +436,12 @@ def test_csv_and_xlsx_carry_the_same_figures_and_every_export_is_audited(client,
     sheet = workbook[next(name for name in workbook.sheetnames if "工单（按服务类别）" in name)]
     total = next(row for row in sheet.iter_rows(values_only=True) if row[0] == "合计")
     assert total == ("合计", 3, 3, 3, 1.0)
+    assert "支持消费者诉求,1" in csv_text and "东源县,0,—,—" in csv_text and "源城区,0,5,0.0%" in csv_text
+    disputes = workbook[next(name for name in workbook.sheetnames if "纠纷处理" in name)]
+    assert ("支持消费者诉求", 1) in list(disputes.iter_rows(values_only=True))
+    demand = workbook[next(name for name in workbook.sheetnames if "家庭服务需求" in name)]
+    rows = {row[0]: row[1:] for row in demand.iter_rows(values_only=True)}
+    assert rows["源城区"] == (0, 5, 0.0) and rows["东源县"] == (0, None, None)
     with console_services.sessions() as session:
         exports = session.execute(select(AuditEntry.details).where(AuditEntry.entity_type == "report")).scalars().all()
     assert sorted(entry["format"] for entry in exports) == ["csv", "xlsx"]
@@ -277,3 +454,5 @@ def test_the_report_reads_in_english(client, auth, console_services):
     auth.post("/language/en", {"next": "/"})
     page = client.get("/reports/2025-03").get_data(as_text=True)
     assert "Requests by category" in page and "Household services" in page and "工单（按服务类别）" not in page
+    assert "Disputes taken in" in page and "Median days to close" in page and "Recruitment" in page
+    assert "The three 70%: " in page and "Share (goal 70%)" in page and "三个70%" not in page

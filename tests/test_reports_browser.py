@@ -52,6 +52,16 @@ def test_a_supervisor_reads_and_prints_the_monthly_report_in_chromium(console, b
     assert total == ["合计", "4", "4", "4", "100.0%"]
     assert fits(browser)
     browser.save_screenshot(str(tmp_path / "report.png"))
+    # The sections added for issue 16: each table within its section, none wider than the screen.
+    for key in ("disputes", "recruitment", "hires_by_district", "training_sessions", "seventy_demand",
+                "seventy_businesses", "seventy_workers"):
+        section = browser.find_element(By.ID, f"section-{key}")
+        browser.execute_script("arguments[0].scrollIntoView()", section)
+        table = section.find_element(By.TAG_NAME, "table")
+        assert table.size["width"] <= section.size["width"] and table.location["x"] >= 0, key
+        assert browser.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth", section), key
+        browser.save_screenshot(str(tmp_path / f"report-{key}.png"))
+    assert fits(browser)
 
     browser.find_element(By.ID, "print-link").click()
     pdf = PdfReader(io.BytesIO(_downloaded(browser.downloads).read_bytes()))
