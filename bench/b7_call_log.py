@@ -27,6 +27,7 @@ import time
 from sqlalchemy import text
 
 from bench.common import backend_lines, latency_line, on_both_databases, percentiles, series
+from dialplans import contract
 
 P99_TARGET_MS = 50.0
 FAR_PAGE = 500
@@ -107,7 +108,7 @@ def _ivr_sessions_and_shifts(connection, dialect: str, operators: list[int]) -> 
     json = (lambda value: f"'{value}'") if dialect == "sqlite" else (lambda value: f"CAST('{value}' AS JSON)")
     steps = (f"CASE WHEN c.outcome = 'abandoned_in_ivr' THEN {json(_WALKS['hangup'])} "
              f"WHEN c.id % 10 = 5 THEN {json(_WALKS['refused'])} ELSE {json(_WALKS['plain'])} END")
-    chose = {code: json('{"HOTLINE_CATEGORY": "' + code + '"}') for code in ("medical", "household", "repair", "")}
+    chose = {code: json(f'{{"{contract.CATEGORY}": "{code}"}}') for code in ("medical", "household", "repair", "")}
     result = (f"CASE c.id % 4 WHEN 0 THEN {chose['medical']} WHEN 1 THEN {chose['household']} "
               f"WHEN 2 THEN {chose['repair']} ELSE {chose['']} END")
     connection.execute(text(
