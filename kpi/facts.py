@@ -14,7 +14,7 @@ from typing import Any, Iterable, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, null, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from call_log.search import seconds_between
 from db.models import (
@@ -67,14 +67,22 @@ def _call_category():
     return func.coalesce(from_request, from_ivr)
 
 
-def call_rows(session: Session, start: dt.datetime, end: dt.datetime, categories: bool = True) -> list[CallRow]:
-    """The inbound calls that started in [start, end), oldest first."""
+def call_rows(session: Session, start: dt.datetime, end: dt.datetime, categories: bool = True,
+              callers_of: tuple[dt.datetime, dt.datetime] | None = None) -> list[CallRow]:
+    """The inbound calls that started in [start, end), oldest first; with `callers_of`,
+    only those from a known caller who also called in that span (the repeat calls the
+    first-contact window looks for: reading every later call would cost as much again)."""
     category = _call_category() if categories else None
     columns = [Call.id, Call.caller_id, Call.started_at, Call.answered_at, Call.ended_at, Call.queue_entered_at,
                Call.queue_wait_seconds, Call.outcome, Call.queue, Call.agent_id, Call.ivr_language]
     query = (select(*columns, (category if categories else null()).label("category"))
              .where(Call.direction == CallDirection.INBOUND, Call.started_at >= start, Call.started_at < end)
              .order_by(Call.started_at, Call.id))
+    if callers_of is not None:
+        earlier = aliased(Call)
+        query = query.where(Call.caller_id.in_(
+            select(earlier.caller_id).where(earlier.direction == CallDirection.INBOUND, earlier.caller_id.is_not(None),
+                                            earlier.started_at >= callers_of[0], earlier.started_at < callers_of[1])))
     return [CallRow(*row) for row in session.execute(query)]
 
 
@@ -235,7 +243,7 @@ def tally_calls(calls: list[CallRow], repeats: dict[tuple, list[CallRow]], chang
 def period_tallies(session: Session, start: dt.datetime, end: dt.datetime, tz: ZoneInfo) -> dict[Key, Tally]:
     """Every tally of the calls and operator time in [start, end), straight from the raw rows."""
     calls = call_rows(session, start, end)
-    repeats = repeat_index(calls + call_rows(session, end, end + FCR_WINDOW))
+    repeats = repeat_index(calls + call_rows(session, end, end + FCR_WINDOW, callers_of=(start, end)))
     changes = operator_changes(session, start - dt.timedelta(hours=1), end + dt.timedelta(hours=1))
     tallies = tally_calls(calls, repeats, changes, walks(session, start, end), tz)
     add_operator_time(tallies, operator_changes(session, start, end), start, end)
@@ -251,7 +259,7 @@ def daily_tallies(session: Session, first: dt.date, last: dt.date, tz: ZoneInfo,
     if until is not None:
         end = min(end, until)
     calls = call_rows(session, start, end)
-    later = call_rows(session, end, end + FCR_WINDOW)
+    later = call_rows(session, end, end + FCR_WINDOW, callers_of=(start, end))
     repeats = repeat_index(calls + later)
     wrap_ups = operator_changes(session, start - dt.timedelta(hours=1), end + dt.timedelta(hours=1))
     states = operator_changes(session, start, end)
