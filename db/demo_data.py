@@ -157,9 +157,12 @@ class DemoDataRefused(RuntimeError):
     pass
 
 
-def load_demo_data(session: Session, tz: ZoneInfo, production: bool = False, call_history: bool = False) -> dict[str, int]:
-    """Fill an empty database; a second run changes nothing. `call_history` adds five
-    weeks of calls for the KPI reports (`hotline demo-data`; the tests' template has none)."""
+def load_demo_data(session: Session, tz: ZoneInfo, production: bool = False,
+                   ivr_category_variable: str | None = None) -> dict[str, int]:
+    """Fill an empty database; a second run changes nothing. Given the variable the IVR
+    hands a caller's category back in (dialplans.contract.CATEGORY, which db/ may not
+    import), five weeks of calls are added for the KPI reports (`hotline demo-data`; the
+    tests' template has none)."""
     if production:
         raise DemoDataRefused("demo data and its known passwords are refused in production")
     ensure_reference_data(session)
@@ -188,8 +191,8 @@ def load_demo_data(session: Session, tz: ZoneInfo, production: bool = False, cal
     _disputes(session, tz, session.scalar(select(User).where(User.role == Role.SUPERVISOR).order_by(User.id)))
     _workforce(session, tz, providers, categories, districts, users)
     _report_examples(session, tz, providers)
-    if call_history:
-        load_call_history(session, tz)
+    if ivr_category_variable:
+        load_call_history(session, tz, ivr_category_variable)
     return {"providers": len(providers), "users": len(users), "callers": callers}
 
 
@@ -593,7 +596,7 @@ class _Desk:
     lunch: dt.datetime | None = None
 
 
-def load_call_history(session: Session, tz: ZoneInfo, now: dt.datetime | None = None) -> int:
+def load_call_history(session: Session, tz: ZoneInfo, category_variable: str, now: dt.datetime | None = None) -> int:
     """Five weeks of inbound calls up to yesterday, with their IVR walks, the operators' states
     and the callbacks booked, so the KPI reports show real figures (`hotline demo-data`).
 
@@ -676,7 +679,7 @@ def load_call_history(session: Session, tz: ZoneInfo, now: dt.datetime | None = 
     ids = dict(session.execute(select(Call.uniqueid, Call.id).where(Call.uniqueid.like("demo-%"))).all())
     session.execute(IvrSession.__table__.insert(), [
         dict(call_id=ids[f"demo-{serial}"], script="menu", language=language, started_at=start,
-             ended_at=dt.datetime.fromisoformat(walk[-1]["at"]), steps=walk, result={"HOTLINE_CATEGORY": category or ""},
+             ended_at=dt.datetime.fromisoformat(walk[-1]["at"]), steps=walk, result={category_variable: category or ""},
              outcome=IvrOutcome.ABANDONED if outcome == CallOutcome.ABANDONED_IN_IVR else IvrOutcome.ROUTED)
         for serial, language, start, walk, category, outcome in walks])
     seen = set()

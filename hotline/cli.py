@@ -19,6 +19,7 @@ from db.models import Role
 from db.reference import ensure_reference_data
 from db.session import transaction
 from db.users import UserError, create_user
+from dialplans import contract
 from hotline.console_commands import console_command, sms_command
 from hotline.context import AppContext
 from hotline.kpi_commands import kpi_group
@@ -67,7 +68,8 @@ def demo_data(app: AppContext) -> None:
     app.require_schema()
     try:
         with transaction(app.sessions) as session:
-            counts = load_demo_data(session, app.settings.tz, production=app.settings.production, call_history=True)
+            counts = load_demo_data(session, app.settings.tz, production=app.settings.production,
+                                        ivr_category_variable=contract.CATEGORY)
     except DemoDataRefused as exc:
         raise click.ClickException(str(exc)) from None
     if not any(counts.values()):

@@ -14,7 +14,7 @@ from typing import Any, Iterable, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, null, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from call_log.search import seconds_between
 from db.models import (
@@ -67,14 +67,22 @@ def _call_category():
     return func.coalesce(from_request, from_ivr)
 
 
-def call_rows(session: Session, start: dt.datetime, end: dt.datetime, categories: bool = True) -> list[CallRow]:
-    """The inbound calls that started in [start, end), oldest first."""
+def call_rows(session: Session, start: dt.datetime, end: dt.datetime, categories: bool = True,
+              callers_of: tuple[dt.datetime, dt.datetime] | None = None) -> list[CallRow]:
+    """The inbound calls that started in [start, end), oldest first; with `callers_of`,
+    only those from a known caller who also called in that span (the repeat calls the
+    first-contact window looks for: reading every later call would cost as much again)."""
     category = _call_category() if categories else None
     columns = [Call.id, Call.caller_id, Call.started_at, Call.answered_at, Call.ended_at, Call.queue_entered_at,
                Call.queue_wait_seconds, Call.outcome, Call.queue, Call.agent_id, Call.ivr_language]
     query = (select(*columns, (category if categories else null()).label("category"))
              .where(Call.direction == CallDirection.INBOUND, Call.started_at >= start, Call.started_at < end)
              .order_by(Call.started_at, Call.id))
+    if callers_of is not None:
+        earlier = aliased(Call)
+        query = query.where(Call.caller_id.in_(
+            select(earlier.caller_id).where(earlier.direction == CallDirection.INBOUND, earlier.caller_id.is_not(None),
+                                            earlier.started_at >= callers_of[0], earlier.started_at < callers_of[1])))
     return [CallRow(*row) for row in session.execute(query)]
 
 
@@ -202,19 +210,24 @@ def first_contact_resolved(call: CallRow, later: list[CallRow]) -> bool:
                    and other.caller_id == call.caller_id and other.category == call.category for other in later)
 
 
-def tally_calls(calls: list[CallRow], following: list[CallRow], changes: Changes, steps: dict[int, list],
-                tz: ZoneInfo) -> dict[Key, Tally]:
-    """The tallies, by key, of these calls; `following` holds every call the FCR window of
-    any of them may reach (themselves included)."""
-    tallies: dict[Key, Tally] = defaultdict(Tally)
-    by_caller: dict[tuple, list[CallRow]] = defaultdict(list)
+def repeat_index(following: list[CallRow]) -> dict[tuple, list[CallRow]]:
+    """The calls that may repeat one: by caller and category."""
+    index: dict[tuple, list[CallRow]] = defaultdict(list)
     for other in following:
         if other.caller_id is not None and other.category:
-            by_caller[(other.caller_id, other.category)].append(other)
+            index[(other.caller_id, other.category)].append(other)
+    return index
+
+
+def tally_calls(calls: list[CallRow], repeats: dict[tuple, list[CallRow]], changes: Changes, steps: dict[int, list],
+                tz: ZoneInfo) -> dict[Key, Tally]:
+    """The tallies, by key, of these calls; `repeats` (repeat_index) holds every call the
+    FCR window of any of them may reach (themselves included)."""
+    tallies: dict[Key, Tally] = defaultdict(Tally)
     for call in calls:
         wrap = changes.wrap_up_after(call)
         eligible = call.caller_id is not None and bool(call.category) and call.outcome == CallOutcome.ANSWERED
-        resolved = eligible and first_contact_resolved(call, by_caller[(call.caller_id, call.category)])
+        resolved = eligible and first_contact_resolved(call, repeats.get((call.caller_id, call.category), []))
         for key in keys_of(call):
             tally = tallies[key]
             add_call(tally, call, wrap, tz)
@@ -230,18 +243,46 @@ def tally_calls(calls: list[CallRow], following: list[CallRow], changes: Changes
 def period_tallies(session: Session, start: dt.datetime, end: dt.datetime, tz: ZoneInfo) -> dict[Key, Tally]:
     """Every tally of the calls and operator time in [start, end), straight from the raw rows."""
     calls = call_rows(session, start, end)
-    following = calls + call_rows(session, end, end + FCR_WINDOW)
+    repeats = repeat_index(calls + call_rows(session, end, end + FCR_WINDOW, callers_of=(start, end)))
     changes = operator_changes(session, start - dt.timedelta(hours=1), end + dt.timedelta(hours=1))
-    tallies = tally_calls(calls, following, changes, walks(session, start, end), tz)
+    tallies = tally_calls(calls, repeats, changes, walks(session, start, end), tz)
     add_operator_time(tallies, operator_changes(session, start, end), start, end)
     return tallies
+
+
+def daily_tallies(session: Session, first: dt.date, last: dt.date, tz: ZoneInfo,
+                  until: dt.datetime | None = None) -> dict[dt.date, dict[Key, Tally]]:
+    """Each local day's tallies from the raw rows, as period_tallies gives them for that
+    day alone, but read in one pass for all the days (`until`: no later than this, for today)."""
+    start = local_day_bounds(first, tz)[0]
+    end = local_day_bounds(last, tz)[1]
+    if until is not None:
+        end = min(end, until)
+    calls = call_rows(session, start, end)
+    later = call_rows(session, end, end + FCR_WINDOW, callers_of=(start, end))
+    repeats = repeat_index(calls + later)
+    wrap_ups = operator_changes(session, start - dt.timedelta(hours=1), end + dt.timedelta(hours=1))
+    states = operator_changes(session, start, end)
+    steps = walks(session, start, end)
+    by_day: dict[dt.date, list[CallRow]] = defaultdict(list)
+    for call in calls:
+        by_day[call.started_at.astimezone(tz).date()].append(call)
+    found = {}
+    day = first
+    while day <= last:
+        day_start, day_end = local_day_bounds(day, tz)
+        tallies = tally_calls(by_day.get(day, []), repeats, wrap_ups, steps, tz)
+        add_operator_time(tallies, states, day_start, min(day_end, end))
+        found[day] = tallies
+        day += dt.timedelta(days=1)
+    return found
 
 
 def headline_tally(session: Session, start: dt.datetime, end: dt.datetime, tz: ZoneInfo) -> Tally:
     """The calls of [start, end) only, without what a wallboard does not show (operator
     time, wrap-ups, IVR walks, repeat calls): its handle times are talk time alone."""
     calls = call_rows(session, start, end, categories=False)
-    return tally_calls(calls, [], Changes(()), {}, tz)[ALL]
+    return tally_calls(calls, {}, Changes(()), {}, tz)[ALL]
 
 
 def callback_rows(session: Session, start: dt.datetime, end: dt.datetime) -> list[Any]:

@@ -37,13 +37,20 @@ def days(first: dt.date, last: dt.date) -> Iterator[dt.date]:
 
 def build_day(session: Session, day: dt.date, tz: ZoneInfo, now: dt.datetime) -> int:
     """Replace the day's rows with its tallies from the raw rows; returns how many rows."""
-    start, end = facts.local_day_bounds(day, tz)
-    tallies = facts.period_tallies(session, start, end, tz)
-    session.execute(delete(KpiDailyTally).where(KpiDailyTally.day == day))
-    session.add_all(KpiDailyTally(day=day, dimension=dimension, member=member, tally=tally.to_json(), built_at=now)
-                    for (dimension, member), tally in tallies.items())
+    return build_days(session, day, day, tz, now)
+
+
+def build_days(session: Session, first: dt.date, last: dt.date, tz: ZoneInfo, now: dt.datetime) -> int:
+    """Replace the rows of the days first…last with their tallies from the raw rows (read
+    in one pass); returns how many rows."""
+    rows = 0
+    for day, tallies in facts.daily_tallies(session, first, last, tz).items():
+        session.execute(delete(KpiDailyTally).where(KpiDailyTally.day == day))
+        session.add_all(KpiDailyTally(day=day, dimension=dimension, member=member, tally=tally.to_json(), built_at=now)
+                        for (dimension, member), tally in tallies.items())
+        rows += len(tallies)
     session.flush()
-    return len(tallies)
+    return rows
 
 
 def unsettled_days(session: Session, tz: ZoneInfo, now: dt.datetime, since: dt.date | None = None) -> list[dt.date]:
@@ -67,9 +74,25 @@ def build(session: Session, tz: ZoneInfo, now: dt.datetime, since: dt.date | Non
         todo = list(days(since, now.astimezone(tz).date() - dt.timedelta(days=1)))
     else:
         todo = unsettled_days(session, tz, now, since)
-    for day in todo:
-        build_day(session, day, tz, now)
+    # A month at a time: one pass over its calls, in memory a month's rows at most.
+    for chunk_start in range(0, len(todo), 31):
+        chunk = todo[chunk_start:chunk_start + 31]
+        for first, last in _runs(chunk):
+            build_days(session, first, last, tz, now)
     return todo
+
+
+def _runs(todo: list[dt.date]) -> Iterator[tuple[dt.date, dt.date]]:
+    """Consecutive days as (first, last) runs."""
+    first = previous = None
+    for day in todo:
+        if previous is not None and day != previous + dt.timedelta(days=1):
+            yield first, previous
+            first = None
+        first = first or day
+        previous = day
+    if first is not None:
+        yield first, previous
 
 
 def day_tallies(session: Session, first: dt.date, last: dt.date, dimension: str, tz: ZoneInfo,
@@ -87,10 +110,8 @@ def day_tallies(session: Session, first: dt.date, last: dt.date, dimension: str,
         if dim == facts.ALL[0]:
             built[day] = built_at
     today = now.astimezone(tz).date()
-    for day in days(first, min(last, today)):
-        if day in built and built[day] >= settled_at(day, tz):
-            continue
-        start, end = facts.local_day_bounds(day, tz)
-        raw = facts.period_tallies(session, start, min(end, now) if day == today else end, tz)
-        found[day] = {key: tally for key, tally in raw.items() if key[0] in (facts.ALL[0], dimension)}
+    raw_days = [day for day in days(first, min(last, today)) if not (day in built and built[day] >= settled_at(day, tz))]
+    for run_first, run_last in _runs(raw_days):
+        for day, tallies in facts.daily_tallies(session, run_first, run_last, tz, until=now).items():
+            found[day] = {key: tally for key, tally in tallies.items() if key[0] in (facts.ALL[0], dimension)}
     return {day: found.get(day, {facts.ALL: Tally()}) for day in days(first, last)}

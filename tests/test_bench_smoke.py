@@ -61,6 +61,8 @@ def test_b7_searches_and_exports_every_call():
     assert results["sqlite"]["search"]["matching"] == 200 and results["sqlite"]["search"]["far_page"] == 4
     assert results["sqlite"]["export"]["rows"] == 4_000 and results["sqlite"]["bare_read"]["rows"] == 4_000
     assert "SELECT count(*)" in b7_call_log.report(results) and "rows/s" in b7_call_log.report(results)
+    kpi = results["sqlite"]["kpi"]
+    assert kpi["month_calls"] > 0 and kpi["rollup_equals_raw"] and kpi["page"]["p99_ms"] > 0
 
 
 def test_b9_runs_both_routings_and_routing_by_language_matches_more_callers():
