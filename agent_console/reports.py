@@ -22,6 +22,7 @@ from agent_console.workforce import SOURCES
 from agent_console.workforce_forms import MEASURE_NAMES
 from db.audit import record_read
 from db.base import utcnow
+from kpi.formulas import KpiSettings
 from reports.build import build_report
 from reports.export import csv_bytes, xlsx_bytes
 from reports.model import COUNT, DAYS, RATING, SECONDS, SHARE, Report, Row, Section, Term
@@ -50,8 +51,10 @@ WORDS = {
     "training_hours": _l("本期培训学时"), "workers_certified": _l("持有效证书人数"), "certified_share": _l("持证率"),
     "certificates_valid": _l("有效"), "certificates_expiring": _l("即将到期"), "certificates_expired": _l("已过期"),
     "this_period": _l("本期"), "previous_period": _l("上期"), "calls_received": _l("来电数"),
-    "calls_answered": _l("人工接听"), "calls_abandoned": _l("放弃呼叫"), "answered_share": _l("接通率"),
-    "average_queue_wait": _l("平均排队等待（秒）"), "total": _l("合计"), "no_request": _l("未关联工单"),
+    "calls_answered": _l("人工接听"), "answered_share": _l("接通率"), "calls_queued": _l("进入队列"),
+    "service_level_15": _l("%(seconds)d秒服务水平", seconds=15), "queue_abandonment": _l("排队放弃率"),
+    "ivr_abandonment": _l("语音导航放弃率"), "average_speed_of_answer": _l("平均应答时间（秒）"),
+    "average_handle_time": _l("平均处理时长（秒）"), "total": _l("合计"), "no_request": _l("未关联工单"),
     "no_district": _l("未填区县"), "stars": _l("%(stars)d星"), "ungraded": _l("未定级"),
     # disputes, recruitment, training sessions and the three 70% (the words their own pages use)
     "figure": _l("数量"), "disputes_received": _l("本期受理纠纷"), "disputes_closed": _l("本期办结纠纷"),
@@ -73,7 +76,7 @@ NOTES = {
     "note_grading": _l("各企业在期末（本期未结束则为现在）的星级，取自分类定级记录。"),
     "note_training": _l("在册人数与持证人数按%(day)s计；参训人数和学时按本期完成的培训计。"),
     "note_certificates": _l("按%(day)s计，仅计在册从业人员的证书；即将到期为%(days)d天内到期。"),
-    "note_hotline": _l("按本期开始的来电统计；放弃呼叫含语音导航中和排队中挂断。"),
+    "note_hotline": _l("按本期开始的来电统计，各项的算法与统计报表页相同（见说明文档）。"),
     "note_disputes": _l("受理按本期登记、办结按本期办结的纠纷统计；未办结与超期按%(day)s日终计；用时为登记至办结的自然日。"),
     "note_recruitment": _l("求职登记按本期登记的人数，录用按录用日期统计；本年累计录用计至%(day)s。"),
     "note_no_goal": _l("未设置本年录用目标，不计完成率。"),
@@ -149,7 +152,9 @@ def _period(text: str) -> Period | Response:
 
 
 def _report(period: Period) -> Report:
-    return build_report(get_db(), period, utcnow(), hires_goal=services().settings.workforce.hires_goal)
+    settings = services().settings
+    return build_report(get_db(), period, utcnow(), hires_goal=settings.workforce.hires_goal,
+                        kpi=KpiSettings.of(settings))
 
 
 def _context(report: Report) -> dict:

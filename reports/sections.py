@@ -355,9 +355,17 @@ def certificates(session: Session, period: Period, now: dt.datetime) -> Section:
 # --- the hotline's own figures --------------------------------------------------------------
 
 
+def _calls(session: Session, period: Period, now: dt.datetime) -> dict:
+    """The period's call figures, computed once a report (the key figures show two of them)."""
+    cache = session.info.setdefault(CACHE, {})
+    if ("calls", period) not in cache:
+        cache[("calls", period)] = hotline.figures(session, period, now, session.info.get(SETTINGS, {}).get("kpi"))
+    return cache[("calls", period)]
+
+
 def hotline_calls(session: Session, period: Period, now: dt.datetime) -> Section:
     """The hotline's call figures, this period beside the previous one (reports/hotline.py)."""
-    this, before = hotline.figures(session, period), hotline.figures(session, period.previous())
+    this, before = _calls(session, period, now), _calls(session, period.previous(), now)
     columns = (Column("this_period"), Column("previous_period"))
     rows = tuple(Row(Term(measure.key), (this[measure.key], before[measure.key]), kind=measure.kind)
                  for measure in hotline.MEASURES)
@@ -384,10 +392,10 @@ def _totals(session: Session, period: Period) -> tuple[int, int, Ratings]:
     return requests, matched or 0, ratings
 
 
-def _key_figures(session: Session, period: Period) -> dict:
+def _key_figures(session: Session, period: Period, now: dt.datetime) -> dict:
     requests, matched, ratings = _totals(session, period)
     complaints = session.scalar(select(func.count()).select_from(Complaint).where(_in(Complaint.created_at, period)))
-    calls = hotline.figures(session, period)
+    calls = _calls(session, period, now)
     return {"requests": requests, "matching_rate": share(matched, requests), "surveys_reached": ratings.reached,
             "average_rating": ratings.average, "csat": ratings.csat, "complaints": complaints,
             "calls_received": calls["calls_received"], "answered_share": calls["answered_share"]}
@@ -399,7 +407,7 @@ KEY_FIGURES = (("requests", COUNT), ("matching_rate", SHARE), ("surveys_reached"
 
 def key_figures(session: Session, period: Period, now: dt.datetime) -> Section:
     request_facts(session, period), survey_figures(session, period)  # read once, shared with the sections after
-    this, before = _key_figures(session, period), _key_figures(session, period.previous())
+    this, before = _key_figures(session, period, now), _key_figures(session, period.previous(), now)
     columns = (Column("this_period"), Column("previous_period"))
     rows = tuple(Row(Term(key), (this[key], before[key]), kind=kind) for key, kind in KEY_FIGURES)
     return Section("key_figures", columns, rows)

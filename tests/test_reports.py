@@ -112,15 +112,18 @@ def _fill(session) -> dict:
     gone.certificates.append(Certificate(kind="健康证", number="3", issued_on=dt.date(2024, 3, 1)))
     session.add_all([w1, w2, gone])
 
-    def call(uniqueid, started, outcome, wait=None, direction=CallDirection.INBOUND):
-        answered = started + dt.timedelta(seconds=wait or 0) if outcome is CallOutcome.ANSWERED else None
+    def call(uniqueid, started, outcome, wait=None, direction=CallDirection.INBOUND, lasted=180):
+        """A call `lasted` seconds long; `wait`: it spent 20 s in the IVR, then so long in a queue."""
+        queued = started + dt.timedelta(seconds=20) if wait is not None else None
+        answered = queued + dt.timedelta(seconds=wait) if outcome is CallOutcome.ANSWERED else None
         session.add(Call(uniqueid=uniqueid, direction=direction, started_at=started, answered_at=answered,
+                         queue_entered_at=queued, ended_at=started + dt.timedelta(seconds=lasted),
                          outcome=outcome, queue_wait_seconds=wait))
 
-    call("c1", local(2025, 3, 3, 10), CallOutcome.ANSWERED, 10)
-    call("c2", local(2025, 3, 3, 11), CallOutcome.ABANDONED_IN_QUEUE, 30)
-    call("c3", local(2025, 3, 4, 9), CallOutcome.ABANDONED_IN_IVR)
-    call("c4", local(2025, 3, 4, 9), CallOutcome.ANSWERED, 0, CallDirection.OUTBOUND)
+    call("c1", local(2025, 3, 3, 10), CallOutcome.ANSWERED, 10)  # answered after 10 s in the queue, talked 150 s
+    call("c2", local(2025, 3, 3, 11), CallOutcome.ABANDONED_IN_QUEUE, 30, lasted=50)  # hung up after 30 s queued
+    call("c3", local(2025, 3, 4, 9), CallOutcome.ABANDONED_IN_IVR, lasted=40)  # hung up in the menu after 40 s
+    call("c4", local(2025, 3, 4, 9), CallOutcome.ANSWERED, 0, CallDirection.OUTBOUND)  # not the hotline's: outbound
     call("c5", local(2025, 2, 4, 9), CallOutcome.ANSWERED, 4)
     session.flush()
     return {"p1": p1}
@@ -170,8 +173,15 @@ def test_every_section_counts_the_periods_rows(session):
         "certificates_valid", "certificates_expiring", "certificates_expired")] == [1, 1, 1]
 
     calls = report.section("hotline_calls")
+    # March: c1, c2, c3 inbound (c4 is outbound); c1 and c2 queued; c1 answered (handled)
+    # within 15 s: service level 1 / 2; c2 left the queue after 30 s (≥ 5 s): queue
+    # abandonment 1 / 2; c3 hung up in the menu after 40 s: IVR abandonment 1 / 3; c1
+    # waited 10 s (speed of answer) and talked 180 − 20 − 10 = 150 s with no wrap-up
+    # recorded (handle time). February: c5 alone.
     assert [calls.figure(key, "this_period") for key in (
-        "calls_received", "calls_answered", "calls_abandoned", "average_queue_wait")] == [3, 1, 2, 20.0]
+        "calls_received", "calls_queued", "calls_answered", "answered_share", "service_level_15",
+        "queue_abandonment", "average_speed_of_answer", "average_handle_time")] == [3, 2, 1, 1 / 3, 0.5, 0.5, 10.0, 150.0]
+    assert calls.figure("ivr_abandonment", "this_period") == pytest.approx(1 / 3)
     assert calls.figure("calls_received", "previous_period") == 1
 
     key = report.section("key_figures")
