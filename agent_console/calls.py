@@ -92,7 +92,11 @@ def pop(uniqueid: str):
     """The pop's body: who is calling, what they chose in the IVR, and their history."""
     db = get_db()
     uniqueid = uniqueid[:64]
-    call = db.scalar(select(Call).where(Call.uniqueid == uniqueid).options(joinedload(Call.caller)))
+    # The IVR's last result comes along with the call (and its caller): one query.
+    ivr_result = (select(IvrSession.result).where(IvrSession.call_id == Call.id, IvrSession.result.is_not(None))
+                  .order_by(IvrSession.id.desc()).limit(1).scalar_subquery())
+    found = db.execute(select(Call, ivr_result).where(Call.uniqueid == uniqueid).options(joinedload(Call.caller))).first()
+    call, result = found if found is not None else (None, None)
     offer = request.args.get("offer", "")[:256]
     if not may_see_call(call, uniqueid, offer):
         abort(403)
@@ -107,18 +111,14 @@ def pop(uniqueid: str):
     return render_template("calls/pop.html", call=call, uniqueid=uniqueid, number=number, history=history,
                            provider_of=provider_of, ivr=ivr, category=category, offer=offer, language=language,
                            fluency=current_user.languages.get(language) if language else None,
-                           jobs=_chose_jobs(db, call, category))
+                           jobs=_chose_jobs(result, category))
 
 
-def _chose_jobs(db, call: Call | None, category: ServiceCategory | None) -> bool:
+def _chose_jobs(ivr_result: dict | None, category: ServiceCategory | None) -> bool:
     """Whether the caller chose jobs (人才招聘) in the IVR: the pop offers the job-seeker form."""
     if category is not None and category.code == JOBS_CATEGORY:
         return True
-    if call is None:
-        return False
-    result = db.scalar(select(IvrSession.result).where(IvrSession.call_id == call.id, IvrSession.result.is_not(None))
-                       .order_by(IvrSession.id.desc()).limit(1)) or {}
-    return result.get(contract.INTENT) == JOBS_INTENT
+    return (ivr_result or {}).get(contract.INTENT) == JOBS_INTENT
 
 
 def _language(value) -> Language | None:

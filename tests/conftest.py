@@ -42,14 +42,19 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def settings_in(folder: Path):
+    """Settings whose database and files live in `folder`, on free ports."""
+    database = folder / "hotline.sqlite3"
+    return load_settings(environ={}, overrides={
+        "database.url": f"sqlite:///{database}", "app.data_dir": str(folder), "ivr.port": free_port(),
+        "ivr.sounds_dir": str(folder / "sounds"), "ivr.prompt_override_dir": str(folder / "override"),
+        "ivr.voicemail_dir": str(folder / "voicemail"), "asterisk.ami_port": free_port(), "console.port": free_port(),
+    })
+
+
 @pytest.fixture
 def settings(tmp_path: Path):
-    database = tmp_path / "hotline.sqlite3"
-    return load_settings(environ={}, overrides={
-        "database.url": f"sqlite:///{database}", "app.data_dir": str(tmp_path), "ivr.port": free_port(),
-        "ivr.sounds_dir": str(tmp_path / "sounds"), "ivr.prompt_override_dir": str(tmp_path / "override"),
-        "ivr.voicemail_dir": str(tmp_path / "voicemail"), "asterisk.ami_port": free_port(), "console.port": free_port(),
-    })
+    return settings_in(tmp_path)
 
 
 def _postgres_schema_engine() -> tuple[Engine, Engine, str]:

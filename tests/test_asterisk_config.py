@@ -18,12 +18,15 @@ from hotline.context import AppContext
 from ivr.handlers import handler_table
 from ivr.menu import load_menu
 from ivr.prompts import load_manifest
+from tests.conftest import settings_in
 
 
-@pytest.fixture
-def rendered(settings, tmp_path):
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    """Rendered once for the module: every test reads the same files and changes none."""
+    tmp_path = tmp_path_factory.mktemp("asterisk-config")
     runner = CliRunner()
-    app = AppContext(settings)
+    app = AppContext(settings_in(tmp_path))
     runner.invoke(cli, ["db", "upgrade"], obj=app, catch_exceptions=False)
     runner.invoke(cli, ["demo-data"], obj=app, catch_exceptions=False)
     result = runner.invoke(cli, ["asterisk-config", "--out", str(tmp_path / "asterisk"), "--show-sip-passwords"],

@@ -23,7 +23,7 @@ def test_b2_runs_and_writes_every_call():
 def test_b3_fills_and_measures_both_sides():
     from bench import b3_history
 
-    results = b3_history.run(callers=2_000, calls=20_000, requests=2_000, complaints=100)
+    results = b3_history.run(callers=1_000, calls=10_000, requests=1_000, complaints=50, asks=200)
     assert results["sqlite"]["ours"]["p99_ms"] > 0 and results["sqlite"]["hello"]["p99_ms"] > 0
     assert "Flask hello" in b3_history.report(results)
 

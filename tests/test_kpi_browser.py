@@ -6,24 +6,10 @@ from __future__ import annotations
 import os
 import shutil
 
-import pytest
-from sqlalchemy import delete
-
-from db.models import Survey
-from db.session import transaction
-from tests import kpi_day
 from tests.browser import click_and_load, fits, needs_chromium, sign_in
-from tests.test_kpi_console import NOW
+from tests.test_kpi_console import fixture_day  # noqa: F401 (a fixture)
 
 pytestmark = needs_chromium
-
-
-@pytest.fixture
-def fixture_day(console_services, monkeypatch):
-    monkeypatch.setattr("agent_console.kpi.utcnow", lambda: NOW)
-    with transaction(console_services.sessions) as session:
-        session.execute(delete(Survey))  # the demo's, dated back from the wall clock
-        kpi_day.build(session)
 
 
 def test_supervisor_reads_the_fixture_day_with_its_charts(browser, console, fixture_day, tmp_path):
