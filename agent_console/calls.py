@@ -86,6 +86,18 @@ def may_see_call(call: Call | None, uniqueid: str, offer: str | None) -> bool:
     return user_id == current_user.id and offered == uniqueid
 
 
+def call_from_pop_link(db) -> Call | None:
+    """The call a form opened from the screen pop names (?call=…&offer=…): its caller's
+    number and address are the pop's, so the reader must be one who may see that call."""
+    uniqueid = request.args.get("call", "")[:64]
+    if not uniqueid:
+        return None
+    call = db.scalar(select(Call).where(Call.uniqueid == uniqueid))
+    if call is not None and not may_see_call(call, uniqueid, request.args.get("offer", "")[:256]):
+        abort(403)
+    return call
+
+
 @bp.route("/pop/<uniqueid>")
 @roles(*OPERATORS)
 def pop(uniqueid: str):

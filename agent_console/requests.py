@@ -8,7 +8,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from agent_console.auth import OPERATORS, known_phone_kept, known_phone_shown, roles
-from agent_console.calls import may_see_call
+from agent_console.calls import call_from_pop_link
 from agent_console.database import get_db, get_or_404, services
 from agent_console.formatting import refusal
 from agent_console.inputs import row_id, stored_text
@@ -75,13 +75,7 @@ def index():
 def _prefill(form: RequestForm) -> Call | None:
     """Fill a new request from the call it comes from (the screen pop's link)."""
     db = get_db()
-    call = None
-    uniqueid = request.args.get("call", "")[:64]
-    if uniqueid:
-        call = db.scalar(select(Call).where(Call.uniqueid == uniqueid))
-        # The caller's number and address are the pop's: for whom the pop is.
-        if call is not None and not may_see_call(call, uniqueid, request.args.get("offer", "")[:256]):
-            abort(403)
+    call = call_from_pop_link(db)
     if call is not None:
         form.call.data = call.uniqueid
         form.phone.data = call.caller.phone if call.caller else call.caller_number

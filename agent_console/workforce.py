@@ -15,7 +15,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from agent_console.auth import OPERATORS, SUPERVISORS, known_phone_kept, known_phone_shown, roles
-from agent_console.calls import may_see_call
+from agent_console.calls import call_from_pop_link
 from agent_console.database import get_db, get_or_404, services
 from agent_console.inputs import row_id
 from agent_console.workforce_forms import (
@@ -136,17 +136,13 @@ def _prefill(form: SeekerForm) -> None:
     """From the call the screen pop links from (its number never travels in the URL), or
     a lead's page; a lead the IVR registered for that phone fills what it knows."""
     db = get_db()
-    uniqueid = request.args.get("call", "")[:64]
-    if uniqueid:
-        call = db.scalar(select(Call).where(Call.uniqueid == uniqueid))
-        if call is not None and not may_see_call(call, uniqueid, request.args.get("offer", "")[:256]):
-            abort(403)
-        if call is not None:
-            form.call.data = call.uniqueid
-            form.phone.data = call.caller.phone if call.caller else call.caller_number
-            form.language.data = call.ivr_language.value if call.ivr_language else ""
-            if call.caller is not None and call.caller.name:
-                form.name.data = call.caller.name
+    call = call_from_pop_link(db)
+    if call is not None:
+        form.call.data = call.uniqueid
+        form.phone.data = call.caller.phone if call.caller else call.caller_number
+        form.language.data = call.ivr_language.value if call.ivr_language else ""
+        if call.caller is not None and call.caller.name:
+            form.name.data = call.caller.name
     lead_id = request.args.get("lead", type=int)
     lead = db.get(JobSeeker, lead_id) if lead_id else None
     if lead is None and form.phone.data:
