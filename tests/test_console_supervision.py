@@ -138,7 +138,7 @@ def test_an_upheld_complaint_is_recorded_and_weighs_in_the_credit_file(client, a
 
 
 def test_certificates_expiring_within_30_days_are_listed_for_follow_up(client, auth, console_services):
-    today = utcnow().date()
+    today = utcnow().astimezone(console_services.tz).date()  # the console's day: Heyuan's
     with console_services.sessions() as session:
         worker = session.scalars(select(Worker).order_by(Worker.id)).first()
         for number, days in (("SOON-29", 29), ("SOON-30", 30), ("LATER-31", 31), ("GONE-1", -1)):
@@ -166,7 +166,7 @@ def test_the_supervision_pages_read_in_english(client, auth, console_services):
 
 
 def test_a_workers_file_shows_certificates_with_expiry_and_trainings(client, auth, console_services):
-    today = utcnow().date()
+    today = utcnow().astimezone(console_services.tz).date()  # the console's day: Heyuan's
     with console_services.sessions() as session:
         worker = session.scalars(select(Worker).order_by(Worker.id)).first()
         session.add(Certificate(worker_id=worker.id, kind="养老护理员", number="OLD-1",
