@@ -11,6 +11,7 @@ import datetime as dt
 
 from flask import Blueprint, flash, render_template, request
 from flask_babel import gettext as _
+from flask_babel import pgettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
@@ -88,7 +89,7 @@ def _charts(report) -> dict[str, str]:
         (_("语音导航放弃率"), [f.ivr_abandonment for _, f in report.daily]),
     ])
     volume = charts.trend_lines(days, [
-        (_("来电"), [f.inbound for _, f in report.daily]),
+        (pgettext("calls counted", "来电"), [f.inbound for _, f in report.daily]),
         (_("接听"), [f.handled for _, f in report.daily]),
     ], percent=False)
     heat = charts.heat_map(days, [tally.arrivals for _, tally in report.days], _("日期 / 时"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.audit import record
@@ -43,7 +44,21 @@ def penalty(user: User, language: Language | None) -> int:
 
 def speaks(user: User, language: Language) -> bool:
     """Whether `user` answers callers of `language` in it: natively or fluently."""
-    return skills(user).get(language) in (Fluency.NATIVE, Fluency.FLUENT)
+    return answers_in(skills(user), language)
+
+
+def answers_in(known: dict[Language, Fluency], language: Language) -> bool:
+    """Whether an operator with these skills answers callers of `language` in it."""
+    return known.get(language) in (Fluency.NATIVE, Fluency.FLUENT)
+
+
+def everyones_skills(session: Session) -> dict[int, dict[Language, Fluency]]:
+    """Each account's recorded languages, by user id (accounts with none are absent: see
+    UNRECORDED)."""
+    found: dict[int, dict[Language, Fluency]] = {}
+    for row in session.scalars(select(OperatorLanguage)):
+        found.setdefault(row.user_id, {})[row.language] = row.fluency
+    return found
 
 
 def language_queue(queue: str, language: Language) -> str:

@@ -17,9 +17,10 @@ from sqlalchemy import and_, func, null, select
 from sqlalchemy.orm import Session, aliased
 
 from call_log.search import seconds_between
+from db.languages import UNRECORDED, answers_in, everyones_skills
 from db.models import (
-    Call, CallbackTask, CallDirection, CallOutcome, IvrSession, OperatorState, OperatorStateChange, ServiceCategory,
-    ServiceRequest, Survey, User,
+    Call, CallbackTask, CallDirection, CallOutcome, Fluency, IvrSession, Language, OperatorState, OperatorStateChange,
+    ServiceCategory, ServiceRequest, Survey, User,
 )
 from dialplans import contract
 from kpi.tally import Tally, add_walk
@@ -32,6 +33,7 @@ FCR_WINDOW = dt.timedelta(hours=72)
 WRAP_UP_GRACE = dt.timedelta(seconds=10)
 
 Key = tuple[str, str]
+Skills = dict[int, dict[Language, Fluency]]
 
 
 class CallRow(NamedTuple):
@@ -219,21 +221,35 @@ def repeat_index(following: list[CallRow]) -> dict[tuple, list[CallRow]]:
     return index
 
 
+def language_match(call: CallRow, speakers: Skills) -> bool | None:
+    """Whether the operator who answered the call speaks the caller's language natively or
+    fluently, by the languages on the operator's record (None: not judged, i.e. not
+    answered, or the caller's language or the operator unknown)."""
+    if call.outcome != CallOutcome.ANSWERED or call.answered_at is None or call.agent_id is None or call.language is None:
+        return None
+    return answers_in(speakers.get(call.agent_id, UNRECORDED), Language(getattr(call.language, "value", call.language)))
+
+
 def tally_calls(calls: list[CallRow], repeats: dict[tuple, list[CallRow]], changes: Changes, steps: dict[int, list],
-                tz: ZoneInfo) -> dict[Key, Tally]:
+                tz: ZoneInfo, speakers: Skills | None = None) -> dict[Key, Tally]:
     """The tallies, by key, of these calls; `repeats` (repeat_index) holds every call the
-    FCR window of any of them may reach (themselves included)."""
+    FCR window of any of them may reach (themselves included); `speakers` (operators'
+    languages by user id) to count the language match, None not to."""
     tallies: dict[Key, Tally] = defaultdict(Tally)
     for call in calls:
         wrap = changes.wrap_up_after(call)
         eligible = call.caller_id is not None and bool(call.category) and call.outcome == CallOutcome.ANSWERED
         resolved = eligible and first_contact_resolved(call, repeats.get((call.caller_id, call.category), []))
+        matched = None if speakers is None else language_match(call, speakers)
         for key in keys_of(call):
             tally = tallies[key]
             add_call(tally, call, wrap, tz)
             if eligible:
                 tally.fcr_calls += 1
                 tally.fcr_resolved += resolved
+            if matched is not None:
+                tally.language_judged += 1
+                tally.language_matched += matched
             for walk in steps.get(call.id, ()):
                 add_walk(tally, walk)
     tallies[ALL]  # a day without calls still has its (empty) tally
@@ -245,7 +261,7 @@ def period_tallies(session: Session, start: dt.datetime, end: dt.datetime, tz: Z
     calls = call_rows(session, start, end)
     repeats = repeat_index(calls + call_rows(session, end, end + FCR_WINDOW, callers_of=(start, end)))
     changes = operator_changes(session, start - dt.timedelta(hours=1), end + dt.timedelta(hours=1))
-    tallies = tally_calls(calls, repeats, changes, walks(session, start, end), tz)
+    tallies = tally_calls(calls, repeats, changes, walks(session, start, end), tz, everyones_skills(session))
     add_operator_time(tallies, operator_changes(session, start, end), start, end)
     return tallies
 
@@ -264,6 +280,7 @@ def daily_tallies(session: Session, first: dt.date, last: dt.date, tz: ZoneInfo,
     wrap_ups = operator_changes(session, start - dt.timedelta(hours=1), end + dt.timedelta(hours=1))
     states = operator_changes(session, start, end)
     steps = walks(session, start, end)
+    speakers = everyones_skills(session)
     by_day: dict[dt.date, list[CallRow]] = defaultdict(list)
     for call in calls:
         by_day[call.started_at.astimezone(tz).date()].append(call)
@@ -271,7 +288,7 @@ def daily_tallies(session: Session, first: dt.date, last: dt.date, tz: ZoneInfo,
     day = first
     while day <= last:
         day_start, day_end = local_day_bounds(day, tz)
-        tallies = tally_calls(by_day.get(day, []), repeats, wrap_ups, steps, tz)
+        tallies = tally_calls(by_day.get(day, []), repeats, wrap_ups, steps, tz, speakers)
         add_operator_time(tallies, states, day_start, min(day_end, end))
         found[day] = tallies
         day += dt.timedelta(days=1)

@@ -159,6 +159,17 @@ def first_contact_resolution(tally: Tally) -> float | None:
     return _share(tally.fcr_resolved, tally.fcr_calls)
 
 
+def language_match_rate(tally: Tally) -> float | None:
+    """Share of answered calls taken by an operator who speaks the caller's language.
+
+    answered calls whose operator speaks the caller's language natively or fluently
+    /  answered calls with a known caller language (the IVR's choice) and operator
+    Judged by the languages on the operator's record when the day was tallied; routing by
+    language (README) aims to bring it to 100 %.
+    """
+    return _share(tally.language_matched, tally.language_judged)
+
+
 @dataclasses.dataclass(frozen=True)
 class FunnelNode:
     node: str

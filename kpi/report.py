@@ -96,6 +96,7 @@ class Figures:
     calls_per_operator_hour: float | None
     occupancy: float | None
     first_contact_resolution: float | None
+    language_match: float | None
 
 
 def figures(tally: Tally, kpi: KpiSettings) -> Figures:
@@ -112,6 +113,7 @@ def figures(tally: Tally, kpi: KpiSettings) -> Figures:
         calls_per_operator_hour=formulas.calls_per_operator_hour(tally),
         occupancy=formulas.occupancy(tally),
         first_contact_resolution=formulas.first_contact_resolution(tally),
+        language_match=formulas.language_match_rate(tally),
     )
 
 

@@ -20,7 +20,8 @@ HANGUP_KEY = "hangup"
 COUNTER_FIELDS = ("ivr_abandons", "answer_waits", "queue_abandons", "handle_times",
                   "nodes_reached", "node_hangups", "invalid_keys")
 NUMBER_FIELDS = ("inbound", "offered", "talk_seconds", "wrap_seconds", "signed_in_seconds",
-                 "paused_seconds", "busy_seconds", "fcr_calls", "fcr_resolved")
+                 "paused_seconds", "busy_seconds", "fcr_calls", "fcr_resolved", "language_judged",
+                 "language_matched")
 
 
 @dataclasses.dataclass
@@ -39,6 +40,8 @@ class Tally:
     arrivals: list[int] = dataclasses.field(default_factory=lambda: [0] * HOURS)  # by local hour
     fcr_calls: int = 0  # answered calls of a known caller about a known category
     fcr_resolved: int = 0  # ... not followed by another call about it within the window
+    language_judged: int = 0  # answered calls whose caller's language and operator are known
+    language_matched: int = 0  # ... answered by an operator who speaks it natively or fluently
     nodes_reached: Counter = dataclasses.field(default_factory=Counter)  # menu node -> IVR passes
     node_hangups: Counter = dataclasses.field(default_factory=Counter)  # menu node -> hang-ups there
     invalid_keys: Counter = dataclasses.field(default_factory=Counter)  # "node key" -> refusals

@@ -23,6 +23,9 @@ Operators' states (wrap-ups scheduled for 15 s):
  B  25 Nov 23:00 logged in; 01:00 logged out; 09:00 logged in; 09:10:24 on call; 09:12:24 wrap-up;
     09:12:30 paused (break); 09:42:30 available; 14:00:35 on call; 14:02:35 wrap-up; 16:00 logged out
 
+Operators' languages: A native Mandarin and basic Cantonese; B none recorded (taken as
+fluent Mandarin only).
+
 IVR walks: call 1 welcome 1 → main 1; call 2 welcome 2 → main 4; call 6 hangs up at welcome;
 call 7 welcome 1 → main 9 (refused) → main 7 (refused) → no key → hangs up at main.
 
@@ -39,9 +42,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from db.models import (
-    Call, CallbackReason, CallbackTask, CallDirection, Caller, CallOutcome, IvrSession, Language, OperatorState,
-    OperatorStateChange, PauseReason, PhoneKind, Provider, RequestChannel, Role, ServiceCategory, ServiceRequest,
-    Survey, SurveyStatus, TaskStatus, User,
+    Call, CallbackReason, CallbackTask, CallDirection, Caller, CallOutcome, Fluency, IvrSession, Language,
+    OperatorLanguage, OperatorState, OperatorStateChange, PauseReason, PhoneKind, Provider, RequestChannel, Role,
+    ServiceCategory, ServiceRequest, Survey, SurveyStatus, TaskStatus, User,
 )
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -63,6 +66,8 @@ def build(session) -> dict:
     callers = [Caller(phone=f"1390000{tag:02d}{n:02d}", phone_kind=PhoneKind.MOBILE) for n in (1, 2, 3)]
     session.add_all([a, b, *callers])
     session.flush()
+    session.add_all([OperatorLanguage(user_id=a.id, language=Language.MANDARIN, fluency=Fluency.NATIVE),
+                     OperatorLanguage(user_id=a.id, language=Language.CANTONESE, fluency=Fluency.BASIC)])
     c1, c2, c3 = callers
     categories = {code: id_ for code, id_ in session.execute(select(ServiceCategory.code, ServiceCategory.id))}
 

@@ -44,3 +44,11 @@ def test_supervisor_reads_the_fixture_day_with_its_charts(browser, console, fixt
     # No violation of the page's policy reported in the console (an image it refused would be).
     errors = [entry["message"] for entry in browser.get_log("browser") if "Content Security Policy" in entry["message"]]
     assert errors == []
+    # By language, the widest breakdown (every column and the language match), in both languages.
+    for path in ("/kpi?period=day&date=2026-11-26&by=language", "/kpi?period=day&date=2026-11-26&by=language&lang=en"):
+        browser.get(console.url + path)
+        assert browser.find_element(By.ID, "kpi-language-match").text.endswith("75.0%")
+        browser.save_screenshot(str(tmp_path / "kpi-by-language.png"))
+        if os.environ.get("KPI_SCREENSHOT"):
+            shutil.copy(tmp_path / "kpi-by-language.png", os.environ["KPI_SCREENSHOT"].replace(".png", "-by-language.png"))
+        assert fits(browser), path

@@ -48,7 +48,8 @@ def test_the_fixture_day_by_queue(client, auth, fixture_day):
     # 9 inbound, 7 queued, 4 handled; SL 15 s 2/6 = 33.3 %, SL 20 s 3/6 = 50.0 %; ASA 16.75 s.
     assert re.search(r"来电 <b>9</b>.*进入排队 <b>7</b>.*接听 <b>4</b>", headline, re.S)
     assert "15秒服务水平 <b>33.3%</b>" in headline and "20秒服务水平 <b>50.0%</b>" in headline
-    assert "16.8 秒" in headline and "75.0%" in headline  # ASA 16.75 s (one decimal); FCR 3/4
+    assert "16.8 秒" in headline and "一次解决率 <b>75.0%</b>" in headline  # ASA 16.75 s (one decimal); FCR 3/4
+    assert "语言匹配率 <b>75.0%</b>" in headline  # calls 1, 3, 8 of 1, 2, 3, 8 (tests/test_kpi_formulas.py)
     # The breakdown names the queue by its title, never "general".
     breakdown = page[page.index('id="kpi-breakdown"'):page.index("</table>", page.index('id="kpi-breakdown"'))]
     assert "综合服务队列" in breakdown and ">general<" not in breakdown
@@ -76,6 +77,11 @@ def test_the_fixture_day_by_operator_language_and_category(client, auth, fixture
     assert "<td>0.22</td>" in row and "<td>3.2%</td>" in row
     by_language = client.get("/kpi?period=day&date=2026-11-26&by=language").get_data(as_text=True)
     assert "<td>粤语</td>" in by_language and "<td>yue</td>" not in by_language
+    # The language match, last column by operator and by language: B answered call 2 in
+    # Mandarin to a Cantonese caller (1/2); no Cantonese caller reached a Cantonese speaker.
+    assert re.search(r"<tr><td>坐席乙</td>.*?</tr>", by_operator, re.S).group(0).endswith("<td>50.0%</td></tr>")
+    for name, rate in (("粤语", "0.0%"), ("普通话", "100.0%")):
+        assert re.search(rf"<tr><td>{name}</td>.*?</tr>", by_language, re.S).group(0).endswith(f"<td>{rate}</td></tr>")
     by_category = client.get("/kpi?period=day&date=2026-11-26&by=category").get_data(as_text=True)
     assert "<td>家庭服务</td>" in by_category and "<td>household</td>" not in by_category
 

@@ -148,6 +148,25 @@ def test_callbacks_and_satisfaction(session):
     assert sorted(formulas.average_of(pair) for pair in s.by_provider.values()) == [4.0, 4.0]  # (5 + 3) / 2; 4
 
 
+def test_language_match_rate(day):
+    people, tallies = day
+    # Answered calls, caller's language and operator known: 1 (cmn, A), 2 (yue, B), 3 (cmn, A),
+    # 8 (cmn, B). A speaks Mandarin natively (her basic Cantonese would not count); B has
+    # nothing recorded, which counts as fluent Mandarin only. Matched: 1, 3, 8 → 3/4.
+    # Not judged: the abandons and the callback (not answered), the outbound call.
+    t = tallies[facts.ALL]
+    assert (t.language_judged, t.language_matched) == (4, 3)
+    assert formulas.language_match_rate(t) == pytest.approx(3 / 4)
+    # Mandarin: 1, 3, 8 all matched; Cantonese: call 2 answered by B, who does not speak it.
+    assert formulas.language_match_rate(tallies[("language", "cmn")]) == 1
+    assert formulas.language_match_rate(tallies[("language", "yue")]) == 0
+    # A: 1, 3 → 2/2; B: 2 (no), 8 (yes) → 1/2.
+    assert formulas.language_match_rate(tallies[("operator", str(people["a"].id))]) == 1
+    assert formulas.language_match_rate(tallies[("operator", str(people["b"].id))]) == pytest.approx(1 / 2)
+    # A queue with no answered call has nothing to judge.
+    assert formulas.language_match_rate(Tally()) is None
+
+
 def test_headline_for_the_wallboard(session):
     kpi_day.build(session)
     found = formulas.headline(session, START, END, None)
@@ -178,4 +197,5 @@ def test_a_tally_survives_its_json():
     t.answer_waits.update({4: 2})
     t.invalid_keys["main 9"] += 1
     t.arrivals[9] = 3
+    t.language_judged, t.language_matched = 2, 1
     assert Tally.from_json(t.to_json()) == t

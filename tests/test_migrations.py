@@ -173,3 +173,16 @@ def test_0014_keeps_survey_attempts_and_call_backs_and_gives_each_survey_its_req
     assert counts() == (2, 2, 1)
     migrate.upgrade(empty_engine)
     assert counts() == (2, 2, 1)
+
+
+@pytest.mark.parametrize("empty_engine", BACKENDS, indirect=True)
+def test_0021_drops_the_kpi_rollups_made_without_the_language_match(empty_engine):
+    from sqlalchemy import text
+
+    migrate.upgrade(empty_engine, "0019")
+    with empty_engine.begin() as connection:
+        connection.execute(text("INSERT INTO kpi_daily_tallies (day, dimension, member, tally, built_at) "
+                                "VALUES ('2026-11-01', 'all', '', '{\"inbound\": 3}', '2026-11-05 00:00:00')"))
+    migrate.upgrade(empty_engine)
+    with empty_engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM kpi_daily_tallies")).scalar() == 0

@@ -1,7 +1,7 @@
 """industry report indexes
 
 Revision ID: 0019
-Revises: 0013
+Revises: 0017
 
 The industry report (reports/) counts a year of requests by category, district, status
 and whether a provider accepted them, and a year of surveys by category and rating:
