@@ -16,7 +16,7 @@ from agent_console.forms import NoteForm, submitted, SuspendForm, category_choic
 from agent_console.formatting import refusal
 from db.base import utcnow
 from db.errors import Refused
-from db.models import Complaint, Dispatch, Provider, Survey, SurveyStatus, Worker, provider_categories
+from db.models import ANSWERED_SURVEYS, Complaint, Dispatch, Provider, Survey, SurveyStatus, Worker, provider_categories
 from supervision import sanctions
 
 bp = Blueprint("providers", __name__)
@@ -52,7 +52,8 @@ def view(provider_id: int):
     recent_complaints = db.scalar(select(func.count()).where(Complaint.provider_id == provider.id, Complaint.created_at >= since))
     workers = db.scalars(select(Worker).options(selectinload(Worker.certificates))
                          .where(Worker.provider_id == provider.id).order_by(Worker.name)).all()
-    surveys = db.scalars(select(Survey).where(Survey.provider_id == provider.id, Survey.status == SurveyStatus.COMPLETED)
+    surveys = db.scalars(select(Survey).where(Survey.provider_id == provider.id, Survey.status == SurveyStatus.COMPLETED,
+                                             ANSWERED_SURVEYS)
                          .order_by(Survey.completed_at.desc()).limit(20)).all()
     return render_template("providers/view.html", provider=provider, complaints=complaints, dispatches=dispatches,
                            surveys=surveys,

@@ -728,7 +728,11 @@ class Survey(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[int] = mapped_column(unique=True)
     caller_id: Mapped[int] = mapped_column(index=True)
-    provider_id: Mapped[Optional[int]] = mapped_column(ForeignKey("providers.id"), index=True)
+    # The provider of the request's accepted offer, copied from `dispatches` (whose key holds
+    # it to `providers`) as the survey is queued. No key of its own: a check on every queued
+    # survey cost a third of a 100,000-survey enqueue (B4), and providers are never deleted
+    # (removal is a sanction; credit files keep them).
+    provider_id: Mapped[Optional[int]] = mapped_column()
     language: Mapped[Language] = mapped_column(str_enum(Language, "language"))
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     status: Mapped[SurveyStatus] = mapped_column(str_enum(SurveyStatus, "survey_status"), default=SurveyStatus.SCHEDULED)
@@ -744,7 +748,7 @@ class Survey(Base):
     request: Mapped[ServiceRequest] = relationship(foreign_keys=[request_id],
                                                    primaryjoin="Survey.request_id == ServiceRequest.id")
     caller: Mapped[Caller] = relationship(primaryjoin="foreign(Survey.caller_id) == Caller.id")
-    provider: Mapped[Optional[Provider]] = relationship()
+    provider: Mapped[Optional[Provider]] = relationship(primaryjoin="foreign(Survey.provider_id) == Provider.id")
     attempts: Mapped[list[SurveyAttempt]] = relationship(
         back_populates="survey", order_by="SurveyAttempt.started_at", cascade="all, delete-orphan"
     )
@@ -1172,14 +1176,21 @@ class SeventyDenominator(Base):
 
     district: Mapped[Optional[District]] = relationship()
     entered_by: Mapped[Optional[User]] = relationship()
-# --- the industry report (reports/) ---------------------------------------------------------
+# --- the industry report (reports/) and answered surveys ---------------------------------------
 # A year of requests counted by category, district, status and whether a provider took
-# them, and of surveys by category and rating, each read from an index alone (B8).
+# them, and of surveys by category and rating, each read from an index alone (B8); a
+# provider's answered surveys (grading, the provider's page, the credit file).
 
 Index("ix_service_requests_created_facts", ServiceRequest.created_at, ServiceRequest.category_id,
       ServiceRequest.district_id, ServiceRequest.status, ServiceRequest.id)
 Index("ix_dispatches_request_status", Dispatch.request_id, Dispatch.status)
-Index("ix_surveys_completed_status", Survey.completed_at, Survey.status, Survey.request_id, Survey.rating)
+# Answered surveys only (completed_at is set when a survey is answered): a queued survey
+# adds no entry, and every query here bounds completed_at or asks it to be set.
+ANSWERED_SURVEYS = Survey.completed_at.is_not(None)
+Index("ix_surveys_completed_status", Survey.completed_at, Survey.status, Survey.request_id, Survey.rating,
+      postgresql_where=ANSWERED_SURVEYS, sqlite_where=ANSWERED_SURVEYS)
+Index("ix_surveys_provider_completed", Survey.provider_id, Survey.completed_at,
+      postgresql_where=ANSWERED_SURVEYS, sqlite_where=ANSWERED_SURVEYS)
 # --- KPI reports (统计报表) ------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from db.models import (
+    ANSWERED_SURVEYS,
     Certificate,
     Complaint,
     CreditMeasure,
@@ -51,7 +52,7 @@ def timeline(session: Session, provider: Provider, *, limit: int = 200) -> list[
         events.append(Event(change.at, "grade", {"source": change.source.value, "from": change.previous_grade,
                                                  "to": change.grade, "note": change.note}))
     for survey in session.scalars(select(Survey).where(Survey.provider_id == provider.id,
-                                                       Survey.status == SurveyStatus.COMPLETED,
+                                                       Survey.status == SurveyStatus.COMPLETED, ANSWERED_SURVEYS,
                                                        Survey.rating.is_not(None))):
         events.append(Event(survey.completed_at or survey.created_at, "rating", {"rating": survey.rating}))
     for complaint in session.scalars(select(Complaint).where(Complaint.provider_id == provider.id)):
