@@ -1,0 +1,187 @@
+"""The live wallboard against what a real Asterisk 22.10.1 sent.
+
+Recorded with the rendered configuration (language routing, manager.conf's hotline
+account and the link's `call,agent` mask): callers over PJSIP from sipp through the IVR
+into hotline-general-cmn/-hak and hotline-priority, operator 1001 signed in at the console
+(a sipp softphone), paused for a meal while callers waited. MusicOnHold and
+DeviceStateChange packets are left out of the traces; every other packet is as received.
+
+- queue_wait_answered_real.trace: a Hakka caller waits 23 s for the language rule, 1001
+  answers, the caller hangs up.
+- queue_waiting_real.trace: from the pause until the link's outage: five callers join;
+  a Mandarin caller and the emergency caller hang up waiting; three still wait.
+- queue_resync_real.trace: what the link was answered when it logged in again 41 s
+  later (CoreShowChannels, then QueueStatus): meanwhile a Hakka caller joined and the
+  longest-waiting Mandarin caller hung up.
+- queue_status_in_call_real.trace: QueueStatus while 1001 talks to a caller that
+  hotline-general-cmn connected.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from db.models import CallOutcome, OperatorState, User
+from db.session import make_session_factory
+from telephony.call_events import CallTracker
+from telephony.operator_desk import latest_states, record_state
+from telephony.pop_bus import InProcessBus
+from telephony.wallboard import WALLBOARD_TOPIC, WallboardNotifier, operators_now, wallboard
+from test_call_events import at, call_row, link, replay, trace_events  # noqa: F401 (link: a fixture)
+
+QUEUES = ["general", "priority"]
+# When the recorder sent the listings the link got at its login (CoreShowChannels, then QueueStatus).
+CHANNELS_LISTED, QUEUES_LISTED = at(1796060344.865170), at(1796060346.027763)
+# Callers' real joining times (QueueCallerJoin), and who they were.
+HAKKA_E, MANDARIN_F, HAKKA_G = "1796060133.5", "1796060227.6", "1796060304.7"
+MANDARIN_B, MANDARIN_B2, EMERGENCY_C = "1796059993.2", "1796060008.4", "1796059998.3"
+JOINED = {HAKKA_E: at(1796060151.851286), MANDARIN_F: at(1796060245.969577), HAKKA_G: at(1796060323.502080),
+          MANDARIN_B: at(1796060064.063738)}
+
+
+class TrackerClock:
+    """The tracker's clock, set to the moments the listings were taken."""
+
+    def __init__(self, now: dt.datetime):
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@pytest.fixture
+def tracker_clock(monkeypatch):
+    clock = TrackerClock(CHANNELS_LISTED)
+    monkeypatch.setattr("telephony.call_events.utcnow", clock)
+    return clock
+
+
+def board(engine, now):
+    with make_session_factory(engine)() as session:
+        return {q.name: (q.waiting, q.longest_wait(now)) for q in wallboard(session, now, QUEUES, {}, 60).queues}
+
+
+def operator_1001(engine) -> int:
+    with make_session_factory(engine)() as session:
+        return session.scalar(select(User.id).where(User.sip_extension == "1001"))
+
+
+def latest_state(engine, user_id):
+    with make_session_factory(engine)() as session:
+        return latest_states(session)[user_id]
+
+
+def resync(tracker: CallTracker, clock: TrackerClock) -> None:
+    """As AmiService._resync does after a login: both listings asked for, then their events
+    applied as they arrive; the channels' listing comes in a batch before the queues'."""
+    listing = trace_events("queue_resync_real.trace")
+    clock.now = CHANNELS_LISTED
+    tracker.begin_resync()
+    tracker.begin_queue_resync()
+    for event in listing:
+        if event.name.startswith("Queue"):
+            clock.now = QUEUES_LISTED
+        tracker.apply(event)
+        if event.name == "CoreShowChannelsComplete":
+            tracker.flush()
+    tracker.flush()
+
+
+# --- a caller waits, then is answered --------------------------------------------------------
+
+def test_a_caller_waiting_for_a_speaker_of_their_language_is_on_the_board_until_answered(ivr_db):
+    tracker = CallTracker(make_session_factory(ivr_db))
+    events = trace_events("queue_wait_answered_real.trace")
+    offered = next(i for i, event in enumerate(events) if event.name == "AgentCalled")
+    for event in events[:offered]:
+        tracker.apply(event)
+    tracker.flush()
+    # 21 s after joining hotline-general-hak, the rule lets 1001 (fluent Mandarin only) take her.
+    assert board(ivr_db, at(1796059915.581888)) == {"general": (1, 21), "priority": (0, 0)}
+    for event in events[offered:]:
+        tracker.apply(event)
+    tracker.flush()
+    assert board(ivr_db, at(1796059940)) == {"general": (0, 0), "priority": (0, 0)}
+    row = call_row(ivr_db, "1796059807.0")
+    assert (row["caller_number"], row["queue"], row["queue_entered_at"], row["queue_wait_seconds"], row["answered_at"],
+            row["agent_extension"], row["ended_at"], row["outcome"]) == (
+        "07623660360", "general", at(1796059894.553035), 23, at(1796059917.590334), "1001", at(1796059939.553818),
+        CallOutcome.ANSWERED)
+    with make_session_factory(ivr_db)() as session:
+        shown = {o.extension: (o.state, o.since, o.until) for o in operators_now(session, at(1796059940))}
+    assert shown["1001"] == (OperatorState.WRAP_UP, at(1796059939.550711), at(1796059954.550711))
+
+
+def test_the_same_call_through_the_link_hints_the_wallboard(link, ivr_db):
+    server, ami = link
+    bus = InProcessBus()
+    hints = bus.subscribe(WALLBOARD_TOPIC)
+    tracker = CallTracker(make_session_factory(ivr_db))
+    tracker.listeners.append(WallboardNotifier(bus))
+    replay(server, ami, tracker, "queue_wait_answered_real.trace")
+    assert call_row(ivr_db, "1796059807.0")["outcome"] is CallOutcome.ANSWERED
+    assert hints.get(0.1) == {"kind": WALLBOARD_TOPIC}
+
+
+# --- callers waiting while the link is down -----------------------------------------------------
+
+def test_the_board_after_the_link_logs_in_again_shows_who_waits_with_their_real_waits(ivr_db, tracker_clock):
+    tracker = CallTracker(make_session_factory(ivr_db))
+    for event in trace_events("queue_waiting_real.trace"):
+        tracker.apply(event)
+    tracker.flush()
+    resync(tracker, tracker_clock)
+    assert_board_after_the_outage(ivr_db)
+
+
+def test_the_board_after_hotline_ami_restarts_shows_who_waits_and_settles_who_left(ivr_db, tracker_clock):
+    before = CallTracker(make_session_factory(ivr_db))
+    for event in trace_events("queue_waiting_real.trace"):
+        before.apply(event)
+    before.flush()
+    resync(CallTracker(make_session_factory(ivr_db)), tracker_clock)  # a new process: nothing in memory
+    assert_board_after_the_outage(ivr_db)
+
+
+def assert_board_after_the_outage(engine):
+    # Waiting: E and F, as the link saw them join, and G, who joined during the outage:
+    # QueueEntry's whole seconds of Wait put G within a second of her real join.
+    rows = {uniqueid: call_row(engine, uniqueid) for uniqueid in (HAKKA_E, MANDARIN_F, HAKKA_G, MANDARIN_B,
+                                                                  MANDARIN_B2, EMERGENCY_C)}
+    assert rows[HAKKA_E]["queue_entered_at"] == JOINED[HAKKA_E]
+    assert rows[MANDARIN_F]["queue_entered_at"] == JOINED[MANDARIN_F]
+    assert abs((rows[HAKKA_G]["queue_entered_at"] - JOINED[HAKKA_G]).total_seconds()) < 1
+    assert rows[HAKKA_G]["queue"] == "general" and rows[HAKKA_G]["caller_number"] == "07623660360"
+    # The longest wait is E's: 194 s when QueueStatus was answered (its Wait said 195).
+    assert board(engine, QUEUES_LISTED) == {"general": (3, 194), "priority": (0, 0)}
+    # B hung up during the outage: no longer listed, so ended, abandoned in the queue, and
+    # its wait counted to when the link found it gone (it had waited at least 243 s).
+    b = rows[MANDARIN_B]
+    assert (b["outcome"], b["ended_at"]) == (CallOutcome.ABANDONED_IN_QUEUE, CHANNELS_LISTED)
+    assert b["queue_wait_seconds"] == round((CHANNELS_LISTED - JOINED[MANDARIN_B]).total_seconds())
+    # B2 and C hung up while the link was up: Asterisk's own hold times.
+    assert (rows[MANDARIN_B2]["outcome"], rows[MANDARIN_B2]["queue_wait_seconds"]) == (CallOutcome.ABANDONED_IN_QUEUE, 57)
+    assert (rows[EMERGENCY_C]["outcome"], rows[EMERGENCY_C]["queue"], rows[EMERGENCY_C]["queue_wait_seconds"]) == (
+        CallOutcome.ABANDONED_IN_QUEUE, "priority", 211)
+
+
+# --- operators' states from QueueStatus -----------------------------------------------------------
+
+@pytest.mark.parametrize("known", [OperatorState.AVAILABLE, OperatorState.ON_CALL])
+def test_an_operator_in_a_call_stays_on_call_after_a_resync(ivr_db, known):
+    """Asterisk sets InCall only on the member of the queue that connected the call
+    (hotline-general-cmn, listed third); its other queues say InCall: 0."""
+    user_id = operator_1001(ivr_db)
+    with make_session_factory(ivr_db).begin() as session:
+        record_state(session, user_id, known, at(1796060530), "ami")
+    tracker = CallTracker(make_session_factory(ivr_db))
+    tracker.begin_queue_resync()
+    listing = trace_events("queue_status_in_call_real.trace")
+    assert [(e.get("Queue"), e.get("InCall")) for e in listing if e.name == "QueueMember"] == [
+        ("hotline-priority", "0"), ("hotline-general-hak", "0"), ("hotline-general-cmn", "1"), ("hotline-general-yue", "0")]
+    for event in listing:
+        tracker.apply(event)
+    tracker.flush()
+    assert latest_state(ivr_db, user_id) == (OperatorState.ON_CALL, None)
