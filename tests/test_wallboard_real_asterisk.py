@@ -19,12 +19,15 @@ DeviceStateChange packets are left out of the traces; every other packet is as r
 from __future__ import annotations
 
 import datetime as dt
+import queue as queues
 
 import pytest
 from sqlalchemy import select
 
 from db.models import CallOutcome, OperatorState, User
 from db.session import make_session_factory
+from emulator.ami_server import AmiServer
+from telephony.ami import AmiEvent, AmiLink
 from telephony.call_events import CallTracker
 from telephony.operator_desk import latest_states, record_state
 from telephony.pop_bus import InProcessBus
@@ -185,3 +188,112 @@ def test_an_operator_in_a_call_stays_on_call_after_a_resync(ivr_db, known):
         tracker.apply(event)
     tracker.flush()
     assert latest_state(ivr_db, user_id) == (OperatorState.ON_CALL, None)
+
+
+# --- the emulator answers QueueStatus as Asterisk does -------------------------------------------
+
+def header_names(events, name):
+    return {frozenset(key for key in e.headers if key not in ("ActionID", "Privilege")) for e in events if e.name == name}
+
+
+def test_the_emulators_queuestatus_has_asterisks_fields():
+    real = trace_events("queue_resync_real.trace")
+    server = AmiServer().start()
+    link = AmiLink("127.0.0.1", server.port, "hotline", "development-ami-secret", ping_interval=30).start()
+    try:
+        assert link.wait_connected(3)
+        link.action("QueueAdd", Queue="hotline-general-hak", Interface="PJSIP/1001", MemberName="小陈", Penalty="3")
+        link.action("QueuePause", Interface="PJSIP/1001", Paused="true", Reason="meal")
+        server.queue_entries["hotline-general-hak"] = {
+            "1796060133.5": {"Channel": "PJSIP/hotline-trunk-00000005", "CallerIDNum": "07623660360", "joined": 0}}
+        link.action("QueueStatus")
+        emulated = []
+        while not emulated or emulated[-1].name != "QueueStatusComplete":
+            emulated.append(link.events.get(timeout=3))
+    finally:
+        link.stop()
+        server.stop()
+    for name in ("QueueParams", "QueueMember", "QueueEntry", "QueueStatusComplete"):
+        assert header_names(emulated, name) == header_names(real, name), name
+    member = next(e for e in emulated if e.name == "QueueMember")
+    assert (member.get("Location"), member.get("StateInterface"), member.get("Name"), member.get("Paused"),
+            member.get("PausedReason"), member.get("InCall")) == ("PJSIP/1001", "PJSIP/1001", "小陈", "1", "meal", "0")
+    entry = next(e for e in emulated if e.name == "QueueEntry")
+    real_entry = next(e for e in real if e.name == "QueueEntry")
+    assert (entry.get("CallerIDName"), entry.get("ConnectedLineNum")) == (
+        real_entry.get("CallerIDName"), real_entry.get("ConnectedLineNum")) == ("unknown", "unknown")
+
+
+# --- the emulator's queue events carry what Asterisk's do -----------------------------------------
+
+# The fields of queue events that the tracker, the screen pop and the wallboard read.
+READ_FIELDS = {"Queue", "Position", "Count", "OriginalPosition", "HoldTime", "RingTime", "TalkTime", "Reason", "Interface",
+               "MemberName", "DestChannel", "Channel", "Uniqueid", "Linkedid", "CallerIDNum", "Timestamp", "ChanVariable"}
+QUEUE_EVENTS = ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "AgentCalled", "AgentConnect", "AgentComplete")
+
+
+def queue_steps(events, queue_name):
+    return [(e.name, e.get("Position"), e.get("Count") or None) for e in events
+            if e.name.startswith("QueueCaller") and e.get("Queue") == queue_name]
+
+
+@pytest.fixture
+def emulated(ivr_db, ivr_server, tmp_path):
+    """The demo's emulated Asterisk and a session reading its events with the link's mask."""
+    from config import load_settings
+    from hotline.demo_stack import EmulatedAsterisk
+
+    settings = load_settings(environ={}, overrides={"database.url": str(ivr_db.url), "app.data_dir": str(tmp_path)})
+    asterisk = EmulatedAsterisk(ivr_server.address, settings, port=0, talk_seconds=5).start()
+    reader = AmiLink("127.0.0.1", asterisk.port, "hotline", "development-ami-secret", ping_interval=30,
+                     event_mask="call,agent").start()
+    assert reader.wait_connected(3)
+    yield asterisk, reader
+    reader.stop()
+    asterisk.stop()
+
+
+def drained(reader) -> list[AmiEvent]:
+    events = []
+    while True:
+        try:
+            events.append(reader.events.get(timeout=0.3))
+        except queues.Empty:
+            return events
+
+
+def test_the_emulators_queue_events_carry_asterisks_positions_and_fields(emulated):
+    """Two callers wait in one queue and the second hangs up first, as B and B2 did on
+    Asterisk: positions and counts as Asterisk gave them, the abandon followed by the
+    leave; then a call answered, whose events carry every field we read that Asterisk's do."""
+    import threading
+
+    from conftest import wait_until
+
+    asterisk, reader = emulated
+    real = trace_events("queue_waiting_real.trace")
+    b_and_b2 = [e for e in real if e.get("Uniqueid") in (MANDARIN_B, MANDARIN_B2)]
+    expected = queue_steps(b_and_b2, "hotline-general-cmn")[:4]
+    assert expected == [("QueueCallerJoin", "1", "1"), ("QueueCallerJoin", "2", "2"),
+                        ("QueueCallerAbandon", "2", None), ("QueueCallerLeave", "2", "1")]
+    holds = [threading.Event(), threading.Event()]
+    callers = [threading.Thread(target=asterisk.call, args=("13800138000", "1 1"),
+                                kwargs={"wait_in_queue": 60, "hold": hold}, daemon=True) for hold in holds]
+    for number, caller in enumerate(callers, 1):
+        caller.start()
+        assert wait_until(lambda: len(asterisk.ami.queue_entries.get("hotline-general", {})) == number, timeout=20)
+    for hold, caller in zip(reversed(holds), reversed(callers)):
+        hold.set()
+        caller.join(20)
+    emulated_events = drained(reader)
+    assert queue_steps(emulated_events, "hotline-general") == expected + [
+        ("QueueCallerAbandon", "1", None), ("QueueCallerLeave", "1", "0")]
+
+    asterisk.log_in_operators(["1001"], ["hotline-general"])
+    asterisk.call("13800138000", "1 1")
+    emulated_events += drained(reader)
+    real += trace_events("queue_wait_answered_real.trace")
+    for name in QUEUE_EVENTS:
+        wanted = set().union(*header_names(real, name)) & READ_FIELDS
+        for fields in header_names(emulated_events, name):
+            assert wanted <= fields, (name, wanted - fields)
