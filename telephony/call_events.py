@@ -445,8 +445,21 @@ class CallTracker:
         """The call ended: the queue gives the operator wrap-up time, then offers calls again.
 
         The end is kept on the wrap-up, not recorded in advance as "available": a pause
-        taken meanwhile is then the later change, and stands (Asterisk keeps it too)."""
+        taken meanwhile is then the later change, and stands (Asterisk keeps it too).
+
+        A call whose AgentConnect the link missed (it was down, or hotline ami restarted,
+        while the operator answered) was answered all the same: HoldTime and TalkTime (whole
+        seconds) say when it joined and was answered."""
         extension = extension_of(event.get("Interface") or event.get("DestChannel"))
+        facts = self._call(event)
+        held, talked = _int(event.get("HoldTime")), _int(event.get("TalkTime"))
+        # A call-back's placeholder is answered only when its customer is (DialEnd).
+        placeholder = facts is not None and (facts.callback_number or event.variables.get(contract.CALLBACK_NUMBER))
+        if facts is not None and facts.answered_at is None and not placeholder and None not in (held, talked):
+            answered = _time(event) - dt.timedelta(seconds=talked)
+            facts.learn(queue=split_queue(event.get("Queue"), self.queue_prefix)[0],
+                        queue_entered_at=answered - dt.timedelta(seconds=held), queue_wait_seconds=held,
+                        answered_at=answered, agent_extension=extension)
         if extension:
             ended = _time(event)
             self._operator_states.append(StateSeen(extension, OperatorState.WRAP_UP, ended,

@@ -128,6 +128,24 @@ def test_the_same_call_through_the_link_hints_the_wallboard(link, ivr_db):
     assert hints.get(0.1) == {"kind": WALLBOARD_TOPIC}
 
 
+@pytest.mark.parametrize("missed", ["the answer", "the join and the answer"])
+def test_a_call_answered_while_the_link_was_down_counts_as_answered(ivr_db, missed):
+    """The link comes back while the caller talks (hotline ami restarted, or the link
+    redialled): AgentComplete still says how long the caller waited and talked."""
+    events = trace_events("queue_wait_answered_real.trace")
+    first_missed = next(i for i, e in enumerate(events) if e.name == ("AgentCalled" if missed == "the answer" else "Newchannel"))
+    back = next(i for i, e in enumerate(events) if e.name == "AgentConnect") + 1
+    tracker = CallTracker(make_session_factory(ivr_db))
+    for event in events[:first_missed] + events[back:]:
+        tracker.apply(event)
+    tracker.flush()
+    row = call_row(ivr_db, "1796059807.0")
+    assert (row["outcome"], row["queue"], row["queue_wait_seconds"], row["agent_extension"]) == (
+        CallOutcome.ANSWERED, "general", 23, "1001")
+    assert abs((row["answered_at"] - at(1796059917.590334)).total_seconds()) <= 1  # AgentConnect's time
+    assert abs((row["queue_entered_at"] - at(1796059894.553035)).total_seconds()) <= 1  # QueueCallerJoin's
+
+
 # --- callers waiting while the link is down -----------------------------------------------------
 
 def test_the_board_after_the_link_logs_in_again_shows_who_waits_with_their_real_waits(ivr_db, tracker_clock):
