@@ -68,6 +68,7 @@ class Route:
     asterisk_queue: str
     steps: list[tuple[int, int]]  # (seconds after joining, QUEUE_MAX_PENALTY); [] = no limit
     ringall: bool
+    priority: int = 0  # QUEUE_PRIO
 
 
 @dataclass(frozen=True)
@@ -113,10 +114,10 @@ def caller_route(menu: Menu, asterisk, queue: str, language: str | None) -> Rout
     if spec is None:
         return Route(asterisk.queue_prefix + queue, [], False)
     if not spec.by_language:
-        return Route(spec.asterisk_name, [], spec.strategy == "ringall")
+        return Route(spec.asterisk_name, [], spec.strategy == "ringall", spec.priority)
     routes = {route.language.value: route for route in language_routes(asterisk)}
     route = routes.get(language or "") or routes[menu.default_language]
-    return Route(spec.asterisk_name + language_queue("", route.language), route.steps(), False)
+    return Route(spec.asterisk_name + language_queue("", route.language), route.steps(), False, spec.priority)
 
 
 def sip_password(secret_key: str, extension: str) -> str:

@@ -116,8 +116,10 @@ class AmiServer:
         self.queue_members: dict[str, dict[str, dict[str, str]]] = {}
         self.channels: dict[str, dict[str, str]] = {}
         # Callers waiting in each queue now (the switch's held callers): queue -> uniqueid ->
-        # {"Channel", "CallerIDNum", "joined" (time.time())}, listed by QueueStatus as QueueEntry.
+        # {"Channel", "CallerIDNum", "joined" (time.time()), "Priority"}, listed by QueueStatus as QueueEntry.
         self.queue_entries: dict[str, dict[str, dict]] = {}
+        # queues.conf's strategy and weight of a queue, for QueueStatus (default rrmemory, 0).
+        self.queue_params: dict[str, tuple[str, int]] = {}
         self._hung = threading.Event()
         self._frozen: set[int] = set()
         self._frozen_sessions: list[_Session] = []
@@ -328,7 +330,8 @@ class AmiServer:
             session.send(message(Response="Error", ActionID=action_id, Message="Unable to add interface: Already there"))
             return
         members[interface] = {"Paused": "1" if action.get("Paused") == "true" else "0", "PausedReason": "",
-                              "Penalty": str(_penalty(action.get("Penalty")))}
+                              "Penalty": str(_penalty(action.get("Penalty"))),
+                              "MemberName": action.get("MemberName") or interface, "LoginTime": str(int(time.time()))}
         session.send(message(Response="Success", ActionID=action_id, Message="Added interface to queue"))
         self._member_event("QueueMemberAdded", queue, interface, action.get("MemberName") or interface)
 
@@ -378,28 +381,43 @@ class AmiServer:
         state = state or self.queue_members.get(queue, {}).get(interface, {})
         self.emit(name, Timestamp=f"{time.time():.6f}", Queue=queue, MemberName=member_name or state.get("MemberName", interface), Interface=interface,
                   StateInterface=interface, Membership="dynamic", Penalty=state.get("Penalty", "0"), CallsTaken="0",
-                  LastCall="0", LastPause="0", LoginTime=str(int(time.time())), InCall="0", Status="1",
-                  Paused=state.get("Paused", "0"), PausedReason=state.get("PausedReason", ""), Ringinuse="0",
+                  LastCall="0", LastPause="0", LoginTime=state.get("LoginTime", str(int(time.time()))), InCall="0",
+                  Status="1", Paused=state.get("Paused", "0"), PausedReason=state.get("PausedReason", ""), Ringinuse="0",
                   Wrapuptime="0")
 
     def _action_queuestatus(self, session, action, action_id):
+        """As app_queue's manager_queues_status: per queue its QueueParams, QueueMember for
+        each member and QueueEntry for each caller waiting, then QueueStatusComplete; no
+        Privilege or Timestamp headers (the list is written straight to the asking session).
+        Every queue is listed, members or not (queue_params: those of queues.conf; else the
+        ones with members or callers). The emulator's calls are emulated at once, so no
+        member is InCall, and the counters the hotline never reads are 0."""
         session.send(message(Response="Success", ActionID=action_id, EventList="start", Message="Queue status will follow"))
         count = 0
-        for queue in sorted(set(self.queue_members) | set(self.queue_entries)):
+        now = time.time()
+        for queue in sorted(set(self.queue_members) | set(self.queue_entries) | set(self.queue_params)):
             members = self.queue_members.get(queue, {})
-            session.send(message(Event="QueueParams", Queue=queue, ActionID=action_id))
+            entries = list(self.queue_entries.get(queue, {}).items())
+            strategy, weight = self.queue_params.get(queue, ("rrmemory", 0))
+            session.send(message(Event="QueueParams", Queue=queue, Max="0", Strategy=strategy, Calls=str(len(entries)),
+                                 Holdtime="0", TalkTime="0", Completed="0", Abandoned="0", ServiceLevel="0",
+                                 ServicelevelPerf="0.0", ServicelevelPerf2="0.0", Weight=str(weight), ActionID=action_id))
             count += 1
             for interface, state in members.items():
-                session.send(message(Event="QueueMember", Queue=queue, Name=interface, Interface=interface,
-                                     Penalty=state.get("Penalty", "0"), Paused=state["Paused"],
-                                     PausedReason=state["PausedReason"], ActionID=action_id))
+                session.send(message(Event="QueueMember", Queue=queue, Name=state.get("MemberName", interface),
+                                     Location=interface, StateInterface=interface, Membership="dynamic",
+                                     Penalty=state.get("Penalty", "0"), CallsTaken="0", LastCall="0", LastPause="0",
+                                     LoginTime=state.get("LoginTime", "0"), InCall="0", Status="1", Paused=state["Paused"],
+                                     PausedReason=state["PausedReason"], Wrapuptime="0", ActionID=action_id))
                 count += 1
-            # Asterisk 22's QueueEntry: the caller's channel and seconds waited, no Linkedid.
-            for position, (uniqueid, entry) in enumerate(list(self.queue_entries.get(queue, {}).items()), 1):
+            # The caller's channel and whole seconds waited; no Linkedid. Missing caller IDs
+            # read "unknown", not "<unknown>" as in channel events.
+            for position, (uniqueid, entry) in enumerate(entries, 1):
                 session.send(message(Event="QueueEntry", Queue=queue, Position=str(position), Channel=entry["Channel"],
-                                     Uniqueid=uniqueid, CallerIDNum=entry["CallerIDNum"], CallerIDName="<unknown>",
-                                     ConnectedLineNum="<unknown>", ConnectedLineName="<unknown>",
-                                     Wait=str(int(time.time() - entry["joined"])), Priority="0", ActionID=action_id))
+                                     Uniqueid=uniqueid, CallerIDNum=entry["CallerIDNum"] or "unknown",
+                                     CallerIDName="unknown", ConnectedLineNum="unknown", ConnectedLineName="unknown",
+                                     Wait=str(int(now - entry["joined"])), Priority=entry.get("Priority", "0"),
+                                     ActionID=action_id))
                 count += 1
         session.send(message(Event="QueueStatusComplete", ActionID=action_id, EventList="Complete", ListItems=str(count)))
 

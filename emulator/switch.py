@@ -72,10 +72,17 @@ class _Channel:
     uniqueid: str
     linkedid: str
     variables: dict[str, str] = field(default_factory=dict)
+    caller_id: str = "<unknown>"  # its caller ID number, as every event of the channel says it
 
     def headers(self) -> dict:
-        return {"Channel": self.name, "Uniqueid": self.uniqueid, "Linkedid": self.linkedid,
+        return {"Channel": self.name, "CallerIDNum": self.caller_id, "Uniqueid": self.uniqueid, "Linkedid": self.linkedid,
                 "ChanVariable": [f"{name}={self.variables.get(name, '')}" for name in contract.AMI_CHANNEL_VARIABLES]}
+
+    def event(self, name: str, headers: dict) -> dict:
+        """The channel's headers with the event's own; a NewCallerid changes them from then on."""
+        if name == "NewCallerid":
+            self.caller_id = headers["CallerIDNum"]
+        return {**self.headers(), **headers}
 
 
 class Switch:
@@ -144,12 +151,20 @@ class Switch:
         uniqueid = spec.uniqueid or f"{int(time.time())}.{next(_channels)}"
         spec.uniqueid = uniqueid
         clock = self.clock()
-        caller = _Channel(f"PJSIP/hotline-trunk-{uniqueid.split('.')[-1].zfill(8)}", uniqueid, uniqueid)
+        caller = _Channel(f"PJSIP/hotline-trunk-{uniqueid.split('.')[-1].zfill(8)}", uniqueid, uniqueid,
+                          caller_id=spec.caller or "<unknown>")
 
         def emit(name: str, after: float = 0.0, channel: _Channel = caller, **headers) -> None:
             nonlocal clock
             clock += after
-            self.ami.emit(name, Timestamp=f"{clock:.6f}", **channel.headers(), **headers)
+            self.ami.emit(name, Timestamp=f"{clock:.6f}", **channel.event(name, headers))
+
+        def emit_abandon(waited: float, asterisk_queue: str, position: str, count: str, original: str = "1") -> None:
+            """A hang-up in the queue: Asterisk 22 reports the abandon, then the caller leaving
+            (Position: where it was, Count: callers left), before the channel's Hangup."""
+            emit("QueueCallerAbandon", after=waited, Queue=asterisk_queue, Position=position, OriginalPosition=original,
+                 HoldTime=str(int(waited)))
+            emit("QueueCallerLeave", Queue=asterisk_queue, Position=position, Count=count)
 
         def set_variable(name: str, value: str, inherit: str = "") -> None:
             caller.variables[name] = value
@@ -177,7 +192,9 @@ class Switch:
         if transcript.agi_status == "SUCCESS" and queue:
             route = self.routes(queue, variables.get(contract.LANG))
             asterisk_queue = route.asterisk_queue
-            emit("QueueCallerJoin", after=ivr_seconds, Queue=asterisk_queue, Position="1", Count="1")
+            # Behind the callers waiting in real time (the others are emulated at once).
+            position = str(len(self.ami.queue_entries.get(asterisk_queue, {})) + 1)
+            emit("QueueCallerJoin", after=ivr_seconds, Queue=asterisk_queue, Position=position, Count=position)
             offer = self._offer(route, clock) if answer and not take_callback and wait_in_queue is None else None
             if take_callback:
                 # The caller pressed 1 at the offer: the queue lets go (QueueCallerLeave, not
@@ -188,7 +205,7 @@ class Switch:
                     set_variable(name, value)
                 if callback.variables.get(contract.CALLBACK_BOOKED) != "1":  # back into the queue, then gives up
                     emit("QueueCallerJoin", Queue=asterisk_queue, Position="1", Count="1")
-                    emit("QueueCallerAbandon", after=30, Queue=asterisk_queue, Position="1", OriginalPosition="1", HoldTime="30")
+                    emit_abandon(30, asterisk_queue, "1", "0")
             elif offer is not None:
                 rung, waited = offer
                 offered_after = waited
@@ -203,16 +220,15 @@ class Switch:
                 emit("AgentConnect", Queue=asterisk_queue, Interface=agent, MemberName=agent,
                      DestChannel=agent_channel, HoldTime=str(int(waited + self.ring_seconds)),
                      RingTime=str(int(self.ring_seconds)))
-                emit("AgentComplete", after=self.talk_seconds, Queue=asterisk_queue, Interface=agent,
+                emit("AgentComplete", after=self.talk_seconds, Queue=asterisk_queue, Interface=agent, MemberName=agent,
+                     DestChannel=agent_channel, HoldTime=str(int(waited + self.ring_seconds)),
                      TalkTime=str(int(self.talk_seconds)), Reason="caller")
             elif wait_in_queue is not None:
-                waited = self._wait_in_queue(asterisk_queue, caller, spec.caller, wait_in_queue, hold or threading.Event())
-                emit("QueueCallerAbandon", after=waited, Queue=asterisk_queue, Position="1", OriginalPosition="1",
-                     HoldTime=str(int(waited)))
+                waited, left_at, behind = self._wait_in_queue(asterisk_queue, caller, spec.caller, route.priority,
+                                                              wait_in_queue, hold or threading.Event())
+                emit_abandon(waited, asterisk_queue, left_at, behind, original=position)
             else:
-                patience = int(self.patience_seconds)
-                emit("QueueCallerAbandon", after=patience, Queue=asterisk_queue, Position="1", OriginalPosition="1",
-                     HoldTime=str(patience))
+                emit_abandon(int(self.patience_seconds), asterisk_queue, "1", "0")
         if self.write_recordings:  # closed by the hangup, as MixMonitor's file is
             write_recorded(transcript)
             write_tone(recording, 2.0)
@@ -220,17 +236,20 @@ class Switch:
         self.ami.channels.pop(uniqueid, None)
         return SwitchedCall(uniqueid, transcript, queue, agent, callback, asterisk_queue, rung, offered_after)
 
-    def _wait_in_queue(self, asterisk_queue: str, caller: _Channel, number: str | None, seconds: float,
-                       hold: threading.Event) -> float:
-        """Wait in the queue in real time, listed by QueueStatus meanwhile; seconds waited."""
+    def _wait_in_queue(self, asterisk_queue: str, caller: _Channel, number: str | None, priority: int, seconds: float,
+                       hold: threading.Event) -> tuple[float, str, str]:
+        """Wait in the queue in real time, listed by QueueStatus meanwhile: seconds waited,
+        the position left from and how many callers stay behind."""
         joined = time.time()
         entries = self.ami.queue_entries.setdefault(asterisk_queue, {})
-        entries[caller.uniqueid] = {"Channel": caller.name, "CallerIDNum": number or "<unknown>", "joined": joined}
+        entries[caller.uniqueid] = {"Channel": caller.name, "CallerIDNum": number or "unknown", "joined": joined,
+                                    "Priority": str(priority)}
         try:
             hold.wait(seconds)
         finally:
+            position = list(entries).index(caller.uniqueid) + 1
             entries.pop(caller.uniqueid, None)
-        return time.time() - joined
+        return time.time() - joined, str(position), str(len(entries))
 
     def _queue_callback(self, spec: CallSpec, caller: _Channel, queue: str) -> Transcript:
         """[hotline-queue-exit]: QUEUEPOSITION kept, then AGI(.../queue_callback)."""
@@ -258,7 +277,7 @@ class Switch:
         def emit(name: str, channel: _Channel, after: float = 0.0, **headers) -> None:
             nonlocal clock
             clock += after
-            self.ami.emit(name, Timestamp=f"{clock:.6f}", **channel.headers(), **headers)
+            self.ami.emit(name, Timestamp=f"{clock:.6f}", **channel.event(name, headers))
 
         for half in (dialler, holder):
             # Caller ID is not in Newchannel for an originated Local channel; it comes next.
@@ -274,6 +293,7 @@ class Switch:
         if reason != REASON_ANSWERED:
             emit("QueueCallerAbandon", holder, after=30, Queue=asterisk_queue, Position=position,
                  OriginalPosition=position, HoldTime="30")
+            emit("QueueCallerLeave", holder, Queue=asterisk_queue, Position=position, Count="0")
             for half in (holder, dialler):
                 emit("Hangup", half, Cause="16", **{"Cause-txt": "Normal Clearing"})
             respond()
@@ -284,7 +304,7 @@ class Switch:
         rung, waited = self._offer(route, clock) or ([members[0] if members else "PJSIP/1001"], 1)
         agent = rung[0]
         extension = agent.split("/", 1)[1]
-        operator = _Channel(f"{agent}-{next(_channels):08x}", f"{uniqueid}2", uniqueid)
+        operator = _Channel(f"{agent}-{next(_channels):08x}", f"{uniqueid}2", uniqueid, caller_id=extension)
         emit("AgentCalled", holder, after=waited, Queue=asterisk_queue, Interface=agent, MemberName=agent,
              DestChannel=operator.name, CallerIDNum=number)
         # As Asterisk 22.10 orders them: the operator's answer as the holder's connected
@@ -297,7 +317,7 @@ class Switch:
              DestChannel=operator.name, HoldTime=str(int(waited + self.ring_seconds)), RingTime=str(int(self.ring_seconds)))
         emit("NewCallerid", dialler, CallerIDNum=extension, CallerIDName="<unknown>")
         # [hotline-callback-dial]: Dial(PJSIP/<number>@hotline-trunk).
-        customer = _Channel(f"PJSIP/hotline-trunk-{next(_channels):08x}", f"{uniqueid}3", uniqueid)
+        customer = _Channel(f"PJSIP/hotline-trunk-{next(_channels):08x}", f"{uniqueid}3", uniqueid, caller_id=extension)
         emit("Newchannel", customer, ChannelState="0", ChannelStateDesc="Down", CallerIDNum=extension,
              CallerIDName="<unknown>", Context=contract.TRUNK_CONTEXT, Exten="s", Priority="1")
         # The dialling half's events say where it runs, as Asterisk's do (the placer reads it).
@@ -305,7 +325,8 @@ class Switch:
         emit("DialBegin", dialler, **dialling, DestChannel=customer.name, DialString=f"{number}@{contract.TRUNK_CONTEXT}")
         emit("Newstate", customer, after=5, ChannelState="6", ChannelStateDesc="Up", CallerIDNum=number)
         emit("DialEnd", dialler, **dialling, DestChannel=customer.name, DialStatus="ANSWER")
-        emit("AgentComplete", holder, after=self.talk_seconds, Queue=asterisk_queue, Interface=agent,
+        emit("AgentComplete", holder, after=self.talk_seconds, Queue=asterisk_queue, Interface=agent, MemberName=agent,
+             DestChannel=operator.name, HoldTime=str(int(waited + self.ring_seconds)),
              TalkTime=str(int(self.talk_seconds)), Reason="caller")
         for channel in (customer, dialler, holder, operator):
             emit("Hangup", channel, Cause="16", **{"Cause-txt": "Normal Clearing"})

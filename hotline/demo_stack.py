@@ -50,13 +50,15 @@ class EmulatedAsterisk:
                  menu=None):
         """With the IVR menu, its queues are routed as the rendered dialplan routes them
         (by language); without it, a caller queues in hotline-<queue>."""
-        from dialplans.render import caller_route
+        from dialplans.render import asterisk_queues, caller_route
 
         settings = demo_settings(settings)
         asterisk = settings.asterisk
         self.ivr_address = ivr_address
         self.ami = AmiServer(asterisk.ami_username, asterisk.ami_secret, host=asterisk.ami_host,
                              port=asterisk.ami_port if port is None else port)
+        if menu is not None:  # queues.conf's queues, as QueueStatus lists them
+            self.ami.queue_params = {q.asterisk_name: (q.strategy, q.weight) for q in asterisk_queues(menu, asterisk)}
         self.switch = Switch(self.ami, asterisk.queue_prefix, talk_seconds=talk_seconds,
                              wrapup_seconds=asterisk.wrapup_seconds, recordings_dir=asterisk.recordings_dir,
                              timezone=settings.app.timezone, callback_offer_after=asterisk.callback_offer_after,

@@ -30,7 +30,7 @@ from db.session import transaction
 from dialplans import contract
 from telephony.ami import AmiEvent
 from telephony.operator_desk import latest_states, record_state, record_states
-from telephony.wallboard import waiting_in_queue
+from telephony.wallboard import WAIT_HORIZON, waiting_in_queue
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,8 @@ CHANNEL_VARIABLES = contract.TRACKER_VARIABLES
 # rewrite their rows; bounded, since the link runs for months.
 ENDED_REMEMBERED = 10_000
 NOT_COLUMNS = ("abandoned_in_queue", "ended", "booked_task_id", "callback_number", "callback_dial_status")
+# An operator's state from QueueStatus, one QueueMember a queue: the highest of the queues' wins.
+MEMBER_PRECEDENCE = {OperatorState.AVAILABLE: 0, OperatorState.ON_CALL: 1, OperatorState.PAUSED: 2}
 
 
 @dataclass(frozen=True)
@@ -195,7 +197,9 @@ class CallTracker:
         facts = self._call(event)
         if facts is None:
             return
-        self._listed.add(facts.uniqueid)
+        # A call row is keyed by its Linkedid; the IVR's, by its channel's Uniqueid (the same
+        # for a call from the trunk): either one listed means the call is still live.
+        self._listed.update((facts.uniqueid, event.get("Uniqueid")))
         if event.get("Uniqueid") == event.get("Linkedid"):
             # Started while we were away: Duration (h:mm:ss) says since when.
             seconds = _duration(event.get("Duration"))
@@ -207,12 +211,40 @@ class CallTracker:
         listed = self._listed
         if listed is None:
             return
+        ended = _time(event)
         for uniqueid, facts in self.calls.items():
             if uniqueid not in listed and not facts.ended:
                 facts.ended = True
-                facts.learn(ended_at=_time(event))
+                facts.learn(ended_at=ended)
+                if facts.queue_entered_at is not None and facts.answered_at is None and facts.queue_wait_seconds is None:
+                    # Gone from the queue too: its wait ends, at the latest, now.
+                    facts.learn(queue_wait_seconds=_seconds_between(facts.queue_entered_at, ended))
                 self._changed.add(uniqueid)
+        with transaction(self.sessions) as session:
+            self._settle_unlisted_rows(session, listed | set(self.calls), ended)
         self._listed = None
+
+    def _settle_unlisted_rows(self, session: Session, live: set[str], ended: dt.datetime) -> None:
+        """Calls this process never held in memory (it started after they did) that the
+        database has in progress after a queue join, and Asterisk no longer lists: they
+        ended while no link followed them. Ended now, by what their row says: answered, a
+        call-back never answered, or abandoned in the queue with the wait to now."""
+        rows = session.execute(select(Call.uniqueid, Call.direction, Call.queue_entered_at, Call.answered_at,
+                                      Call.queue_wait_seconds).where(
+            Call.outcome == CallOutcome.IN_PROGRESS, Call.ended_at.is_(None),
+            Call.queue_entered_at >= ended - WAIT_HORIZON))
+        for uniqueid, direction, entered, answered, waited in rows:
+            if uniqueid in live or uniqueid in self._ended:
+                continue
+            if answered is not None:
+                outcome = CallOutcome.ANSWERED
+            elif direction is CallDirection.OUTBOUND:
+                outcome = CallOutcome.FAILED  # a call-back's placeholder: the customer was never reached
+            else:
+                outcome = CallOutcome.ABANDONED_IN_QUEUE
+                waited = waited if waited is not None else _seconds_between(_aware(entered), ended)
+            session.execute(update(Call).where(Call.uniqueid == uniqueid, Call.outcome == CallOutcome.IN_PROGRESS)
+                            .values(ended_at=ended, outcome=outcome, queue_wait_seconds=waited))
 
     def begin_queue_resync(self) -> None:
         """QueueStatus is about to list every queue member and every caller waiting:
@@ -244,7 +276,7 @@ class CallTracker:
         rows = session.execute(select(Call.uniqueid, Call.queue_entered_at).where(
             waiting_in_queue(now), Call.queue_entered_at < since, Call.uniqueid.not_in(entries) if entries else true()))
         for uniqueid, entered in rows:
-            waited = max(0, round((now - _aware(entered)).total_seconds()))
+            waited = _seconds_between(_aware(entered), now)
             facts = self.calls.get(uniqueid)
             if facts is None:
                 session.execute(update(Call).where(Call.uniqueid == uniqueid, Call.queue_wait_seconds.is_(None))
@@ -265,8 +297,9 @@ class CallTracker:
             state = (OperatorState.ON_CALL, None)
         else:
             state = (OperatorState.AVAILABLE, None)
-        # A member of several queues: paused in one is paused.
-        if extension not in members or state[0] == OperatorState.PAUSED:
+        # A member of several queues: paused in one is paused; in a call in one is in a call
+        # (Asterisk sets InCall only in the queue that connected the call).
+        if extension not in members or MEMBER_PRECEDENCE[state[0]] > MEMBER_PRECEDENCE[members[extension][0]]:
             members[extension] = state
 
     def _on_queuestatuscomplete(self, event: AmiEvent) -> None:
@@ -370,12 +403,13 @@ class CallTracker:
             facts.learn(queue=split_queue(event.get("Queue"), self.queue_prefix)[0], queue_entered_at=_time(event))
 
     def _on_queuecallerleave(self, event: AmiEvent) -> None:
-        """Out of the queue: to an operator (AgentConnect follows, with the hold time), or
-        through a key (the callback offer); a hang-up is QueueCallerAbandon instead."""
+        """Out of the queue: to an operator (AgentConnect follows, with the hold time),
+        through a key (the callback offer), or hung up (QueueCallerAbandon came just before,
+        with Asterisk's own HoldTime, which stands)."""
         facts = self._call(event)
-        if facts is not None and facts.answered_at is None and facts.queue_entered_at is not None:
-            waited = (_time(event) - facts.queue_entered_at).total_seconds()
-            facts.learn(queue_wait_seconds=max(0, round(waited)))
+        if (facts is not None and facts.answered_at is None and facts.queue_entered_at is not None
+                and not facts.abandoned_in_queue):
+            facts.learn(queue_wait_seconds=_seconds_between(facts.queue_entered_at, _time(event)))
 
     def _on_queuecallerabandon(self, event: AmiEvent) -> None:
         facts = self._call(event)
@@ -411,8 +445,21 @@ class CallTracker:
         """The call ended: the queue gives the operator wrap-up time, then offers calls again.
 
         The end is kept on the wrap-up, not recorded in advance as "available": a pause
-        taken meanwhile is then the later change, and stands (Asterisk keeps it too)."""
+        taken meanwhile is then the later change, and stands (Asterisk keeps it too).
+
+        A call whose AgentConnect the link missed (it was down, or hotline ami restarted,
+        while the operator answered) was answered all the same: HoldTime and TalkTime (whole
+        seconds) say when it joined and was answered."""
         extension = extension_of(event.get("Interface") or event.get("DestChannel"))
+        facts = self._call(event)
+        held, talked = _int(event.get("HoldTime")), _int(event.get("TalkTime"))
+        # A call-back's placeholder is answered only when its customer is (DialEnd).
+        placeholder = facts is not None and (facts.callback_number or event.variables.get(contract.CALLBACK_NUMBER))
+        if facts is not None and facts.answered_at is None and not placeholder and None not in (held, talked):
+            answered = _time(event) - dt.timedelta(seconds=talked)
+            facts.learn(queue=split_queue(event.get("Queue"), self.queue_prefix)[0],
+                        queue_entered_at=answered - dt.timedelta(seconds=held), queue_wait_seconds=held,
+                        answered_at=answered, agent_extension=extension)
         if extension:
             ended = _time(event)
             self._operator_states.append(StateSeen(extension, OperatorState.WRAP_UP, ended,
@@ -496,6 +543,10 @@ def _time(event: AmiEvent) -> dt.datetime:
 def _aware(at: dt.datetime) -> dt.datetime:
     """SQLite gives back naive UTC times."""
     return at if at.tzinfo is not None else at.replace(tzinfo=dt.timezone.utc)
+
+
+def _seconds_between(start: dt.datetime, end: dt.datetime) -> int:
+    return max(0, round((end - start).total_seconds()))
 
 
 def _duration(text: str) -> int | None:

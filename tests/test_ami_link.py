@@ -231,7 +231,7 @@ def test_queue_member_actions_and_lists(server, make_link):
     link.action("QueuePause", Queue="hotline-general", Interface="PJSIP/1001", Paused="true", Reason="meal")
     response = link.action("QueueStatus")
     member = next_event(link, "QueueMember")
-    assert (member.get("Interface"), member.get("Paused"), member.get("PausedReason")) == ("PJSIP/1001", "1", "meal")
+    assert (member.get("Location"), member.get("Paused"), member.get("PausedReason")) == ("PJSIP/1001", "1", "meal")
     assert member.get("ActionID") == response["ActionID"]
     assert next_event(link, "QueueStatusComplete").get("EventList") == "Complete"
     with pytest.raises(AmiError, match="Not there"):

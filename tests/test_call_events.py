@@ -248,6 +248,23 @@ def test_a_call_back_is_done_only_when_the_customer_answers(link, ivr_db, trace,
             assert task.due_at > utcnow() and task.originate_action_id is None
 
 
+def test_a_call_back_found_after_its_placeholder_was_taken_is_answered_only_by_its_customer(ivr_db):
+    """The link comes back after the operator took the placeholder (its AgentConnect
+    missed): the AgentComplete that says the operator talked is no answer of the busy
+    customer."""
+    placed_task(ivr_db, 6, "13799990002", "hotline-161")
+    tracker = CallTracker(make_session_factory(ivr_db))
+    events = trace_events("callback_customer_busy.trace")
+    offered = next(i for i, e in enumerate(events) if e.name == "AgentCalled")
+    connected = next(i for i, e in enumerate(events) if e.name == "AgentConnect")
+    for event in events[:offered] + events[connected + 1:]:
+        tracker.apply(event)
+    tracker.flush()
+    with make_session_factory(ivr_db)() as session:
+        call_back = session.scalar(select(Call).where(Call.callback_task_id == 6))
+        assert (call_back.outcome, call_back.answered_at) == (CallOutcome.FAILED, None)
+
+
 def test_a_busy_call_back_written_batch_by_batch_is_not_reached(ivr_db):
     """The operator takes the placeholder, and the customer rings for a while: the row is
     written between AgentConnect and DialEnd BUSY. It must still end as not reached, not

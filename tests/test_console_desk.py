@@ -29,7 +29,8 @@ def test_an_operators_day_at_the_desk(client, auth, asterisk):
     assert asterisk.queue_members["hotline-general-cmn"]["PJSIP/1001"]["Paused"] == "0"
     assert "空闲" in client.get("/desk").get_data(as_text=True)
     auth.post("/desk/pause", {"reason": "meal"}, page="/desk")
-    assert asterisk.queue_members["hotline-general-cmn"]["PJSIP/1001"] == {"Paused": "1", "PausedReason": "meal", "Penalty": "1"}
+    member = asterisk.queue_members["hotline-general-cmn"]["PJSIP/1001"]
+    assert (member["Paused"], member["PausedReason"], member["Penalty"], member["MemberName"]) == ("1", "meal", "1", "小陈")
     assert "用餐" in client.get("/desk").get_data(as_text=True)
     auth.post("/desk/pause", {"reason": "nap"}, page="/desk")  # not a reason: refused, state unchanged
     assert asterisk.queue_members["hotline-general-cmn"]["PJSIP/1001"]["PausedReason"] == "meal"
