@@ -14,6 +14,7 @@ from typing import Callable, Iterable
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from db import request_tallies
 from db.models import (
     Certificate,
     Complaint,
@@ -30,7 +31,6 @@ from db.models import (
     Training,
     Worker,
 )
-from db import request_tallies
 from reports import hotline
 from reports.model import COUNT, DAYS, RATING, SHARE, Chart, Column, Row, Section, Term, share
 from reports.period import LOCAL, Period
