@@ -108,9 +108,7 @@ def request_facts(session: Session, period: Period) -> list[tuple]:
     matched = a provider took it through the platform (accepted the offer, or served it).
     Counted per day by db/request_tallies.py, so a year reads its days' tallies."""
     def read() -> list:
-        counts: Counter = Counter()
-        for key, count in request_tallies.request_counts(session, period.first_day, _last_day(period), LOCAL).items():
-            counts[key.category_id, key.district_id, key.status, key.matched] += count
+        counts = request_tallies.request_counts(session, period.first_day, _last_day(period), LOCAL)
         return [(*key, count) for key, count in counts.items()]
     return _once(session, "requests", period, read)
 

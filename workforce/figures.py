@@ -92,12 +92,7 @@ def demand_counts(session: Session, month: dt.date, tz: ZoneInfo) -> dict[int | 
     """Figure 1's numerator by district id (None: no district recorded), from the
     requests' daily tallies (db/request_tallies.py)."""
     month = month_of(month)
-    counts: dict[int | None, int] = {}
-    for key, count in request_tallies.request_counts(session, month, next_month(month) - dt.timedelta(days=1),
-                                                     tz).items():
-        if key.accepted_rated_well:
-            counts[key.district_id] = counts.get(key.district_id, 0) + count
-    return counts
+    return dict(request_tallies.demand_counts(session, month, next_month(month) - dt.timedelta(days=1), tz))
 
 
 def providers_on_platform(session: Session, moment: dt.datetime) -> list[Provider]:
