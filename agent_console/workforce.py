@@ -52,6 +52,7 @@ REFUSALS = {
     "denominator_month": _l("月份须在2014年2月（中心成立）到下个月之间。"),
     "denominator_value": _l("分母须为1到10000000的整数。"),
     "denominator_district": _l("三个70%只统计河源市各区县。"),
+    "denominator_conflict": _l("此分母正被同时录入，请重新提交。"),
 }
 
 

@@ -1,6 +1,7 @@
 """Alembic, driven from code: `hotline db upgrade` and the drift test use these."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from alembic import command
@@ -9,6 +10,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+from sqlalchemy.exc import SAWarning
 
 from db.base import Base
 
@@ -43,6 +45,11 @@ def head_revision() -> str:
 
 def drift(engine: Engine) -> list:
     """Differences between the migrated database and the models; empty when in step."""
-    with engine.connect() as connection:
+    with engine.connect() as connection, warnings.catch_warnings():
+        # SQLite's reflection cannot read an expression index (the 70% denominators' one
+        # per month, on coalesce(district_id, 0)), so it is left out of the comparison
+        # there; tests/test_workforce.py holds it to what it refuses.
+        warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based index", SAWarning)
+        warnings.filterwarnings("ignore", "autogenerate skipping metadata-specified expression-based index", UserWarning)
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         return compare_metadata(context, Base.metadata)

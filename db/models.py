@@ -25,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -1161,10 +1162,7 @@ class SeventyDenominator(Base):
     District None: the whole city."""
 
     __tablename__ = "seventy_denominators"
-    __table_args__ = (
-        Index("ix_seventy_denominators_measure_month", "measure", "month", "district_id"),
-        CheckConstraint("value >= 1", name="value_positive"),
-    )
+    __table_args__ = (CheckConstraint("value >= 1", name="value_positive"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     measure: Mapped[SeventyMeasure] = mapped_column(str_enum(SeventyMeasure, "seventy_measure"))
@@ -1176,6 +1174,14 @@ class SeventyDenominator(Base):
 
     district: Mapped[Optional[District]] = relationship()
     entered_by: Mapped[Optional[User]] = relationship()
+
+
+# The whole city's denominator in the one-per-month key: district ids start at 1. A plain
+# unique key on district_id would let any number of city rows in (NULL is never equal to
+# NULL), and a double submit made two.
+CITY_WIDE = 0
+Index("uq_seventy_denominators_measure_month_district", SeventyDenominator.measure, SeventyDenominator.month,
+      func.coalesce(SeventyDenominator.district_id, CITY_WIDE), unique=True)
 # --- the industry report (reports/) and answered surveys ---------------------------------------
 # A year of requests counted by category, district, status and whether a provider took
 # them, and of surveys by category and rating, each read from an index alone (B8); a
@@ -1213,3 +1219,61 @@ class KpiDailyTally(Base):
 # The state each operator was in when a report's day began: their last change before it,
 # one index step per operator instead of a scan of every earlier change.
 Index("ix_operator_state_changes_user_at", OperatorStateChange.user_id, OperatorStateChange.at)
+
+
+# --- the industry report's daily tallies (db/request_tallies.py) ---------------------------
+# Derived rows, rebuilt from the raw ones: no foreign keys, so a rollup never waits on them.
+
+
+class ReportRequestTally(Base):
+    """One local day's requests (by creation) with one breakdown, counted."""
+
+    __tablename__ = "report_request_tallies"
+    __table_args__ = (Index("ix_report_request_tallies_day", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date)
+    category_id: Mapped[int]
+    district_id: Mapped[Optional[int]]
+    status: Mapped[RequestStatus] = mapped_column(str_enum(RequestStatus, "request_status"))
+    # A provider took it through the platform: accepted the offer, or went on to serve it.
+    matched: Mapped[bool]
+    # An offer accepted and the survey rated it well: the 70% demand figure's numerator.
+    accepted_rated_well: Mapped[bool]
+    requests: Mapped[int]
+
+
+class ReportSurveyTally(Base):
+    """One local day's completed surveys (by completion) of one category and rating, counted."""
+
+    __tablename__ = "report_survey_tallies"
+    __table_args__ = (Index("ix_report_survey_tallies_day", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date)
+    category_id: Mapped[int]
+    rating: Mapped[Optional[int]]
+    surveys: Mapped[int]
+
+
+class ReportTalliedDay(Base):
+    """A local day whose tallies are stored, in the time zone that day was cut by."""
+
+    __tablename__ = "report_tallied_days"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    zone: Mapped[str] = mapped_column(String(64))
+    built_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ReportTallyChange(Base):
+    """A change that may move a tallied day's figures: the time of the row it touched (a
+    request's creation, a survey's completion). Database triggers write these (migration
+    0022), so no write escapes them; a day with one is read from the raw rows until the
+    rollup rebuilds it and takes the change away."""
+
+    __tablename__ = "report_tally_changes"
+    __table_args__ = (Index("ix_report_tally_changes_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, aliased
 
 from call_log.search import seconds_between
 from db.languages import UNRECORDED, answers_in, everyones_skills
+from db.local_days import local_day_bounds
 from db.models import (
     Call, CallbackTask, CallDirection, CallOutcome, Fluency, IvrSession, Language, OperatorState, OperatorStateChange,
     ServiceCategory, ServiceRequest, Survey, User,
@@ -49,13 +50,6 @@ class CallRow(NamedTuple):
     agent_id: int | None
     language: Any
     category: str | None
-
-
-def local_day_bounds(day: dt.date, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
-    """The UTC start and end of a local day (its midnight to the next)."""
-    start = dt.datetime.combine(day, dt.time(), tz).astimezone(dt.timezone.utc)
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tz).astimezone(dt.timezone.utc)
-    return start, end
 
 
 def _call_category():

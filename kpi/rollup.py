@@ -10,12 +10,12 @@ resolution) has passed; until then its rows may still change, so `build` rebuild
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterator
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from db.local_days import chunked_runs, days, runs
 from db.models import Call, KpiDailyTally
 from kpi import facts
 from kpi.tally import Tally
@@ -26,13 +26,6 @@ Key = facts.Key
 def settled_at(day: dt.date, tz: ZoneInfo) -> dt.datetime:
     """When a day's figures can no longer change: its end plus the repeat-call window."""
     return facts.local_day_bounds(day, tz)[1] + facts.FCR_WINDOW
-
-
-def days(first: dt.date, last: dt.date) -> Iterator[dt.date]:
-    day = first
-    while day <= last:
-        yield day
-        day += dt.timedelta(days=1)
 
 
 def build_day(session: Session, day: dt.date, tz: ZoneInfo, now: dt.datetime) -> int:
@@ -75,24 +68,9 @@ def build(session: Session, tz: ZoneInfo, now: dt.datetime, since: dt.date | Non
     else:
         todo = unsettled_days(session, tz, now, since)
     # A month at a time: one pass over its calls, in memory a month's rows at most.
-    for chunk_start in range(0, len(todo), 31):
-        chunk = todo[chunk_start:chunk_start + 31]
-        for first, last in _runs(chunk):
-            build_days(session, first, last, tz, now)
+    for first, last in chunked_runs(todo):
+        build_days(session, first, last, tz, now)
     return todo
-
-
-def _runs(todo: list[dt.date]) -> Iterator[tuple[dt.date, dt.date]]:
-    """Consecutive days as (first, last) runs."""
-    first = previous = None
-    for day in todo:
-        if previous is not None and day != previous + dt.timedelta(days=1):
-            yield first, previous
-            first = None
-        first = first or day
-        previous = day
-    if first is not None:
-        yield first, previous
 
 
 def day_tallies(session: Session, first: dt.date, last: dt.date, dimension: str, tz: ZoneInfo,
@@ -111,7 +89,7 @@ def day_tallies(session: Session, first: dt.date, last: dt.date, dimension: str,
             built[day] = built_at
     today = now.astimezone(tz).date()
     raw_days = [day for day in days(first, min(last, today)) if not (day in built and built[day] >= settled_at(day, tz))]
-    for run_first, run_last in _runs(raw_days):
+    for run_first, run_last in runs(raw_days):
         for day, tallies in facts.daily_tallies(session, run_first, run_last, tz, until=now).items():
             found[day] = {key: tally for key, tally in tallies.items() if key[0] in (facts.ALL[0], dimension)}
     return {day: found.get(day, {facts.ALL: Tally()}) for day in days(first, last)}

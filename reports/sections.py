@@ -11,15 +11,14 @@ import datetime as dt
 from collections import Counter, defaultdict
 from typing import Callable, Iterable
 
-from sqlalchemy import case, exists, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from db import request_tallies
 from db.models import (
     Certificate,
     Complaint,
     ComplaintStatus,
-    Dispatch,
-    DispatchStatus,
     Dispute,
     DisputeOrigin,
     DisputeOutcome,
@@ -29,8 +28,6 @@ from db.models import (
     RequestStatus,
     ServiceCategory,
     ServiceRequest,
-    Survey,
-    SurveyStatus,
     Training,
     Worker,
 )
@@ -55,6 +52,10 @@ TOTAL = Term("total")
 
 def _in(column, period: Period):
     return (column >= period.start) & (column < period.end)
+
+
+def _last_day(period: Period) -> dt.date:
+    return period.next_first_day - dt.timedelta(days=1)
 
 
 def _categories(session: Session, used: Iterable[int | None]) -> list[tuple[int | None, Term]]:
@@ -102,24 +103,13 @@ def _once(session: Session, name: str, period: Period, compute: Callable[[], lis
     return cache[name, period]
 
 
-# Statuses only a provider's service reaches: matched whatever the offers' records say.
-SERVED = (RequestStatus.IN_SERVICE, RequestStatus.COMPLETED, RequestStatus.SURVEYED, RequestStatus.CLOSED)
-# The others (new, dispatched = offered, cancelled) are matched if an offer was accepted;
-# CASE looks for one only for them, a third of the probes into dispatches (B8).
-_MATCHED = case((ServiceRequest.status.in_(SERVED), 1),
-                (exists().where(Dispatch.request_id == ServiceRequest.id, Dispatch.status == DispatchStatus.ACCEPTED), 1),
-                else_=0)
-
-
 def request_facts(session: Session, period: Period) -> list[tuple]:
     """(category id, district id, status, matched, count) for the period's new requests:
-    matched = a provider took it through the platform (accepted the offer, or served it)."""
+    matched = a provider took it through the platform (accepted the offer, or served it).
+    Counted per day by db/request_tallies.py, so a year reads its days' tallies."""
     def read() -> list:
-        each = (select(ServiceRequest.category_id.label("category"), ServiceRequest.district_id.label("district"),
-                       ServiceRequest.status.label("status"), _MATCHED.label("matched"))
-                .where(_in(ServiceRequest.created_at, period)).subquery())
-        return list(session.execute(select(each.c.category, each.c.district, each.c.status, each.c.matched, func.count())
-                                    .group_by(each.c.category, each.c.district, each.c.status, each.c.matched)))
+        counts = request_tallies.request_counts(session, period.first_day, _last_day(period), LOCAL)
+        return [(*key, count) for key, count in counts.items()]
     return _once(session, "requests", period, read)
 
 
@@ -206,15 +196,12 @@ class Ratings:
 
 
 def survey_figures(session: Session, period: Period) -> dict[int | None, Ratings]:
-    """{category id: Ratings} for the surveys completed in the period (by their request's category)."""
+    """{category id: Ratings} for the surveys completed in the period (by their request's
+    category), counted per day by db/request_tallies.py."""
     def read() -> list:
-        return list(session.execute(
-            select(ServiceRequest.category_id, Survey.rating, func.count())
-            .join(ServiceRequest, ServiceRequest.id == Survey.request_id)
-            .where(Survey.status == SurveyStatus.COMPLETED, _in(Survey.completed_at, period))
-            .group_by(ServiceRequest.category_id, Survey.rating)))
+        return list(request_tallies.survey_counts(session, period.first_day, _last_day(period), LOCAL).items())
     found: dict[int | None, Ratings] = defaultdict(Ratings)
-    for category, rating, count in _once(session, "surveys", period, read):
+    for (category, rating), count in _once(session, "surveys", period, read):
         found[category].add(rating, count)
     return found
 
@@ -376,20 +363,9 @@ def hotline_calls(session: Session, period: Period, now: dt.datetime) -> Section
 
 
 def _totals(session: Session, period: Period) -> tuple[int, int, Ratings]:
-    """(requests, matched, ratings) of a period: from the facts the other sections read
-    (this period), or by two ungrouped queries (the previous one: no section groups it)."""
-    cache = session.info.get(CACHE) or {}
-    if ("requests", period) in cache:
-        counts = matching_counts(session, period).values()
-        return sum(r for r, _ in counts), sum(m for _, m in counts), _all_ratings(survey_figures(session, period))
-    requests, matched = session.execute(select(func.count(), func.sum(_MATCHED))
-                                        .where(_in(ServiceRequest.created_at, period))).one()
-    ratings = Ratings()
-    for rating, count in session.execute(
-            select(Survey.rating, func.count()).where(Survey.status == SurveyStatus.COMPLETED,
-                                                      _in(Survey.completed_at, period)).group_by(Survey.rating)):
-        ratings.add(rating, count)
-    return requests, matched or 0, ratings
+    """(requests, matched, ratings) of a period, from the facts the other sections read."""
+    counts = matching_counts(session, period).values()
+    return sum(r for r, _ in counts), sum(m for _, m in counts), _all_ratings(survey_figures(session, period))
 
 
 def _key_figures(session: Session, period: Period, now: dt.datetime) -> dict:
@@ -457,10 +433,6 @@ def disputes(session: Session, period: Period, now: dt.datetime) -> Section:
 
 
 # --- recruitment and training sessions ------------------------------------------------------
-
-
-def _last_day(period: Period) -> dt.date:
-    return period.next_first_day - dt.timedelta(days=1)
 
 
 def recruitment(session: Session, period: Period, now: dt.datetime) -> Section:

@@ -173,9 +173,12 @@ def test_kpi_rollup_rolls_up_the_ended_days_once(runner, settings):
     run(runner, settings, "db", "upgrade")
     run(runner, settings, "demo-data")
     first = run(runner, settings, "kpi", "rollup")
-    assert first.exit_code == 0 and re.search(r"rolled up \d+ days", first.output), first.output
-    # Only the last days (their 72 h repeat window still open) are rolled up again.
+    assert first.exit_code == 0 and re.search(r"^calls: rolled up \d+ days", first.output, re.M), first.output
+    assert re.search(r"^requests and surveys: rolled up \d+ days", first.output, re.M), first.output
+    # Only the last days of calls (their 72 h repeat window still open) are rolled up
+    # again; no request or survey changed.
     again = run(runner, settings, "kpi", "rollup")
-    assert re.search(r"rolled up [1-3] days", again.output), again.output
+    assert re.search(r"^calls: rolled up [1-3] days", again.output, re.M), again.output
+    assert "requests and surveys: nothing to roll up" in again.output, again.output
     refused = runner.invoke(cli, ["kpi", "rollup", "--rebuild"], obj=AppContext(settings))
     assert refused.exit_code == 2 and "--since" in refused.output

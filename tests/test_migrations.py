@@ -186,3 +186,51 @@ def test_0021_drops_the_kpi_rollups_made_without_the_language_match(empty_engine
     migrate.upgrade(empty_engine)
     with empty_engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM kpi_daily_tallies")).scalar() == 0
+
+
+# Where a figure of the industry report can move: a batch rebuild of one of these tables
+# on SQLite (a copy, then a rename) drops its triggers, and the report would then read
+# stale tallies; a migration that rebuilds one must create its triggers again.
+REPORT_TALLY_TRIGGERS = {"service_requests": 3, "dispatches": 3, "surveys": 3}
+
+
+@pytest.mark.parametrize("empty_engine", BACKENDS, indirect=True)
+def test_the_report_tallies_triggers_are_on_their_tables_at_head(empty_engine):
+    from sqlalchemy import text
+
+    migrate.upgrade(empty_engine)
+    query = ("SELECT tbl_name, count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'report_tally_%' "
+             "GROUP BY tbl_name" if empty_engine.dialect.name == "sqlite" else
+             "SELECT event_object_table, count(DISTINCT trigger_name) FROM information_schema.triggers "
+             "WHERE trigger_name LIKE 'report_tally_%' AND trigger_schema = current_schema() GROUP BY event_object_table")
+    with empty_engine.connect() as connection:
+        assert dict(connection.execute(text(query)).all()) == REPORT_TALLY_TRIGGERS
+    migrate.downgrade(empty_engine, "0021")
+    with empty_engine.connect() as connection:
+        assert dict(connection.execute(text(query)).all()) == {}
+
+
+@pytest.mark.parametrize("empty_engine", BACKENDS, indirect=True)
+def test_0022_keeps_the_last_entered_of_duplicate_denominators(empty_engine):
+    """Double submits stored before 0022: one row a key stays, the last entered (the
+    same time: the later row), the whole city's (NULL district) included."""
+    from sqlalchemy import text
+
+    migrate.upgrade(empty_engine, "0021")
+    rows = [  # (id, measure, district, value, entered at)
+        (1, "demand", None, 100, "2026-11-02 01:00:00"), (2, "demand", None, 120, "2026-11-03 01:00:00"),
+        (3, "demand", None, 110, "2026-11-01 01:00:00"),
+        (4, "workers", 1, 30, "2026-11-02 01:00:00"), (5, "workers", 1, 35, "2026-11-02 01:00:00"),
+        (6, "workers", 2, 40, "2026-11-02 01:00:00"), (7, "businesses", None, 9, "2026-11-02 01:00:00"),
+    ]
+    with empty_engine.begin() as connection:
+        connection.execute(text("INSERT INTO districts (id, code, name_zh, name_en, sort_order) VALUES "
+                                "(1, 'yuancheng', '源城区', 'Yuancheng', 1), (2, 'dongyuan', '东源县', 'Dongyuan', 2)"))
+        for row in rows:
+            connection.execute(text("INSERT INTO seventy_denominators (id, measure, district_id, month, value, entered_at) "
+                                    "VALUES (:id, :measure, :district, '2026-11-01', :value, :at)"),
+                               dict(zip(("id", "measure", "district", "value", "at"), row)))
+    migrate.upgrade(empty_engine)
+    with empty_engine.connect() as connection:
+        kept = connection.execute(text("SELECT id, value FROM seventy_denominators ORDER BY id")).all()
+    assert [tuple(row) for row in kept] == [(2, 120), (5, 35), (6, 40), (7, 9)]

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import threading
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
+from db import migrate
 from db.errors import Refused
 from db.models import (
     AuditEntry, Caller, Certificate, CreditMeasure, CreditMeasureKind, Dispatch, DispatchStatus, District,
     GradeChange, GradeSource, JobSeekerStatus, Language, OpeningStatus, PhoneKind, Provider, ProviderStatus, RequestChannel,
-    RequestStatus, SeventyMeasure, ServiceCategory, ServiceRequest, Survey, SurveyStatus, Training, Worker,
+    RequestStatus, SeventyDenominator, SeventyMeasure, ServiceCategory, ServiceRequest, Survey, SurveyStatus, Training,
+    Worker,
 )
+from db.reference import ensure_reference_data
+from db.session import make_session_factory, transaction
 from workforce import figures, recruitment, training
 from workforce.figures import Figure
 
@@ -168,6 +174,74 @@ def test_a_denominator_is_corrected_not_doubled_and_audited(session, ref):
                               .order_by(AuditEntry.id)).all()
     assert [(e.action, e.details["from"], e.details["to"]) for e in entries] == [
         ("create", None, 30), ("update", 30, 35), ("create", None, 300), ("update", 300, 310)]
+
+
+@pytest.mark.parametrize("district", ["heping", None])
+def test_the_database_keeps_one_denominator_per_figure_month_and_district(session, ref, district):
+    """NULL, the whole city, is one district to the key: a second city row is refused too."""
+    where = ref[0][district] if district else None
+    enter(session, SeventyMeasure.DEMAND, where, 40)
+    with pytest.raises(IntegrityError), session.begin_nested():
+        session.add(SeventyDenominator(measure=SeventyMeasure.DEMAND, district=where, month=NOVEMBER, value=41))
+    enter(session, SeventyMeasure.DEMAND, where, 42, dt.date(2026, 10, 1))  # another month: its own row
+    assert len(session.scalars(select(SeventyDenominator).where(SeventyDenominator.measure == SeventyMeasure.DEMAND)).all()) == 2
+
+
+@pytest.mark.parametrize("district", ["heping", None])
+def test_a_double_submit_stores_one_row(session, ref, monkeypatch, district):
+    """The later of two submits at once read no row (the earlier's was not committed yet):
+    its insert is refused by the key, and it corrects the earlier's row instead."""
+    where = ref[0][district] if district else None
+    earlier = enter(session, SeventyMeasure.WORKERS, where, 30)
+    looked_up, lookups = figures._denominator, []
+
+    def missed_once(*args):
+        lookups.append(args)
+        return None if len(lookups) == 1 else looked_up(*args)
+
+    monkeypatch.setattr(figures, "_denominator", missed_once)
+    later = enter(session, SeventyMeasure.WORKERS, where, 35)
+    rows = session.scalars(select(SeventyDenominator).where(SeventyDenominator.measure == SeventyMeasure.WORKERS)).all()
+    assert rows == [earlier] and later is earlier and earlier.value == 35
+    audited = session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "seventy_denominators")
+                              .order_by(AuditEntry.id)).all()
+    assert [(e.action, e.details["from"], e.details["to"]) for e in audited] == [("create", None, 30), ("update", 30, 35)]
+
+
+def test_a_submit_that_keeps_colliding_is_refused_with_a_reason(session, ref, monkeypatch):
+    enter(session, SeventyMeasure.WORKERS, None, 30)
+    monkeypatch.setattr(figures, "_denominator", lambda *args: None)  # never sees the row its insert runs into
+    with pytest.raises(Refused) as refused:
+        enter(session, SeventyMeasure.WORKERS, None, 35)
+    assert refused.value.code == "denominator_conflict"
+
+
+@pytest.mark.parametrize("empty_engine", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_two_submits_at_once_store_one_row_on_postgresql(empty_engine):
+    """Two sessions, as two console workers: the second's insert waits on the first's
+    uncommitted row, is refused when it commits, and corrects it."""
+    migrate.upgrade(empty_engine)
+    factory = make_session_factory(empty_engine)
+    with transaction(factory) as session:
+        ensure_reference_data(session)
+    first = factory()
+    enter(first, SeventyMeasure.DEMAND, None, 50)  # not committed yet
+    second_done = {}
+
+    def second_submit():
+        with transaction(factory) as second:
+            second_done["id"] = enter(second, SeventyMeasure.DEMAND, None, 55).id
+
+    submit = threading.Thread(target=second_submit)
+    submit.start()
+    submit.join(0.5)
+    assert submit.is_alive()  # waiting on the first's row
+    first.commit()
+    submit.join(30)
+    first.close()
+    with factory() as session:
+        rows = session.scalars(select(SeventyDenominator)).all()
+    assert [(row.id, row.value) for row in rows] == [(second_done["id"], 55)]
 
 
 @pytest.mark.parametrize("value, month, code, refusal", [

@@ -238,6 +238,24 @@ def test_a_supervisor_enters_a_denominator_and_it_is_audited(client, auth, conso
                              "from": None, "to": 12}
 
 
+def test_a_denominator_colliding_with_another_submit_is_refused_with_a_reason(client, auth, console_services,
+                                                                             monkeypatch):
+    from workforce import figures
+
+    auth.login("supervisor")
+    month = demo_month(console_services)
+    city = select(SeventyDenominator.value).where(SeventyDenominator.district_id.is_(None),
+                                                  SeventyDenominator.month == dt.date.fromisoformat(f"{month}-01"))
+    before = one(console_services, city)  # the demo's estimate of the city's demand
+    # Its insert runs into a row it never sees (an earlier submit's, uncommitted at each look).
+    monkeypatch.setattr(figures, "_denominator", lambda *args: None)
+    response = auth.post("/seventy/denominators", {"measure": "demand", "district": "0", "month": month, "value": "78"},
+                         page="/seventy")
+    assert response.status_code == 302
+    assert "此分母正被同时录入，请重新提交。" in client.get(response.headers["Location"]).get_data(as_text=True)
+    assert one(console_services, city) == before
+
+
 # --- the screen pop ---------------------------------------------------------------------------
 
 

@@ -36,33 +36,29 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from db import audit
+from db import audit, request_tallies
 from db.base import utcnow
 from db.errors import Refused
 from db.models import (
+    CITY_WIDE,
     Certificate,
     CreditMeasure,
     CreditMeasureKind,
-    Dispatch,
-    DispatchStatus,
     District,
     GradeChange,
     Provider,
     ProviderStatus,
     SeventyDenominator,
     SeventyMeasure,
-    ServiceRequest,
-    Survey,
-    SurveyStatus,
     Training,
     User,
     Worker,
 )
 
 GOAL = 0.70
-RATED_WELL = 4  # survey stars and up that count as a good rating (好评)
 OUTSIDE = "other"  # the district code of callers outside Heyuan
 MEASURES = (SeventyMeasure.DEMAND, SeventyMeasure.BUSINESSES, SeventyMeasure.WORKERS)
 # What a supervisor may enter: the city has about three million people.
@@ -93,16 +89,10 @@ def month_span(month: dt.date, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime, 
 
 
 def demand_counts(session: Session, month: dt.date, tz: ZoneInfo) -> dict[int | None, int]:
-    """Figure 1's numerator by district id (None: no district recorded)."""
-    start, end, _ = month_span(month, tz)
-    accepted = exists().where(Dispatch.request_id == ServiceRequest.id, Dispatch.status == DispatchStatus.ACCEPTED)
-    rows = session.execute(
-        select(ServiceRequest.district_id, func.count(ServiceRequest.id))
-        .join(Survey, Survey.request_id == ServiceRequest.id)
-        .where(ServiceRequest.created_at >= start, ServiceRequest.created_at < end,
-               Survey.status == SurveyStatus.COMPLETED, Survey.rating >= RATED_WELL, accepted)
-        .group_by(ServiceRequest.district_id)).all()
-    return dict(rows)
+    """Figure 1's numerator by district id (None: no district recorded), from the
+    requests' daily tallies (db/request_tallies.py)."""
+    month = month_of(month)
+    return dict(request_tallies.demand_counts(session, month, next_month(month) - dt.timedelta(days=1), tz))
 
 
 def providers_on_platform(session: Session, moment: dt.datetime) -> list[Provider]:
@@ -173,6 +163,14 @@ def denominators(session: Session, month: dt.date) -> dict[tuple[SeventyMeasure,
     return {(row.measure, row.district_id): row for row in rows}
 
 
+def _denominator(session: Session, measure: SeventyMeasure, month: dt.date,
+                 district_id: int | None) -> SeventyDenominator | None:
+    """The entered row of the key, read by the unique index's own expression."""
+    return session.scalar(select(SeventyDenominator).where(
+        SeventyDenominator.measure == measure, SeventyDenominator.month == month,
+        func.coalesce(SeventyDenominator.district_id, CITY_WIDE) == (CITY_WIDE if district_id is None else district_id)))
+
+
 def enter_denominator(session: Session, user: User | None, *, measure: SeventyMeasure, district: District | None,
                       month: dt.date, value: int, today: dt.date) -> SeventyDenominator:
     """Enter (or correct) a denominator: audited with the value it replaced."""
@@ -184,15 +182,21 @@ def enter_denominator(session: Session, user: User | None, *, measure: SeventyMe
     if district is not None and district.code == OUTSIDE:
         raise Refused("denominator_district", "the figures are for Heyuan's districts")
     district_id = district.id if district is not None else None
-    row = session.scalar(select(SeventyDenominator).where(
-        SeventyDenominator.measure == measure, SeventyDenominator.month == month,
-        SeventyDenominator.district_id.is_(None) if district_id is None else SeventyDenominator.district_id == district_id))
-    before = row.value if row is not None else None
-    if row is None:
-        row = SeventyDenominator(measure=measure, district_id=district_id, month=month, value=value)
-        session.add(row)
-    row.value, row.entered_by_id, row.entered_at = value, user.id if user else None, utcnow()
-    session.flush()
+    # The key is unique (migration 0022): the same entry submitted twice at once stores one
+    # row, the later submit finding the earlier's when its own insert is refused.
+    for attempt in range(2):
+        row = _denominator(session, measure, month, district_id)
+        before = row.value if row is not None else None
+        try:
+            with session.begin_nested():
+                if row is None:
+                    row = SeventyDenominator(measure=measure, district_id=district_id, month=month)
+                    session.add(row)
+                row.value, row.entered_by_id, row.entered_at = value, user.id if user else None, utcnow()
+            break
+        except IntegrityError:
+            if attempt:
+                raise Refused("denominator_conflict", "the denominator was being entered elsewhere at once: enter it again")
     audit.record(session, user, "create" if before is None else "update", row,
                  {"measure": measure.value, "district": district.code if district else None,
                   "month": month.isoformat(), "from": before, "to": value})

@@ -1,7 +1,7 @@
 """kpi tallies count the language match
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 
 The daily KPI tallies (kpi_daily_tallies) now count the answered calls whose operator
 speaks the caller's language. Rows rolled up before lack those counts, and a month that
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision = '0021'
-down_revision = '0019'
+down_revision = '0020'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """surveys: a queued survey writes less
 
-Revision ID: 0022
-Revises: 0021
+Revision ID: 0020
+Revises: 0019
 
 Queuing a survey (one INSERT … SELECT for a whole backlog) paid for a foreign-key check
 of its provider and for two index entries it did not need (bench B4):
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0022'
-down_revision = '0021'
+revision = '0020'
+down_revision = '0019'
 branch_labels = None
 depends_on = None
 
