@@ -10,6 +10,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from jinja2.bccache import Bucket, BytecodeCache
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -264,6 +266,35 @@ def ivr_sessions(ivr_db):
 
 
 # --- the agent console --------------------------------------------------------------------
+
+
+class _TemplatesCompiledOnce(BytecodeCache):
+    """Jinja's compiled templates, kept for the whole test run: the tests build hundreds of
+    console apps, and each one compiled every template it rendered again. The key holds
+    what compiling depends on beyond the template (a changed source is compiled again:
+    Jinja checks its checksum), so an app configured otherwise never gets another's code."""
+
+    def __init__(self):
+        self._compiled: dict[str, bytes] = {}
+
+    def get_bucket(self, environment, name, filename, source) -> Bucket:
+        compiling = (environment.finalize, getattr(environment.autoescape, "__qualname__", environment.autoescape),
+                     getattr(environment, "newstyle_gettext", None), sorted(environment.extensions),
+                     environment.block_start_string, environment.variable_start_string, environment.comment_start_string,
+                     environment.line_statement_prefix, environment.trim_blocks, environment.lstrip_blocks)
+        bucket = Bucket(environment, f"{self.get_cache_key(name, filename)}|{compiling!r}", self.get_source_checksum(source))
+        self.load_bytecode(bucket)
+        return bucket
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        if bucket.key in self._compiled:
+            bucket.bytecode_from_string(self._compiled[bucket.key])
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+Flask.jinja_options = {**Flask.jinja_options, "bytecode_cache": _TemplatesCompiledOnce()}
 
 
 @pytest.fixture
