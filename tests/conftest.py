@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from jinja2.bccache import Bucket, BytecodeCache
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -142,15 +142,30 @@ OPEN_TIME = dt.datetime(2026, 11, 27, 2, 0, tzinfo=dt.timezone.utc)
 CLOSED_TIME = dt.datetime(2026, 11, 27, 14, 30, tzinfo=dt.timezone.utc)
 
 
+# The demo accounts' passwords in the tests' template, hashed by the same scrypt at a
+# 32nd of its cost: the tests sign in some thousand times, and at the full cost (made slow
+# on purpose) each sign-in took a fifth of a second. Accounts made during a test, and every
+# database a test fills itself, keep the full cost.
+TEMPLATE_PASSWORD_HASH = "scrypt:1024:8:1"
+
+
 @pytest.fixture(scope="session")
 def demo_database_template(tmp_path_factory):
     """A migrated SQLite database with the demo data, copied by each test that needs one."""
+    from werkzeug.security import generate_password_hash
+
+    from db.demo_data import DEMO_ACCOUNTS
+    from db.models import User
+
     path = tmp_path_factory.mktemp("template") / "hotline.sqlite3"
     engine = make_engine(f"sqlite:///{path}")
     migrate.upgrade(engine)
     settings = load_settings(environ={})
     with transaction(make_session_factory(engine)) as session:
         load_demo_data(session, settings.tz)
+        for account in DEMO_ACCOUNTS:
+            user = session.scalar(select(User).where(User.username == account.username))
+            user.password_hash = generate_password_hash(account.password, method=TEMPLATE_PASSWORD_HASH)
     engine.dispose()
     return path
 
