@@ -122,11 +122,20 @@ def engine(request) -> Engine:
     return request.getfixturevalue(f"_migrated_{'postgres' if request.param == 'postgresql' else 'sqlite'}")
 
 
+def begin_for_real(connection) -> None:
+    """Open the connection's transaction at once. pysqlite begins one only before a write,
+    so the SAVEPOINT a session opens first would start it, and its RELEASE (the test's
+    commit) would commit it: the rollback after the test would undo nothing."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN")
+
+
 @pytest.fixture
 def session(engine: Engine):
     """A session whose work is rolled back after the test, commits included."""
     connection = engine.connect()
     outer = connection.begin()
+    begin_for_real(connection)
     db_session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
     yield db_session
     db_session.close()
