@@ -179,6 +179,32 @@ def demo_database_template(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="session")
+def cli_demo_template(tmp_path_factory):
+    """What `hotline db upgrade` and `hotline demo-data` leave (the demo data with its five
+    weeks of calls), made once by the commands themselves."""
+    from click.testing import CliRunner
+
+    from hotline.cli import cli
+    from hotline.context import AppContext
+
+    folder = tmp_path_factory.mktemp("cli-template")
+    app = AppContext(settings_in(folder))
+    for command in (["db", "upgrade"], ["demo-data"]):
+        result = CliRunner().invoke(cli, command, obj=app, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    app.engine.dispose()
+    return folder / "hotline.sqlite3"
+
+
+@pytest.fixture
+def cli_demo_settings(settings, cli_demo_template):
+    """`settings` on a copy of cli_demo_template: for tests to which running those two
+    commands is only the setup."""
+    shutil.copy(cli_demo_template, settings.database.url.removeprefix("sqlite:///"))
+    return settings
+
+
 class Clock:
     """A settable clock for the IVR (business hours, timestamps)."""
 
