@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from jinja2.bccache import Bucket, BytecodeCache
+from werkzeug.routing import Rule
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -352,6 +353,27 @@ class _TemplatesCompiledOnce(BytecodeCache):
 
 
 Flask.jinja_options = {**Flask.jinja_options, "bytecode_cache": _TemplatesCompiledOnce()}
+
+
+class _RuleBuiltOnce(Rule):
+    """A URL rule whose URL-building functions are compiled once for the run. Werkzeug
+    compiles two for every rule of every app (Python source, parsed and compiled): a third
+    of building a console app, which every test does. What it compiles depends only on the
+    rule's text and parts, and on its defaults (such rules are compiled as usual); the
+    rule's converters are looked up when a URL is built."""
+
+    _compiled: dict = {}
+
+    def _compile_builder(self, append_unknown: bool = True):
+        if self.defaults:
+            return super()._compile_builder(append_unknown)
+        key = (self.rule, tuple(self._trace), append_unknown)
+        if key not in self._compiled:
+            self._compiled[key] = super()._compile_builder(append_unknown)
+        return self._compiled[key]
+
+
+Flask.url_rule_class = _RuleBuiltOnce
 
 
 @pytest.fixture
