@@ -303,18 +303,23 @@ def _server_args(name: str, commands_file: Path, database: str) -> tuple[str, ..
             "ours": ("serve-ours", "--database", database)}[name]
 
 
-def run(throughput_calls: int = 2000, held_calls: int = 1000, rounds: int = 5, favour: bool = True) -> dict:
+def run(throughput_calls: int = 2000, held_calls: int = 1000, rounds: int = 5, favour: bool = True,
+        warm_up_calls: int = 100, held_pace: float = 1.0) -> dict:
+    """warm_up_calls: calls each server takes before its throughput is measured (0: none).
+    held_pace: how fast the held phase's emulated time runs, 1.0 being real time (its
+    prompts, keys and ramp); the smoke test runs it faster, as it runs few calls."""
     folder = Path(tempfile.mkdtemp(prefix="hotline-b1-"))
     try:
         with servers_favoured(favour) as favoured:
-            results = _run(folder, throughput_calls, held_calls, rounds)
+            results = _run(folder, throughput_calls, held_calls, rounds, warm_up_calls, held_pace)
         results["servers_favoured"] = favoured
         return results
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _run(folder: Path, throughput_calls: int, held_calls: int, rounds: int) -> dict:
+def _run(folder: Path, throughput_calls: int, held_calls: int, rounds: int, warm_up_calls: int,
+         held_pace: float) -> dict:
     template = make_database(folder)
     commands_file = folder / "commands.txt"
     # On a copy: the recording caller's language is remembered, and would shorten a walk.
@@ -322,14 +327,14 @@ def _run(folder: Path, throughput_calls: int, held_calls: int, rounds: int) -> d
     commands_file.write_text("\n".join(commands) + "\n")
     results: dict = {"walk": WALK, "agi_commands_per_call": len(commands), "cpus": os.cpu_count(), "rounds": rounds}
 
-    def phase(tag: str, calls: int, concurrency: int, pace: float, prompt_ms, ramp_s: float = 0.0, warm_up=False):
+    def phase(tag: str, calls: int, concurrency: int, pace: float, prompt_ms, ramp_s: float = 0.0, warm_up=0):
         runs: dict[str, list[dict]] = {name: [] for name in SERVERS}
         for round_ in range(rounds):
             for name in SERVERS:
                 server = ServerProcess(*_server_args(name, commands_file, _fresh_copy(template, folder, f"{tag}{round_}")))
                 try:
                     if warm_up:
-                        measure(server, 100, 20, 0.0, prompt_ms, prefix="138")
+                        measure(server, warm_up, 20, 0.0, prompt_ms, prefix="138")
                     runs[name].append(measure(server, calls, concurrency, pace, prompt_ms, ramp_s))
                 finally:
                     server.stop()
@@ -337,10 +342,10 @@ def _run(folder: Path, throughput_calls: int, held_calls: int, rounds: int) -> d
             results[f"{tag}_{name}"] = _median_run(runs[name])
 
     # Prompts take no time: pure server work.
-    phase("throughput", throughput_calls, 50, 0.0, lambda path: 0, warm_up=True)
+    phase("throughput", throughput_calls, 50, 0.0, lambda path: 0, warm_up=warm_up_calls)
     # Every call live at once: prompts of 400 ms played in real time, keys 600 ms after
-    # each menu; calls start over the first 2 s.
-    phase("held", held_calls, held_calls, 1.0, lambda path: 400, ramp_s=2.0)
+    # each menu; calls start over the first 2 s (all at held_pace).
+    phase("held", held_calls, held_calls, held_pace, lambda path: 400, ramp_s=2.0 * held_pace)
     ours = results["throughput_ours"]["cpu_ms_per_call"]
     results["cpu_ratio"] = round(ours / results["throughput_null_hub"]["cpu_ms_per_call"], 2)
     results["cpu_ratio_threads"] = round(ours / results["throughput_null_threads"]["cpu_ms_per_call"], 2)

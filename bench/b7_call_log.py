@@ -37,6 +37,7 @@ FIRST_DAY, LAST_DAY = "2025-12-01", "2026-11-30"
 KPI_P99_TARGET_MS = 300.0
 KPI_MONTH = "2026-10-01"
 KPI_ASKS = 60
+SEARCH_SAMPLES = 300  # each search's timed runs, after 20 untimed
 
 
 def populate(engine, calls: int) -> None:
@@ -132,7 +133,7 @@ def _ivr_sessions_and_shifts(connection, dialect: str, operators: list[int]) -> 
                                     f"SELECT {operator}, '{state}', {at}, 'ami' {source}"))
 
 
-def _search(engine, session_factory, tz) -> dict:
+def _search(engine, session_factory, tz, samples: int) -> dict:
     from call_log import search
     from call_log.schemas import parse_filter
 
@@ -154,12 +155,12 @@ def _search(engine, session_factory, tz) -> dict:
                           ("page_far", lambda: search.page(session, call_filter, cursor))):
             for _ in range(20):
                 run()
-            samples = []
-            for _ in range(300):
+            timings = []
+            for _ in range(samples):
                 started = time.perf_counter()
                 run()
-                samples.append(time.perf_counter() - started)
-            results[name] = percentiles(samples)
+                timings.append(time.perf_counter() - started)
+            results[name] = percentiles(timings)
         assert len(search.page(session, call_filter, cursor).rows) == search.PAGE_SIZE, "the far page is not full"
     return results
 
@@ -212,11 +213,11 @@ def _bare_read(engine) -> dict:
     return {"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds}
 
 
-def measure(engine, folder: str, calls: int) -> dict:
+def measure(engine, folder: str, calls: int, search_samples: int, kpi_asks: int) -> dict:
     from db.session import make_session_factory
     import zoneinfo
 
-    results = {"search": _search(engine, make_session_factory(engine), zoneinfo.ZoneInfo("Asia/Shanghai"))}
+    results = {"search": _search(engine, make_session_factory(engine), zoneinfo.ZoneInfo("Asia/Shanghai"), search_samples)}
     url = engine.url.render_as_string(hide_password=False)
     if engine.dialect.name == "postgresql":
         # The private schema goes with the URL: the export process opens its own engine.
@@ -232,12 +233,12 @@ def measure(engine, folder: str, calls: int) -> dict:
     process.join(60)
     assert results["export"]["rows"] == calls, f"exported {results['export']['rows']} of {calls} calls"
     results["bare_read"] = _bare_read(engine)
-    results["kpi"] = _kpi(engine, folder, url)
+    results["kpi"] = _kpi(engine, folder, url, kpi_asks)
     return results
 
 
-def _kpi(engine, folder: str, url: str) -> dict:
-    """The month rolled up, then its KPI page asked for KPI_ASKS times beside a count(*)."""
+def _kpi(engine, folder: str, url: str, asks: int) -> dict:
+    """The month rolled up, then its KPI page asked `asks` times beside a count(*)."""
     import datetime as dt
 
     from agent_console import create_app
@@ -289,7 +290,7 @@ def _kpi(engine, folder: str, url: str) -> dict:
             for _ in range(3):
                 run()
             samples = []
-            for _ in range(KPI_ASKS):
+            for _ in range(asks):
                 began = time.perf_counter()
                 run()
                 samples.append(time.perf_counter() - began)
@@ -297,10 +298,10 @@ def _kpi(engine, folder: str, url: str) -> dict:
     return results
 
 
-def run(calls: int = 1_000_000) -> dict:
+def run(calls: int = 1_000_000, search_samples: int = SEARCH_SAMPLES, kpi_asks: int = KPI_ASKS) -> dict:
     results = {"calls": calls}
     results.update(on_both_databases(lambda engine: populate(engine, calls),
-                                     lambda engine, folder: measure(engine, folder, calls)))
+                                     lambda engine, folder: measure(engine, folder, calls, search_samples, kpi_asks)))
     return results
 
 

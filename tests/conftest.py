@@ -10,7 +10,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from flask import Flask
+from jinja2.bccache import Bucket, BytecodeCache
+from werkzeug.routing import Rule
+from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -120,11 +123,20 @@ def engine(request) -> Engine:
     return request.getfixturevalue(f"_migrated_{'postgres' if request.param == 'postgresql' else 'sqlite'}")
 
 
+def begin_for_real(connection) -> None:
+    """Open the connection's transaction at once. pysqlite begins one only before a write,
+    so the SAVEPOINT a session opens first would start it, and its RELEASE (the test's
+    commit) would commit it: the rollback after the test would undo nothing."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN")
+
+
 @pytest.fixture
 def session(engine: Engine):
     """A session whose work is rolled back after the test, commits included."""
     connection = engine.connect()
     outer = connection.begin()
+    begin_for_real(connection)
     db_session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
     yield db_session
     db_session.close()
@@ -140,17 +152,58 @@ OPEN_TIME = dt.datetime(2026, 11, 27, 2, 0, tzinfo=dt.timezone.utc)
 CLOSED_TIME = dt.datetime(2026, 11, 27, 14, 30, tzinfo=dt.timezone.utc)
 
 
+# The demo accounts' passwords in the tests' template, hashed by the same scrypt at a
+# 32nd of its cost: the tests sign in some thousand times, and at the full cost (made slow
+# on purpose) each sign-in took a fifth of a second. Accounts made during a test, and every
+# database a test fills itself, keep the full cost.
+TEMPLATE_PASSWORD_HASH = "scrypt:1024:8:1"
+
+
 @pytest.fixture(scope="session")
 def demo_database_template(tmp_path_factory):
     """A migrated SQLite database with the demo data, copied by each test that needs one."""
+    from werkzeug.security import generate_password_hash
+
+    from db.demo_data import DEMO_ACCOUNTS
+    from db.models import User
+
     path = tmp_path_factory.mktemp("template") / "hotline.sqlite3"
     engine = make_engine(f"sqlite:///{path}")
     migrate.upgrade(engine)
     settings = load_settings(environ={})
     with transaction(make_session_factory(engine)) as session:
         load_demo_data(session, settings.tz)
+        for account in DEMO_ACCOUNTS:
+            user = session.scalar(select(User).where(User.username == account.username))
+            user.password_hash = generate_password_hash(account.password, method=TEMPLATE_PASSWORD_HASH)
     engine.dispose()
     return path
+
+
+@pytest.fixture(scope="session")
+def cli_demo_template(tmp_path_factory):
+    """What `hotline db upgrade` and `hotline demo-data` leave (the demo data with its five
+    weeks of calls), made once by the commands themselves."""
+    from click.testing import CliRunner
+
+    from hotline.cli import cli
+    from hotline.context import AppContext
+
+    folder = tmp_path_factory.mktemp("cli-template")
+    app = AppContext(settings_in(folder))
+    for command in (["db", "upgrade"], ["demo-data"]):
+        result = CliRunner().invoke(cli, command, obj=app, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    app.engine.dispose()
+    return folder / "hotline.sqlite3"
+
+
+@pytest.fixture
+def cli_demo_settings(settings, cli_demo_template):
+    """`settings` on a copy of cli_demo_template: for tests to which running those two
+    commands is only the setup."""
+    shutil.copy(cli_demo_template, settings.database.url.removeprefix("sqlite:///"))
+    return settings
 
 
 class Clock:
@@ -209,7 +262,7 @@ def bare_server():
 
     yield _start
     for server in servers:
-        server.stop(grace=1.0)
+        stop_unless_stopped(server, grace=1.0)
 
 
 @pytest.fixture
@@ -222,7 +275,14 @@ def ivr_server(ivr_services):
     server.on_stopped.append(ivr_services.call_log.flush)
     server.start()
     yield server
-    server.stop(grace=2.0)
+    stop_unless_stopped(server, grace=2.0)
+
+
+def stop_unless_stopped(server, grace: float) -> None:
+    """Stop a FastAGI server after its test, unless the test stopped it: a stopped server's
+    hub no longer runs what stop() hands it, and a second stop() waited 5 s for that."""
+    if not server.stopping.is_set():
+        server.stop(grace=grace)
 
 
 @pytest.fixture
@@ -264,6 +324,56 @@ def ivr_sessions(ivr_db):
 
 
 # --- the agent console --------------------------------------------------------------------
+
+
+class _TemplatesCompiledOnce(BytecodeCache):
+    """Jinja's compiled templates, kept for the whole test run: the tests build hundreds of
+    console apps, and each one compiled every template it rendered again. The key holds
+    what compiling depends on beyond the template (a changed source is compiled again:
+    Jinja checks its checksum), so an app configured otherwise never gets another's code."""
+
+    def __init__(self):
+        self._compiled: dict[str, bytes] = {}
+
+    def get_bucket(self, environment, name, filename, source) -> Bucket:
+        compiling = (environment.finalize, getattr(environment.autoescape, "__qualname__", environment.autoescape),
+                     getattr(environment, "newstyle_gettext", None), sorted(environment.extensions),
+                     environment.block_start_string, environment.variable_start_string, environment.comment_start_string,
+                     environment.line_statement_prefix, environment.trim_blocks, environment.lstrip_blocks)
+        bucket = Bucket(environment, f"{self.get_cache_key(name, filename)}|{compiling!r}", self.get_source_checksum(source))
+        self.load_bytecode(bucket)
+        return bucket
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        if bucket.key in self._compiled:
+            bucket.bytecode_from_string(self._compiled[bucket.key])
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+Flask.jinja_options = {**Flask.jinja_options, "bytecode_cache": _TemplatesCompiledOnce()}
+
+
+class _RuleBuiltOnce(Rule):
+    """A URL rule whose URL-building functions are compiled once for the run. Werkzeug
+    compiles two for every rule of every app (Python source, parsed and compiled): a third
+    of building a console app, which every test does. What it compiles depends only on the
+    rule's text and parts, and on its defaults (such rules are compiled as usual); the
+    rule's converters are looked up when a URL is built."""
+
+    _compiled: dict = {}
+
+    def _compile_builder(self, append_unknown: bool = True):
+        if self.defaults:
+            return super()._compile_builder(append_unknown)
+        key = (self.rule, tuple(self._trace), append_unknown)
+        if key not in self._compiled:
+            self._compiled[key] = super()._compile_builder(append_unknown)
+        return self._compiled[key]
+
+
+Flask.url_rule_class = _RuleBuiltOnce
 
 
 @pytest.fixture

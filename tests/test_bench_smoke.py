@@ -3,7 +3,7 @@ from bench import b1_ivr
 
 
 def test_b1_runs_both_servers_and_reports():
-    results = b1_ivr.run(throughput_calls=30, held_calls=20, rounds=1, favour=False)
+    results = b1_ivr.run(throughput_calls=30, held_calls=20, rounds=1, favour=False, warm_up_calls=0, held_pace=0.1)
     for run in [f"{phase}_{server}" for phase in ("throughput", "held") for server in b1_ivr.SERVERS]:
         assert results[run]["completed"] == results[run]["calls"]
         # Every call walked the same path as the null server replays.
@@ -23,7 +23,7 @@ def test_b2_runs_and_writes_every_call():
 def test_b3_fills_and_measures_both_sides():
     from bench import b3_history
 
-    results = b3_history.run(callers=1_000, calls=10_000, requests=1_000, complaints=50, asks=200)
+    results = b3_history.run(callers=1_000, calls=10_000, requests=1_000, complaints=50, asks=20)
     assert results["sqlite"]["ours"]["p99_ms"] > 0 and results["sqlite"]["hello"]["p99_ms"] > 0
     assert "Flask hello" in b3_history.report(results)
 
@@ -57,7 +57,7 @@ def test_b6_measures_the_pop_and_the_bare_link():
 def test_b7_searches_and_exports_every_call():
     from bench import b7_call_log
 
-    results = b7_call_log.run(calls=4_000)
+    results = b7_call_log.run(calls=4_000, search_samples=5, kpi_asks=3)
     assert results["sqlite"]["search"]["matching"] == 200 and results["sqlite"]["search"]["far_page"] == 4
     assert results["sqlite"]["export"]["rows"] == 4_000 and results["sqlite"]["bare_read"]["rows"] == 4_000
     assert "SELECT count(*)" in b7_call_log.report(results) and "rows/s" in b7_call_log.report(results)
@@ -135,7 +135,7 @@ def test_make_bench_writes_each_result_with_the_commit_it_was_measured_at(tmp_pa
 def test_b8_fills_and_measures_the_report_and_the_regrade():
     from bench import b8_report
 
-    results = b8_report.run(providers=40, workers=200, requests=2_000, repeats=1)
+    results = b8_report.run(providers=40, workers=200, requests=2_000, repeats=1, warm_up=False)
     assert results["sqlite"]["regrade"]["counts"]["graded"] > 0
     assert results["sqlite"]["year_requests"] > 0 and results["sqlite"]["pdf_bytes"] > 0
     assert "annual HTML" in b8_report.report(results)

@@ -63,11 +63,10 @@ def test_bad_configuration_exits_with_the_message(monkeypatch, capsys):
     assert "setting ivr.port (from HOTLINE_IVR_PORT) is '99999'" in capsys.readouterr().err
 
 
-def test_production_refuses_demo_passwords_and_demo_data(runner, settings, tmp_path):
+def test_production_refuses_demo_passwords_and_demo_data(runner, cli_demo_settings, tmp_path):
     from config import load_settings
 
-    run(runner, settings, "db", "upgrade")
-    run(runner, settings, "demo-data")
+    settings = cli_demo_settings
     production = load_settings(environ={}, overrides={
         "database.url": settings.database.url, "app.env": "production", "app.secret_key": "p" * 32,
         "asterisk.trunk_password": "t" * 20, "asterisk.ami_secret": "a" * 20, "ivr.port": settings.ivr.port,
@@ -146,14 +145,13 @@ def test_sms_command_refuses_without_a_gateway(runner, settings):
     assert result.exit_code == 1 and "outbox" in result.output
 
 
-def test_regrade_grades_every_provider_and_refuses_a_bad_rule(runner, settings, tmp_path):
+def test_regrade_grades_every_provider_and_refuses_a_bad_rule(runner, cli_demo_settings, tmp_path):
     from sqlalchemy import func, select
 
     from db.models import GradeChange, Provider
     from db.session import make_engine, make_session_factory
 
-    run(runner, settings, "db", "upgrade")
-    run(runner, settings, "demo-data")
+    settings = cli_demo_settings
     result = run(runner, settings, "regrade")
     assert result.exit_code == 0 and re.search(r"regraded: \d+ graded, \d+ ungraded", result.output)
     engine = make_engine(settings.database.url)
@@ -169,9 +167,8 @@ def test_regrade_grades_every_provider_and_refuses_a_bad_rule(runner, settings, 
     assert refused.exit_code == 1 and "evidence.min_ratings is -1" in refused.output
 
 
-def test_kpi_rollup_rolls_up_the_ended_days_once(runner, settings):
-    run(runner, settings, "db", "upgrade")
-    run(runner, settings, "demo-data")
+def test_kpi_rollup_rolls_up_the_ended_days_once(runner, cli_demo_settings):
+    settings = cli_demo_settings
     first = run(runner, settings, "kpi", "rollup")
     assert first.exit_code == 0 and re.search(r"^calls: rolled up \d+ days", first.output, re.M), first.output
     assert re.search(r"^requests and surveys: rolled up \d+ days", first.output, re.M), first.output

@@ -107,11 +107,10 @@ def test_missing_tools_are_named(tmp_path, small_tasks, monkeypatch):
         build_prompts(small_tasks, tmp_path / "out", tmp_path / "override")
 
 
-def test_cli_builds_prompts_and_provider_names(settings):
+def test_cli_builds_prompts_and_provider_names(cli_demo_settings):
+    settings = cli_demo_settings
     runner = CliRunner()
     app = AppContext(settings)
-    runner.invoke(cli, ["db", "upgrade"], obj=app, catch_exceptions=False)
-    runner.invoke(cli, ["demo-data"], obj=app, catch_exceptions=False)
     result = runner.invoke(cli, ["prompts", "build"], obj=app, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     manifest = load_manifest()

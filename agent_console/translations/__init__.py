@@ -2,6 +2,8 @@
 # The console's own text is Simplified Chinese (the msgids); English is the translation.
 from __future__ import annotations
 
+import functools
+import io
 import os
 from pathlib import Path
 
@@ -21,13 +23,23 @@ def compiled_dir(target: Path) -> Path:
     """Compile every .po newer than its .mo into target/<locale>/LC_MESSAGES/."""
     for po in catalogs():
         mo = target / po.relative_to(SOURCE).with_suffix(".mo")
-        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+        modified = po.stat().st_mtime
+        if mo.exists() and mo.stat().st_mtime >= modified:
             continue
         mo.parent.mkdir(parents=True, exist_ok=True)
-        with po.open("rb") as source:
-            catalog = read_po(source)
         temporary = mo.with_suffix(f".{os.getpid()}.tmp")
-        with temporary.open("wb") as out:
-            write_mo(out, catalog)
+        temporary.write_bytes(_compiled(po, modified))
         temporary.replace(mo)  # several workers may compile at once
     return target.resolve()
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(po: Path, modified: float) -> bytes:
+    """A catalog's .mo bytes, parsed once per process for each version of the .po: a
+    process that builds apps on several data folders (the tests build hundreds) does
+    not parse it again for each."""
+    with po.open("rb") as source:
+        catalog = read_po(source)
+    out = io.BytesIO()
+    write_mo(out, catalog)
+    return out.getvalue()
