@@ -235,10 +235,10 @@ async def _calls(port: int, count: int, concurrency: int, pace: float, prompt_ms
 
 
 def measure(server: ServerProcess, count: int, concurrency: int, pace: float, prompt_ms, ramp_s: float = 0.0,
-            prefix: str = "139") -> dict:
+            prefix: str = "139", settle_s: float = SETTLE_SECONDS) -> dict:
     cpu_before = server.cpu()
     elapsed, latencies, results = asyncio.run(_calls(server.port, count, concurrency, pace, prompt_ms, ramp_s, prefix))
-    time.sleep(SETTLE_SECONDS)  # ours writes the last calls' records after a linger: count that too
+    time.sleep(settle_s)  # ours writes the last calls' records after a linger: count that too
     cpu = server.cpu() - cpu_before
     completed = sum(1 for r in results if r.agi_status == "SUCCESS" and r.variables.get(contract.NEXT, contract.NEXT_QUEUE))
     latencies.sort()
@@ -304,14 +304,16 @@ def _server_args(name: str, commands_file: Path, database: str) -> tuple[str, ..
 
 
 def run(throughput_calls: int = 2000, held_calls: int = 1000, rounds: int = 5, favour: bool = True,
-        warm_up_calls: int = 100, held_pace: float = 1.0) -> dict:
+        warm_up_calls: int = 100, held_pace: float = 1.0, settle_s: float = SETTLE_SECONDS) -> dict:
     """warm_up_calls: calls each server takes before its throughput is measured (0: none).
     held_pace: how fast the held phase's emulated time runs, 1.0 being real time (its
-    prompts, keys and ramp); the smoke test runs it faster, as it runs few calls."""
+    prompts, keys and ramp); the smoke test runs it faster, as it runs few calls.
+    settle_s: how long after each run's last call its server's CPU time is still counted
+    (the smoke test, which counts calls and commands only, waits less)."""
     folder = Path(tempfile.mkdtemp(prefix="hotline-b1-"))
     try:
         with servers_favoured(favour) as favoured:
-            results = _run(folder, throughput_calls, held_calls, rounds, warm_up_calls, held_pace)
+            results = _run(folder, throughput_calls, held_calls, rounds, warm_up_calls, held_pace, settle_s)
         results["servers_favoured"] = favoured
         return results
     finally:
@@ -319,7 +321,7 @@ def run(throughput_calls: int = 2000, held_calls: int = 1000, rounds: int = 5, f
 
 
 def _run(folder: Path, throughput_calls: int, held_calls: int, rounds: int, warm_up_calls: int,
-         held_pace: float) -> dict:
+         held_pace: float, settle_s: float) -> dict:
     template = make_database(folder)
     commands_file = folder / "commands.txt"
     # On a copy: the recording caller's language is remembered, and would shorten a walk.
@@ -334,8 +336,8 @@ def _run(folder: Path, throughput_calls: int, held_calls: int, rounds: int, warm
                 server = ServerProcess(*_server_args(name, commands_file, _fresh_copy(template, folder, f"{tag}{round_}")))
                 try:
                     if warm_up:
-                        measure(server, warm_up, 20, 0.0, prompt_ms, prefix="138")
-                    runs[name].append(measure(server, calls, concurrency, pace, prompt_ms, ramp_s))
+                        measure(server, warm_up, 20, 0.0, prompt_ms, prefix="138", settle_s=settle_s)
+                    runs[name].append(measure(server, calls, concurrency, pace, prompt_ms, ramp_s, settle_s=settle_s))
                 finally:
                     server.stop()
         for name in SERVERS:

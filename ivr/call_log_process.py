@@ -145,6 +145,8 @@ class CallLogProcess:
         self._closing = True
 
     def stop(self, timeout: float = 30.0) -> None:
+        """Hand over what is held, waiting up to `timeout` for each step; a child that has
+        not ended within `timeout` (5 s at most) is killed."""
         if self._courier is None:
             return
         self.flush(timeout)
@@ -152,7 +154,7 @@ class CallLogProcess:
         self._wake.set()
         self._courier.join(timeout)
         self._courier = None
-        self._end_child(timeout=5.0)
+        self._end_child(timeout=min(timeout, 5.0))
         with self._state:
             leftover = self._pending + [r for _, batch in sorted(self._unacked.items()) for r in batch]
             self._pending, self._unacked = [], {}

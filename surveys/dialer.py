@@ -37,8 +37,10 @@ class SurveyDialer:
         self.name = name or f"dialer-{uuid.uuid4().hex[:8]}"
         self.trunk, self.caller_id, self.ring_seconds = trunk, caller_id, ring_seconds
         self.pass_seconds = pass_seconds
-        # Queueing new surveys and settling stale claims scan tables: not on every pass.
-        self.sweep_seconds = sweep_seconds
+        # Queueing new surveys and settling stale claims scan tables: not on every pass. But
+        # twice in a claim timeout at least: a dead dialer's surveys wait for the next sweep
+        # after their claims went stale, up to half the timeout more (not a whole one).
+        self.sweep_seconds = min(sweep_seconds, policy.claim_timeout.total_seconds() / 2)
         self._next_sweep = 0.0
         self.clock = clock
         self._stop = threading.Event()

@@ -26,29 +26,90 @@ needs_chromium = [
 ]
 
 
-@pytest.fixture
-def browser(tmp_path):
-    """Chromium at a 1366×768 workstation's size; downloads land in `browser.downloads`."""
+def _start_chromium(profile):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    downloads = tmp_path / "downloads"
-    downloads.mkdir()
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-dev-shm-usage", f"--window-size={WIDTH},768", "--autoplay-policy=no-user-gesture-required",
-                 f"--user-data-dir={tmp_path / 'chromium'}"):
+                 f"--user-data-dir={profile}"):
         options.add_argument(flag)
-    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
-                                              "download.prompt_for_download": False})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
-    driver.implicitly_wait(0)
-    driver.downloads = downloads
-    yield driver
-    driver.quit()
+    options.add_experimental_option("prefs", {"download.prompt_for_download": False})
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+class _SharedChromium:
+    """One Chromium for the run's browser tests: starting one cost each test a second or
+    more. Each test gets it as if just started (see `fresh`)."""
+
+    def __init__(self, profile):
+        self.profile = profile
+        self.driver = _start_chromium(profile)
+        self.size = self.driver.get_window_size()
+
+    def fresh(self, downloads):
+        """One blank tab (the test's own scripts and tabs gone with the tabs they were in),
+        no cookies, the window's first size, the usual timeouts, downloads into `downloads`.
+        A browser that cannot be reset (it crashed) is started again."""
+        from selenium.common.exceptions import WebDriverException
+
+        try:
+            self._reset(downloads)
+        except WebDriverException:
+            try:
+                self.driver.quit()
+            except WebDriverException:
+                pass
+            self.driver = _start_chromium(self.profile)
+            self._reset(downloads)
+        return self.driver
+
+    def _reset(self, downloads) -> None:
+        driver = self.driver
+        self.blank_tab_only()
+        driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+        driver.execute_cdp_cmd("Network.clearBrowserCache", {})
+        driver.set_window_size(self.size["width"], self.size["height"])
+        driver.implicitly_wait(0)
+        driver.set_page_load_timeout(300)
+        driver.set_script_timeout(30)
+        driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+        driver.downloads = downloads
+
+    def blank_tab_only(self) -> None:
+        """Close every tab but a new blank one: the pages' pop streams end with them."""
+        driver = self.driver
+        driver.switch_to.new_window("tab")
+        blank = driver.current_window_handle
+        for handle in driver.window_handles:
+            if handle != blank:
+                driver.switch_to.window(handle)
+                driver.close()
+        driver.switch_to.window(blank)
+
+
+@pytest.fixture(scope="session")
+def _chromium(tmp_path_factory):
+    shared = _SharedChromium(tmp_path_factory.mktemp("chromium"))
+    yield shared
+    shared.driver.quit()
+
+
+@pytest.fixture
+def browser(_chromium, tmp_path):
+    """Chromium at a 1366×768 workstation's size; downloads land in `browser.downloads`."""
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    yield _chromium.fresh(downloads)
+    from selenium.common.exceptions import WebDriverException
+
+    try:  # before the test's console stops: its pages' streams would hold it up
+        _chromium.blank_tab_only()
+    except WebDriverException:
+        pass  # the next test starts it again
 
 
 @pytest.fixture

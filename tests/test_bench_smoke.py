@@ -3,7 +3,8 @@ from bench import b1_ivr
 
 
 def test_b1_runs_both_servers_and_reports():
-    results = b1_ivr.run(throughput_calls=30, held_calls=20, rounds=1, favour=False, warm_up_calls=0, held_pace=0.1)
+    results = b1_ivr.run(throughput_calls=30, held_calls=20, rounds=1, favour=False, warm_up_calls=0, held_pace=0.1,
+                         settle_s=0.1)
     for run in [f"{phase}_{server}" for phase in ("throughput", "held") for server in b1_ivr.SERVERS]:
         assert results[run]["completed"] == results[run]["calls"]
         # Every call walked the same path as the null server replays.

@@ -213,7 +213,16 @@ def test_two_dialers_one_killed_mid_claim_every_survey_dialled_exactly_once(post
         doomed.wait(10)
         assert wait_until(lambda: len(originated()) == surveys, timeout=60, step=0.2), \
             f"only {len(originated())} of {surveys} surveys were dialled"
-        time.sleep(2)  # anything dialled twice would show by now
+
+        def dialling_over() -> bool:
+            """No survey can be dialled again within the test: every one is rescheduled
+            (after no answer, or after a stale claim that may have been dialled) for an
+            hour or more later. A survey waiting to be dialled is due now."""
+            with sessions() as session:
+                rows = session.execute(select(Survey.status, Survey.due_at)).all()
+            return all(status == SurveyStatus.SCHEDULED and due_at > utcnow() + dt.timedelta(minutes=30)
+                       for status, due_at in rows)
+        assert wait_until(dialling_over, timeout=30, step=0.2)  # anything dialled twice has been by now
         counts = originated()
         assert set(counts.values()) == {1}, {k: v for k, v in counts.items() if v != 1}
         with sessions() as session:
