@@ -40,12 +40,14 @@ def service(ivr_db):
 
 
 def start_call(server, uniqueid):
+    # The channel is live before its first event, as on Asterisk: the service's listing of
+    # live channels after login, which may run at any moment here, must find it.
+    server.channels[uniqueid] = {"Linkedid": uniqueid, "Channel": f"PJSIP/hotline-trunk-{uniqueid}",
+                                 "CallerIDNum": "13912345678", "Duration": "00:00:05"}
     stamp = f"{time.time():.6f}"
     server.emit("Newchannel", Timestamp=stamp, Channel=f"PJSIP/hotline-trunk-{uniqueid}", CallerIDNum="13912345678",
                 Context="hotline-trunk", Exten="4008300762", Uniqueid=uniqueid, Linkedid=uniqueid)
     server.emit("QueueCallerJoin", Timestamp=stamp, Queue="hotline-general", Uniqueid=uniqueid, Linkedid=uniqueid, Position="1")
-    server.channels[uniqueid] = {"Linkedid": uniqueid, "Channel": f"PJSIP/hotline-trunk-{uniqueid}",
-                                 "CallerIDNum": "13912345678", "Duration": "00:00:05"}
 
 
 @pytest.mark.parametrize("cut", ["close", "hang"])
