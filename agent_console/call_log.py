@@ -25,7 +25,7 @@ from call_log.export import csv_chunks, xlsx_chunks
 from call_log.recordings import mimetype, recording_path
 from call_log.schemas import parse_filter
 from db.audit import record, record_read
-from db.base import utcnow
+from db.base import seconds_between, utcnow
 from db.languages import speaks
 from db.models import (
     Call, CallOutcome, Language, Priority, Role, ServiceCategory, ServiceRequest, Survey, User,
@@ -76,7 +76,7 @@ def index():
     found = search.page(db, parsed.filter, request.args.get("after"), queue_prefix=services().settings.asterisk.queue_prefix)
     matches = _language_matches(db, [row.id for row in found.rows])
     return render_template("calls/index.html", page=found, form=parsed.form, number=shown_number,
-                           seconds=search.seconds_between, unmasked=may_unmask(), matches=matches,
+                           seconds=seconds_between, unmasked=may_unmask(), matches=matches,
                            matched=sum(matches.values()), judged=len(matches), **_choices(db))
 
 
@@ -150,7 +150,7 @@ def _export_cells(reader: Role):
             phone_for_reader(number, reader),  # the reader's role, read while the request lasted
             languages[language], way(path), queues.get(queue, other_queue) if queue else "",
             wait, agent or extension or "",
-            search.seconds_between(answered, ended) if answered else None, outcomes[outcome],
+            seconds_between(answered, ended) if answered else None, outcomes[outcome],
             "" if cause is None else causes.get(cause, other_cause), yes if recording else no, request_number or "",
         ]
 
@@ -172,7 +172,7 @@ def view(uniqueid: str):
     recording = recording_path(call.recording_file, services().settings.asterisk.recordings_dir)
     return render_template("calls/view.html", call=call, number=shown_number(call.caller.phone if call.caller else call.caller_number),
                            linked=linked, surveys=surveys, voicemails=voicemails, recording=recording,
-                           talk=search.seconds_between(call.answered_at, call.ended_at),
+                           talk=seconds_between(call.answered_at, call.ended_at),
                            lost=lost_callers.is_lost(db, call.id, lost_since()), plain=NoteForm())
 
 
@@ -197,7 +197,7 @@ def lost():
     rows = db.execute(lost_callers.lost_calls(since)).all()
     return render_template("calls/lost.html", rows=rows, total=lost_callers.waiting_count(db, since), number=shown_number,
                            days=services().settings.console.lost_callers_days,
-                           now=utcnow(), plain=NoteForm(), seconds=search.seconds_between)
+                           now=utcnow(), plain=NoteForm(), seconds=seconds_between)
 
 
 @bp.route("/lost-callers/<int:call_id>/callback", methods=["POST"])

@@ -166,9 +166,3 @@ def stream(session: Session, call_filter: CallFilter, queue_prefix: str = "") ->
         yield from result
     finally:
         result.close()
-
-
-def seconds_between(start: dt.datetime | None, end: dt.datetime | None) -> int | None:
-    if start is None or end is None:
-        return None
-    return max(0, round((end - start).total_seconds()))

@@ -52,6 +52,13 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def seconds_between(start: dt.datetime | None, end: dt.datetime | None) -> int | None:
+    """Whole seconds from start to end, never negative (None if either is unknown)."""
+    if start is None or end is None:
+        return None
+    return max(0, round((end - start).total_seconds()))
+
+
 def str_enum(enum_class: type[enum.Enum], name: str) -> Enum:
     """A VARCHAR with a CHECK constraint: portable, and a new value needs no type migration."""
     return Enum(

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, null, select
 from sqlalchemy.orm import Session, aliased
 
-from call_log.search import seconds_between
+from db.base import seconds_between
 from db.languages import UNRECORDED, answers_in, everyones_skills
 from db.local_days import local_day_bounds
 from db.models import (

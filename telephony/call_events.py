@@ -22,7 +22,7 @@ from dataclasses import dataclass, fields
 from sqlalchemy import func, select, true, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.base import utcnow
+from db.base import seconds_between, utcnow
 from db.calls import upsert_calls
 from db.languages import split_queue
 from db.models import Call, CallbackTask, CallDirection, CallOutcome, OperatorState, OperatorStateChange, PauseReason, User
@@ -218,7 +218,7 @@ class CallTracker:
                 facts.learn(ended_at=ended)
                 if facts.queue_entered_at is not None and facts.answered_at is None and facts.queue_wait_seconds is None:
                     # Gone from the queue too: its wait ends, at the latest, now.
-                    facts.learn(queue_wait_seconds=_seconds_between(facts.queue_entered_at, ended))
+                    facts.learn(queue_wait_seconds=seconds_between(facts.queue_entered_at, ended))
                 self._changed.add(uniqueid)
         with transaction(self.sessions) as session:
             self._settle_unlisted_rows(session, listed | set(self.calls), ended)
@@ -242,7 +242,7 @@ class CallTracker:
                 outcome = CallOutcome.FAILED  # a call-back's placeholder: the customer was never reached
             else:
                 outcome = CallOutcome.ABANDONED_IN_QUEUE
-                waited = waited if waited is not None else _seconds_between(_aware(entered), ended)
+                waited = waited if waited is not None else seconds_between(_aware(entered), ended)
             session.execute(update(Call).where(Call.uniqueid == uniqueid, Call.outcome == CallOutcome.IN_PROGRESS)
                             .values(ended_at=ended, outcome=outcome, queue_wait_seconds=waited))
 
@@ -276,7 +276,7 @@ class CallTracker:
         rows = session.execute(select(Call.uniqueid, Call.queue_entered_at).where(
             waiting_in_queue(now), Call.queue_entered_at < since, Call.uniqueid.not_in(entries) if entries else true()))
         for uniqueid, entered in rows:
-            waited = _seconds_between(_aware(entered), now)
+            waited = seconds_between(_aware(entered), now)
             facts = self.calls.get(uniqueid)
             if facts is None:
                 session.execute(update(Call).where(Call.uniqueid == uniqueid, Call.queue_wait_seconds.is_(None))
@@ -409,7 +409,7 @@ class CallTracker:
         facts = self._call(event)
         if (facts is not None and facts.answered_at is None and facts.queue_entered_at is not None
                 and not facts.abandoned_in_queue):
-            facts.learn(queue_wait_seconds=_seconds_between(facts.queue_entered_at, _time(event)))
+            facts.learn(queue_wait_seconds=seconds_between(facts.queue_entered_at, _time(event)))
 
     def _on_queuecallerabandon(self, event: AmiEvent) -> None:
         facts = self._call(event)
@@ -543,10 +543,6 @@ def _time(event: AmiEvent) -> dt.datetime:
 def _aware(at: dt.datetime) -> dt.datetime:
     """SQLite gives back naive UTC times."""
     return at if at.tzinfo is not None else at.replace(tzinfo=dt.timezone.utc)
-
-
-def _seconds_between(start: dt.datetime, end: dt.datetime) -> int:
-    return max(0, round((end - start).total_seconds()))
 
 
 def _duration(text: str) -> int | None:
