@@ -84,14 +84,25 @@ def _prefill(form: RequestForm) -> Call | None:
             default = next((a for a in call.caller.addresses if a.is_default), None)
             if default is not None:
                 form.address.data, form.district.data = default.address, default.district_id
-        result = db.scalar(select(IvrSession.result).where(IvrSession.call_id == call.id, IvrSession.result.is_not(None))
-                           .order_by(IvrSession.id.desc()).limit(1)) or {}
-        code = stored_text(result.get(contract.CATEGORY))
-        if code:
-            form.category.data = db.scalar(select(ServiceCategory.id).where(ServiceCategory.code == code))
-        if result.get(contract.PRIORITY) in {p.value for p in Priority}:
-            form.priority.data = result[contract.PRIORITY]
+        chose = _ivr_choices(db, call)
+        if chose["category"]:
+            form.category.data = db.scalar(select(ServiceCategory.id).where(ServiceCategory.code == chose["category"]))
+        if chose["priority"] in {p.value for p in Priority}:
+            form.priority.data = chose["priority"]
     return call
+
+
+def _ivr_choices(db, call: Call) -> dict[str, str]:
+    """What the caller chose in the IVR: from its call log, or else from the pop's link.
+
+    The pop learns the choices from Asterisk's channel variables as the call is offered;
+    the IVR's own call log is written in batches and may land a moment after the operator
+    opens the form, which would then come up without the caller's category.
+    """
+    result = db.scalar(select(IvrSession.result).where(IvrSession.call_id == call.id, IvrSession.result.is_not(None))
+                       .order_by(IvrSession.id.desc()).limit(1)) or {}
+    return {name: stored_text(result.get(variable)) or stored_text(request.args.get(name, "")[:32]) or ""
+            for name, variable in (("category", contract.CATEGORY), ("priority", contract.PRIORITY))}
 
 
 def _call_number(uniqueid: str | None) -> str | None:

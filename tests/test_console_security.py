@@ -493,3 +493,41 @@ def test_a_lone_surrogate_in_json_gets_a_clear_400_not_a_500(console_on_each_dat
     fine = api.post("/api/v1/requests", data='{"phone": "13912345678", "address": "\\ud83d\\ude00"}',
                     content_type="application/json", auth=account)
     assert fine.status_code == 422 and "category" in fine.json["fields"]
+
+
+def test_a_new_request_from_the_pop_keeps_the_ivr_choices_before_the_ivr_log_lands(client, auth, console_services):
+    """The IVR writes its call log in batches, a moment after Asterisk offers the call:
+    the pop's link carries what the channel variables said, so the form opened at once
+    still has the caller's category and priority."""
+    from db.models import Call, IvrSession, ServiceCategory
+
+    _add_call(console_services, "1764208800.31", agent_extension="1001")
+    auth.login("operator")  # extension 1001, who answered
+    pop = client.get("/pop/1764208800.31", query_string={"language": "cmn", "category": "housing",
+                                                        "priority": "urgent"}).get_data(as_text=True)
+    link = re.search(r'id="pop-new-request" href="([^"]+)"', pop).group(1).replace("&amp;", "&")
+    assert "category=housing" in link and "priority=urgent" in link
+    with console_services.sessions() as session:
+        housing, legal = (session.scalar(select(ServiceCategory.id).where(ServiceCategory.code == code))
+                          for code in ("housing", "legal"))
+    form = client.get(link).get_data(as_text=True)
+    assert f'<option selected value="{housing}">' in form and '<option selected value="urgent">' in form
+
+    # Once the IVR's log is written, it is what the form believes.
+    with console_services.sessions() as session:
+        call = session.scalar(select(Call).where(Call.uniqueid == "1764208800.31"))
+        session.add(IvrSession(call_id=call.id, script="ivr", language="cmn",
+                               result={"HOTLINE_CATEGORY": "legal", "HOTLINE_PRIORITY": "normal"}))
+        session.commit()
+    form = client.get(link).get_data(as_text=True)
+    assert f'<option selected value="{legal}">' in form and '<option selected value="normal">' in form
+
+    # A link's words that name no category or priority leave the fields for the operator;
+    # words no database could store are refused before any view (the app's 400).
+    assert client.get("/requests/new?call=1764208800.31&category=no-such%00&priority=urgent%ED%A0%80").status_code == 400
+    unknown = f"category={'x' * 5000}&priority=99"
+    assert f'<option selected value="{legal}">' in client.get(f"/requests/new?call=1764208800.31&{unknown}").get_data(as_text=True)
+    _add_call(console_services, "1764208800.32", agent_extension="1001")
+    response = client.get(f"/requests/new?call=1764208800.32&{unknown}")
+    category = re.search(r'name="category".*?</select>', response.get_data(as_text=True), re.S).group(0)
+    assert response.status_code == 200 and "selected" not in category
