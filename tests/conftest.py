@@ -376,16 +376,24 @@ class _RuleBuiltOnce(Rule):
 Flask.url_rule_class = _RuleBuiltOnce
 
 
-@pytest.fixture
-def console_services(ivr_db, tmp_path):
-    """The console's services on a copy of the demo database, with an in-process pop bus."""
+def console_services_for(ivr_db, tmp_path, **settings):
+    """The console's services on `ivr_db` with an in-process pop bus, and these settings
+    (dotted names, as load_settings' overrides) over the defaults: a generator for a
+    fixture to yield from, closing them afterwards."""
     from agent_console.services import ConsoleServices
     from telephony.pop_bus import InProcessBus
 
-    settings = load_settings(environ={}, overrides={"database.url": str(ivr_db.url), "app.data_dir": str(tmp_path)})
-    services = ConsoleServices(settings, make_session_factory(ivr_db), InProcessBus())
+    loaded = load_settings(environ={}, overrides={"database.url": str(ivr_db.url), "app.data_dir": str(tmp_path),
+                                                  **settings})
+    services = ConsoleServices(loaded, make_session_factory(ivr_db), InProcessBus())
     yield services
     services.close()
+
+
+@pytest.fixture
+def console_services(ivr_db, tmp_path):
+    """The console's services on a copy of the demo database, with an in-process pop bus."""
+    yield from console_services_for(ivr_db, tmp_path)
 
 
 @pytest.fixture

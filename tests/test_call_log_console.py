@@ -13,11 +13,10 @@ import openpyxl
 import pytest
 from sqlalchemy import select
 
-from config import load_settings
 from db.models import (
     AuditEntry, Call, CallbackTask, CallDirection, Caller, CallOutcome, IvrSession, Language, PhoneKind, TaskStatus, User,
 )
-from db.session import make_session_factory
+from tests.conftest import console_services_for
 
 AT = dt.datetime(2026, 11, 27, 2, 0, tzinfo=dt.timezone.utc)  # 10:00 in Heyuan
 NUMBER, MASKED = "13912348000", "139****8000"
@@ -42,14 +41,7 @@ def recordings_dir(tmp_path):
 @pytest.fixture
 def console_services(ivr_db, tmp_path, recordings_dir):
     """The conftest's console services, with MixMonitor's folder in tmp_path."""
-    from agent_console.services import ConsoleServices
-    from telephony.pop_bus import InProcessBus
-
-    settings = load_settings(environ={}, overrides={"database.url": str(ivr_db.url), "app.data_dir": str(tmp_path),
-                                                    "asterisk.recordings_dir": str(recordings_dir)})
-    services = ConsoleServices(settings, make_session_factory(ivr_db), InProcessBus())
-    yield services
-    services.close()
+    yield from console_services_for(ivr_db, tmp_path, **{"asterisk.recordings_dir": str(recordings_dir)})
 
 
 def add_call(services, uniqueid: str, number: str = NUMBER, **fields) -> int:

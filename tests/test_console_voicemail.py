@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from config import load_settings
 from db.models import IvrOutcome, PhoneKind, ServiceRequest
 from db.phones import Phone
-from db.session import make_session_factory, transaction
+from db.session import transaction
 from ivr.call_log import IvrCallRecord, save_calls
+from tests.conftest import console_services_for
 
 AT = dt.datetime(2026, 11, 27, 13, 0, 0, tzinfo=dt.timezone.utc)
 
@@ -36,14 +36,7 @@ def voicemail_dir(tmp_path):
 @pytest.fixture
 def console_services(ivr_db, tmp_path, voicemail_dir):
     """The conftest's console services, with the IVR's voicemail folder in tmp_path."""
-    from agent_console.services import ConsoleServices
-    from telephony.pop_bus import InProcessBus
-
-    settings = load_settings(environ={}, overrides={"database.url": str(ivr_db.url), "app.data_dir": str(tmp_path),
-                                                    "ivr.voicemail_dir": str(voicemail_dir)})
-    services = ConsoleServices(settings, make_session_factory(ivr_db), InProcessBus())
-    yield services
-    services.close()
+    yield from console_services_for(ivr_db, tmp_path, **{"ivr.voicemail_dir": str(voicemail_dir)})
 
 
 def _voicemail_call(console_services, uniqueid: str, file: str) -> str:

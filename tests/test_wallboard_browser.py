@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from tests.browser import click_and_load, fits, needs_chromium, sign_in
+from tests.conftest import console_services_for
 
 pytestmark = needs_chromium
 RED_AFTER = 4  # seconds: the queue turns red within the test
@@ -17,17 +18,8 @@ RED_AFTER = 4  # seconds: the queue turns red within the test
 @pytest.fixture
 def console_services(ivr_db, tmp_path):
     """The console's services with a short wallboard threshold for every queue."""
-    from agent_console.services import ConsoleServices
-    from config import load_settings
-    from db.session import make_session_factory
-    from telephony.pop_bus import InProcessBus
-
-    settings = load_settings(environ={}, overrides={
-        "database.url": str(ivr_db.url), "app.data_dir": str(tmp_path),
-        "wallboard.red_after_seconds": RED_AFTER, "wallboard.red_after_by_queue": {}})
-    services = ConsoleServices(settings, make_session_factory(ivr_db), InProcessBus())
-    yield services
-    services.close()
+    yield from console_services_for(ivr_db, tmp_path, **{"wallboard.red_after_seconds": RED_AFTER,
+                                                         "wallboard.red_after_by_queue": {}})
 
 
 def queue_row(browser, title: str):
