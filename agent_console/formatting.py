@@ -25,6 +25,9 @@ LABELS = {
     "pending": _l("待处理"), "in_progress": _l("处理中"), "done": _l("已完成"), "failed": _l("失败"),
     "open": _l("待处理"), "assigned": _l("已分派"), "resolved": _l("已解决"),
     "queued": _l("待发送"), "sending": _l("发送中"), "sent": _l("已发送"),
+    # messages to the hotline's SMS number ("accepted"/"declined" as a dispatch's)
+    "received": _l("未及处理"), "not_understood": _l("未能识别"), "no_open_offer": _l("无待答派单"),
+    "already_answered": _l("派单已处理过"),
     # surveys and their calls
     "scheduled": _l("待回访"), "dialling": _l("呼叫中"), "no_answer": _l("无人接听"), "busy": _l("占线"),
     "congestion": _l("线路忙"), "no_input": _l("接听未按键"),

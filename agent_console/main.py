@@ -12,6 +12,7 @@ from call_log.lost_callers import waiting_count
 from db.base import utcnow
 from db.dispatching import overdue_offers
 from db.models import CallbackTask, RequestStatus, ServiceRequest, SmsMessage, SmsStatus, TaskStatus
+from db.sms import replies_waiting
 from supervision.disputes import overdue_count
 from workforce.recruitment import yearly_progress
 
@@ -33,7 +34,7 @@ def dashboard():
     year = utcnow().astimezone(services().tz).year
     hires = yearly_progress(db, year, services().settings.workforce.hires_goal)
     return render_template("dashboard.html", counts=counts, waiting=waiting, overdue=overdue, callbacks=callbacks,
-                           sms_stuck=sms_stuck, disputes_overdue=disputes_overdue, lost_callers=waiting_count(db, lost_since()),
+                           sms_stuck=sms_stuck, sms_replies=replies_waiting(db), disputes_overdue=disputes_overdue, lost_callers=waiting_count(db, lost_since()),
                            statuses=list(RequestStatus), hires=hires)
 
 

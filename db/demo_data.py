@@ -58,6 +58,8 @@ from db.models import (
     Priority,
     Provider,
     ProviderStatus,
+    SmsReply,
+    SmsReplyOutcome,
     RequestChannel,
     RequestStatus,
     RequestStatusChange,
@@ -295,8 +297,22 @@ def _callers(session: Session, tz: ZoneInfo, categories, districts, providers, o
                                  offered_by_id=operator.id if operator else None,
                                  offered_at=now - dt.timedelta(days=2), responded_at=now - dt.timedelta(days=2)))
             change_status(session, request, RequestStatus.DISPATCHED, user=operator, now=now - dt.timedelta(days=2))
+            session.flush()
+            _sms_reply(session, request, provider, index, now - dt.timedelta(days=2) + dt.timedelta(minutes=5))
     session.flush()
     return len(_DEMO_CALLERS)
+
+
+def _sms_reply(session: Session, request: ServiceRequest, provider: Provider, index: int, at: dt.datetime) -> None:
+    """The providers' SMS: the first accepted its offer by SMS (recorded on it); the second
+    asked for another day, which waits in the inbox for an operator."""
+    if index == 0:
+        session.add(SmsReply(from_number=provider.phone, provider=provider, request=request, body=f"接单 {request.number}",
+                             outcome=SmsReplyOutcome.ACCEPTED, received_at=at, handled_at=at))
+    else:
+        session.add(SmsReply(from_number=provider.phone, provider=provider, request=request,
+                             body=f"{request.number} 老人家属要求改到周六上午，请热线协调一下，谢谢。",
+                             outcome=SmsReplyOutcome.NOT_UNDERSTOOD, received_at=at))
 
 
 # Callers of past, surveyed requests: the people behind the providers' seeded ratings.

@@ -849,6 +849,41 @@ class SmsMessage(Base):
     sent_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
 
 
+class SmsReplyOutcome(str, enum.Enum):
+    """What became of a message to the hotline's SMS number."""
+    RECEIVED = "received"  # kept, not yet read (the webhook stopped before it could)
+    ACCEPTED = "accepted"  # a provider accepted its open offer
+    DECLINED = "declined"
+    NOT_UNDERSTOOD = "not_understood"  # neither an answer nor a request number: for an operator to read
+    NO_OPEN_OFFER = "no_open_offer"  # an answer for an offer the sender does not hold
+    ALREADY_ANSWERED = "already_answered"  # the offer was answered meanwhile
+
+
+class SmsReply(Base):
+    """A message to the hotline's SMS number, mostly providers answering offers. Every one
+    is kept before it is acted on; one the webhook could not act on waits for an operator
+    (handled_at empty) instead of being answered and forgotten."""
+
+    __tablename__ = "sms_inbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Twilio's id for the message: a webhook Twilio retries is the same message, kept once.
+    message_sid: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
+    from_number: Mapped[str] = mapped_column(String(32))  # normalised (13700000000), or as the carrier gave it
+    provider_id: Mapped[Optional[int]] = mapped_column(ForeignKey("providers.id"), index=True)
+    request_id: Mapped[Optional[int]] = mapped_column(ForeignKey("service_requests.id"), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[SmsReplyOutcome] = mapped_column(str_enum(SmsReplyOutcome, "sms_reply_outcome"),
+                                                     default=SmsReplyOutcome.RECEIVED)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    handled_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime, index=True)
+    handled_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+
+    provider: Mapped[Optional[Provider]] = relationship()
+    request: Mapped[Optional[ServiceRequest]] = relationship()
+    handled_by: Mapped[Optional[User]] = relationship()
+
+
 class OperatorStateChange(Base):
     """An operator's day for supervisors: logins, pauses with reasons, calls, wrap-ups."""
 

@@ -9,11 +9,11 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
-from db.models import Dispatch, ServiceRequest, SmsMessage, SmsStatus
+from db.models import Dispatch, Provider, ServiceRequest, SmsMessage, SmsReply, SmsReplyOutcome, SmsStatus, User
 from db.phones import try_normalise
 from db.service_requests import full_address
 
@@ -102,6 +102,12 @@ _DECLINE = ("拒单", "拒", "2", "no", "n")
 _NUMBER = re.compile(r"HY\d{8}-\d{4}", re.IGNORECASE)
 
 
+def named_request(body: str) -> str | None:
+    """The request number a message names, if any (HY20261127-0042)."""
+    found = _NUMBER.search(body or "")
+    return found.group(0).upper() if found else None
+
+
 def parse_provider_reply(body: str) -> tuple[bool, str] | None:
     """(accepted, request number) from a provider's SMS, or None if it says neither."""
     text = (body or "").strip()
@@ -115,3 +121,47 @@ def parse_provider_reply(body: str) -> tuple[bool, str] | None:
     if any(w in _DECLINE for w in words) and not any(w in _ACCEPT for w in words):
         return False, found.group(0).upper()
     return None
+
+
+# --- the inbox ---------------------------------------------------------------------------
+
+MAX_REPLY = 1600  # the longest message Twilio delivers (ten segments)
+ACTED_ON = frozenset({SmsReplyOutcome.ACCEPTED, SmsReplyOutcome.DECLINED})
+
+
+def keep_reply(session: Session, message_sid: str | None, from_number: str, body: str,
+               now: dt.datetime | None = None) -> SmsReply | None:
+    """The message as a row, before anything is done with it; None if it is kept already
+    (a webhook Twilio delivers again after a timeout carries the same message id)."""
+    sid = (message_sid or "").strip()[:64] or None
+    if sid is not None and session.scalar(select(SmsReply.id).where(SmsReply.message_sid == sid)) is not None:
+        return None
+    sender = try_normalise(from_number)
+    provider = (session.scalar(select(Provider).where(Provider.phone == sender.number).order_by(Provider.id).limit(1))
+                if sender is not None else None)
+    number = sender.number if sender is not None else (from_number or "").strip()[:32]  # as the carrier gave it if no phone
+    reply = SmsReply(message_sid=sid, from_number=number, provider=provider,
+                     body=(body or "")[:MAX_REPLY], outcome=SmsReplyOutcome.RECEIVED, received_at=now or utcnow())
+    session.add(reply)
+    session.flush()
+    return reply
+
+
+def settle_reply(reply: SmsReply, outcome: SmsReplyOutcome, request: ServiceRequest | None = None,
+                 now: dt.datetime | None = None) -> None:
+    """What the webhook made of the message. An answer recorded on its offer needs nobody;
+    anything else waits for an operator to read it (handled_at empty)."""
+    reply.outcome = outcome
+    if request is not None:
+        reply.request = request
+    if outcome in ACTED_ON:
+        reply.handled_at = now or utcnow()
+
+
+def mark_read(reply: SmsReply, user: User, now: dt.datetime | None = None) -> None:
+    reply.handled_at = now or utcnow()
+    reply.handled_by = user
+
+
+def replies_waiting(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(SmsReply).where(SmsReply.handled_at.is_(None))) or 0

@@ -12,7 +12,7 @@ from tests.conftest import AuthActions
 
 SAMPLE_VALUES = {"number": "HY20261127-0001", "uniqueid": "1764208800.1", "dispatch_id": 1, "provider_id": 1,
                  "task_id": 1, "complaint_id": 1, "message_id": 1, "code": "en", "filename": "console.css", "action": "login", "survey_id": 1, "caller_id": 1, "user_id": 1, "token_id": 1, "worker_id": 1,
-                 "call_id": 1, "dispute_id": 1, "period": "2026-11", "kind": "csv", "seeker_id": 1, "opening_id": 1, "session_id": 1, "_rest": "nothing"}
+                 "call_id": 1, "dispute_id": 1, "period": "2026-11", "kind": "csv", "seeker_id": 1, "opening_id": 1, "session_id": 1, "reply_id": 1, "_rest": "nothing"}
 XSS = '<script>alert("x")</script>'
 SQLI = "' OR 1=1; DROP TABLE service_requests; --"
 
