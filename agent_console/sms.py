@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from agent_console.auth import OPERATORS, roles
-from agent_console.database import get_db, services
+from agent_console.database import get_db, get_or_404, services
 from agent_console.forms import NoteForm, submitted
 from db.audit import record
 from db.base import utcnow
@@ -36,9 +36,7 @@ def outbox():
 @roles(*OPERATORS)
 def retry(message_id: int):
     db = get_db()
-    message = db.get(SmsMessage, message_id)
-    if message is None:
-        abort(404)
+    message = get_or_404(SmsMessage, message_id)
     submitted()
     if message.status != SmsStatus.FAILED:
         abort(400)
@@ -66,12 +64,9 @@ def replies():
 @roles(*OPERATORS)
 def read(reply_id: int):
     db = get_db()
-    reply = db.get(SmsReply, reply_id)
-    if reply is None:
-        abort(404)
+    reply = get_or_404(SmsReply, reply_id)
     submitted()
-    if reply.handled_at is None:  # a second click (or a colleague's) changes nothing
-        mark_read(reply, current_user.row(), utcnow())
+    if mark_read(db, reply, current_user.row(), utcnow()):  # a second click, or a colleague's, changes nothing
         record(db, current_user.row(), "read", reply)
         db.commit()
     return redirect(url_for("sms.replies"))

@@ -9,7 +9,7 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
@@ -158,9 +158,13 @@ def settle_reply(reply: SmsReply, outcome: SmsReplyOutcome, request: ServiceRequ
         reply.handled_at = now or utcnow()
 
 
-def mark_read(reply: SmsReply, user: User, now: dt.datetime | None = None) -> None:
-    reply.handled_at = now or utcnow()
-    reply.handled_by = user
+def mark_read(session: Session, reply: SmsReply, user: User, now: dt.datetime | None = None) -> bool:
+    """An operator has read the message and followed it up; False if someone already had
+    (two clicks at once: one of them marks it)."""
+    marked = session.execute(update(SmsReply).where(SmsReply.id == reply.id, SmsReply.handled_at.is_(None))
+                             .values(handled_at=now or utcnow(), handled_by_id=user.id)
+                             .execution_options(synchronize_session=False))
+    return marked.rowcount == 1
 
 
 def replies_waiting(session: Session) -> int:
