@@ -49,6 +49,7 @@ REFUSALS = {
     "not_an_attendee": _l("此人不是本期学员。"),
     "seeker_certificate": _l("求职者录用为从业人员后才能发证。"),
     "certificate_expiry": _l("证书有效期须晚于培训日期。"),
+    "certificate_issued": _l("此证书已发给该学员。"),
     "denominator_month": _l("月份须在2014年2月（中心成立）到下个月之间。"),
     "denominator_value": _l("分母须为1到10000000的整数。"),
     "denominator_district": _l("三个70%只统计河源市各区县。"),
