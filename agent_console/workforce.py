@@ -145,8 +145,8 @@ def _prefill(form: SeekerForm) -> None:
         form.language.data = call.ivr_language.value if call.ivr_language else ""
         if call.caller is not None and call.caller.name:
             form.name.data = call.caller.name
-    lead_id = request.args.get("lead", type=int)
-    lead = db.get(JobSeeker, lead_id) if lead_id else None
+    lead_id = row_id(request.args.get("lead"))  # 2147483648 is no row's id (PostgreSQL refuses it: a 500)
+    lead = db.get(JobSeeker, lead_id) if lead_id is not None else None
     if lead is None and form.phone.data:
         phone = try_normalise(form.phone.data, services().settings.phone.area_code)
         lead = recruitment.looking_seeker(db, phone.number) if phone else None
