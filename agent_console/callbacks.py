@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
 from agent_console.auth import OPERATORS, phone_for_reader, roles
@@ -17,6 +17,8 @@ from dialplans import contract
 from telephony.ami import AmiError
 
 bp = Blueprint("callbacks", __name__)
+# A task in these states may be dialled.
+DIALLABLE = (TaskStatus.PENDING, TaskStatus.FAILED)
 # Seconds the operator's phone rings before the dial is given up.
 OPERATOR_RING_MS = 30_000
 
@@ -41,10 +43,17 @@ def dial(task_id: int):
     if not current_user.sip_extension:
         flash(_("您的账号没有分机号，无法外呼。"), "error")
         return redirect(url_for("callbacks.index"))
-    if task.status not in (TaskStatus.PENDING, TaskStatus.FAILED):
+    db = get_db()
+    before = task.status
+    # Claimed in the database before Asterisk is asked: of two clicks at once only one
+    # finds the task still waiting (read before either wrote, both did, and both dialled).
+    claimed = before in DIALLABLE and db.execute(
+        update(CallbackTask).where(CallbackTask.id == task.id, CallbackTask.status.in_(DIALLABLE))
+        .values(status=TaskStatus.IN_PROGRESS).execution_options(synchronize_session=False)).rowcount
+    db.commit()
+    if not claimed:
         flash(_("该回拨正在处理或已完成。"), "warning")
         return redirect(url_for("callbacks.index"))
-    db = get_db()
     try:
         # The operator's phone rings first; when answered, the dialplan calls the caller.
         action_id = services().ami.originate(
@@ -52,6 +61,9 @@ def dial(task_id: int):
             variables={contract.CALLBACK_ID: str(task.id)}, Timeout=str(OPERATOR_RING_MS),
             CallerID=f'"{_("回拨")}" <{task.phone}>')
     except AmiError as exc:
+        db.execute(update(CallbackTask).where(CallbackTask.id == task.id).values(status=before)
+                   .execution_options(synchronize_session=False))  # not dialled: waiting as before
+        db.commit()
         flash(_("外呼失败：%(error)s", error=str(exc)), "error")
         return redirect(url_for("callbacks.index"))
     task.status, task.attempts = TaskStatus.IN_PROGRESS, task.attempts + 1

@@ -107,6 +107,7 @@ REFUSALS = {
     "bad_days": _l("暂停天数为1到%(most)d天。"),
     "already_removed": _l("%(provider)s 已移出平台。"),
     "not_removed": _l("%(provider)s 未被移出平台。"),
+    "measure_repeated": _l("刚刚已为%(provider)s记入同样的奖惩，未重复记录。"),
     # disputes (纠纷处理)
     "dispute_needs_provider": _l("纠纷须涉及一家企业：请选择企业，或填写已派单的工单号。"),
     "dispute_summary_required": _l("请写明纠纷事由。"),

@@ -80,9 +80,10 @@ def reschedule_survey(survey_id: int):
     def apply(survey: Survey) -> None:
         try:
             local = dt.datetime.strptime(due, TIME_FORMAT).replace(tzinfo=services().tz)
-        except ValueError:
+            utc = local.astimezone(dt.timezone.utc)  # 0001-01-01T00:00 in Heyuan has none: OverflowError
+        except (ValueError, OverflowError):
             raise ValueError(_("请选择新的日期和时间。")) from None
-        reschedule(survey, local.astimezone(dt.timezone.utc))
+        reschedule(survey, utc)
     return _change(survey_id, "reschedule", apply, {"due": due})
 
 

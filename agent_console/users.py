@@ -80,6 +80,9 @@ def change(user_id: int):
     if not form.validate_on_submit():
         flash("；".join(str(e) for errors in form.errors.values() for e in errors), "error")  # lazy strings
         return redirect(url_for("users.index"))
+    if user.id == current_user.id and form.role.data != user.role.value:
+        flash(_("不能更改自己的角色。"), "error")  # as with deactivating oneself: no admin locks the console out
+        return redirect(url_for("users.index"))
     db = get_db()
     extension = form.sip_extension.data or None
     if extension and db.scalar(select(User.id).where(User.sip_extension == extension, User.id != user.id)):

@@ -49,6 +49,7 @@ REFUSALS = {
     "not_an_attendee": _l("此人不是本期学员。"),
     "seeker_certificate": _l("求职者录用为从业人员后才能发证。"),
     "certificate_expiry": _l("证书有效期须晚于培训日期。"),
+    "certificate_issued": _l("此证书已发给该学员。"),
     "denominator_month": _l("月份须在2014年2月（中心成立）到下个月之间。"),
     "denominator_value": _l("分母须为1到10000000的整数。"),
     "denominator_district": _l("三个70%只统计河源市各区县。"),
@@ -144,8 +145,8 @@ def _prefill(form: SeekerForm) -> None:
         form.language.data = call.ivr_language.value if call.ivr_language else ""
         if call.caller is not None and call.caller.name:
             form.name.data = call.caller.name
-    lead_id = request.args.get("lead", type=int)
-    lead = db.get(JobSeeker, lead_id) if lead_id else None
+    lead_id = row_id(request.args.get("lead"))  # 2147483648 is no row's id (PostgreSQL refuses it: a 500)
+    lead = db.get(JobSeeker, lead_id) if lead_id is not None else None
     if lead is None and form.phone.data:
         phone = try_normalise(form.phone.data, services().settings.phone.area_code)
         lead = recruitment.looking_seeker(db, phone.number) if phone else None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Select, and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from db.models import (
@@ -71,6 +71,13 @@ def book_callback(session: Session, call_id: int, now: dt.datetime, since: dt.da
 
     Booking twice gives back the task already booked instead of a second one.
     """
+    # Two clicks at once: the caller's row is written first (SQLite's write lock, a row
+    # lock on PostgreSQL), so the second booking waits for the first to commit and then
+    # finds its task; read before it, both found none and each booked one.
+    caller_id = session.scalar(select(Call.caller_id).where(Call.id == call_id))
+    if caller_id is not None:
+        session.execute(update(Caller).where(Caller.id == caller_id).values(do_not_call=Caller.do_not_call)
+                        .execution_options(synchronize_session=False))
     if not is_lost(session, call_id, since):
         return None
     call = session.get(Call, call_id)

@@ -81,12 +81,12 @@ def parse_filter(args: Mapping[str, str], tz: ZoneInfo, area_code: str = "0762")
             continue
         try:
             day = dt.date.fromisoformat(raw)
-        except ValueError:
+            if key == "end":
+                day += dt.timedelta(days=1)  # the last day is included
+            values[key] = dt.datetime.combine(day, dt.time(), tz).astimezone(dt.timezone.utc)
+        except (ValueError, OverflowError):  # 2026-13-01; 9999-12-31 has no next day, 0001-01-01 no UTC midnight
             errors.append(name)
             continue
-        if key == "end":
-            day += dt.timedelta(days=1)  # the last day is included
-        values[key] = dt.datetime.combine(day, dt.time(), tz).astimezone(dt.timezone.utc)
         form[name] = raw
     operator = text("operator", 12)
     if operator:
@@ -142,14 +142,21 @@ def decode_cursor(token: str | None, sort: str) -> tuple[Any, int] | None:
         return None
     try:
         value, row_id = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if not isinstance(row_id, int) or isinstance(row_id, bool):
+        if not _whole(row_id):
             return None
         if sort == "time":
             value = dt.datetime.fromisoformat(value)
             if value.tzinfo is None:
                 return None
-        elif not isinstance(value, int) or isinstance(value, bool):
+            value = value.astimezone(dt.timezone.utc)  # 0001-01-01T00:00+08:00 has no UTC time: OverflowError
+        elif not _whole(value):
             return None
         return value, row_id
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError):
         return None
+
+
+def _whole(value: Any) -> bool:
+    """A whole number a 32-bit column (ids, waits) can be compared with; a forged cursor's
+    2**70 is no database's integer."""
+    return isinstance(value, int) and not isinstance(value, bool) and -2**31 <= value < 2**31

@@ -19,6 +19,10 @@ from kpi.tally import Tally, merged
 
 PERIODS = ("day", "week", "month")
 BREAKDOWNS = facts.DIMENSIONS
+# The days a report may be asked for (the industry report's years): a day near the
+# calendar's ends (0001-01-01, 9999-12-31) has no local midnight in UTC, no previous or
+# next period, and would be a 500 instead of a value named and replaced.
+FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +76,9 @@ def parse_choice(args: Mapping[str, str], today: dt.date) -> Choice:
             day = dt.date.fromisoformat(raw)
         except ValueError:
             errors.append("date")
+        if not FIRST_DAY <= day <= LAST_DAY:
+            errors.append("date")
+            day = today
     breakdown = (args.get("by") or "queue").strip()
     if breakdown not in BREAKDOWNS:
         errors.append("by")

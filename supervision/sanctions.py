@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from db.audit import record
@@ -18,6 +18,9 @@ from db.errors import Refused
 from db.models import CreditMeasure, CreditMeasureKind, Provider, ProviderStatus, User
 
 MAX_SUSPENSION_DAYS = 365
+# The same measure with the same reason again within this time is the form sent twice (a
+# double click), not a second warning: each would count again in the provider's grade.
+REPEAT_WINDOW = dt.timedelta(minutes=2)
 
 
 class SanctionRefused(Refused):
@@ -33,7 +36,16 @@ def _reason(reason: str | None) -> str:
 
 def _measure(session: Session, provider: Provider, kind: CreditMeasureKind, reason: str, user: User | None,
              now: dt.datetime, ends_at: dt.datetime | None = None) -> CreditMeasure:
-    measure = CreditMeasure(provider_id=provider.id, kind=kind, reason=_reason(reason), starts_at=now, ends_at=ends_at,
+    reason = _reason(reason)
+    # The provider's row is written first (SQLite's write lock, a row lock on PostgreSQL):
+    # of two submits at once the second waits, then finds the first's measure.
+    session.execute(update(Provider).where(Provider.id == provider.id).values(status=Provider.status)
+                    .execution_options(synchronize_session=False))
+    if session.scalar(select(CreditMeasure.id).where(
+            CreditMeasure.provider_id == provider.id, CreditMeasure.kind == kind, CreditMeasure.reason == reason,
+            CreditMeasure.starts_at > now - REPEAT_WINDOW, CreditMeasure.starts_at <= now).limit(1)) is not None:
+        raise SanctionRefused("measure_repeated", f"the same {kind.value} was just recorded", provider=provider.name)
+    measure = CreditMeasure(provider_id=provider.id, kind=kind, reason=reason, starts_at=now, ends_at=ends_at,
                             created_by_id=user.id if user else None)
     session.add(measure)
     session.flush()

@@ -197,3 +197,41 @@ def test_a_lost_caller_is_booked_in_one_click_and_counted_on_the_dashboard(clien
         session.commit()
     assert f'id="lost-{lost}"' not in client.get("/lost-callers").get_data(as_text=True)
     assert re.search(r'id="lost-callers-count"><b>0</b>', client.get("/").get_data(as_text=True))
+
+
+def test_two_clicks_at_once_book_one_callback(app, console_services, monkeypatch):
+    """A double click sends two POSTs at once: both used to find no task booked and each
+    booked one (two tasks, the caller rung twice). The second now waits for the first."""
+    import threading
+
+    from call_log import lost_callers
+    from tests.conftest import AuthActions
+
+    lost = add_call(console_services, "c11", outcome=CallOutcome.ABANDONED_IN_QUEUE, queue="general", started_at=RECENT)
+    both_checked = threading.Barrier(2, timeout=2)
+    checked = lost_callers.is_lost
+
+    def is_lost_then_wait(*args):
+        found = checked(*args)
+        try:
+            both_checked.wait()  # each request has looked: neither has booked yet
+        except threading.BrokenBarrierError:
+            pass  # the other request is waiting for this one to finish: as it should
+        return found
+    monkeypatch.setattr(lost_callers, "is_lost", is_lost_then_wait)
+    clients = [app.test_client() for _ in range(2)]
+    tokens = []
+    for client in clients:
+        actions = AuthActions(client)
+        actions.login("supervisor")
+        tokens.append(actions.csrf_token("/lost-callers"))
+    answers = []
+    threads = [threading.Thread(target=lambda c=c, t=t: answers.append(
+        c.post(f"/lost-callers/{lost}/callback", data={"csrf_token": t}).status_code)) for c, t in zip(clients, tokens)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert answers == [302, 302]
+    with console_services.sessions() as session:
+        assert len(session.scalars(select(CallbackTask).where(CallbackTask.call_id == lost)).all()) == 1

@@ -76,6 +76,9 @@ def test_unreadable_values_are_dropped_and_named():
     assert parsed.filter == CallFilter()
     backwards = parse_filter({"date_from": "2026-11-27", "date_to": "2026-11-20"}, TZ)
     assert backwards.errors == ("date_to",) and backwards.filter.end is None
+    # The calendar's ends: 9999-12-31 has no next day, 0001-01-01 no midnight in UTC (each was a 500).
+    far = parse_filter({"date_from": "0001-01-01", "date_to": "9999-12-31"}, TZ)
+    assert far.errors == ("date_from", "date_to") and far.filter == CallFilter()
 
 
 def test_every_filter_keeps_only_its_calls(session):
@@ -140,6 +143,15 @@ def test_a_cursor_that_was_tampered_with_gives_the_first_page(session):
     assert decode_cursor(encode_cursor("x", 1), "time") is None and decode_cursor(encode_cursor(3, "1"), "wait") is None
     page = search.page(session, parse_filter({"number": "4444"}, TZ).filter, "garbage")
     assert [row.id for row in page.rows] == [first.id]
+    # Forged values no database can compare with (each was a 500: an OverflowError binding them).
+    for sort, value, row_id in (("time", "0001-01-01T00:00:00+08:00", 1), ("time", "9999-12-31T23:59:59-08:00", 1),
+                                ("time", "2026-11-27T10:00:00+00:00", 2**63), ("wait", 2**70, 1), ("wait", 5, -2**64)):
+        assert decode_cursor(encode_cursor(value, row_id), sort) is None
+        for order in ("asc", "desc"):
+            forged = search.page(session, parse_filter({"number": "4444", "sort": sort, "order": order}, TZ).filter,
+                                 encode_cursor(value, row_id))
+            assert [row.id for row in forged.rows] == [first.id]
+    assert decode_cursor(encode_cursor("2026-11-27T10:00:00+08:00", 7), "time") == (T0, 7)
 
 
 def test_the_last_four_digits_search_reads_its_index(session):

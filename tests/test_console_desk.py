@@ -136,3 +136,73 @@ def test_complaints_are_logged_taken_resolved_and_weigh_on_the_provider(client, 
         assert complaint.caller.phone == "13800138000" and complaint.resolved_at is not None
     page = client.get("/providers/3").get_data(as_text=True)
     assert f"/complaints/{complaint_id}" in page
+
+
+def test_two_clicks_at_once_on_a_callback_ring_the_operator_once(app, asterisk, console_services, monkeypatch):
+    """A double click sends two POSTs at once: both read the task as pending before either
+    recorded the dial, and each sent an Originate (the operator's phone rang twice, then
+    the caller twice). Now the task is claimed in the database first; the second click is told."""
+    import threading
+
+    from db.base import utcnow
+    from db.models import CallbackReason, CallbackTask, Language, TaskStatus
+    from tests.conftest import AuthActions
+
+    with console_services.sessions() as session, session.begin():
+        task = CallbackTask(phone="13912345679", language=Language.HAKKA, reason=CallbackReason.AFTER_HOURS, due_at=utcnow())
+        session.add(task)
+        session.flush()
+        task_id = task.id
+    both_read = threading.Barrier(2, timeout=5)
+    import agent_console.callbacks as callbacks
+    loaded = callbacks.get_or_404
+
+    def get_then_wait(*args):
+        found = loaded(*args)
+        both_read.wait()  # each request has read the task as pending
+        return found
+    monkeypatch.setattr(callbacks, "get_or_404", get_then_wait)
+    clients = [app.test_client() for _ in range(2)]
+    tokens = []
+    for client in clients:
+        actions = AuthActions(client)
+        actions.login("operator")
+        tokens.append(actions.csrf_token("/callbacks"))
+    answers = []
+    threads = [threading.Thread(target=lambda c=c, t=t: answers.append(
+        c.post(f"/callbacks/{task_id}/dial", data={"csrf_token": t}).status_code)) for c, t in zip(clients, tokens)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert answers == [302, 302]
+    assert sum(1 for a in asterisk.actions if a.get("Action") == "Originate") == 1
+    with console_services.sessions() as session:
+        dialled = session.get(CallbackTask, task_id)
+        assert dialled.status == TaskStatus.IN_PROGRESS and dialled.attempts == 1
+
+
+def test_a_callback_asterisk_refused_stays_waiting(client, auth, asterisk, console_services, monkeypatch):
+    from db.base import utcnow
+    from db.models import CallbackReason, CallbackTask, Language, TaskStatus
+    from telephony.ami import AmiError
+
+    with console_services.sessions() as session, session.begin():
+        task = CallbackTask(phone="13912345670", language=Language.HAKKA, reason=CallbackReason.AFTER_HOURS,
+                            due_at=utcnow(), status=TaskStatus.FAILED)
+        session.add(task)
+        session.flush()
+        task_id = task.id
+
+    def refused(*args, **kwargs):
+        raise AmiError("Originate refused")
+    auth.login("operator")
+    monkeypatch.setattr(console_services.ami, "originate", refused)
+    response = auth.post(f"/callbacks/{task_id}/dial", page="/callbacks")
+    assert "外呼失败" in client.get(response.headers["Location"]).get_data(as_text=True)
+    with console_services.sessions() as session:
+        assert session.get(CallbackTask, task_id).status == TaskStatus.FAILED  # as it was: dial it again
+    monkeypatch.undo()
+    auth.post(f"/callbacks/{task_id}/dial", page="/callbacks")
+    with console_services.sessions() as session:
+        assert session.get(CallbackTask, task_id).status == TaskStatus.IN_PROGRESS

@@ -30,7 +30,7 @@ SHOWING_THE_NUMBER = {
     "calls.pop", "requests.index", "requests.view", "requests.edit", "callbacks.index", "complaints.index",
     "complaints.view", "sms.outbox", "surveys.index", "surveys.view", "call_log.index", "call_log.view",
     "call_log.lost", "call_log.export", "api.list_calls", "api.list_requests", "api.get_request",
-    "disputes.view", "workforce.index", "workforce.seeker", "workforce.training_session",
+    "disputes.view", "workforce.index", "workforce.seeker", "workforce.training_session", "supervision.worker",
 }
 # Not walked: the screen-pop stream never ends (tested below on its own); static files hold no data.
 NOT_WALKED = {"calls.pop_stream", "static"}
@@ -78,13 +78,15 @@ def seeded(console_services):
         session.flush()
         session.add(TrainingAttendee(session_id=training.id, seeker_id=seeker.id))
         opening = JobOpening(provider_id=provider.id, category_id=category.id, title="保洁员", positions=2)
-        session.add(opening)
+        # Hired, a seeker becomes a worker with the number they called from.
+        worker = Worker(provider_id=provider.id, name="周伯", phone=KNOWN)
+        session.add_all([opening, worker])
         session.commit()
         ids = {
             "uniqueid": UNIQUEID, "number": request.number, "provider_id": provider.id,
             "complaint_id": session.scalar(select(Complaint.id).where(Complaint.caller_id == caller.id)),
             "survey_id": session.scalar(select(Survey.id).where(Survey.caller_id == caller.id)),
-            "worker_id": session.scalar(select(Worker.id).order_by(Worker.id)),
+            "worker_id": worker.id,
             "dispute_id": dispute.id, "seeker_id": seeker.id, "session_id": training.id, "opening_id": opening.id,
             "period": "2026-11", "kind": "csv",
             "_rest": "no-such-thing",
@@ -150,7 +152,7 @@ def test_a_supervisor_never_sees_a_callers_whole_number_on_any_page_export_or_ap
 def test_an_operator_sees_the_whole_number_on_the_pop_and_the_request(client, auth, seeded):
     auth.login("operator")
     for path in (f"/pop/{UNIQUEID}", f"/requests/{seeded['number']}", f"/requests/{seeded['number']}/edit",
-                 "/callbacks", "/surveys?status=completed", "/sms"):
+                 "/callbacks", "/surveys?status=completed", "/sms", f"/supervision/workers/{seeded['worker_id']}"):
         page = client.get(path).get_data(as_text=True)
         assert KNOWN in page and MASKED not in page, path
 

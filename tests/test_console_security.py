@@ -479,6 +479,17 @@ def test_nul_bytes_huge_integers_and_bottomless_json_get_a_clear_400(console_on_
     assert fine.status_code == 422 and "category" in fine.json["fields"]
 
 
+def test_an_id_beyond_32_bits_in_a_query_is_no_row_not_a_500(console_on_each_database):
+    """Under 19 digits the number reaches the view: PostgreSQL refused 2147483648 for an id
+    ("integer out of range"), so /jobs/seekers/new?lead= was a 500 there."""
+    app, account = console_on_each_database
+    client = app.test_client()
+    assert client.post("/login", data={"username": account[0], "password": account[1]}).status_code == 302
+    for lead in ("2147483648", "99999999999", "-2147483649", "-1", "0"):
+        response = client.get("/jobs/seekers/new", query_string={"lead": lead})
+        assert response.status_code == 200, (lead, response.status_code)
+
+
 def test_a_lone_surrogate_in_json_gets_a_clear_400_not_a_500(console_on_each_database):
     """'\\ud800' is valid JSON and parses to a lone surrogate, which no database driver encodes:
     refused before any view, in a key or a value, at any depth."""

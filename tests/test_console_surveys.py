@@ -40,6 +40,9 @@ def test_reschedule_and_cancel(client, auth, console_services, survey_id):
     assert due == dt.datetime(2026, 12, 1, 2, 30, tzinfo=dt.timezone.utc)  # 10:30 in Heyuan
     bad = auth.post(f"/surveys/{survey_id}/reschedule", {"due": "tomorrow"}, page=f"/surveys/{survey_id}")
     assert "请选择新的日期和时间" in client.get(bad.headers["Location"]).get_data(as_text=True)
+    too_early = auth.post(f"/surveys/{survey_id}/reschedule", {"due": "0001-01-01T00:00"}, page=f"/surveys/{survey_id}")
+    assert too_early.status_code == 302  # was a 500: that moment in Heyuan is before UTC's first day
+    assert "请选择新的日期和时间" in client.get(too_early.headers["Location"]).get_data(as_text=True)
     auth.post(f"/surveys/{survey_id}/cancel", page=f"/surveys/{survey_id}")
     with console_services.sessions() as session:
         assert session.get(Survey, survey_id).status == SurveyStatus.CANCELLED

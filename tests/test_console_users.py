@@ -66,6 +66,19 @@ def test_a_deactivated_account_is_signed_out_and_cannot_sign_in(app, auth, conso
     assert _user(console_services, "admin").active is True  # not oneself
 
 
+
+def test_an_admin_cannot_take_away_their_own_role(client, auth, console_services):
+    """As with deactivating oneself: an admin who made themselves an operator lost the
+    accounts page at once, and with no other admin nobody could give it back in the console."""
+    auth.login("admin")
+    me = _user(console_services, "admin")
+    response = auth.post(f"/users/{me.id}", {"role": "operator", "sip_extension": me.sip_extension or ""}, page="/users")
+    assert "不能更改自己的角色" in client.get(response.headers["Location"]).get_data(as_text=True)
+    assert _user(console_services, "admin").role == Role.ADMIN
+    kept = auth.post(f"/users/{me.id}", {"role": "admin", "sip_extension": "1099"}, page="/users")
+    assert kept.status_code == 302 and _user(console_services, "admin").sip_extension == "1099"  # the rest may change
+
+
 def test_an_admin_records_an_operators_languages_audited_and_the_desk_shows_them(app, client, auth, console_services):
     from db.models import Fluency, Language
     from tests.conftest import AuthActions

@@ -112,3 +112,6 @@ def test_bad_choices_are_named_and_replaced(client, auth, fixture_day):
     page = response.get_data(as_text=True)
     assert "“统计周期”的值无法识别" in page and "“日期”的值无法识别" in page and "“分组”的值无法识别" in page
     assert "2026年12月" in page  # this month, by queue
+    for day in ("0001-01-01", "9999-12-31"):  # no local midnight in UTC, no next month: each was a 500
+        far = client.get(f"/kpi?period=week&date={day}")
+        assert far.status_code == 200 and "“日期”的值无法识别" in far.get_data(as_text=True)

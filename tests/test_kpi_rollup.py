@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import func, select
 
 from db.models import KpiDailyTally
@@ -89,3 +90,12 @@ def test_periods_and_bad_choices():
     choice = parse_choice({"period": "year", "date": "2026-13-01", "by": "district"}, DAY)
     assert choice.errors == ("period", "date", "by")
     assert (choice.period, choice.breakdown) == (period_of("month", DAY), "queue")
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "0001-01-02", "1999-12-31", "2101-01-01", "9999-12-01", "9999-12-31"])
+def test_a_day_at_the_calendars_ends_is_named_and_replaced(day):
+    """0001-01-01 has no local midnight in UTC and 9999-12-31 no next month: each was a 500 on /kpi."""
+    for kind in ("day", "week", "month"):
+        choice = parse_choice({"period": kind, "date": day}, DAY)
+        assert choice.errors == ("date",) and choice.period == period_of(kind, DAY)
+    assert parse_choice({"date": "2000-01-01"}, DAY).errors == parse_choice({"date": "2100-12-31"}, DAY).errors == ()

@@ -230,6 +230,22 @@ def test_warnings_and_commendations_enter_the_credit_file_and_the_grade(session)
         CreditMeasureKind.COMMENDATION, CreditMeasureKind.WARNING]
 
 
+
+def test_a_measure_sent_twice_is_recorded_once(session):
+    """A double click on 记入 sent the warning twice: two warnings, counted twice in the grade."""
+    provider = _provider(session, workers=2, certified=1)
+    supervisor = _supervisor(session)
+    sanctions.warn(session, provider, "着装不规范", supervisor, now=NOW)
+    with pytest.raises(sanctions.SanctionRefused, match="just recorded"):
+        sanctions.warn(session, provider, "着装不规范", supervisor, now=NOW + dt.timedelta(seconds=1))
+    # Another reason, another kind, or the same warning later on: each is a measure of its own.
+    sanctions.warn(session, provider, "迟到", supervisor, now=NOW + dt.timedelta(seconds=2))
+    sanctions.commend(session, provider, "着装不规范", supervisor, now=NOW + dt.timedelta(seconds=3))
+    sanctions.warn(session, provider, "着装不规范", supervisor, now=NOW + dt.timedelta(minutes=3))
+    inputs = grading.gather_inputs(session, RULE, [provider], NOW + dt.timedelta(minutes=4))[provider.id]
+    assert (inputs.warnings, inputs.commendations) == (3, 1)
+
+
 @pytest.mark.parametrize("empty_engine", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
                          indirect=True)
 def test_providers_suspended_before_0011_become_removals_in_their_credit_file(empty_engine):

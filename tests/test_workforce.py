@@ -341,6 +341,9 @@ def test_training_sessions_attendees_and_certificates(session, ref):
     certificate = training.issue_certificate(session, None, ts, at_worker, kind="育婴员", number="HY001",
                                              expires_on=dt.date(2029, 11, 12))
     assert (certificate.worker_id, certificate.issued_on, certificate.session_id) == (trained.id, ts.held_on, ts.id)
+    with pytest.raises(Refused, match="already issued"):  # 发证 clicked twice: one certificate, not two in the reports
+        training.issue_certificate(session, None, ts, at_worker, kind="育婴员", number="HY001",
+                                   expires_on=dt.date(2029, 11, 12))
     for attendee, expires in ((at_seeker, None), (at_worker, dt.date(2026, 11, 12))):
         with pytest.raises(Refused):
             training.issue_certificate(session, None, ts, attendee, kind="育婴员", number="HY002", expires_on=expires)

@@ -76,6 +76,10 @@ def issue_certificate(session: Session, user: User | None, ts: TrainingSession, 
         raise Refused("seeker_certificate", "a job seeker gets certificates once hired as a worker")
     if expires_on is not None and expires_on <= ts.held_on:
         raise Refused("certificate_expiry", "a certificate must expire after the day it is issued")
+    if session.scalar(select(Certificate.id).where(Certificate.worker_id == attendee.worker_id, Certificate.session_id == ts.id,
+                                                   Certificate.kind == kind, Certificate.number == number).limit(1)):
+        # 发证 clicked twice: one certificate, not two counted in the reports.
+        raise Refused("certificate_issued", "this certificate was already issued to the worker at this session")
     certificate = Certificate(worker_id=attendee.worker_id, kind=kind, number=number, issued_on=ts.held_on,
                               expires_on=expires_on, session_id=ts.id)
     session.add(certificate)
