@@ -60,10 +60,11 @@ def create_app(test_config: dict[str, Any] | None = None, *, settings=None, serv
     babel.init_app(app, locale_selector=select_locale)
 
     from agent_console import (
-        api, auth, call_log, calls, callbacks, complaints, desk, disputes, kpi, main, providers, reports, requests, sms,
+        api, auth, call_log, calls, callbacks, complaints, desk, disputes, kpi, main, once, providers, reports, requests, sms,
         sms_inbound, supervision, surveys, tokens, users, wallboard, workforce,
     )
     auth.init_app(app)
+    once.init_app(app)  # after sign-in's hooks: the token names who sent the form
     for blueprint in (auth.bp, main.bp, desk.bp, calls.bp, call_log.bp, requests.bp, providers.bp, supervision.bp, callbacks.bp,
                       complaints.bp, disputes.bp, sms.bp, sms_inbound.bp, surveys.bp, tokens.bp, users.bp, workforce.bp,
                       reports.bp, kpi.bp, wallboard.bp, api.bp):

@@ -849,6 +849,18 @@ class SmsMessage(Base):
     sent_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
 
 
+class FormSubmission(Base):
+    """A console form sent once: the page gives each form a token of its own, stored with
+    what the form wrote, in the same transaction. The same form sent again (a double
+    click, two at once, the back button) fails on the token and writes nothing."""
+
+    __tablename__ = "form_submissions"
+
+    token: Mapped[str] = mapped_column(String(36), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
 class SmsReplyOutcome(str, enum.Enum):
     """What became of a message to the hotline's SMS number."""
     RECEIVED = "received"  # kept, not yet read (the webhook stopped before it could)

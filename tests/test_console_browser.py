@@ -2,6 +2,8 @@
 logs the request, dispatches it and finds the SMS in the outbox."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from db.reference import CATEGORIES
@@ -40,11 +42,17 @@ def test_operator_pop_request_dispatch_and_sms_in_chromium(stack, browser):
     assert Select(browser.find_element(By.NAME, "category")).first_selected_option.text == chosen
     Select(browser.find_element(By.NAME, "district")).select_by_visible_text("源城区")
     browser.find_element(By.NAME, "address").send_keys("源城区大同路88号")
-    browser.find_element(By.NAME, "description").send_keys("空调不制冷")
-    browser.find_element(By.ID, "save-request").click()
+    browser.find_element(By.NAME, "description").send_keys("空调不制冷，双击也只登记一次")
+    once = browser.find_element(By.CSS_SELECTOR, '#request-form input[name="once"]').get_attribute("value")
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", once)  # once.py's token
+    # An operator's double click: the second submit sends nothing.
+    browser.execute_script("var form = document.getElementById('request-form'); form.requestSubmit(); form.requestSubmit();")
 
     number = wait.until(seen.presence_of_element_located((By.ID, "request-number"))).text
     assert number.startswith("HY")
+    browser.get(console.url + "/requests?q=13912345678")  # a new caller: this is their one request
+    assert [a.text for a in browser.find_elements(By.CSS_SELECTOR, "tbody tr a[href^='/requests/HY']")] == [number]
+    browser.get(console.url + f"/requests/{number}")
     browser.find_element(By.CSS_SELECTOR, "#suggestions button.dispatch").click()
     wait.until(seen.presence_of_element_located((By.ID, "current-dispatch")))
 

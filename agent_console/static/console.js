@@ -121,4 +121,40 @@
     if (event.key === "Escape") { var box = document.getElementById("pop"); if (box) { box.hidden = true; } }
   });
   document.addEventListener("DOMContentLoaded", listen);
+
+  // Each form is sent once (agent_console/once.py): a token of its own, given as the page
+  // loads and saved by the server with what the form wrote. getRandomValues, not
+  // randomUUID: the console is often reached over plain http on the centre's network.
+  function newToken() {
+    var bytes = window.crypto.getRandomValues(new Uint8Array(16));
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    var hex = Array.prototype.map.call(bytes, function (b) { return (b + 0x100).toString(16).slice(1); }).join("");
+    return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)].join("-");
+  }
+  function tokenForms() {
+    Array.prototype.forEach.call(document.querySelectorAll("form"), function (form) {
+      if (form.method.toLowerCase() !== "post" || form.querySelector('input[name="once"]')) { return; }
+      var input = document.createElement("input");
+      input.type = "hidden";
+      input.name = "once";
+      input.value = newToken();
+      form.appendChild(input);
+    });
+  }
+  document.addEventListener("DOMContentLoaded", tokenForms);
+  // A second click while the page is on its way sends nothing (the token would refuse it,
+  // but the reader would then land on the refusal instead of what the first click made).
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.method.toLowerCase() !== "post") { return; }
+    if (form.dataset.sent) { event.preventDefault(); return; }
+    form.dataset.sent = "1";
+  });
+  // Back to a page kept in the back/forward cache: its forms can be sent again, and the
+  // server says whether each was saved already.
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) { return; }
+    Array.prototype.forEach.call(document.querySelectorAll("form[data-sent]"), function (form) { delete form.dataset.sent; });
+  });
 }());
