@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
 from agent_console.auth import OPERATORS, SUPERVISORS, roles
 from agent_console.database import get_db, services
+from agent_console.formatting import refusal
 from agent_console.forms import NoteForm, submitted
 from db.base import utcnow
 from db.models import OperatorStateChange, PauseReason, User
@@ -46,8 +47,11 @@ def act(action: str):
             desk.pause(user, request.form.get("reason", ""))
         else:
             getattr(desk, action)(user)
-    except (AmiError, DeskError) as exc:
-        flash(_("操作未成功：%(error)s", error=str(exc)), "error")
+    except DeskError as exc:
+        flash(_("操作未成功：%(error)s", error=refusal(exc)), "error")
+    except AmiError as exc:  # Asterisk's words are for the log, not the operator
+        current_app.logger.warning("desk %s for %s: %s", action, user.username, exc)
+        flash(_("操作未成功：电话系统没有响应，请稍后再试；仍不行请联系管理员。"), "error")
     else:
         # Recorded just now, perhaps after the AMI link's hint for Asterisk's echo of it.
         services().pop_bus.publish(WALLBOARD_TOPIC, {"kind": WALLBOARD_TOPIC})

@@ -94,6 +94,8 @@ REFUSALS = {
     "provider_category": _l("%(provider)s 不提供%(category)s。"),
     "already_dispatched": _l("工单 %(number)s 已派给企业。"),
     "already_answered": _l("这次派单已有答复。"),
+    "pause_reason": _l("请选择暂停原因。"),
+    "no_extension": _l("账号 %(username)s 没有分机号，请管理员在账号管理中设置后再签入。"),
     "bad_username": _l("用户名为1到64个字符，不含空格。"),
     "short_password": _l("密码至少%(length)d个字符。"),
     "user_exists": _l("用户 %(username)s 已存在。"),

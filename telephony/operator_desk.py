@@ -22,11 +22,12 @@ from db.base import utcnow
 from db.languages import penalty
 from db.models import Language, OperatorState, OperatorStateChange, PauseReason, User
 from db.session import insert_for, transaction
+from db.errors import Refused
 from telephony.ami import AmiError, AmiLink
 
 
-class DeskError(ValueError):
-    pass
+class DeskError(Refused):
+    """A desk action refused (db/errors.py: the console words it by its code)."""
 
 
 def record_state(session: Session, user_id: int, state: OperatorState, at: dt.datetime,
@@ -106,7 +107,7 @@ class OperatorDesk:
         try:
             why = PauseReason(reason)
         except ValueError:
-            raise DeskError(f"a pause needs one of the reasons: {', '.join(r.value for r in PauseReason)}") from None
+            raise DeskError("pause_reason", f"a pause needs one of the reasons: {', '.join(r.value for r in PauseReason)}") from None
         self.link.action("QueuePause", Interface=self._interface(user), Paused="true", Reason=why.value)
         self._record(user, OperatorState.PAUSED, why)
 
@@ -126,7 +127,8 @@ class OperatorDesk:
     @staticmethod
     def _interface(user: User) -> str:
         if not user.sip_extension:
-            raise DeskError(f"{user.username} has no SIP extension: give the account one to take calls")
+            raise DeskError("no_extension", f"{user.username} has no SIP extension: give the account one to take calls",
+                            username=user.username)
         return f"PJSIP/{user.sip_extension}"
 
     def _record(self, user: User, state: OperatorState, reason: PauseReason | None = None) -> None:

@@ -34,6 +34,8 @@ def test_an_operators_day_at_the_desk(client, auth, asterisk):
     assert "用餐" in client.get("/desk").get_data(as_text=True)
     auth.post("/desk/pause", {"reason": "nap"}, page="/desk")  # not a reason: refused, state unchanged
     assert asterisk.queue_members["hotline-general-cmn"]["PJSIP/1001"]["PausedReason"] == "meal"
+    refused = client.get("/desk").get_data(as_text=True)
+    assert "请选择暂停原因" in refused and "a pause needs" not in refused  # in the reader's words
     auth.post("/desk/unpause", page="/desk")
     auth.post("/desk/logout", page="/desk")
     assert all("PJSIP/1001" not in members for members in asterisk.queue_members.values())
@@ -83,6 +85,7 @@ def test_without_asterisk_the_desk_says_so_and_records_nothing(client, auth, con
     response = auth.post("/desk/login", page="/desk")
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "操作未成功" in page and "未签入" in page
+    assert "电话系统没有响应" in page and "AMI" not in page and "Asterisk" not in page  # its words go to the log
 
 
 def test_one_click_callback_rings_the_operator_then_the_caller(client, auth, asterisk, console_services):
