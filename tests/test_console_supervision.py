@@ -179,3 +179,12 @@ def test_a_workers_file_shows_certificates_with_expiry_and_trainings(client, aut
     table = page[page.index('id="worker-certificates"'):page.index('id="worker-timeline"')]
     assert "OLD-1" in table and "已过期" in table
     assert "登记为从业人员" in page and "取得证书" in page
+
+
+def test_the_grading_rule_does_not_say_disputes_are_not_recorded(client, auth):
+    """The rule's table ended with "败诉纠纷: 纠纷处理尚未上线，目前按0次计" under the row that
+    deducts 10 points a lost dispute: disputes are taken in and count (tests/test_disputes.py)."""
+    auth.login("supervisor")
+    page = re.sub(r"<[^>]+>", " ", client.get("/supervision").get_data(as_text=True))
+    assert "尚未上线" not in page
+    assert page.count("败诉纠纷（次）") == 1 and "每次扣10分" in page
