@@ -161,6 +161,8 @@ class CreditMeasureForm(FlaskForm):
                        validators=[DataRequired()])
     days = IntegerField(_l("暂停天数"), validators=[Optional(), NumberRange(min=1, max=365)])
     reason = StringField(_l("事由"), validators=[DataRequired(), Length(max=500)])
+    # Removal stops every dispatch to the provider until reinstated: one click must not do it.
+    confirm_removal = BooleanField(_l("确认移出平台（停止向该企业派单，直至恢复）"))
 
 
 # --- disputes (纠纷处理) ---
