@@ -17,7 +17,7 @@ from agent_console.database import get_db, get_or_404
 from agent_console.formatting import label, refusal
 from agent_console.forms import NoteForm, submitted, select as choices
 from db.audit import record
-from db.languages import set_languages
+from db.languages import set_languages, skills
 from db.models import Fluency, Language, Role, User
 from db.users import MIN_PASSWORD_LENGTH, UserError, create_user
 
@@ -69,7 +69,7 @@ def index():
             return redirect(url_for("users.index"))
     people = db.scalars(select(User).order_by(User.role, User.username)).all()
     return render_template("users.html", people=people, form=form, change=ChangeForm(), plain=NoteForm(),
-                           languages=list(Language), fluencies=list(Fluency))
+                           languages=list(Language), fluencies=list(Fluency), skills=skills)
 
 
 @bp.route("/users/<int:user_id>", methods=["POST"])

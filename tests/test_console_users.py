@@ -144,3 +144,28 @@ def test_a_refused_change_is_explained_not_a_server_error(app, client, auth, con
         assert any(explained in message for message in flashed), (change, flashed)
     assert _user(console_services, "operator").sip_extension == "1001"
     assert _user(console_services, "operator").role == Role.OPERATOR
+
+
+def test_an_account_with_no_languages_shows_as_fluent_mandarin_and_keeps_it_when_saved(client, auth, console_services):
+    """Nothing recorded counts as fluent Mandarin, but the page showed 普通话 不会: an admin who
+    then set only Cantonese saved the form as shown and took Mandarin callers from the operator."""
+    import re
+
+    from db.languages import skills
+    from db.models import Fluency, Language
+
+    auth.login("admin")
+    operator = _user(console_services, "operator")
+    assert not operator.languages
+    page = client.get("/users").get_data(as_text=True)
+    row = page[page.index(f'/users/{operator.id}/languages'):]
+    row = row[:row.index("</form>")]
+    mandarin = re.search(r'<select name="lang_cmn">(.*?)</select>', row, re.S).group(1)
+    assert re.search(r'<option value="fluent"\s+selected>', mandarin)
+    assert "未登记，按普通话流利接听" in row
+    # The admin adds Cantonese and saves the form as shown.
+    auth.post(f"/users/{operator.id}/languages", {"lang_cmn": "fluent", "lang_yue": "native", "lang_hak": ""},
+              page="/users")
+    with console_services.sessions() as session:
+        saved = skills(session.get(User, operator.id))
+    assert saved == {Language.MANDARIN: Fluency.FLUENT, Language.CANTONESE: Fluency.NATIVE}
