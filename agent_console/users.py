@@ -124,6 +124,9 @@ def toggle_active(user_id: int):
     if user.id == current_user.id:
         flash(_("不能停用自己的账号。"), "error")
         return redirect(url_for("users.index"))
+    if user.active and request.form.get("confirm") != "y":  # it signs them out at once: never one click
+        flash(_("停用账号前请勾选确认。"), "error")
+        return redirect(url_for("users.index"))
     db = get_db()
     user.active = not user.active
     record(db, current_user.row(), "activate" if user.active else "deactivate", user)

@@ -57,12 +57,15 @@ def test_a_deactivated_account_is_signed_out_and_cannot_sign_in(app, auth, conso
     AuthActions(operator_client).login("operator")
     auth.login("admin")
     target = _user(console_services, "operator")
-    auth.post(f"/users/{target.id}/active", page="/users")
+    auth.post(f"/users/{target.id}/active", page="/users")  # one click: refused
+    assert _user(console_services, "operator").active is True
+    assert operator_client.get("/").status_code == 200
+    auth.post(f"/users/{target.id}/active", {"confirm": "y"}, page="/users")
     assert _user(console_services, "operator").active is False
     assert operator_client.get("/").status_code == 302
     assert "不正确" in AuthActions(app.test_client()).login("operator").get_data(as_text=True)
     me = _user(console_services, "admin")
-    auth.post(f"/users/{me.id}/active", page="/users")
+    auth.post(f"/users/{me.id}/active", {"confirm": "y"}, page="/users")
     assert _user(console_services, "admin").active is True  # not oneself
 
 
