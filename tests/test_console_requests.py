@@ -321,3 +321,14 @@ def test_no_category_is_chosen_for_the_operator(client, auth, console_services):
     assert "selected" not in category and category.lstrip().startswith('<option value="0">请选择服务类别</option>')
     refused = _new_request(auth, console_services, category=0)
     assert refused.status_code == 200 and "request-form" in refused.get_data(as_text=True)
+
+
+def test_a_likely_duplicate_is_described_in_english_punctuation_too(client, auth, console_services):
+    """The English form read "Likely duplicate:HY…（In service，2026-12-01 04:58）"."""
+    auth.login()
+    first = _number(_new_request(auth, console_services))
+    auth.post("/language/en", {"next": "/"})
+    page = _new_request(auth, console_services).get_data(as_text=True)
+    line = re.sub(r"<[^>]+>", "", page[page.index("Likely duplicate"):page.index("This is not a duplicate")])
+    assert re.match(rf"Likely duplicate: {first} \(\w", line), line
+    assert not re.search(r"[（）：，]", line), line
