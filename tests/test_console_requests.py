@@ -332,3 +332,11 @@ def test_a_likely_duplicate_is_described_in_english_punctuation_too(client, auth
     line = re.sub(r"<[^>]+>", "", page[page.index("Likely duplicate"):page.index("This is not a duplicate")])
     assert re.match(rf"Likely duplicate: {first} \(\w", line), line
     assert not re.search(r"[（）：，]", line), line
+
+
+def test_a_request_without_a_service_time_says_it_is_to_be_arranged(client, auth, console_services):
+    """The 服务时间 line was left blank, as if the page had failed to show it."""
+    auth.login()
+    number = _number(_new_request(auth, console_services))
+    page = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", client.get(f"/requests/{number}").get_data(as_text=True)))
+    assert "服务时间 待约" in page
