@@ -187,6 +187,7 @@ def test_the_grading_rule_does_not_say_disputes_are_not_recorded(client, auth):
     auth.login("supervisor")
     page = re.sub(r"<[^>]+>", " ", client.get("/supervision").get_data(as_text=True))
     assert "尚未上线" not in page
+    assert "hotline regrade" not in page  # a command supervisors never type: the cron job's
     assert page.count("败诉纠纷（次）") == 1 and "每次扣10分" in page
 
 
