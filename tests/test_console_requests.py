@@ -128,7 +128,7 @@ def test_a_suspended_provider_is_never_suggested(client, auth, console_services)
     auth.login("supervisor")
     number = _number(_new_request(auth, console_services))
     best = _best_suggestion(client, number)
-    auth.post(f"/providers/{best}/suspend", {"reason": "资质过期"}, page=f"/providers/{best}")
+    auth.post(f"/providers/{best}/suspend", {"reason": "资质过期", "confirm": "y"}, page=f"/providers/{best}")
     with console_services.sessions() as session:
         assert session.get(Provider, best).status == ProviderStatus.SUSPENDED
     page = client.get(f"/requests/{number}").get_data(as_text=True)
@@ -158,7 +158,7 @@ def test_refusals_are_said_in_the_readers_language(client, auth, console_service
     auth.login("supervisor")
     number = _number(_new_request(auth, console_services))
     best = _best_suggestion(client, number)
-    auth.post(f"/providers/{best}/suspend", {"reason": "资质过期"}, page=f"/providers/{best}")
+    auth.post(f"/providers/{best}/suspend", {"reason": "资质过期", "confirm": "y"}, page=f"/providers/{best}")
     refused = auth.post(f"/requests/{number}/dispatch", {"provider_id": best}, page=f"/requests/{number}")
     assert "已暂停派单" in client.get(refused.headers["Location"]).get_data(as_text=True)
     wrong = auth.post(f"/requests/{number}/status", {"to_status": "completed"}, page=f"/requests/{number}")
