@@ -78,7 +78,7 @@ def change(user_id: int):
     user = get_or_404(User, user_id)
     form = ChangeForm()
     if not form.validate_on_submit():
-        flash("；".join(str(e) for errors in form.errors.values() for e in errors), "error")  # lazy strings
+        flash(_("；").join(str(e) for errors in form.errors.values() for e in errors), "error")  # lazy strings
         return redirect(url_for("users.index"))
     db = get_db()
     extension = form.sip_extension.data or None

@@ -172,3 +172,15 @@ def test_an_account_with_no_languages_shows_as_fluent_mandarin_and_keeps_it_when
     with console_services.sessions() as session:
         saved = skills(session.get(User, operator.id))
     assert saved == {Language.MANDARIN: Fluency.FLUENT, Language.CANTONESE: Fluency.NATIVE}
+
+
+def test_several_refusals_of_one_change_are_listed_in_the_readers_language(client, auth, console_services):
+    """They were joined with a Chinese "；" in the English console too."""
+    auth.login("admin")
+    auth.post("/language/en", {"next": "/users"})
+    operator = _user(console_services, "operator")
+    auth.post(f"/users/{operator.id}", {"role": "operator", "sip_extension": "abc", "password": "short"}, page="/users")
+    page = client.get("/users").get_data(as_text=True)
+    flash = page[page.index('class="flash error"'):]
+    flash = flash[:flash.index("</p>")]
+    assert "; " in flash and "；" not in flash
