@@ -167,6 +167,7 @@ def test_a_training_session_with_attendees_and_a_certificate(client, auth, conso
     missing = auth.post(f"/training/{ts.id}/attendees", {"phone": "13500000000"}, page="/training")
     assert missing.status_code == 302
     page = client.get(f"/training/{ts.id}").get_data(as_text=True)
+    assert "有效期至" in page[page.index("<thead>"):page.index("</thead>")]  # the date field's only visible label
     assert "没有用此电话登记的从业人员或求职者" in page and "温春燕" in page and "录用为从业人员后发证" in page
     attendee = re.search(r'name="attendee" value="(\d+)"', page).group(1)
     auth.post(f"/training/{ts.id}/certificates", {"attendee": attendee, "kind": "急救员", "number": "JJ2026001",
