@@ -5,7 +5,7 @@ pages. Supervisors act; every operator may read a provider's credit file.
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -108,7 +108,13 @@ def overview():
     return render_template("supervision/overview.html", rule=rule(), grades=grades, factor_name=factor_name,
                            expiring=credit_file.expiring_certificates(db, now), follow_days=credit_file.FOLLOW_UP_DAYS,
                            out=credit_file.out_of_dispatch(db, now), now=now, plain=NoteForm(),
-                           disputes_overdue=disputes.overdue_count(db, now))
+                           disputes_overdue=disputes.overdue_count(db, now), overridden=_overridden(db))
+
+
+def _overridden(db) -> int:
+    """Providers whose adjusted grade the next regrade replaces (not renewed)."""
+    return db.scalar(select(func.count()).where(Provider.grade_overridden.is_(True),
+                                                 Provider.override_renewed.is_(False)))
 
 
 @bp.route("/supervision/regrade", methods=["POST"])
@@ -116,6 +122,9 @@ def overview():
 def regrade_all():
     submitted()
     db = get_db()
+    if _overridden(db) and request.form.get("confirm") != "y":
+        flash(_("全部重新定级会结束未续期的班长调整星级：请勾选确认。"), "error")
+        return redirect(url_for("supervision.overview"))
     counts = grading.regrade(db, rule(), user=current_user.row())
     db.commit()
     flash(_("已重新定级：%(graded)d家定级，%(ungraded)d家证据不足未定级，%(changed)d家星级有变化。", **counts), "success")

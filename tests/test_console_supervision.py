@@ -218,3 +218,20 @@ def test_a_refused_measure_or_override_keeps_what_was_typed(client, auth, consol
     assert 'value="服务人员未持证上岗"' in html and '<option selected value="suspension">' in html
     html = auth.post(f"{page}/override", {"grade": "2", "reason": ""}, page=page).get_data(as_text=True)
     assert "请选择星级并填写调整理由" in html and '<option selected value="2">' in html
+
+
+def test_regrading_everyone_asks_first_when_it_would_end_adjusted_grades(client, auth, console_services):
+    """全部重新定级 was one click, and it replaces every supervisor's adjusted grade not renewed."""
+    provider_id = _rated_provider(console_services)
+    auth.login("supervisor")
+    page = f"/supervision/providers/{provider_id}"
+    auth.post(f"{page}/override", {"grade": "1", "reason": "集中投诉，待核查"}, page=page)
+    overview = client.get("/supervision").get_data(as_text=True)
+    assert "1家企业的班长调整星级（未续期）将按规则重定" in overview
+    refused = auth.post("/supervision/regrade", page="/supervision")
+    assert "请勾选确认" in client.get(refused.headers["Location"]).get_data(as_text=True)
+    with console_services.sessions() as session:
+        assert session.get(Provider, provider_id).grade == 1
+    auth.post("/supervision/regrade", {"confirm": "y"}, page="/supervision")
+    with console_services.sessions() as session:
+        assert session.get(Provider, provider_id).grade_overridden is False
