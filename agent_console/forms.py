@@ -141,7 +141,10 @@ class ResolveForm(FlaskForm):
 
 
 class SuspendForm(FlaskForm):
+    """Removal from the platform on the provider's page (the credit file's measure form does the same)."""
+
     reason = StringField(_l("暂停原因"), validators=[DataRequired(), Length(max=500)])
+    confirm = BooleanField(_l("确认移出平台（停止向该企业派单，直至恢复）"))
 
 
 class GradeOverrideForm(FlaskForm):
@@ -161,6 +164,8 @@ class CreditMeasureForm(FlaskForm):
                        validators=[DataRequired()])
     days = IntegerField(_l("暂停天数"), validators=[Optional(), NumberRange(min=1, max=365)])
     reason = StringField(_l("事由"), validators=[DataRequired(), Length(max=500)])
+    # Removal stops every dispatch to the provider until reinstated: one click must not do it.
+    confirm_removal = BooleanField(_l("确认移出平台（停止向该企业派单，直至恢复）"))
 
 
 # --- disputes (纠纷处理) ---

@@ -42,7 +42,11 @@ def index():
 @bp.route("/providers/<int:provider_id>")
 @roles(*OPERATORS)
 def view(provider_id: int):
-    provider = get_or_404(Provider, provider_id)
+    return _page(get_or_404(Provider, provider_id), SuspendForm(formdata=None))
+
+
+def _page(provider: Provider, suspend_form: SuspendForm):
+    """The provider's page; a refused removal comes back with its typed reason."""
     db = get_db()
     since = utcnow() - dt.timedelta(days=90)
     complaints = db.scalars(select(Complaint).where(Complaint.provider_id == provider.id)
@@ -58,7 +62,7 @@ def view(provider_id: int):
     return render_template("providers/view.html", provider=provider, complaints=complaints, dispatches=dispatches,
                            surveys=surveys,
                            recent_complaints=recent_complaints, workers=workers, today=utcnow().date(), now=utcnow(),
-                           suspend_form=SuspendForm(), plain=NoteForm())
+                           suspend_form=suspend_form, plain=NoteForm())
 
 
 @bp.route("/providers/<int:provider_id>/suspend", methods=["POST"])
@@ -68,7 +72,10 @@ def suspend(provider_id: int):
     form = SuspendForm()
     if not form.validate_on_submit():
         flash(_("请填写暂停原因。"), "error")
-        return redirect(url_for("providers.view", provider_id=provider_id))
+        return _page(provider, form)
+    if not form.confirm.data:  # every dispatch to it stops: never one click
+        flash(_("移出平台前请勾选确认。"), "error")
+        return _page(provider, form)
     db = get_db()
     try:  # out until reinstated: a removal in the credit file
         sanctions.remove(db, provider, form.reason.data, current_user.row())

@@ -5,7 +5,7 @@ pages. Supervisors act; every operator may read a provider's credit file.
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -108,7 +108,13 @@ def overview():
     return render_template("supervision/overview.html", rule=rule(), grades=grades, factor_name=factor_name,
                            expiring=credit_file.expiring_certificates(db, now), follow_days=credit_file.FOLLOW_UP_DAYS,
                            out=credit_file.out_of_dispatch(db, now), now=now, plain=NoteForm(),
-                           disputes_overdue=disputes.overdue_count(db, now))
+                           disputes_overdue=disputes.overdue_count(db, now), overridden=_overridden(db))
+
+
+def _overridden(db) -> int:
+    """Providers whose adjusted grade the next regrade replaces (not renewed)."""
+    return db.scalar(select(func.count()).where(Provider.grade_overridden.is_(True),
+                                                 Provider.override_renewed.is_(False)))
 
 
 @bp.route("/supervision/regrade", methods=["POST"])
@@ -116,6 +122,9 @@ def overview():
 def regrade_all():
     submitted()
     db = get_db()
+    if _overridden(db) and request.form.get("confirm") != "y":
+        flash(_("全部重新定级会结束未续期的班长调整星级：请勾选确认。"), "error")
+        return redirect(url_for("supervision.overview"))
     counts = grading.regrade(db, rule(), user=current_user.row())
     db.commit()
     flash(_("已重新定级：%(graded)d家定级，%(ungraded)d家证据不足未定级，%(changed)d家星级有变化。", **counts), "success")
@@ -125,18 +134,23 @@ def regrade_all():
 @bp.route("/supervision/providers/<int:provider_id>")
 @roles(*OPERATORS)
 def credit(provider_id: int):
-    provider = get_or_404(Provider, provider_id)
+    return _credit_page(get_or_404(Provider, provider_id))
+
+
+def _credit_page(provider: Provider, **posted):
+    """The credit file; a form posted with a fault comes back with what was typed in it."""
     db = get_db()
     now = utcnow()
+    forms = {"override_form": GradeOverrideForm(formdata=None, grade=provider.grade or 3),
+             "renew_form": ReasonForm(formdata=None, prefix="renew"), "measure_form": CreditMeasureForm(formdata=None),
+             "reinstate_form": ReasonForm(formdata=None, prefix="reinstate"), **posted}
     return render_template(
         "supervision/credit.html", provider=provider, rule=rule(), now=now,
         latest=grading.latest_regrade(db, provider.id), history=grading.history(db, provider.id),
         events=credit_file.timeline(db, provider), suspended=sanctions.suspended_now(provider, now),
         today=grading.local_today(now),
         sources=SOURCES, events_text=EVENTS, kinds=CreditMeasureKind, dispute_outcomes=DISPUTE_OUTCOMES,
-        override_form=GradeOverrideForm(grade=provider.grade or 3), renew_form=ReasonForm(prefix="renew"),
-        measure_form=CreditMeasureForm(), reinstate_form=ReasonForm(prefix="reinstate"), plain=NoteForm(),
-        removed=provider.status == ProviderStatus.SUSPENDED,
+        plain=NoteForm(), removed=provider.status == ProviderStatus.SUSPENDED, **forms,
     )
 
 
@@ -178,7 +192,7 @@ def override(provider_id: int):
     form = GradeOverrideForm()
     if not form.validate_on_submit():
         flash(_("请选择星级并填写调整理由。"), "error")
-        return redirect(url_for("supervision.credit", provider_id=provider_id))
+        return _credit_page(provider, override_form=form)
     try:
         grading.override(get_db(), provider, form.grade.data, form.reason.data, current_user.row())
     except Refused as error:
@@ -193,7 +207,7 @@ def renew(provider_id: int):
     form = ReasonForm(prefix="renew")
     if not form.validate_on_submit():
         flash(_("请填写理由。"), "error")
-        return redirect(url_for("supervision.credit", provider_id=provider_id))
+        return _credit_page(provider, renew_form=form)
     try:
         grading.renew_override(get_db(), provider, form.reason.data, current_user.row())
     except Refused as error:
@@ -208,7 +222,10 @@ def measure(provider_id: int):
     form = CreditMeasureForm()
     if not form.validate_on_submit() or (form.kind.data == "suspension" and not form.days.data):
         flash(_("请填写事由；暂停派单还需填写1到365的天数。"), "error")
-        return redirect(url_for("supervision.credit", provider_id=provider_id))
+        return _credit_page(provider, measure_form=form)
+    if form.kind.data == "removal" and not form.confirm_removal.data:
+        flash(_("移出平台前请勾选确认。"), "error")
+        return _credit_page(provider, measure_form=form)
     db, user = get_db(), current_user.row()
     try:
         if form.kind.data == "suspension":
@@ -228,7 +245,7 @@ def reinstate(provider_id: int):
     form = ReasonForm(prefix="reinstate")
     if not form.validate_on_submit():
         flash(_("请填写恢复理由。"), "error")
-        return redirect(url_for("supervision.credit", provider_id=provider_id))
+        return _credit_page(provider, reinstate_form=form)
     try:
         sanctions.reinstate(get_db(), provider, form.reason.data, current_user.row())
     except Refused as error:

@@ -17,7 +17,7 @@ from agent_console.database import get_db, get_or_404
 from agent_console.formatting import label, refusal
 from agent_console.forms import NoteForm, submitted, select as choices
 from db.audit import record
-from db.languages import set_languages
+from db.languages import set_languages, skills
 from db.models import Fluency, Language, Role, User
 from db.users import MIN_PASSWORD_LENGTH, UserError, create_user
 
@@ -69,7 +69,7 @@ def index():
             return redirect(url_for("users.index"))
     people = db.scalars(select(User).order_by(User.role, User.username)).all()
     return render_template("users.html", people=people, form=form, change=ChangeForm(), plain=NoteForm(),
-                           languages=list(Language), fluencies=list(Fluency))
+                           languages=list(Language), fluencies=list(Fluency), skills=skills)
 
 
 @bp.route("/users/<int:user_id>", methods=["POST"])
@@ -78,7 +78,7 @@ def change(user_id: int):
     user = get_or_404(User, user_id)
     form = ChangeForm()
     if not form.validate_on_submit():
-        flash("；".join(str(e) for errors in form.errors.values() for e in errors), "error")  # lazy strings
+        flash(_("；").join(str(e) for errors in form.errors.values() for e in errors), "error")  # lazy strings
         return redirect(url_for("users.index"))
     if user.id == current_user.id and form.role.data != user.role.value:
         flash(_("不能更改自己的角色。"), "error")  # as with deactivating oneself: no admin locks the console out
@@ -126,6 +126,9 @@ def toggle_active(user_id: int):
     submitted()
     if user.id == current_user.id:
         flash(_("不能停用自己的账号。"), "error")
+        return redirect(url_for("users.index"))
+    if user.active and request.form.get("confirm") != "y":  # it signs them out at once: never one click
+        flash(_("停用账号前请勾选确认。"), "error")
         return redirect(url_for("users.index"))
     db = get_db()
     user.active = not user.active

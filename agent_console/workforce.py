@@ -288,12 +288,19 @@ def sessions():
 @bp.route("/training/<int:session_id>")
 @roles(*OPERATORS)
 def training_session(session_id: int):
-    ts = get_or_404(TrainingSession, session_id)
+    return _session_page(get_or_404(TrainingSession, session_id))
+
+
+def _session_page(ts: TrainingSession, attendee_form: AttendeeForm | None = None,
+                  certificate_form: CertificateForm | None = None):
+    """The session's page; a refused attendee or certificate comes back with what was typed
+    (a certificate in its attendee's row)."""
     issued = {}
     for certificate in ts.certificates:
         issued.setdefault(certificate.worker_id, []).append(certificate)
-    return render_template("workforce/session.html", ts=ts, issued=issued, attendee_form=AttendeeForm(),
-                           certificate_form=CertificateForm())
+    return render_template("workforce/session.html", ts=ts, issued=issued,
+                           attendee_form=attendee_form or AttendeeForm(formdata=None),
+                           certificate_form=certificate_form or CertificateForm(formdata=None))
 
 
 @bp.route("/training/<int:session_id>/attendees", methods=["POST"])
@@ -303,12 +310,12 @@ def add_attendee(session_id: int):
     form = AttendeeForm()
     if not form.validate_on_submit():
         _form_errors(form)
-        return redirect(url_for("workforce.training_session", session_id=session_id))
+        return _session_page(ts, attendee_form=form)
     db = get_db()
     person = training.attendee_by_phone(db, form.phone.data)
     if person is None:
         flash(_("没有用此电话登记的从业人员或求职者；求职者请先登记。"), "error")
-        return redirect(url_for("workforce.training_session", session_id=session_id))
+        return _session_page(ts, attendee_form=form)
     try:
         training.add_attendee(db, current_user.row(), ts, person)
     except Refused as error:
@@ -324,20 +331,20 @@ def add_attendee(session_id: int):
 def certify(session_id: int):
     ts = get_or_404(TrainingSession, session_id)
     form = CertificateForm()
-    back = redirect(url_for("workforce.training_session", session_id=session_id))
     if not form.validate_on_submit():
         _form_errors(form)
-        return back
+        return _session_page(ts, certificate_form=form)
     attendee_id = row_id(form.attendee.data)
     attendee = get_db().get(TrainingAttendee, attendee_id) if attendee_id is not None else None
     if attendee is None:
         flash(str(REFUSALS["not_an_attendee"]), "error")
-        return back
+        return redirect(url_for("workforce.training_session", session_id=session_id))
     try:
         training.issue_certificate(get_db(), current_user.row(), ts, attendee, kind=form.kind.data,
                                    number=form.number.data, expires_on=form.expires_on.data)
     except Refused as error:
         _refused(error)
+        return _session_page(get_or_404(TrainingSession, session_id), certificate_form=form)
     else:
         get_db().commit()
         flash(_("证书已发放，记入从业人员档案。"), "success")

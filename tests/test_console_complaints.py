@@ -34,3 +34,17 @@ def test_the_provider_list_starts_with_a_choice_that_says_none_was_chosen(client
     first = re.search(r'<select[^>]*name="provider"[^>]*>\s*<option[^>]*value="0"[^>]*>([^<]*)</option>',
                       client.get("/complaints/new").get_data(as_text=True))
     assert first and first.group(1) == "Not specified (the request&#39;s provider, if any)"
+
+
+def test_the_resolve_form_is_titled_and_cannot_take_more_than_it_keeps(client, auth, console_services):
+    """It was an untitled row of a label, a small box and a select; a resolution over 4,000
+    characters was refused after a redirect, with everything typed gone."""
+    with console_services.sessions() as session:
+        complaint_id = session.scalar(select(Complaint.id).order_by(Complaint.id).limit(1))
+    auth.login("supervisor")
+    page = client.get(f"/complaints/{complaint_id}").get_data(as_text=True)
+    form = page[page.index('id="resolve-form"'):]
+    form = form[:form.index("</form>")]
+    assert "<h2" in form and "办结投诉" in form
+    assert re.search(r'<textarea[^>]*maxlength="4000"[^>]*name="resolution"|<textarea[^>]*name="resolution"[^>]*maxlength="4000"',
+                     form)

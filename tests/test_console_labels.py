@@ -114,3 +114,31 @@ def test_what_each_step_did_is_said_in_words(client, auth, status_check_call):
     for said in ("Request status No request found", "Request number entry keyed in 2026112800",
                  "Request status Found 1 request(s)", "Voicemail Nothing recorded"):
         assert said in page, said
+
+
+FULL_WIDTH = re.compile(r"[（）：、，；]")
+
+
+def test_punctuation_between_values_follows_the_readers_language(client, auth, console_services):
+    """Templates wrote Chinese brackets, colons and list commas between values, so the English
+    console read "Mandarin（fluent）、Hakka（native）" and "State now：Available"."""
+    from db.models import CallbackReason, CallbackTask
+
+    with transaction(console_services.sessions) as session:
+        session.add(CallbackTask(phone="13911112222", reason=CallbackReason.QUEUE_CALLBACK, queue="general",
+                                 queue_position=2, due_at=AT))
+    auth.login("supervisor")
+    auth.post("/language/en", {"next": "/"})
+    operators = _text(client.get("/operators").get_data(as_text=True))
+    assert "Mandarin (fluent), Hakka (native)" in operators
+    desk = _text(client.get("/desk").get_data(as_text=True))
+    assert "State now: " in desk and "Languages spoken: Mandarin (fluent), Hakka (native)" in desk
+    callbacks = _text(client.get("/callbacks").get_data(as_text=True))
+    assert "Queue callback (General queue" in callbacks
+    rule = _text(client.get("/supervision").get_data(as_text=True))
+    assert "≥4.8 → 40; ≥4.5" in rule and "1-star" in rule and "1 stars" not in rule
+    for page in (operators, desk, rule, _text(client.get("/requests").get_data(as_text=True))):
+        assert not FULL_WIDTH.findall(page.split("Sign out")[-1].replace("中文", ""))
+    auth.post("/language/zh", {"next": "/"})
+    assert "普通话（流利）、客家话（母语）" in _text(client.get("/operators").get_data(as_text=True))
+    assert "≥4.8 → 40；≥4.5" in _text(client.get("/supervision").get_data(as_text=True))

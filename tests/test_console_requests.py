@@ -128,7 +128,7 @@ def test_a_suspended_provider_is_never_suggested(client, auth, console_services)
     auth.login("supervisor")
     number = _number(_new_request(auth, console_services))
     best = _best_suggestion(client, number)
-    auth.post(f"/providers/{best}/suspend", {"reason": "资质过期"}, page=f"/providers/{best}")
+    auth.post(f"/providers/{best}/suspend", {"reason": "资质过期", "confirm": "y"}, page=f"/providers/{best}")
     with console_services.sessions() as session:
         assert session.get(Provider, best).status == ProviderStatus.SUSPENDED
     page = client.get(f"/requests/{number}").get_data(as_text=True)
@@ -158,7 +158,7 @@ def test_refusals_are_said_in_the_readers_language(client, auth, console_service
     auth.login("supervisor")
     number = _number(_new_request(auth, console_services))
     best = _best_suggestion(client, number)
-    auth.post(f"/providers/{best}/suspend", {"reason": "资质过期"}, page=f"/providers/{best}")
+    auth.post(f"/providers/{best}/suspend", {"reason": "资质过期", "confirm": "y"}, page=f"/providers/{best}")
     refused = auth.post(f"/requests/{number}/dispatch", {"provider_id": best}, page=f"/requests/{number}")
     assert "已暂停派单" in client.get(refused.headers["Location"]).get_data(as_text=True)
     wrong = auth.post(f"/requests/{number}/status", {"to_status": "completed"}, page=f"/requests/{number}")
@@ -321,3 +321,22 @@ def test_no_category_is_chosen_for_the_operator(client, auth, console_services):
     assert "selected" not in category and category.lstrip().startswith('<option value="0">请选择服务类别</option>')
     refused = _new_request(auth, console_services, category=0)
     assert refused.status_code == 200 and "request-form" in refused.get_data(as_text=True)
+
+
+def test_a_likely_duplicate_is_described_in_english_punctuation_too(client, auth, console_services):
+    """The English form read "Likely duplicate:HY…（In service，2026-12-01 04:58）"."""
+    auth.login()
+    first = _number(_new_request(auth, console_services))
+    auth.post("/language/en", {"next": "/"})
+    page = _new_request(auth, console_services).get_data(as_text=True)
+    line = re.sub(r"<[^>]+>", "", page[page.index("Likely duplicate"):page.index("This is not a duplicate")])
+    assert re.match(rf"Likely duplicate: {first} \(\w", line), line
+    assert not re.search(r"[（）：，]", line), line
+
+
+def test_a_request_without_a_service_time_says_it_is_to_be_arranged(client, auth, console_services):
+    """The 服务时间 line was left blank, as if the page had failed to show it."""
+    auth.login()
+    number = _number(_new_request(auth, console_services))
+    page = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", client.get(f"/requests/{number}").get_data(as_text=True)))
+    assert "服务时间 待约" in page

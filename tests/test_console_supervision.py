@@ -58,7 +58,7 @@ def test_an_override_is_shown_as_such_and_audited(client, auth, console_services
     page = f"/supervision/providers/{provider_id}"
     auth.post(f"{page}/regrade", page=page)
     refused = auth.post(f"{page}/override", {"grade": 2, "reason": ""}, page=page)
-    assert "请选择星级并填写调整理由" in client.get(refused.headers["Location"]).get_data(as_text=True)
+    assert "请选择星级并填写调整理由" in refused.get_data(as_text=True)
     auth.post(f"{page}/override", {"grade": 2, "reason": "服务合同纠纷待查"}, page=page)
     shown = client.get(page).get_data(as_text=True)
     assert "班长调整" in shown and "服务合同纠纷待查" in shown and "下次定级时到期" in shown
@@ -90,7 +90,7 @@ def test_a_suspension_from_the_credit_file_takes_the_provider_out_of_suggestions
     best = _best_suggestion(client, number)
     page = f"/supervision/providers/{best}"
     refused = auth.post(f"{page}/measures", {"kind": "suspension", "reason": "爽约两次"}, page=page)
-    assert "暂停派单还需填写" in client.get(refused.headers["Location"]).get_data(as_text=True)
+    assert "暂停派单还需填写" in refused.get_data(as_text=True)
     auth.post(f"{page}/measures", {"kind": "suspension", "days": 7, "reason": "爽约两次"}, page=page)
     assert f'name="provider_id" value="{best}"' not in client.get(f"/requests/{number}").get_data(as_text=True)
     shown = client.get(page).get_data(as_text=True)
@@ -106,7 +106,7 @@ def test_removal_and_reinstatement_need_reasons(client, auth, console_services):
     provider_id = _rated_provider(console_services)
     auth.login("supervisor")
     page = f"/supervision/providers/{provider_id}"
-    auth.post(f"{page}/measures", {"kind": "removal", "reason": "无证上岗"}, page=page)
+    auth.post(f"{page}/measures", {"kind": "removal", "reason": "无证上岗", "confirm_removal": "y"}, page=page)
     assert "移出平台，待恢复" in client.get(page).get_data(as_text=True)
     auth.post(f"{page}/reinstate", {"reinstate-reason": ""}, page=page)
     with console_services.sessions() as session:
@@ -179,3 +179,59 @@ def test_a_workers_file_shows_certificates_with_expiry_and_trainings(client, aut
     table = page[page.index('id="worker-certificates"'):page.index('id="worker-timeline"')]
     assert "OLD-1" in table and "已过期" in table
     assert "登记为从业人员" in page and "取得证书" in page
+
+
+def test_the_grading_rule_does_not_say_disputes_are_not_recorded(client, auth):
+    """The rule's table ended with "败诉纠纷: 纠纷处理尚未上线，目前按0次计" under the row that
+    deducts 10 points a lost dispute: disputes are taken in and count (tests/test_disputes.py)."""
+    auth.login("supervisor")
+    page = re.sub(r"<[^>]+>", " ", client.get("/supervision").get_data(as_text=True))
+    assert "尚未上线" not in page
+    assert "hotline regrade" not in page  # a command supervisors never type: the cron job's
+    assert page.count("败诉纠纷（次）") == 1 and "每次扣10分" in page
+
+
+def test_removal_from_the_platform_is_never_one_click(client, auth, console_services):
+    """Removal stops every dispatch to a provider: without its confirmation box ticked it is
+    refused, with the reason typed still in the form."""
+    provider_id = _rated_provider(console_services)
+    auth.login("supervisor")
+    page = f"/supervision/providers/{provider_id}"
+    answer = auth.post(f"{page}/measures", {"kind": "removal", "reason": "无证上岗，多次被投诉"}, page=page)
+    html = answer.get_data(as_text=True)
+    assert "移出平台前请勾选确认" in html
+    assert 'value="无证上岗，多次被投诉"' in html and '<option selected value="removal">' in html
+    with console_services.sessions() as session:
+        assert session.get(Provider, provider_id).status == ProviderStatus.ACTIVE
+        assert not session.scalars(select(CreditMeasure).where(CreditMeasure.provider_id == provider_id)).all()
+
+
+def test_a_refused_measure_or_override_keeps_what_was_typed(client, auth, console_services):
+    """A suspension without its days, or an override without its reason, came back as an empty
+    form (a redirect): the supervisor's typed reason was lost."""
+    provider_id = _rated_provider(console_services)
+    auth.login("supervisor")
+    page = f"/supervision/providers/{provider_id}"
+    html = auth.post(f"{page}/measures", {"kind": "suspension", "reason": "服务人员未持证上岗"},
+                     page=page).get_data(as_text=True)
+    assert "暂停派单还需填写1到365的天数" in html
+    assert 'value="服务人员未持证上岗"' in html and '<option selected value="suspension">' in html
+    html = auth.post(f"{page}/override", {"grade": "2", "reason": ""}, page=page).get_data(as_text=True)
+    assert "请选择星级并填写调整理由" in html and '<option selected value="2">' in html
+
+
+def test_regrading_everyone_asks_first_when_it_would_end_adjusted_grades(client, auth, console_services):
+    """全部重新定级 was one click, and it replaces every supervisor's adjusted grade not renewed."""
+    provider_id = _rated_provider(console_services)
+    auth.login("supervisor")
+    page = f"/supervision/providers/{provider_id}"
+    auth.post(f"{page}/override", {"grade": "1", "reason": "集中投诉，待核查"}, page=page)
+    overview = client.get("/supervision").get_data(as_text=True)
+    assert "1家企业的班长调整星级（未续期）将按规则重定" in overview
+    refused = auth.post("/supervision/regrade", page="/supervision")
+    assert "请勾选确认" in client.get(refused.headers["Location"]).get_data(as_text=True)
+    with console_services.sessions() as session:
+        assert session.get(Provider, provider_id).grade == 1
+    auth.post("/supervision/regrade", {"confirm": "y"}, page="/supervision")
+    with console_services.sessions() as session:
+        assert session.get(Provider, provider_id).grade_overridden is False

@@ -57,12 +57,15 @@ def test_a_deactivated_account_is_signed_out_and_cannot_sign_in(app, auth, conso
     AuthActions(operator_client).login("operator")
     auth.login("admin")
     target = _user(console_services, "operator")
-    auth.post(f"/users/{target.id}/active", page="/users")
+    auth.post(f"/users/{target.id}/active", page="/users")  # one click: refused
+    assert _user(console_services, "operator").active is True
+    assert operator_client.get("/").status_code == 200
+    auth.post(f"/users/{target.id}/active", {"confirm": "y"}, page="/users")
     assert _user(console_services, "operator").active is False
     assert operator_client.get("/").status_code == 302
     assert "不正确" in AuthActions(app.test_client()).login("operator").get_data(as_text=True)
     me = _user(console_services, "admin")
-    auth.post(f"/users/{me.id}/active", page="/users")
+    auth.post(f"/users/{me.id}/active", {"confirm": "y"}, page="/users")
     assert _user(console_services, "admin").active is True  # not oneself
 
 
@@ -157,3 +160,40 @@ def test_a_refused_change_is_explained_not_a_server_error(app, client, auth, con
         assert any(explained in message for message in flashed), (change, flashed)
     assert _user(console_services, "operator").sip_extension == "1001"
     assert _user(console_services, "operator").role == Role.OPERATOR
+
+
+def test_an_account_with_no_languages_shows_as_fluent_mandarin_and_keeps_it_when_saved(client, auth, console_services):
+    """Nothing recorded counts as fluent Mandarin, but the page showed 普通话 不会: an admin who
+    then set only Cantonese saved the form as shown and took Mandarin callers from the operator."""
+    import re
+
+    from db.languages import skills
+    from db.models import Fluency, Language
+
+    auth.login("admin")
+    operator = _user(console_services, "operator")
+    assert not operator.languages
+    page = client.get("/users").get_data(as_text=True)
+    row = page[page.index(f'/users/{operator.id}/languages'):]
+    row = row[:row.index("</td>")]
+    mandarin = re.search(r'<select name="lang_cmn">(.*?)</select>', row, re.S).group(1)
+    assert re.search(r'<option value="fluent"\s+selected>', mandarin)
+    assert "未登记，按普通话流利接听" in row
+    # The admin adds Cantonese and saves the form as shown.
+    auth.post(f"/users/{operator.id}/languages", {"lang_cmn": "fluent", "lang_yue": "native", "lang_hak": ""},
+              page="/users")
+    with console_services.sessions() as session:
+        saved = skills(session.get(User, operator.id))
+    assert saved == {Language.MANDARIN: Fluency.FLUENT, Language.CANTONESE: Fluency.NATIVE}
+
+
+def test_several_refusals_of_one_change_are_listed_in_the_readers_language(client, auth, console_services):
+    """They were joined with a Chinese "；" in the English console too."""
+    auth.login("admin")
+    auth.post("/language/en", {"next": "/users"})
+    operator = _user(console_services, "operator")
+    auth.post(f"/users/{operator.id}", {"role": "operator", "sip_extension": "abc", "password": "short"}, page="/users")
+    page = client.get("/users").get_data(as_text=True)
+    flash = page[page.index('class="flash error"'):]
+    flash = flash[:flash.index("</p>")]
+    assert "; " in flash and "；" not in flash

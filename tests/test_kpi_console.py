@@ -115,3 +115,31 @@ def test_bad_choices_are_named_and_replaced(client, auth, fixture_day):
     for day in ("0001-01-01", "9999-12-31"):  # no local midnight in UTC, no next month: each was a 500
         far = client.get(f"/kpi?period=week&date={day}")
         assert far.status_code == 200 and "“日期”的值无法识别" in far.get_data(as_text=True)
+
+
+def test_counts_are_written_with_thousands_separators_as_in_the_industry_report(client, auth, fixture_day,
+                                                                                 monkeypatch):
+    """统计报表 wrote a month's 1607 calls as "1607" where 行业统计 writes the same figure "1,607"."""
+    import dataclasses
+
+    from agent_console import kpi as kpi_view
+
+    real = kpi_view.build_report
+
+    def busier(*args, **kwargs):
+        report = real(*args, **kwargs)
+        return dataclasses.replace(report, overall=dataclasses.replace(report.overall, inbound=16070, offered=15090,
+                                                                      handled=13440))
+
+    monkeypatch.setattr(kpi_view, "build_report", busier)
+    auth.login("supervisor")
+    page = client.get("/kpi?period=week&date=2026-11-26&by=queue").get_data(as_text=True)
+    headline = page[page.index('id="kpi-headline"'):page.index('id="kpi-sl15"')]
+    assert "<b>16,070</b>" in headline and "<b>15,090</b>" in headline and "<b>13,440</b>" in headline
+
+
+def test_an_hour_table_with_no_calls_says_so(client, auth, fixture_day):
+    auth.login("supervisor")
+    page = client.get("/kpi?period=day&date=2026-12-09&by=queue").get_data(as_text=True)
+    heat = page[page.index('id="kpi-heat"'):page.index('id="kpi-funnel"')]
+    assert "这段时间没有来电。" in heat
