@@ -101,6 +101,7 @@ REFUSALS = {
     "user_exists": _l("用户 %(username)s 已存在。"),
     "extension_taken": _l("分机 %(extension)s 已属于其他账号。"),
     "bad_transition": _l("工单 %(number)s 不能从“%(current)s”改为“%(wanted)s”。"),
+    "offer_not_accepted": _l("工单 %(number)s 的企业还没有接单：请先记录“企业已接单”，再改为服务中。"),
     "survey_not_waiting": _l("只有待回访、失败或已取消的回访可以改期。"),
     "survey_in_progress": _l("正在呼叫或已完成的回访不能取消。"),
     "bad_grade": _l("星级为1到5星。"),

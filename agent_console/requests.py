@@ -26,7 +26,9 @@ from db.models import (
     ServiceCategory, ServiceRequest,
 )
 from db.phones import normalise
-from db.service_requests import TransitionError, caller_for_phone, change_status, likely_duplicate, open_request
+from db.service_requests import (
+    TransitionError, caller_for_phone, change_status, has_accepted_offer, likely_duplicate, open_request,
+)
 from db.sms import dispatch_messages
 from dialplans import contract
 
@@ -162,7 +164,8 @@ def view(number: str):
     overdue = dispatch is not None and dispatch in overdue_offers(db, answer_minutes)
     allowed = [s for s in MANUAL_STATUSES if s in REQUEST_TRANSITIONS[found.status]]
     # Cancelling has a form of its own, behind a confirmation; the select offers the next steps.
-    onward = [s for s in allowed if s != RequestStatus.CANCELLED]
+    onward = [s for s in allowed if s != RequestStatus.CANCELLED
+              and (s != RequestStatus.IN_SERVICE or has_accepted_offer(found))]  # the provider's yes first
     return render_template("requests/view.html", req=found, dispatch=dispatch, suggestions=suggestions, overdue=overdue,
                            status_form=StatusForm(), onward=onward, can_cancel=RequestStatus.CANCELLED in allowed,
                            plain=NoteForm(), answer_minutes=answer_minutes,

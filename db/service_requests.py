@@ -14,6 +14,7 @@ from db.models import (
     OPEN_REQUEST_STATUSES,
     REQUEST_TRANSITIONS,
     Caller,
+    DispatchStatus,
     Priority,
     RequestChannel,
     RequestStatus,
@@ -74,6 +75,11 @@ def change_status(
         raise TransitionError("bad_transition",
                               f"request {request.number} cannot go from {request.status.value} to {to_status.value}",
                               number=request.number, current=request.status.value, wanted=to_status.value)
+    if to_status == RequestStatus.IN_SERVICE and not has_accepted_offer(request):
+        # The provider has not said yes: "in service" would leave its offer pending, still
+        # flagged as unanswered, and offered to the next provider from the request's page.
+        raise TransitionError("offer_not_accepted", f"request {request.number} has no accepted offer",
+                              number=request.number)
     now = now or utcnow()
     change = RequestStatusChange(from_status=request.status, to_status=to_status, user=user, at=now, note=note)
     request.history.append(change)
@@ -82,6 +88,11 @@ def change_status(
     request.updated_at = now
     session.flush()
     return change
+
+
+def has_accepted_offer(request: ServiceRequest) -> bool:
+    """Whether a provider said yes to the request (it may then be in service)."""
+    return any(d.status == DispatchStatus.ACCEPTED for d in request.dispatches)
 
 
 def caller_for_phone(session: Session, phone: Phone, name: str | None = None, now: dt.datetime | None = None) -> Caller:

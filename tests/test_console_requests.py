@@ -238,8 +238,18 @@ def test_one_click_never_cancels_a_request(client, auth, console_services):
     assert "请勾选" in client.get(refused.headers["Location"]).get_data(as_text=True)
     with console_services.sessions() as session:
         assert session.scalar(select(ServiceRequest.status).where(ServiceRequest.number == number)) == RequestStatus.NEW
-    # Once dispatched, the next step (in service) is offered, still with nothing chosen for the operator.
+    # Dispatched, the offer still waiting for the provider's answer: not yet in service.
     auth.post(f"/requests/{number}/dispatch", {"provider_id": _best_suggestion(client, number)}, page=f"/requests/{number}")
+    choices = _status_choices(client.get(f"/requests/{number}").get_data(as_text=True))
+    assert "in_service" not in [value for value, _ in choices]
+    early = auth.post(f"/requests/{number}/status", {"to_status": "in_service"}, page=f"/requests/{number}")
+    assert "还没有接单" in client.get(early.headers["Location"]).get_data(as_text=True)
+    with console_services.sessions() as session:
+        found = session.scalar(select(ServiceRequest).where(ServiceRequest.number == number))
+        assert found.status == RequestStatus.DISPATCHED
+        offer = found.dispatches[-1].id
+    # Once the provider accepted, the next step (in service) is offered, with nothing chosen for the operator.
+    auth.post(f"/dispatches/{offer}/answer", {"accepted": "1"}, page=f"/requests/{number}")
     choices = _status_choices(client.get(f"/requests/{number}").get_data(as_text=True))
     assert [value for value, _ in choices] == ["", "in_service"]
     assert [value for value, chosen in choices if chosen] == [""]

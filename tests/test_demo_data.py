@@ -130,6 +130,7 @@ def test_a_first_survey_rating_adds_to_the_seeded_ones(demo_session):
 
     from db.base import utcnow
     from db.models import Caller, RequestChannel, RequestStatus, Survey
+    from db.dispatching import assign, respond
     from db.service_requests import change_status, open_request
     from surveys.policy import record_rating
 
@@ -141,7 +142,8 @@ def test_a_first_survey_rating_adds_to_the_seeded_ones(demo_session):
     now = utcnow()
     caller = demo_session.scalar(select(Caller).where(Caller.phone == "13800138000"))
     request = open_request(demo_session, caller, provider.categories[0], RequestChannel.PHONE, SHANGHAI, now=now)
-    for status in (RequestStatus.DISPATCHED, RequestStatus.IN_SERVICE, RequestStatus.COMPLETED):
+    respond(demo_session, assign(demo_session, request, provider, None, now=now), True, None, now=now)  # dispatched, accepted
+    for status in (RequestStatus.IN_SERVICE, RequestStatus.COMPLETED):
         change_status(demo_session, request, status, now=now)
     survey = Survey(request=request, caller=caller, provider=provider, language=caller.language,
                     due_at=now - dt.timedelta(minutes=5))

@@ -8,6 +8,8 @@ from sqlalchemy.exc import IntegrityError, StatementError
 
 from db.models import (
     Caller,
+    Dispatch,
+    DispatchStatus,
     Language,
     PhoneKind,
     Provider,
@@ -31,6 +33,13 @@ def _caller(session, phone="13800138000", **fields):
 
 def _category(session, code="household"):
     return session.scalar(select(ServiceCategory).where(ServiceCategory.code == code))
+
+
+def _provider(session, category):
+    provider = Provider(name="测试家政", licence_number="91441600TEST00002X", phone="13800000001", categories=[category])
+    session.add(provider)
+    session.flush()
+    return provider
 
 
 def test_reference_data_has_the_ten_categories_and_six_districts(session):
@@ -61,7 +70,11 @@ def test_parse_request_number_accepts_keypad_and_typed_forms():
 def test_request_lifecycle_is_recorded(session):
     caller = _caller(session)
     request = open_request(session, caller, _category(session), RequestChannel.PHONE, SHANGHAI, address="源城区 新江路 1 号")
-    for status in (RequestStatus.DISPATCHED, RequestStatus.IN_SERVICE, RequestStatus.COMPLETED, RequestStatus.SURVEYED, RequestStatus.CLOSED):
+    change_status(session, request, RequestStatus.DISPATCHED, note="to dispatched")
+    with pytest.raises(TransitionError, match="no accepted offer"):  # in service needs the provider's yes
+        change_status(session, request, RequestStatus.IN_SERVICE)
+    request.dispatches.append(Dispatch(provider=_provider(session, request.category), status=DispatchStatus.ACCEPTED))
+    for status in (RequestStatus.IN_SERVICE, RequestStatus.COMPLETED, RequestStatus.SURVEYED, RequestStatus.CLOSED):
         change_status(session, request, status, note=f"to {status.value}")
     session.expire_all()
     stored = session.get(type(request), request.id)
