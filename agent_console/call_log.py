@@ -24,9 +24,10 @@ from call_log import lost_callers, search
 from call_log.export import csv_chunks, xlsx_chunks
 from call_log.recordings import mimetype, recording_path
 from call_log.schemas import parse_filter
+from kpi.facts import judged_match
 from db.audit import record, record_read
 from db.base import seconds_between, utcnow
-from db.languages import speaks
+from db.languages import everyones_skills
 from db.models import (
     Call, CallOutcome, Language, Priority, Role, ServiceCategory, ServiceRequest, Survey, User,
 )
@@ -81,13 +82,16 @@ def index():
 
 
 def _language_matches(db, call_ids: list[int]) -> dict[int, bool]:
-    """For the page's answered calls with a known language and operator: whether the
-    operator speaks the caller's language (the terms of the language match rate)."""
+    """For the page's calls the language match rate judges (kpi.facts.language_match):
+    whether the operator speaks the caller's language."""
     if not call_ids:
         return {}
-    calls = db.scalars(select(Call).options(selectinload(Call.agent)).where(Call.id.in_(call_ids))).all()
-    return {call.id: speaks(call.agent, call.ivr_language) for call in calls
-            if call.agent is not None and call.ivr_language is not None and call.answered_at is not None}
+    speakers = everyones_skills(db)
+    calls = db.execute(select(Call.id, Call.outcome, Call.answered_at, Call.agent_id, Call.ivr_language)
+                       .where(Call.id.in_(call_ids))).all()
+    judged = {call.id: judged_match(call.outcome, call.answered_at, call.agent_id, call.ivr_language, speakers)
+              for call in calls}
+    return {call_id: matched for call_id, matched in judged.items() if matched is not None}
 
 
 @bp.route("/calls/export.csv", defaults={"kind": "csv"})

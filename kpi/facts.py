@@ -219,9 +219,14 @@ def language_match(call: CallRow, speakers: Skills) -> bool | None:
     """Whether the operator who answered the call speaks the caller's language natively or
     fluently, by the languages on the operator's record (None: not judged, i.e. not
     answered, or the caller's language or the operator unknown)."""
-    if call.outcome != CallOutcome.ANSWERED or call.answered_at is None or call.agent_id is None or call.language is None:
+    return judged_match(call.outcome, call.answered_at, call.agent_id, call.language, speakers)
+
+
+def judged_match(outcome, answered_at, agent_id, language, speakers: Skills) -> bool | None:
+    """language_match's rule on a call's own fields (the call log judges its page's calls by it)."""
+    if outcome != CallOutcome.ANSWERED or answered_at is None or agent_id is None or language is None:
         return None
-    return answers_in(speakers.get(call.agent_id, UNRECORDED), Language(getattr(call.language, "value", call.language)))
+    return answers_in(speakers.get(agent_id, UNRECORDED), Language(getattr(language, "value", language)))
 
 
 def tally_calls(calls: list[CallRow], repeats: dict[tuple, list[CallRow]], changes: Changes, steps: dict[int, list],

@@ -136,6 +136,8 @@ def test_the_call_log_shows_whether_the_operator_spoke_the_callers_language(clie
                              answered_at=utcnow(), outcome=CallOutcome.ANSWERED))
         session.add(Call(uniqueid="lang.x", direction=CallDirection.INBOUND, ivr_language=Language.HAKKA,
                          outcome=CallOutcome.ABANDONED_IN_QUEUE))  # never answered: not judged
+        session.add(Call(uniqueid="lang.y", direction=CallDirection.INBOUND, ivr_language=Language.MANDARIN, agent=operator,
+                         answered_at=utcnow(), outcome=CallOutcome.CALLBACK_REQUESTED))  # not an answered call to the KPIs either
         session.commit()
     auth.login("supervisor")
     page = client.get("/calls").get_data(as_text=True)
