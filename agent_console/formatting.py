@@ -48,6 +48,7 @@ LABELS = {
     "wrap_up": _l("话后整理"), "logged_out": _l("已签出"),
     "break": _l("小休"), "meal": _l("用餐"), "training": _l("培训"), "after_call_work": _l("话后处理"),
     "queue_callback": _l("排队回拨"), "survey_follow_up": _l("回访跟进"), "other": _l("其他"),
+    "lost_call": _l("未接来电回拨"),
     # IVR scripts and how a caller's time in one ended
     "ivr": _l("语音导航"), "survey": _l("满意度回访"),
     "routed": _l("已转队列"), "to_operator": _l("转人工"), "abandoned": _l("中途挂断"), "error": _l("系统出错，转人工"),

@@ -86,7 +86,7 @@ def book_callback(session: Session, call_id: int, now: dt.datetime, since: dt.da
         CallbackTask.created_at >= call.started_at).order_by(CallbackTask.id).limit(1))
     if open_task is not None:
         return Booking(open_task, already=True)
-    reason = CallbackReason.VOICEMAIL if call.outcome == CallOutcome.VOICEMAIL else CallbackReason.OTHER
+    reason = CallbackReason.VOICEMAIL if call.outcome == CallOutcome.VOICEMAIL else CallbackReason.LOST_CALL
     task = CallbackTask(caller_id=call.caller_id, phone=call.caller.phone, language=call.ivr_language, reason=reason,
                         call_id=call.id, queue=call.queue, due_at=now, status=TaskStatus.PENDING, note=note,
                         created_at=now)

@@ -186,6 +186,7 @@ class CallbackReason(str, enum.Enum):
     VOICEMAIL = "voicemail"
     SURVEY_FOLLOW_UP = "survey_follow_up"
     OTHER = "other"
+    LOST_CALL = "lost_call"  # booked from the lost callers' list (未接来电)
 
 
 class TaskStatus(str, enum.Enum):

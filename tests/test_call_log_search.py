@@ -229,6 +229,9 @@ def test_booking_a_callback_once_and_the_list_after_it_is_done(session):
     booking.task.status, booking.task.done_at = TaskStatus.DONE, base + dt.timedelta(hours=4)
     session.flush()
     assert lost.id not in _lost_ids(session)
+    # A caller who hung up in the queue: the task says it is a lost call's, not "other".
+    hung_up = _call(session, "13700000013", base, outcome=CallOutcome.ABANDONED_IN_QUEUE)
+    assert lost_callers.book_callback(session, hung_up.id, base + dt.timedelta(hours=5), SINCE).task.reason.value == "lost_call"
 
 
 def test_export_streams_every_filtered_row_in_order_as_csv_and_xlsx(session):

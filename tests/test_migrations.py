@@ -234,3 +234,34 @@ def test_0022_keeps_the_last_entered_of_duplicate_denominators(empty_engine):
     with empty_engine.connect() as connection:
         kept = connection.execute(text("SELECT id, value FROM seventy_denominators ORDER BY id")).all()
     assert [tuple(row) for row in kept] == [(2, 120), (5, 35), (6, 40), (7, 9)]
+
+
+@pytest.mark.parametrize("empty_engine", BACKENDS, indirect=True)
+def test_0027_lets_a_callback_be_for_a_lost_call_and_still_refuses_nonsense(empty_engine):
+    """The reason's CHECK constraint takes 'lost_call' (SQLite by copying the table, PostgreSQL
+    in place); tasks already there stay, and an unknown reason is refused as before."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    def add(connection, reason: str) -> None:
+        connection.execute(text("INSERT INTO callback_tasks (phone, reason, due_at, status, attempts, created_at) "
+                                "VALUES ('13800138000', :reason, '2026-11-30 02:00:00+00', 'pending', 0, "
+                                "'2026-11-30 02:00:00+00')"), {"reason": reason})
+
+    migrate.upgrade(empty_engine, "0026")
+    with empty_engine.begin() as connection:
+        add(connection, "voicemail")
+    with pytest.raises(IntegrityError), empty_engine.begin() as connection:
+        add(connection, "lost_call")  # not yet a reason
+    migrate.upgrade(empty_engine)
+    with empty_engine.begin() as connection:
+        add(connection, "lost_call")
+    with pytest.raises(IntegrityError), empty_engine.begin() as connection:
+        add(connection, "lost_calls")
+    with empty_engine.connect() as connection:
+        assert connection.execute(text("SELECT reason FROM callback_tasks ORDER BY id")).scalars().all() == [
+            "voicemail", "lost_call"]
+    migrate.downgrade(empty_engine, "0026")  # back: the lost calls' callbacks become "other" again
+    with empty_engine.connect() as connection:
+        assert connection.execute(text("SELECT reason FROM callback_tasks ORDER BY id")).scalars().all() == [
+            "voicemail", "other"]
