@@ -1,7 +1,7 @@
 """The callback list: one click rings the operator's phone, then the caller (AMI Originate)."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select, update
@@ -64,7 +64,8 @@ def dial(task_id: int):
         db.execute(update(CallbackTask).where(CallbackTask.id == task.id).values(status=before)
                    .execution_options(synchronize_session=False))  # not dialled: waiting as before
         db.commit()
-        flash(_("外呼失败：%(error)s", error=str(exc)), "error")
+        current_app.logger.warning("callback %s dial for %s: %s", task.id, current_user.username, exc)
+        flash(_("外呼失败：电话系统没有响应，请稍后再试；仍不行请联系管理员。"), "error")  # Asterisk's words: in the log
         return redirect(url_for("callbacks.index"))
     task.status, task.attempts = TaskStatus.IN_PROGRESS, task.attempts + 1
     task.originate_action_id, task.assigned_to_id = action_id, current_user.id

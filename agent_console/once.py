@@ -14,12 +14,13 @@ import datetime as dt
 import re
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, flash, g, redirect, request, url_for
+from flask import Flask, abort, flash, g, redirect, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import delete, event
 from sqlalchemy.exc import IntegrityError
 
+from agent_console.auth import safe_next
 from agent_console.database import get_db
 from db.base import utcnow
 from db.models import FormSubmission
@@ -70,8 +71,6 @@ def _sent_before(error: IntegrityError):
 
 
 def _back() -> str:
-    """The page the form was on (this console's), or the dashboard."""
+    """The page the form was on, if a path on this site (auth.safe_next), or the dashboard."""
     came_from = urlsplit(request.referrer or "")
-    if came_from.netloc == request.host and came_from.path.startswith("/"):
-        return came_from.path + (f"?{came_from.query}" if came_from.query else "")
-    return url_for("main.dashboard")
+    return safe_next(came_from.path + (f"?{came_from.query}" if came_from.query else ""))

@@ -18,7 +18,7 @@ from agent_console.database import get_db, services
 from db.dispatching import DispatchError, respond
 from db.models import Dispatch, DispatchStatus, Provider, ServiceRequest, SmsReply, SmsReplyOutcome
 from db.phones import try_normalise
-from db.sms import keep_reply, named_request, parse_provider_reply, settle_reply
+from db.sms import claim_reply, keep_reply, named_request, parse_provider_reply, settle_reply
 from db.service_requests import TransitionError
 from sms.gateway import inbound_signature
 
@@ -44,17 +44,20 @@ def inbound():
     if not checker.valid(request.full_path.rstrip("?"), params, request.headers.get("X-Twilio-Signature", "")):
         abort(403)
     db = get_db()
+    area_code = services().settings.phone.area_code
     try:
-        kept = keep_reply(db, params.get("MessageSid"), params.get("From", ""), params.get("Body", ""))
-        db.commit()
-    except IntegrityError:  # the same message, delivered twice at once: the other delivery has it
+        kept = keep_reply(db, params.get("MessageSid"), params.get("From", ""), params.get("Body", ""), area_code)
+        db.commit()  # kept, whatever happens next
+    except IntegrityError:  # the same message, delivered twice at once: the other delivery kept it
         db.rollback()
-        kept = None
-    if kept is None:
-        return _twiml(None)  # answered when it first came
-    answer, outcome, about = _act_on(db, kept, params)
-    kept = db.get(SmsReply, kept.id)  # a refused answer rolled the session back
-    settle_reply(kept, outcome, about)
+        kept = keep_reply(db, params.get("MessageSid"), "", "", area_code)
+    claimed = claim_reply(db, kept.id)
+    if claimed is None:
+        db.rollback()
+        return _twiml(None)  # acted on and answered when it first came
+    answer, outcome, about = _act_on(db, claimed, params)
+    claimed = db.get(SmsReply, claimed.id)  # a refused answer rolled the session back
+    settle_reply(claimed, outcome, about)
     db.commit()
     return _twiml(answer)
 

@@ -130,13 +130,15 @@ ACTED_ON = frozenset({SmsReplyOutcome.ACCEPTED, SmsReplyOutcome.DECLINED})
 
 
 def keep_reply(session: Session, message_sid: str | None, from_number: str, body: str,
-               now: dt.datetime | None = None) -> SmsReply | None:
-    """The message as a row, before anything is done with it; None if it is kept already
-    (a webhook Twilio delivers again after a timeout carries the same message id)."""
+               area_code: str | None = None, now: dt.datetime | None = None) -> SmsReply:
+    """The message as a row, before anything is done with it: the row kept already when
+    Twilio delivers the same message again (after a timeout, or a crash of ours)."""
     sid = (message_sid or "").strip()[:64] or None
-    if sid is not None and session.scalar(select(SmsReply.id).where(SmsReply.message_sid == sid)) is not None:
-        return None
-    sender = try_normalise(from_number)
+    if sid is not None:
+        kept = session.scalar(select(SmsReply).where(SmsReply.message_sid == sid))
+        if kept is not None:
+            return kept
+    sender = try_normalise(from_number, area_code) if area_code else try_normalise(from_number)
     provider = (session.scalar(select(Provider).where(Provider.phone == sender.number).order_by(Provider.id).limit(1))
                 if sender is not None else None)
     number = sender.number if sender is not None else (from_number or "").strip()[:32]  # as the carrier gave it if no phone
@@ -145,6 +147,16 @@ def keep_reply(session: Session, message_sid: str | None, from_number: str, body
     session.add(reply)
     session.flush()
     return reply
+
+
+def claim_reply(session: Session, reply_id: int) -> SmsReply | None:
+    """The kept message, this transaction's alone to act on until it commits; None if it
+    was acted on already. Its row is written first (a row lock on PostgreSQL, SQLite's
+    write lock), so a second delivery of it waits here and then finds it settled."""
+    session.execute(update(SmsReply).where(SmsReply.id == reply_id).values(outcome=SmsReply.outcome)
+                    .execution_options(synchronize_session=False))
+    reply = session.get(SmsReply, reply_id, populate_existing=True)
+    return reply if reply is not None and reply.outcome == SmsReplyOutcome.RECEIVED else None
 
 
 def settle_reply(reply: SmsReply, outcome: SmsReplyOutcome, request: ServiceRequest | None = None,

@@ -43,7 +43,9 @@ def _measure(session: Session, provider: Provider, kind: CreditMeasureKind, reas
                     .execution_options(synchronize_session=False))
     if session.scalar(select(CreditMeasure.id).where(
             CreditMeasure.provider_id == provider.id, CreditMeasure.kind == kind, CreditMeasure.reason == reason,
-            CreditMeasure.starts_at > now - REPEAT_WINDOW, CreditMeasure.starts_at <= now).limit(1)) is not None:
+            # No upper bound: the other submit may have read the clock a moment later yet
+            # taken the lock first, its measure then starting just after `now`.
+            CreditMeasure.starts_at > now - REPEAT_WINDOW).limit(1)) is not None:
         raise SanctionRefused("measure_repeated", f"the same {kind.value} was just recorded", provider=provider.name)
     measure = CreditMeasure(provider_id=provider.id, kind=kind, reason=reason, starts_at=now, ends_at=ends_at,
                             created_by_id=user.id if user else None)

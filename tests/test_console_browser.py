@@ -45,6 +45,19 @@ def test_operator_pop_request_dispatch_and_sms_in_chromium(stack, browser):
     browser.find_element(By.NAME, "description").send_keys("空调不制冷，双击也只登记一次")
     once = browser.find_element(By.CSS_SELECTOR, '#request-form input[name="once"]').get_attribute("value")
     assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", once)  # once.py's token
+    # Sent, then changed (back, and edited for another record): another submission, another token.
+    changed = browser.execute_script("""
+        var form = document.getElementById('request-form'), once = form.querySelector('input[name="once"]');
+        var first = once.value;
+        form.dispatchEvent(new Event('submit', {bubbles: true, cancelable: true}));  // recorded as sent; nothing leaves the page
+        form.querySelector('[name="description"]').value += '（改）';
+        form.dispatchEvent(new Event('submit', {bubbles: true, cancelable: true}));
+        var second = once.value;
+        form.querySelector('[name="description"]').value = form.querySelector('[name="description"]').value.replace('（改）', '');
+        delete form.dataset.sentData;
+        once.value = first;
+        return [first, second];""")
+    assert changed[0] != changed[1]
     # An operator's double click: the second submit sends nothing.
     browser.execute_script("var form = document.getElementById('request-form'); form.requestSubmit(); form.requestSubmit();")
 

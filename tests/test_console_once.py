@@ -82,3 +82,15 @@ def test_a_token_that_is_no_token_is_refused_and_posts_without_one_go_on(console
     assert client.post("/training", data={**COURSE, "course": "无令牌"}).status_code == 302
     assert client.post("/training", data={**COURSE, "course": "无令牌"}).status_code == 302
     assert _sessions_of(app, "无令牌") == 2
+
+
+def test_a_form_sent_again_goes_back_only_to_a_page_of_this_site(console_on_each_database):
+    app, account = console_on_each_database
+    client = _signed_in(app, account)
+    form = {**COURSE, "course": "消防安全", "once": str(uuid.uuid4())}
+    assert client.post("/training", data=form).status_code == 302
+    for referer, back in (("http://localhost//evil.example/x", "/"), ("http://localhost/\\evil.example", "/"),
+                          ("http://evil.example/training", "/training")):  # its path, on this site
+        again = client.post("/training", data=form, headers={"Referer": referer})
+        assert again.status_code == 302 and again.location == back, referer
+    assert _sessions_of(app, "消防安全") == 1

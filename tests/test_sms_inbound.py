@@ -173,3 +173,30 @@ def test_an_answer_refused_by_the_offer_is_kept_for_an_operator(webhook, monkeyp
         kept = session.scalar(select(SmsReply).where(SmsReply.message_sid == "SM20"))
         assert kept.outcome == SmsReplyOutcome.ALREADY_ANSWERED and kept.handled_at is None
         assert kept.request.number == ids["number"]
+
+
+def test_a_message_our_webhook_failed_on_is_acted_on_when_twilio_delivers_it_again(webhook, monkeypatch):
+    """Kept, then the webhook failed before answering (a 500): Twilio delivers it again, and
+    this time the provider's 接单 is recorded and answered, once."""
+    import agent_console.sms_inbound as webhook_module
+
+    client, sessions, ids = webhook
+    real = webhook_module.respond
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("the database went away")
+
+    params = {"From": "+86" + ids["phone"], "Body": f"接单 {ids['number']}", "MessageSid": "SM30"}
+    monkeypatch.setattr(webhook_module, "respond", broken)
+    with pytest.raises(RuntimeError):
+        _post(client, params)
+    with sessions() as session:
+        kept = session.scalar(select(SmsReply).where(SmsReply.message_sid == "SM30"))
+        assert kept.outcome == SmsReplyOutcome.RECEIVED and kept.handled_at is None  # kept, waiting
+    monkeypatch.setattr(webhook_module, "respond", real)
+    assert "已收到" in _post(client, params).get_data(as_text=True)
+    assert "<Message>" not in _post(client, params).get_data(as_text=True)  # a third delivery: answered already
+    with sessions() as session:
+        assert session.get(Dispatch, ids["dispatch"]).status == DispatchStatus.ACCEPTED
+        assert [m.outcome for m in session.scalars(select(SmsReply).where(SmsReply.message_sid == "SM30"))] == [
+            SmsReplyOutcome.ACCEPTED]

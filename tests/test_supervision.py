@@ -238,6 +238,9 @@ def test_a_measure_sent_twice_is_recorded_once(session):
     sanctions.warn(session, provider, "着装不规范", supervisor, now=NOW)
     with pytest.raises(sanctions.SanctionRefused, match="just recorded"):
         sanctions.warn(session, provider, "着装不规范", supervisor, now=NOW + dt.timedelta(seconds=1))
+    # Two at once: the other read the clock a moment earlier but took the lock second.
+    with pytest.raises(sanctions.SanctionRefused, match="just recorded"):
+        sanctions.warn(session, provider, "着装不规范", supervisor, now=NOW - dt.timedelta(milliseconds=5))
     # Another reason, another kind, or the same warning later on: each is a measure of its own.
     sanctions.warn(session, provider, "迟到", supervisor, now=NOW + dt.timedelta(seconds=2))
     sanctions.commend(session, provider, "着装不规范", supervisor, now=NOW + dt.timedelta(seconds=3))

@@ -145,16 +145,25 @@
   document.addEventListener("DOMContentLoaded", tokenForms);
   // A second click while the page is on its way sends nothing (the token would refuse it,
   // but the reader would then land on the refusal instead of what the first click made).
+  // Only for a few seconds: a send stopped (Esc) or never answered may be sent again, and
+  // the server says whether it was saved. A form changed since it was sent (back, edited
+  // for another record) is another submission: it gets a token of its own.
+  var RESEND_AFTER_MS = 5000;
+  function contents(form) {
+    var data = new URLSearchParams(new FormData(form));
+    data.delete("once");
+    return data.toString();
+  }
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (form.method.toLowerCase() !== "post") { return; }
-    if (form.dataset.sent) { event.preventDefault(); return; }
-    form.dataset.sent = "1";
-  });
-  // Back to a page kept in the back/forward cache: its forms can be sent again, and the
-  // server says whether each was saved already.
-  window.addEventListener("pageshow", function (event) {
-    if (!event.persisted) { return; }
-    Array.prototype.forEach.call(document.querySelectorAll("form[data-sent]"), function (form) { delete form.dataset.sent; });
+    var now = Date.now(), sent = contents(form), once = form.querySelector('input[name="once"]');
+    if (form.dataset.sentData === sent && now - Number(form.dataset.sentAt) < RESEND_AFTER_MS) {
+      event.preventDefault();
+      return;
+    }
+    if (once && form.dataset.sentData !== undefined && form.dataset.sentData !== sent) { once.value = newToken(); }
+    form.dataset.sentData = sent;
+    form.dataset.sentAt = String(now);
   });
 }());
