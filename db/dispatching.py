@@ -9,7 +9,7 @@ import datetime as dt
 import functools
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, exists, func, or_, select
+from sqlalchemy import bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from db.audit import record
@@ -284,13 +284,18 @@ def respond(
     lapsed: bool = False,
 ) -> None:
     """Record the provider's answer. A refusal (or silence) sends the request back to new."""
-    if dispatch.status != DispatchStatus.OFFERED:
+    answer = DispatchStatus.ACCEPTED if accepted else DispatchStatus.TIMED_OUT if lapsed else DispatchStatus.DECLINED
+    # Taken by one statement: of two answers at once (接单 by SMS while the operator clicks
+    # 企业拒单), the second finds the offer answered instead of overwriting the first.
+    claimed = dispatch.status == DispatchStatus.OFFERED and session.execute(
+        update(Dispatch).where(Dispatch.id == dispatch.id, Dispatch.status == DispatchStatus.OFFERED)
+        .values(status=answer).execution_options(synchronize_session=False)).rowcount == 1
+    if not claimed:
+        session.refresh(dispatch, ["status"])
         raise DispatchError("already_answered", f"this offer was already answered ({dispatch.status.value})")
     now = now or utcnow()
-    if accepted:
-        dispatch.status = DispatchStatus.ACCEPTED
-    else:
-        dispatch.status = DispatchStatus.TIMED_OUT if lapsed else DispatchStatus.DECLINED
+    dispatch.status = answer
+    if not accepted:
         change_status(session, dispatch.request, RequestStatus.NEW, user=user, now=now,
                       note=f"{dispatch.provider.name}: {dispatch.status.value}")
     dispatch.responded_at = now

@@ -200,3 +200,22 @@ def test_a_message_our_webhook_failed_on_is_acted_on_when_twilio_delivers_it_aga
         assert session.get(Dispatch, ids["dispatch"]).status == DispatchStatus.ACCEPTED
         assert [m.outcome for m in session.scalars(select(SmsReply).where(SmsReply.message_sid == "SM30"))] == [
             SmsReplyOutcome.ACCEPTED]
+
+
+def test_an_operators_answer_read_before_the_providers_sms_does_not_overwrite_it(webhook):
+    """The operator's page read the offer as waiting; the provider's 接单 came by SMS meanwhile;
+    the operator's 企业拒单 then finds the offer answered instead of turning it into a refusal."""
+    from db.dispatching import DispatchError, respond
+
+    client, sessions, ids = webhook
+    with sessions() as operators:
+        stale = operators.get(Dispatch, ids["dispatch"])
+        assert stale.status == DispatchStatus.OFFERED
+        assert "已收到" in _post(client, {"From": "+86" + ids["phone"], "Body": f"接单 {ids['number']}",
+                                          "MessageSid": "SM40"}).get_data(as_text=True)
+        with pytest.raises(DispatchError, match="already answered"):
+            respond(operators, stale, False, None, note="企业拒单")
+        operators.rollback()
+    with sessions() as session:
+        offer = session.get(Dispatch, ids["dispatch"])
+        assert offer.status == DispatchStatus.ACCEPTED and offer.request.status == RequestStatus.DISPATCHED
