@@ -446,3 +446,22 @@ class AuthActions:
 @pytest.fixture
 def auth(client):
     return AuthActions(client)
+
+
+def post_twice_at_once(app, username: str, page: str, path: str) -> list[int]:
+    """A double click: `username` signed in twice, both POSTing `path` (with the CSRF token
+    of `page`'s forms) at once; the two answers' status codes."""
+    clients = [app.test_client() for _ in range(2)]
+    tokens = []
+    for client in clients:
+        actions = AuthActions(client)
+        actions.login(username)
+        tokens.append(actions.csrf_token(page))
+    answers: list[int] = []
+    threads = [threading.Thread(target=lambda c=c, t=t: answers.append(c.post(path, data={"csrf_token": t}).status_code))
+               for c, t in zip(clients, tokens)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return answers

@@ -205,7 +205,7 @@ def test_two_clicks_at_once_book_one_callback(app, console_services, monkeypatch
     import threading
 
     from call_log import lost_callers
-    from tests.conftest import AuthActions
+    from tests.conftest import post_twice_at_once
 
     lost = add_call(console_services, "c11", outcome=CallOutcome.ABANDONED_IN_QUEUE, queue="general", started_at=RECENT)
     both_checked = threading.Barrier(2, timeout=2)
@@ -219,19 +219,7 @@ def test_two_clicks_at_once_book_one_callback(app, console_services, monkeypatch
             pass  # the other request is waiting for this one to finish: as it should
         return found
     monkeypatch.setattr(lost_callers, "is_lost", is_lost_then_wait)
-    clients = [app.test_client() for _ in range(2)]
-    tokens = []
-    for client in clients:
-        actions = AuthActions(client)
-        actions.login("supervisor")
-        tokens.append(actions.csrf_token("/lost-callers"))
-    answers = []
-    threads = [threading.Thread(target=lambda c=c, t=t: answers.append(
-        c.post(f"/lost-callers/{lost}/callback", data={"csrf_token": t}).status_code)) for c, t in zip(clients, tokens)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    answers = post_twice_at_once(app, "supervisor", "/lost-callers", f"/lost-callers/{lost}/callback")
     assert answers == [302, 302]
     with console_services.sessions() as session:
         assert len(session.scalars(select(CallbackTask).where(CallbackTask.call_id == lost)).all()) == 1

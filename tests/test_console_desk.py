@@ -149,7 +149,7 @@ def test_two_clicks_at_once_on_a_callback_ring_the_operator_once(app, asterisk, 
 
     from db.base import utcnow
     from db.models import CallbackReason, CallbackTask, Language, TaskStatus
-    from tests.conftest import AuthActions
+    from tests.conftest import post_twice_at_once
 
     with console_services.sessions() as session, session.begin():
         task = CallbackTask(phone="13912345679", language=Language.HAKKA, reason=CallbackReason.AFTER_HOURS, due_at=utcnow())
@@ -165,19 +165,7 @@ def test_two_clicks_at_once_on_a_callback_ring_the_operator_once(app, asterisk, 
         both_read.wait()  # each request has read the task as pending
         return found
     monkeypatch.setattr(callbacks, "get_or_404", get_then_wait)
-    clients = [app.test_client() for _ in range(2)]
-    tokens = []
-    for client in clients:
-        actions = AuthActions(client)
-        actions.login("operator")
-        tokens.append(actions.csrf_token("/callbacks"))
-    answers = []
-    threads = [threading.Thread(target=lambda c=c, t=t: answers.append(
-        c.post(f"/callbacks/{task_id}/dial", data={"csrf_token": t}).status_code)) for c, t in zip(clients, tokens)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    answers = post_twice_at_once(app, "operator", "/callbacks", f"/callbacks/{task_id}/dial")
     assert answers == [302, 302]
     assert sum(1 for a in asterisk.actions if a.get("Action") == "Originate") == 1
     with console_services.sessions() as session:
