@@ -448,9 +448,9 @@ def auth(client):
     return AuthActions(client)
 
 
-def post_twice_at_once(app, username: str, page: str, path: str) -> list[int]:
-    """A double click: `username` signed in twice, both POSTing `path` (with the CSRF token
-    of `page`'s forms) at once; the two answers' status codes."""
+def post_twice_at_once(app, username: str, page: str, path: str, data: dict | None = None) -> list[int]:
+    """A double click: `username` signed in twice, both POSTing `data` to `path` (with the
+    CSRF token of `page`'s forms) at once; the two answers' status codes."""
     clients = [app.test_client() for _ in range(2)]
     tokens = []
     for client in clients:
@@ -458,7 +458,7 @@ def post_twice_at_once(app, username: str, page: str, path: str) -> list[int]:
         actions.login(username)
         tokens.append(actions.csrf_token(page))
     answers: list[int] = []
-    threads = [threading.Thread(target=lambda c=c, t=t: answers.append(c.post(path, data={"csrf_token": t}).status_code))
+    threads = [threading.Thread(target=lambda c=c, t=t: answers.append(c.post(path, data={**(data or {}), "csrf_token": t}).status_code))
                for c, t in zip(clients, tokens)]
     for thread in threads:
         thread.start()

@@ -188,6 +188,42 @@ def test_a_training_session_with_attendees_and_a_certificate(client, auth, conso
     assert "JJ2026001" in client.get(f"/training/{ts.id}").get_data(as_text=True)
 
 
+def test_two_sends_at_once_issue_one_certificate(app, auth, console_services, monkeypatch):
+    """Without the page's form token (no JavaScript, a script) two 发证 at once both found no
+    certificate issued before either wrote: two certificates, both counted in the reports."""
+    import threading
+
+    from sqlalchemy.orm import Session
+
+    from tests.conftest import post_twice_at_once
+
+    auth.login("operator")
+    held_on = today(console_services) - dt.timedelta(days=3)
+    auth.post("/training", {"course": "家电清洗", "held_on": held_on.isoformat(), "trainer": "黄师傅"}, page="/training")
+    ts = one(console_services, select(TrainingSession).where(TrainingSession.course == "家电清洗"))
+    worker_phone = one(console_services, select(Worker.phone).where(Worker.active).order_by(Worker.id).limit(1))
+    auth.post(f"/training/{ts.id}/attendees", {"phone": worker_phone}, page="/training")
+    attendee = re.search(r'name="attendee" value="(\d+)"', auth._client.get(f"/training/{ts.id}").get_data(as_text=True)).group(1)
+    both_checked = threading.Barrier(2, timeout=2)
+    looked = Session.scalar
+
+    def looked_then_wait(self, statement, *args, **kwargs):
+        found = looked(self, statement, *args, **kwargs)
+        if "FROM certificates" in str(statement):
+            try:
+                both_checked.wait()  # each send has looked for the certificate: neither has written it
+            except threading.BrokenBarrierError:
+                pass  # the other send waits for this one to finish: as it should
+        return found
+    monkeypatch.setattr(Session, "scalar", looked_then_wait)
+    answers = post_twice_at_once(app, "operator", "/training", f"/training/{ts.id}/certificates",
+                                 {"attendee": attendee, "kind": "家电清洗员", "number": "QX2026001"})
+    monkeypatch.setattr(Session, "scalar", looked)
+    assert len(answers) == 2 and set(answers) <= {200, 302}  # the second: refused in words, or sent back
+    with console_services.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Certificate).where(Certificate.number == "QX2026001")) == 1
+
+
 # --- the three 70% figures --------------------------------------------------------------------
 
 

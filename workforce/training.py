@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -76,6 +76,10 @@ def issue_certificate(session: Session, user: User | None, ts: TrainingSession, 
         raise Refused("seeker_certificate", "a job seeker gets certificates once hired as a worker")
     if expires_on is not None and expires_on <= ts.held_on:
         raise Refused("certificate_expiry", "a certificate must expire after the day it is issued")
+    # The session's row is written first (SQLite's write lock, a row lock on PostgreSQL): of
+    # two sends at once the second waits here, then finds the first's certificate.
+    session.execute(update(TrainingSession).where(TrainingSession.id == ts.id).values(course=TrainingSession.course)
+                    .execution_options(synchronize_session=False))
     if session.scalar(select(Certificate.id).where(Certificate.worker_id == attendee.worker_id, Certificate.session_id == ts.id,
                                                    Certificate.kind == kind, Certificate.number == number).limit(1)):
         # 发证 clicked twice: one certificate, not two counted in the reports.
