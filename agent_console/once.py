@@ -45,13 +45,14 @@ def _spend_on_commit():
     session = get_db()
     user_id = current_user.id if current_user.is_authenticated else None
 
-    unspent = [True]  # a view that commits twice spends the token with its first commit
+    spent = False  # a view that commits twice spends the token with its first commit
 
     @event.listens_for(session, "before_commit")
     def spend(spending_session):
-        if not unspent:
+        nonlocal spent
+        if spent:
             return
-        unspent.clear()
+        spent = True
         now = utcnow()
         spending_session.execute(delete(FormSubmission).where(FormSubmission.at < now - KEPT))
         spending_session.add(FormSubmission(token=token, at=now, user_id=user_id))

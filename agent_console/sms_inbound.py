@@ -18,7 +18,7 @@ from agent_console.database import get_db, services
 from db.dispatching import DispatchError, respond
 from db.models import Dispatch, DispatchStatus, Provider, ServiceRequest, SmsReply, SmsReplyOutcome
 from db.phones import try_normalise
-from db.sms import claim_reply, keep_reply, named_request, parse_provider_reply, settle_reply
+from db.sms import claim_reply, keep_reply, kept_reply, named_request, parse_provider_reply, settle_reply
 from db.service_requests import TransitionError
 from sms.gateway import inbound_signature
 
@@ -50,7 +50,7 @@ def inbound():
         db.commit()  # kept, whatever happens next
     except IntegrityError:  # the same message, delivered twice at once: the other delivery kept it
         db.rollback()
-        kept = keep_reply(db, params.get("MessageSid"), "", "", area_code)
+        kept = kept_reply(db, params.get("MessageSid"))
     claimed = claim_reply(db, kept.id)
     if claimed is None:
         db.rollback()

@@ -13,12 +13,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from sqlalchemy import Select, and_, exists, func, or_, select, update
+from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from db.models import (
     Call, CallbackReason, CallbackTask, CallDirection, Caller, CallOutcome, TaskStatus,
 )
+from db.session import hold_row
 
 LOST_OUTCOMES = (CallOutcome.ABANDONED_IN_IVR, CallOutcome.ABANDONED_IN_QUEUE, CallOutcome.VOICEMAIL)
 OPEN_TASKS = (TaskStatus.PENDING, TaskStatus.IN_PROGRESS, TaskStatus.FAILED)
@@ -76,8 +77,7 @@ def book_callback(session: Session, call_id: int, now: dt.datetime, since: dt.da
     # finds its task; read before it, both found none and each booked one.
     caller_id = session.scalar(select(Call.caller_id).where(Call.id == call_id))
     if caller_id is not None:
-        session.execute(update(Caller).where(Caller.id == caller_id).values(do_not_call=Caller.do_not_call)
-                        .execution_options(synchronize_session=False))
+        hold_row(session, Caller.do_not_call, caller_id)
     if not is_lost(session, call_id, since):
         return None
     call = session.get(Call, call_id)

@@ -5,7 +5,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -51,6 +51,16 @@ def insert_for(session: Session, table: Table | type):
     """INSERT into `table` in the session's database's own dialect (SQLite or PostgreSQL),
     for its ON CONFLICT clauses."""
     return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[session.get_bind().dialect.name](table)
+
+
+def hold_row(session: Session, column, row_id: int) -> None:
+    """Take the row's lock for the rest of the transaction by writing one of its columns
+    (`column`, e.g. Provider.status) to itself: a row lock on PostgreSQL, the write lock on
+    SQLite. Of two transactions doing the same check-then-write at once, the second waits
+    here until the first commits, then its check sees what the first wrote."""
+    model = column.class_
+    session.execute(update(model).where(model.id == row_id).values({column.key: column})
+                    .execution_options(synchronize_session=False))
 
 
 @contextmanager

@@ -16,6 +16,7 @@ from db.base import utcnow
 from db.models import Dispatch, Provider, ServiceRequest, SmsMessage, SmsReply, SmsReplyOutcome, SmsStatus, User
 from db.phones import try_normalise
 from db.service_requests import full_address
+from db.session import hold_row
 
 MAX_BODY = 500  # a long SMS is split by the carrier; beyond this it is a letter
 # Messages to providers (a business's number); every other message is to a caller, whose
@@ -129,20 +130,28 @@ MAX_REPLY = 1600  # the longest message Twilio delivers (ten segments)
 ACTED_ON = frozenset({SmsReplyOutcome.ACCEPTED, SmsReplyOutcome.DECLINED})
 
 
-def keep_reply(session: Session, message_sid: str | None, from_number: str, body: str,
-               area_code: str | None = None, now: dt.datetime | None = None) -> SmsReply:
+def _sid(message_sid: str | None) -> str | None:
+    return (message_sid or "").strip()[:64] or None
+
+
+def kept_reply(session: Session, message_sid: str | None) -> SmsReply | None:
+    """The message Twilio gave this id, if it is kept already."""
+    sid = _sid(message_sid)
+    return session.scalar(select(SmsReply).where(SmsReply.message_sid == sid)) if sid is not None else None
+
+
+def keep_reply(session: Session, message_sid: str | None, from_number: str, body: str, area_code: str,
+               now: dt.datetime | None = None) -> SmsReply:
     """The message as a row, before anything is done with it: the row kept already when
     Twilio delivers the same message again (after a timeout, or a crash of ours)."""
-    sid = (message_sid or "").strip()[:64] or None
-    if sid is not None:
-        kept = session.scalar(select(SmsReply).where(SmsReply.message_sid == sid))
-        if kept is not None:
-            return kept
-    sender = try_normalise(from_number, area_code) if area_code else try_normalise(from_number)
+    kept = kept_reply(session, message_sid)
+    if kept is not None:
+        return kept
+    sender = try_normalise(from_number, area_code)
     provider = (session.scalar(select(Provider).where(Provider.phone == sender.number).order_by(Provider.id).limit(1))
                 if sender is not None else None)
     number = sender.number if sender is not None else (from_number or "").strip()[:32]  # as the carrier gave it if no phone
-    reply = SmsReply(message_sid=sid, from_number=number, provider=provider,
+    reply = SmsReply(message_sid=_sid(message_sid), from_number=number, provider=provider,
                      body=(body or "")[:MAX_REPLY], outcome=SmsReplyOutcome.RECEIVED, received_at=now or utcnow())
     session.add(reply)
     session.flush()
@@ -153,8 +162,7 @@ def claim_reply(session: Session, reply_id: int) -> SmsReply | None:
     """The kept message, this transaction's alone to act on until it commits; None if it
     was acted on already. Its row is written first (a row lock on PostgreSQL, SQLite's
     write lock), so a second delivery of it waits here and then finds it settled."""
-    session.execute(update(SmsReply).where(SmsReply.id == reply_id).values(outcome=SmsReply.outcome)
-                    .execution_options(synchronize_session=False))
+    hold_row(session, SmsReply.outcome, reply_id)
     reply = session.get(SmsReply, reply_id, populate_existing=True)
     return reply if reply is not None and reply.outcome == SmsReplyOutcome.RECEIVED else None
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.audit import record
 from db.base import utcnow
 from db.errors import Refused
 from db.models import CreditMeasure, CreditMeasureKind, Provider, ProviderStatus, User
+from db.session import hold_row
 
 MAX_SUSPENSION_DAYS = 365
 # The same measure with the same reason again within this time is the form sent twice (a
@@ -39,8 +40,7 @@ def _measure(session: Session, provider: Provider, kind: CreditMeasureKind, reas
     reason = _reason(reason)
     # The provider's row is written first (SQLite's write lock, a row lock on PostgreSQL):
     # of two submits at once the second waits, then finds the first's measure.
-    session.execute(update(Provider).where(Provider.id == provider.id).values(status=Provider.status)
-                    .execution_options(synchronize_session=False))
+    hold_row(session, Provider.status, provider.id)
     if session.scalar(select(CreditMeasure.id).where(
             CreditMeasure.provider_id == provider.id, CreditMeasure.kind == kind, CreditMeasure.reason == reason,
             # No upper bound: the other submit may have read the clock a moment later yet

@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db import audit
 from db.errors import Refused
 from db.models import Certificate, JobSeeker, Training, TrainingAttendee, TrainingSession, User, Worker
+from db.session import hold_row
 from workforce.recruitment import looking_seeker
 
 # A session may be recorded up to a year after it was held, or planned up to a year ahead.
@@ -78,8 +79,7 @@ def issue_certificate(session: Session, user: User | None, ts: TrainingSession, 
         raise Refused("certificate_expiry", "a certificate must expire after the day it is issued")
     # The session's row is written first (SQLite's write lock, a row lock on PostgreSQL): of
     # two sends at once the second waits here, then finds the first's certificate.
-    session.execute(update(TrainingSession).where(TrainingSession.id == ts.id).values(course=TrainingSession.course)
-                    .execution_options(synchronize_session=False))
+    hold_row(session, TrainingSession.course, ts.id)
     if session.scalar(select(Certificate.id).where(Certificate.worker_id == attendee.worker_id, Certificate.session_id == ts.id,
                                                    Certificate.kind == kind, Certificate.number == number).limit(1)):
         # 发证 clicked twice: one certificate, not two counted in the reports.
