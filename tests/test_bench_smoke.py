@@ -13,6 +13,14 @@ def test_b1_runs_both_servers_and_reports():
     assert "CPU per call, ours/null" in report and "1,000 live calls" in report
 
 
+def test_b1_says_when_a_null_server_used_less_cpu_than_the_clock_shows():
+    """The smoke run's 30 calls can cost the null server less than one clock tick: 0 ms a
+    call, and ours/null was a division by zero (a fresh-clone run failed on it)."""
+    assert b1_ivr._ratio(0.5, 0.0) is None and b1_ivr._ratio(0.6, 0.4) == 1.5
+    assert b1_ivr._spread([None, 1.2, 1.4]) == "1.2–1.4×" and b1_ivr._spread([None]) == "not measurable"
+    assert b1_ivr._times(None) == "not measurable"
+
+
 def test_b2_runs_and_writes_every_call():
     from bench import b2_ami
 
